@@ -1,0 +1,229 @@
+/* ops_elementwise.c - add, sub, mul, div with broadcasting; the one-input maps.
+ * Each op: forward here, backward rule right below it, gradient-check cases at the end. */
+#include "tape_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- broadcasting ----
+ * Shapes are right-aligned and padded to 4 dims; a dimension of size 1 in an input
+ * has stride 0. The loop visits output elements in order, giving each input's
+ * element index. */
+typedef struct bcast {
+    int dims[4];
+    size_t sa[4], sb[4];
+} bcast;
+
+static void strides_of(const ur_shape *s, const int *out_dims, size_t *st) {
+    int pad = 4 - s->ndim;
+    size_t stride = 1;
+    for (int i = 3; i >= 0; i--) {
+        int d = i >= pad ? s->dims[i - pad] : 1;
+        st[i] = (d == 1 && out_dims[i] != 1) ? 0 : stride;
+        stride *= (size_t)d;
+    }
+}
+
+/* Output shape of broadcasting a with b; 0 when they do not broadcast. */
+static int bcast_shape(const ur_shape *a, const ur_shape *b, ur_shape *out, bcast *bc) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    out->ndim = nd;
+    for (int i = 0; i < UR_MAX_DIMS; i++) out->dims[i] = 1;
+    for (int i = 0; i < 4; i++) bc->dims[i] = 1;
+    for (int k = 1; k <= nd; k++) {
+        int da = k <= a->ndim ? a->dims[a->ndim - k] : 1;
+        int db = k <= b->ndim ? b->dims[b->ndim - k] : 1;
+        if (da != db && da != 1 && db != 1) return 0;
+        int d = da > db ? da : db;
+        out->dims[nd - k] = d;
+        bc->dims[4 - k] = d;
+    }
+    strides_of(a, bc->dims, bc->sa);
+    strides_of(b, bc->dims, bc->sb);
+    return 1;
+}
+
+#define BCAST_LOOP(bc, BODY)                                                        \
+    do {                                                                            \
+        size_t io = 0;                                                              \
+        for (int i0 = 0; i0 < (bc)->dims[0]; i0++)                                  \
+            for (int i1 = 0; i1 < (bc)->dims[1]; i1++)                              \
+                for (int i2 = 0; i2 < (bc)->dims[2]; i2++) {                        \
+                    size_t ia = i0 * (bc)->sa[0] + i1 * (bc)->sa[1] + i2 * (bc)->sa[2]; \
+                    size_t ib = i0 * (bc)->sb[0] + i1 * (bc)->sb[1] + i2 * (bc)->sb[2]; \
+                    for (int i3 = 0; i3 < (bc)->dims[3]; i3++, io++, ia += (bc)->sa[3], \
+                             ib += (bc)->sb[3]) {                                   \
+                        BODY;                                                       \
+                    }                                                               \
+                }                                                                   \
+    } while (0)
+
+static ur_node *binary(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_node *b) {
+    ur_node *in[2] = {a, b};
+    if (!ur__check(t, name, 2, in)) return NULL;
+    ur_shape s;
+    bcast bc;
+    if (!bcast_shape(&a->shape, &b->shape, &s, &bc)) {
+        ur__op_error(t, UR_ERR_SHAPE, name, 2, in, "shapes do not broadcast");
+        return NULL;
+    }
+    ur_node *y = ur__node_new(t, op, &s, 2, in);
+    if (!y) return NULL;
+    const ur_real *x1 = a->value, *x2 = b->value;
+    ur_real *o = y->value;
+    size_t n = y->size;
+    if (a->size == n && b->size == n) { /* same shape: the common case, vectorised */
+        switch (op) {
+        case UR_OP_ADD: for (size_t i = 0; i < n; i++) o[i] = x1[i] + x2[i]; break;
+        case UR_OP_SUB: for (size_t i = 0; i < n; i++) o[i] = x1[i] - x2[i]; break;
+        case UR_OP_MUL: for (size_t i = 0; i < n; i++) o[i] = x1[i] * x2[i]; break;
+        default: for (size_t i = 0; i < n; i++) o[i] = x1[i] / x2[i]; break;
+        }
+    } else {
+        switch (op) {
+        case UR_OP_ADD: BCAST_LOOP(&bc, o[io] = x1[ia] + x2[ib]); break;
+        case UR_OP_SUB: BCAST_LOOP(&bc, o[io] = x1[ia] - x2[ib]); break;
+        case UR_OP_MUL: BCAST_LOOP(&bc, o[io] = x1[ia] * x2[ib]); break;
+        default: BCAST_LOOP(&bc, o[io] = x1[ia] / x2[ib]); break;
+        }
+    }
+    return ur__node_done(t, y);
+}
+
+ur_node *ur_add(ur_tape *t, ur_node *a, ur_node *b) { return binary(t, UR_OP_ADD, "add", a, b); }
+ur_node *ur_sub(ur_tape *t, ur_node *a, ur_node *b) { return binary(t, UR_OP_SUB, "sub", a, b); }
+ur_node *ur_mul(ur_tape *t, ur_node *a, ur_node *b) { return binary(t, UR_OP_MUL, "mul", a, b); }
+ur_node *ur_div(ur_tape *t, ur_node *a, ur_node *b) { return binary(t, UR_OP_DIV, "div", a, b); }
+
+/* d(a op b): add (g, g), sub (g, -g), mul (g b, g a), div (g / b, -g a / b^2).
+ * A broadcast input sums the gradient over the dimensions it was repeated along. */
+static void binary_backward(ur_tape *t, ur_node *y) {
+    ur_node *a = y->in[0], *b = y->in[1];
+    ur_real *ga = ur__grad(t, a), *gb = ur__grad(t, b);
+    const ur_real *g = y->grad, *x1 = a->value, *x2 = b->value;
+    ur_shape s;
+    bcast bc;
+    bcast_shape(&a->shape, &b->shape, &s, &bc);
+    if (ga) {
+        switch (y->op) {
+        case UR_OP_ADD: case UR_OP_SUB: BCAST_LOOP(&bc, ga[ia] += g[io]); break;
+        case UR_OP_MUL: BCAST_LOOP(&bc, ga[ia] += g[io] * x2[ib]); break;
+        default: BCAST_LOOP(&bc, ga[ia] += g[io] / x2[ib]); break;
+        }
+    }
+    if (gb) {
+        switch (y->op) {
+        case UR_OP_ADD: BCAST_LOOP(&bc, gb[ib] += g[io]); break;
+        case UR_OP_SUB: BCAST_LOOP(&bc, gb[ib] -= g[io]); break;
+        case UR_OP_MUL: BCAST_LOOP(&bc, gb[ib] += g[io] * x1[ia]); break;
+        default: BCAST_LOOP(&bc, gb[ib] -= g[io] * x1[ia] / (x2[ib] * x2[ib])); break;
+        }
+    }
+}
+
+/* ---- one input ---- */
+
+static ur_node *unary(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_real s) {
+    if (!ur__check(t, name, 1, &a)) return NULL;
+    ur_node *y = ur__node_new(t, op, &a->shape, 1, &a);
+    if (!y) return NULL;
+    y->fattr[0] = s;
+    const ur_real *x = a->value;
+    ur_real *o = y->value;
+    size_t n = a->size;
+    switch (op) {
+    case UR_OP_SCALE: for (size_t i = 0; i < n; i++) o[i] = s * x[i]; break;
+    case UR_OP_NEG: for (size_t i = 0; i < n; i++) o[i] = -x[i]; break;
+    case UR_OP_ONE_MINUS: for (size_t i = 0; i < n; i++) o[i] = 1 - x[i]; break;
+    case UR_OP_ADD_SCALAR: for (size_t i = 0; i < n; i++) o[i] = x[i] + s; break;
+    case UR_OP_TANH: ur_vec_tanh(n, x, o); break;
+    case UR_OP_SIGMOID: ur_vec_sigmoid(n, x, o); break;
+    case UR_OP_RELU: for (size_t i = 0; i < n; i++) o[i] = x[i] > 0 ? x[i] : 0; break;
+    case UR_OP_EXP: ur_vec_exp(n, x, o); break;
+    case UR_OP_LOG:
+        for (size_t i = 0; i < n; i++) {
+            if (!(x[i] > 0)) {
+                ur__op_error(t, UR_ERR_NUMERIC, name, 1, &a, "element %zu is %g (must be > 0)", i, (double)x[i]);
+                return NULL;
+            }
+            o[i] = log(x[i]);
+        }
+        break;
+    default: break;
+    }
+    return ur__node_done(t, y);
+}
+
+ur_node *ur_scale(ur_tape *t, ur_node *a, ur_real s) { return unary(t, UR_OP_SCALE, "scale", a, s); }
+ur_node *ur_neg(ur_tape *t, ur_node *a) { return unary(t, UR_OP_NEG, "neg", a, 0); }
+ur_node *ur_one_minus(ur_tape *t, ur_node *a) { return unary(t, UR_OP_ONE_MINUS, "one_minus", a, 0); }
+ur_node *ur_add_scalar(ur_tape *t, ur_node *a, ur_real s) { return unary(t, UR_OP_ADD_SCALAR, "add_scalar", a, s); }
+ur_node *ur_tanh(ur_tape *t, ur_node *a) { return unary(t, UR_OP_TANH, "tanh", a, 0); }
+ur_node *ur_sigmoid(ur_tape *t, ur_node *a) { return unary(t, UR_OP_SIGMOID, "sigmoid", a, 0); }
+ur_node *ur_relu(ur_tape *t, ur_node *a) { return unary(t, UR_OP_RELU, "relu", a, 0); }
+ur_node *ur_exp(ur_tape *t, ur_node *a) { return unary(t, UR_OP_EXP, "exp", a, 0); }
+ur_node *ur_log(ur_tape *t, ur_node *a) { return unary(t, UR_OP_LOG, "log", a, 0); }
+
+/* Derivatives written with the output y where that is cheaper:
+ * tanh' = 1 - y^2, sigmoid' = y (1 - y), exp' = y, log' = 1 / x, relu' = [x > 0]. */
+static void unary_backward(ur_tape *t, ur_node *y) {
+    ur_node *a = y->in[0];
+    ur_real *ga = ur__grad(t, a);
+    if (!ga) return;
+    const ur_real *g = y->grad, *x = a->value, *o = y->value;
+    size_t n = y->size;
+    ur_real s = y->fattr[0];
+    switch (y->op) {
+    case UR_OP_SCALE: for (size_t i = 0; i < n; i++) ga[i] += s * g[i]; break;
+    case UR_OP_NEG: case UR_OP_ONE_MINUS: for (size_t i = 0; i < n; i++) ga[i] -= g[i]; break;
+    case UR_OP_ADD_SCALAR: for (size_t i = 0; i < n; i++) ga[i] += g[i]; break;
+    case UR_OP_TANH: for (size_t i = 0; i < n; i++) ga[i] += g[i] * (1 - o[i] * o[i]); break;
+    case UR_OP_SIGMOID: for (size_t i = 0; i < n; i++) ga[i] += g[i] * o[i] * (1 - o[i]); break;
+    case UR_OP_RELU: for (size_t i = 0; i < n; i++) ga[i] += x[i] > 0 ? g[i] : 0; break;
+    case UR_OP_EXP: for (size_t i = 0; i < n; i++) ga[i] += g[i] * o[i]; break;
+    case UR_OP_LOG: for (size_t i = 0; i < n; i++) ga[i] += g[i] / x[i]; break;
+    default: break;
+    }
+}
+
+const ur_backward_fn ur__backward_binary = binary_backward;
+const ur_backward_fn ur__backward_unary = unary_backward;
+
+/* ---- gradient-check cases ---- */
+
+static ur_node *c_add(ur_tape *t, ur_node **p) { return ur_add(t, p[0], p[1]); }
+static ur_node *c_sub(ur_tape *t, ur_node **p) { return ur_sub(t, p[0], p[1]); }
+static ur_node *c_mul(ur_tape *t, ur_node **p) { return ur_mul(t, p[0], p[1]); }
+static ur_node *c_div(ur_tape *t, ur_node **p) { return ur_div(t, p[0], p[1]); }
+static ur_node *c_scale(ur_tape *t, ur_node **p) { return ur_scale(t, p[0], (ur_real)-1.7); }
+static ur_node *c_neg(ur_tape *t, ur_node **p) { return ur_neg(t, p[0]); }
+static ur_node *c_one_minus(ur_tape *t, ur_node **p) { return ur_one_minus(t, p[0]); }
+static ur_node *c_add_scalar(ur_tape *t, ur_node **p) { return ur_add_scalar(t, p[0], (ur_real)0.3); }
+static ur_node *c_tanh(ur_tape *t, ur_node **p) { return ur_tanh(t, p[0]); }
+static ur_node *c_sigmoid(ur_tape *t, ur_node **p) { return ur_sigmoid(t, p[0]); }
+static ur_node *c_relu(ur_tape *t, ur_node **p) { return ur_relu(t, p[0]); }
+static ur_node *c_exp(ur_tape *t, ur_node **p) { return ur_exp(t, p[0]); }
+static ur_node *c_log(ur_tape *t, ur_node **p) { return ur_log(t, p[0]); }
+
+const ur_op_case ur__cases_elementwise[] = {
+    {"add/same-shape", UR_OP_ADD, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_add},
+    {"add/bias", UR_OP_ADD, 2, {2, 1}, {{3, 5}, {5}}, 0, c_add},
+    {"add/column", UR_OP_ADD, 2, {3, 2}, {{2, 3, 4}, {3, 1}}, 0, c_add},
+    {"add/both-broadcast", UR_OP_ADD, 2, {2, 2}, {{3, 1}, {1, 4}}, 0, c_add},
+    {"sub/bias", UR_OP_SUB, 2, {2, 1}, {{4, 3}, {3}}, 0, c_sub},
+    {"sub/scalar-left", UR_OP_SUB, 2, {0, 2}, {{0}, {2, 3}}, 0, c_sub},
+    {"mul/same-shape", UR_OP_MUL, 2, {2, 2}, {{2, 5}, {2, 5}}, 0, c_mul},
+    {"mul/row-mask", UR_OP_MUL, 2, {2, 2}, {{4, 3}, {4, 1}}, 0, c_mul},
+    {"div/same-shape", UR_OP_DIV, 2, {2, 2}, {{3, 2}, {3, 2}}, 1, c_div},
+    {"div/bias", UR_OP_DIV, 2, {3, 1}, {{2, 2, 3}, {3}}, 1, c_div},
+    {"scale", UR_OP_SCALE, 1, {2}, {{3, 4}}, 0, c_scale},
+    {"neg", UR_OP_NEG, 1, {1}, {{7}}, 0, c_neg},
+    {"one_minus", UR_OP_ONE_MINUS, 1, {2}, {{2, 3}}, 0, c_one_minus},
+    {"add_scalar", UR_OP_ADD_SCALAR, 1, {2}, {{2, 3}}, 0, c_add_scalar},
+    {"tanh", UR_OP_TANH, 1, {2}, {{4, 5}}, 0, c_tanh},
+    {"sigmoid", UR_OP_SIGMOID, 1, {2}, {{4, 5}}, 0, c_sigmoid},
+    {"relu", UR_OP_RELU, 1, {2}, {{4, 5}}, 0, c_relu},
+    {"exp", UR_OP_EXP, 1, {3}, {{2, 2, 3}}, 0, c_exp},
+    {"log", UR_OP_LOG, 1, {2}, {{3, 3}}, 1, c_log},
+};
+const int ur__n_cases_elementwise = sizeof ur__cases_elementwise / sizeof ur__cases_elementwise[0];

@@ -1,0 +1,171 @@
+/* ops_linalg.c - matmul (plain and batched, with transpose flags), linear, transpose. */
+#include "tape_internal.h"
+
+#include <string.h>
+
+/* matmul: y = op(a) op(b). attrs: iattr[0] = trans_a, iattr[1] = trans_b.
+ * Shapes per batch: op(a) (m,k), op(b) (k,n), y (m,n). */
+typedef struct mm_dims {
+    int batch, m, n, k;
+    int ra, ca, rb, cb; /* stored rows/cols of a and b */
+} mm_dims;
+
+static mm_dims mm_of(const ur_node *a, const ur_node *b, int ta, int tb) {
+    mm_dims d;
+    int nd = a->shape.ndim;
+    d.batch = nd == 3 ? a->shape.dims[0] : 1;
+    d.ra = a->shape.dims[nd - 2];
+    d.ca = a->shape.dims[nd - 1];
+    d.rb = b->shape.dims[nd - 2];
+    d.cb = b->shape.dims[nd - 1];
+    d.m = ta ? d.ca : d.ra;
+    d.k = ta ? d.ra : d.ca;
+    d.n = tb ? d.rb : d.cb;
+    return d;
+}
+
+ur_node *ur_matmul(ur_tape *t, ur_node *a, ur_node *b, int trans_a, int trans_b) {
+    ur_node *in[2] = {a, b};
+    if (!ur__check(t, "matmul", 2, in)) return NULL;
+    int nd = a->shape.ndim;
+    if ((nd != 2 && nd != 3) || b->shape.ndim != nd) {
+        ur__op_error(t, UR_ERR_SHAPE, "matmul", 2, in, "inputs must both be 2-d or both 3-d");
+        return NULL;
+    }
+    mm_dims d = mm_of(a, b, trans_a, trans_b);
+    int kb = trans_b ? d.cb : d.rb;
+    if (d.k != kb || (nd == 3 && a->shape.dims[0] != b->shape.dims[0])) {
+        ur__op_error(t, UR_ERR_SHAPE, "matmul", 2, in, "inner dimensions differ (%d vs %d)%s", d.k, kb,
+                     trans_a || trans_b ? " after the transpose flags" : "");
+        return NULL;
+    }
+    ur_shape s;
+    int dims[3] = {d.batch, d.m, d.n};
+    ur_shape_make(&s, nd, nd == 3 ? dims : dims + 1, "matmul");
+    ur_node *y = ur__node_new(t, UR_OP_MATMUL, &s, 2, in);
+    if (!y) return NULL;
+    y->iattr[0] = trans_a != 0;
+    y->iattr[1] = trans_b != 0;
+    size_t sa = (size_t)d.ra * d.ca, sb = (size_t)d.rb * d.cb, sy = (size_t)d.m * d.n;
+    for (int i = 0; i < d.batch; i++)
+        ur_gemm(y->iattr[0], y->iattr[1], d.m, d.n, d.k, 1, a->value + i * sa, d.ca, b->value + i * sb, d.cb,
+                0, y->value + i * sy, d.n);
+    return ur__node_done(t, y);
+}
+
+/* With G = dL/dy:
+ *   y = a b:     da += G b^T,    db += a^T G
+ *   y = a^T b:   da += b G^T,    db += a G
+ *   y = a b^T:   da += G b,      db += G^T a
+ *   y = a^T b^T: da += b^T G^T,  db += G^T a^T */
+static void matmul_backward(ur_tape *t, ur_node *y) {
+    ur_node *a = y->in[0], *b = y->in[1];
+    int ta = y->iattr[0], tb = y->iattr[1];
+    mm_dims d = mm_of(a, b, ta, tb);
+    ur_real *ga = ur__grad(t, a), *gb = ur__grad(t, b);
+    size_t sa = (size_t)d.ra * d.ca, sb = (size_t)d.rb * d.cb, sy = (size_t)d.m * d.n;
+    for (int i = 0; i < d.batch; i++) {
+        const ur_real *G = y->grad + i * sy, *A = a->value + i * sa, *B = b->value + i * sb;
+        if (ga) {
+            ur_real *GA = ga + i * sa;
+            if (!ta) ur_gemm(0, !tb, d.m, d.k, d.n, 1, G, d.n, B, d.cb, 1, GA, d.ca);
+            else ur_gemm(tb, 1, d.k, d.m, d.n, 1, B, d.cb, G, d.n, 1, GA, d.ca);
+        }
+        if (gb) {
+            ur_real *GB = gb + i * sb;
+            if (!tb) ur_gemm(!ta, 0, d.k, d.n, d.m, 1, A, d.ca, G, d.n, 1, GB, d.cb);
+            else ur_gemm(1, ta, d.n, d.k, d.m, 1, G, d.n, A, d.ca, 1, GB, d.cb);
+        }
+    }
+}
+
+/* linear: y = x W + b, x (N,in), W (in,out), b (out) or absent. */
+ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
+    ur_node *in[3] = {x, W, b};
+    int n_in = b ? 3 : 2;
+    if (!ur__check(t, "linear", n_in, in)) return NULL;
+    if (x->shape.ndim != 2 || W->shape.ndim != 2 || x->shape.dims[1] != W->shape.dims[0]) {
+        ur__op_error(t, UR_ERR_SHAPE, "linear", n_in, in, "needs x (N,in) and W (in,out)");
+        return NULL;
+    }
+    int N = x->shape.dims[0], K = x->shape.dims[1], M = W->shape.dims[1];
+    if (b && (b->shape.ndim != 1 || b->shape.dims[0] != M)) {
+        ur__op_error(t, UR_ERR_SHAPE, "linear", n_in, in, "bias must have shape (%d)", M);
+        return NULL;
+    }
+    ur_shape s;
+    int dims[2] = {N, M};
+    ur_shape_make(&s, 2, dims, "linear");
+    ur_node *y = ur__node_new(t, UR_OP_LINEAR, &s, n_in, in);
+    if (!y) return NULL;
+    if (b)
+        for (int i = 0; i < N; i++) memcpy(y->value + (size_t)i * M, b->value, (size_t)M * sizeof(ur_real));
+    ur_gemm(0, 0, N, M, K, 1, x->value, K, W->value, M, b ? 1 : 0, y->value, M);
+    return ur__node_done(t, y);
+}
+
+/* dx += G W^T, dW += x^T G, db += sum of G's rows. */
+static void linear_backward(ur_tape *t, ur_node *y) {
+    ur_node *x = y->in[0], *W = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
+    int N = x->shape.dims[0], K = x->shape.dims[1], M = W->shape.dims[1];
+    const ur_real *G = y->grad;
+    ur_real *gx = ur__grad(t, x), *gW = ur__grad(t, W), *gb = b ? ur__grad(t, b) : NULL;
+    if (gx) ur_gemm(0, 1, N, K, M, 1, G, M, W->value, M, 1, gx, K);
+    if (gW) ur_gemm(1, 0, K, M, N, 1, x->value, K, G, M, 1, gW, M);
+    if (gb)
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < M; j++) gb[j] += G[(size_t)i * M + j];
+}
+
+ur_node *ur_transpose(ur_tape *t, ur_node *a) {
+    if (!ur__check(t, "transpose", 1, &a)) return NULL;
+    if (a->shape.ndim != 2) {
+        ur__op_error(t, UR_ERR_SHAPE, "transpose", 1, &a, "needs a 2-d input");
+        return NULL;
+    }
+    int r = a->shape.dims[0], c = a->shape.dims[1];
+    ur_shape s;
+    int dims[2] = {c, r};
+    ur_shape_make(&s, 2, dims, "transpose");
+    ur_node *y = ur__node_new(t, UR_OP_TRANSPOSE, &s, 1, &a);
+    if (!y) return NULL;
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < c; j++) y->value[(size_t)j * r + i] = a->value[(size_t)i * c + j];
+    return ur__node_done(t, y);
+}
+
+static void transpose_backward(ur_tape *t, ur_node *y) {
+    ur_node *a = y->in[0];
+    ur_real *ga = ur__grad(t, a);
+    if (!ga) return;
+    int r = a->shape.dims[0], c = a->shape.dims[1];
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < c; j++) ga[(size_t)i * c + j] += y->grad[(size_t)j * r + i];
+}
+
+const ur_backward_fn ur__backward_matmul = matmul_backward;
+const ur_backward_fn ur__backward_linear = linear_backward;
+const ur_backward_fn ur__backward_transpose = transpose_backward;
+
+/* ---- gradient-check cases ---- */
+
+static ur_node *c_mm(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 0, 0); }
+static ur_node *c_mm_ta(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 1, 0); }
+static ur_node *c_mm_tb(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 0, 1); }
+static ur_node *c_mm_tab(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 1, 1); }
+static ur_node *c_linear(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], p[2]); }
+static ur_node *c_linear_nobias(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], NULL); }
+static ur_node *c_transpose(ur_tape *t, ur_node **p) { return ur_transpose(t, p[0]); }
+
+const ur_op_case ur__cases_linalg[] = {
+    {"matmul/nn", UR_OP_MATMUL, 2, {2, 2}, {{3, 4}, {4, 5}}, 0, c_mm},
+    {"matmul/tn", UR_OP_MATMUL, 2, {2, 2}, {{4, 3}, {4, 5}}, 0, c_mm_ta},
+    {"matmul/nt", UR_OP_MATMUL, 2, {2, 2}, {{3, 4}, {5, 4}}, 0, c_mm_tb},
+    {"matmul/tt", UR_OP_MATMUL, 2, {2, 2}, {{4, 3}, {5, 4}}, 0, c_mm_tab},
+    {"matmul/batched", UR_OP_MATMUL, 2, {3, 3}, {{2, 3, 4}, {2, 4, 2}}, 0, c_mm},
+    {"matmul/batched-nt", UR_OP_MATMUL, 2, {3, 3}, {{2, 1, 4}, {2, 5, 4}}, 0, c_mm_tb},
+    {"linear", UR_OP_LINEAR, 3, {2, 2, 1}, {{3, 4}, {4, 6}, {6}}, 0, c_linear},
+    {"linear/no-bias", UR_OP_LINEAR, 2, {2, 2}, {{1, 7}, {7, 2}}, 0, c_linear_nobias},
+    {"transpose", UR_OP_TRANSPOSE, 1, {2}, {{3, 5}}, 0, c_transpose},
+};
+const int ur__n_cases_linalg = sizeof ur__cases_linalg / sizeof ur__cases_linalg[0];

@@ -1,0 +1,278 @@
+/* ops_shape.c - concat, slice, reshape, gather (embedding lookup), dropout. */
+#include "tape_internal.h"
+
+#include <string.h>
+
+/* ---- concat along an axis: inputs seen as (outer, len_i, inner) ---- */
+
+ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
+    if (!t) return (void)ur_set_error(UR_ERR_ARG, "concat: tape is NULL"), NULL;
+    if (t->err) return NULL;
+    if (n < 1 || !xs) {
+        ur_tape_fail(t, UR_ERR_ARG, "concat: needs at least one input (got %d)", n);
+        return NULL;
+    }
+    if (!ur__check(t, "concat", n, xs)) return NULL;
+    int ax = ur__axis(axis, xs[0]->shape.ndim);
+    if (ax < 0) {
+        ur__op_error(t, UR_ERR_ARG, "concat", n, xs, "axis %d is out of range", axis);
+        return NULL;
+    }
+    ur_shape s = xs[0]->shape;
+    long total = 0;
+    for (int i = 0; i < n; i++) {
+        const ur_shape *si = &xs[i]->shape;
+        int ok = si->ndim == s.ndim;
+        for (int d = 0; ok && d < s.ndim; d++) ok = d == ax || si->dims[d] == s.dims[d];
+        if (!ok) {
+            ur__op_error(t, UR_ERR_SHAPE, "concat", n, xs, "input %d differs outside axis %d", i, ax);
+            return NULL;
+        }
+        total += si->dims[ax];
+    }
+    if (total > 0x7fffffff) {
+        ur__op_error(t, UR_ERR_SHAPE, "concat", n, xs, "result too large along axis %d", ax);
+        return NULL;
+    }
+    s.dims[ax] = (int)total;
+    ur_node *y = ur__node_new(t, UR_OP_CONCAT, &s, n, xs);
+    if (!y) return NULL;
+    y->iattr[0] = ax;
+    size_t outer, len, inner, off = 0;
+    ur__split_axis(&s, ax, &outer, &len, &inner);
+    for (int i = 0; i < n; i++) {
+        size_t li = (size_t)xs[i]->shape.dims[ax] * inner;
+        for (size_t o = 0; o < outer; o++)
+            memcpy(y->value + o * len * inner + off, xs[i]->value + o * li, li * sizeof(ur_real));
+        off += li;
+    }
+    return ur__node_done(t, y);
+}
+
+/* Each input gets its block of the output gradient back. */
+static void concat_backward(ur_tape *t, ur_node *y) {
+    int ax = y->iattr[0];
+    size_t outer, len, inner, off = 0;
+    ur__split_axis(&y->shape, ax, &outer, &len, &inner);
+    for (int i = 0; i < y->n_in; i++) {
+        ur_node *x = y->in[i];
+        size_t li = (size_t)x->shape.dims[ax] * inner;
+        ur_real *gx = ur__grad(t, x);
+        if (gx)
+            for (size_t o = 0; o < outer; o++) {
+                const ur_real *g = y->grad + o * len * inner + off;
+                ur_real *d = gx + o * li;
+                for (size_t j = 0; j < li; j++) d[j] += g[j];
+            }
+        off += li;
+    }
+}
+
+/* ---- slice: elements start..start+len-1 along axis ---- */
+
+ur_node *ur_slice(ur_tape *t, ur_node *a, int axis, int start, int len) {
+    if (!ur__check(t, "slice", 1, &a)) return NULL;
+    int ax = ur__axis(axis, a->shape.ndim);
+    if (ax < 0) {
+        ur__op_error(t, UR_ERR_ARG, "slice", 1, &a, "axis %d is out of range", axis);
+        return NULL;
+    }
+    if (start < 0 || len < 1 || start > a->shape.dims[ax] - len) {
+        ur__op_error(t, UR_ERR_ARG, "slice", 1, &a, "range [%d, %d+%d) is outside 0..%d of axis %d", start,
+                     start, len, a->shape.dims[ax], ax);
+        return NULL;
+    }
+    ur_shape s = a->shape;
+    s.dims[ax] = len;
+    ur_node *y = ur__node_new(t, UR_OP_SLICE, &s, 1, &a);
+    if (!y) return NULL;
+    y->iattr[0] = ax;
+    y->iattr[1] = start;
+    size_t outer, full, inner;
+    ur__split_axis(&a->shape, ax, &outer, &full, &inner);
+    size_t li = (size_t)len * inner;
+    for (size_t o = 0; o < outer; o++)
+        memcpy(y->value + o * li, a->value + (o * full + (size_t)start) * inner, li * sizeof(ur_real));
+    return ur__node_done(t, y);
+}
+
+static void slice_backward(ur_tape *t, ur_node *y) {
+    ur_node *a = y->in[0];
+    ur_real *ga = ur__grad(t, a);
+    if (!ga) return;
+    size_t outer, full, inner;
+    ur__split_axis(&a->shape, y->iattr[0], &outer, &full, &inner);
+    size_t li = (size_t)y->shape.dims[y->iattr[0]] * inner;
+    for (size_t o = 0; o < outer; o++) {
+        ur_real *d = ga + (o * full + (size_t)y->iattr[1]) * inner;
+        const ur_real *g = y->grad + o * li;
+        for (size_t j = 0; j < li; j++) d[j] += g[j];
+    }
+}
+
+/* ---- reshape: same elements, new shape; the value is shared, not copied ---- */
+
+ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims) {
+    if (!ur__check(t, "reshape", 1, &a)) return NULL;
+    if (ndim < 0 || ndim > UR_MAX_DIMS || (ndim > 0 && !dims)) {
+        ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "bad target rank %d", ndim);
+        return NULL;
+    }
+    int d[UR_MAX_DIMS], infer = -1;
+    size_t known = 1;
+    for (int i = 0; i < ndim; i++) {
+        d[i] = dims[i];
+        if (d[i] == -1 && infer < 0) infer = i;
+        else if (d[i] < 1) {
+            ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "target dimension %d is %d", i, d[i]);
+            return NULL;
+        } else known *= (size_t)d[i];
+    }
+    if (infer >= 0) {
+        if (known == 0 || a->size % known || a->size / known > 0x7fffffff) {
+            ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "cannot infer dimension %d", infer);
+            return NULL;
+        }
+        d[infer] = (int)(a->size / known);
+        known *= (size_t)d[infer];
+    }
+    ur_shape s;
+    if (known != a->size || ur_shape_make(&s, ndim, d, "reshape") != UR_OK) {
+        ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "%zu elements cannot take the target shape", a->size);
+        return NULL;
+    }
+    /* Allocate the node without a value of its own: share the input's. */
+    ur_shape one;
+    ur_shape_make(&one, 0, NULL, "reshape");
+    ur_node *y = ur__node_new(t, UR_OP_RESHAPE, &one, 1, &a);
+    if (!y) return NULL;
+    y->shape = s;
+    y->size = a->size;
+    y->value = a->value;
+    return ur__node_done(t, y);
+}
+
+static void reshape_backward(ur_tape *t, ur_node *y) {
+    ur_real *ga = ur__grad(t, y->in[0]);
+    if (ga)
+        for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i];
+}
+
+/* ---- gather rows: y[i] = table[ids[i]] ---- */
+
+ur_node *ur_gather(ur_tape *t, ur_node *table, const int *ids, int n) {
+    if (!ur__check(t, "gather", 1, &table)) return NULL;
+    if (table->shape.ndim != 2) {
+        ur__op_error(t, UR_ERR_SHAPE, "gather", 1, &table, "table must be 2-d (V, D)");
+        return NULL;
+    }
+    if (n < 1 || !ids) {
+        ur__op_error(t, UR_ERR_ARG, "gather", 1, &table, "needs n >= 1 ids (got %d%s)", n, ids ? "" : ", NULL");
+        return NULL;
+    }
+    int V = table->shape.dims[0], D = table->shape.dims[1];
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V) {
+            ur__op_error(t, UR_ERR_ARG, "gather", 1, &table, "id %d at position %d is outside [0, %d)", ids[i], i, V);
+            return NULL;
+        }
+    ur_shape s;
+    int dims[2] = {n, D};
+    ur_shape_make(&s, 2, dims, "gather");
+    ur_node *y = ur__node_new(t, UR_OP_GATHER, &s, 1, &table);
+    int *copy = y ? ur__alloc(t, (size_t)n * sizeof(int)) : NULL;
+    if (!copy) return NULL;
+    memcpy(copy, ids, (size_t)n * sizeof(int));
+    y->aux = copy;
+    for (int i = 0; i < n; i++)
+        memcpy(y->value + (size_t)i * D, table->value + (size_t)ids[i] * D, (size_t)D * sizeof(ur_real));
+    return ur__node_done(t, y);
+}
+
+/* scatter-add: repeated ids sum their gradients */
+static void gather_backward(ur_tape *t, ur_node *y) {
+    ur_real *gt = ur__grad(t, y->in[0]);
+    if (!gt) return;
+    const int *ids = y->aux;
+    int n = y->shape.dims[0], D = y->shape.dims[1];
+    for (int i = 0; i < n; i++) {
+        ur_real *d = gt + (size_t)ids[i] * D;
+        const ur_real *g = y->grad + (size_t)i * D;
+        for (int j = 0; j < D; j++) d[j] += g[j];
+    }
+}
+
+/* ---- dropout ---- */
+
+static ur_real keep_scale(uint64_t seed, size_t i, ur_real p) {
+    return ur_hash_uniform(seed, i) < p ? 0 : 1 / (1 - p);
+}
+
+ur_node *ur_dropout(ur_tape *t, ur_node *a, ur_real p, uint64_t seed) {
+    if (!ur__check(t, "dropout", 1, &a)) return NULL;
+    if (!(p >= 0 && p < 1)) {
+        ur__op_error(t, UR_ERR_ARG, "dropout", 1, &a, "probability %g is outside [0, 1)", (double)p);
+        return NULL;
+    }
+    ur_node *y = ur__node_new(t, UR_OP_DROPOUT, &a->shape, 1, &a);
+    if (!y) return NULL;
+    y->fattr[0] = p;
+    y->seed = seed;
+    for (size_t i = 0; i < a->size; i++) y->value[i] = a->value[i] * keep_scale(seed, i, p);
+    return ur__node_done(t, y);
+}
+
+/* The mask is drawn again from (seed, index): nothing is stored. */
+static void dropout_backward(ur_tape *t, ur_node *y) {
+    ur_real *ga = ur__grad(t, y->in[0]);
+    if (!ga) return;
+    for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i] * keep_scale(y->seed, i, y->fattr[0]);
+}
+
+ur_node *ur_dropout_mask(ur_tape *t, ur_node *a, ur_node *mask) { return ur_mul(t, a, mask); }
+
+ur_node *ur_dropout_make_mask(ur_tape *t, int ndim, const int *dims, ur_real p, uint64_t seed) {
+    if (!t) return (void)ur_set_error(UR_ERR_ARG, "dropout_make_mask: tape is NULL"), NULL;
+    if (t->err) return NULL;
+    if (!(p >= 0 && p < 1)) {
+        ur_tape_fail(t, UR_ERR_ARG, "dropout_make_mask: probability %g is outside [0, 1)", (double)p);
+        return NULL;
+    }
+    ur_node *m = ur_zeros(t, ndim, dims);
+    if (!m) return NULL;
+    for (size_t i = 0; i < m->size; i++) m->value[i] = keep_scale(seed, i, p);
+    m->label = "dropout mask";
+    return m;
+}
+
+const ur_backward_fn ur__backward_concat = concat_backward;
+const ur_backward_fn ur__backward_slice = slice_backward;
+const ur_backward_fn ur__backward_reshape = reshape_backward;
+const ur_backward_fn ur__backward_gather = gather_backward;
+const ur_backward_fn ur__backward_dropout = dropout_backward;
+
+/* ---- gradient-check cases ---- */
+
+static const int gather_ids[5] = {2, 0, 2, 3, 1};
+
+static ur_node *c_concat0(ur_tape *t, ur_node **p) { return ur_concat(t, 3, p, 0); }
+static ur_node *c_concat1(ur_tape *t, ur_node **p) { return ur_concat(t, 2, p, 1); }
+static ur_node *c_slice(ur_tape *t, ur_node **p) { return ur_slice(t, p[0], 1, 1, 2); }
+static ur_node *c_slice0(ur_tape *t, ur_node **p) { return ur_slice(t, p[0], 0, 2, 1); }
+static ur_node *c_reshape(ur_tape *t, ur_node **p) {
+    int d[2] = {-1, 4};
+    return ur_reshape(t, p[0], 2, d);
+}
+static ur_node *c_gather(ur_tape *t, ur_node **p) { return ur_gather(t, p[0], gather_ids, 5); }
+static ur_node *c_dropout(ur_tape *t, ur_node **p) { return ur_dropout(t, p[0], (ur_real)0.4, 1234); }
+
+const ur_op_case ur__cases_shape[] = {
+    {"concat/axis0", UR_OP_CONCAT, 3, {2, 2, 2}, {{1, 3}, {2, 3}, {1, 3}}, 0, c_concat0},
+    {"concat/axis1", UR_OP_CONCAT, 2, {2, 2}, {{2, 3}, {2, 2}}, 0, c_concat1},
+    {"slice/axis1", UR_OP_SLICE, 1, {3}, {{2, 4, 3}}, 0, c_slice},
+    {"slice/axis0", UR_OP_SLICE, 1, {2}, {{4, 3}}, 0, c_slice0},
+    {"reshape", UR_OP_RESHAPE, 1, {3}, {{2, 3, 4}}, 0, c_reshape},
+    {"gather/repeated-ids", UR_OP_GATHER, 1, {2}, {{4, 3}}, 0, c_gather},
+    {"dropout", UR_OP_DROPOUT, 1, {2}, {{5, 6}}, 0, c_dropout},
+};
+const int ur__n_cases_shape = sizeof ur__cases_shape / sizeof ur__cases_shape[0];

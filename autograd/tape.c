@@ -1,0 +1,451 @@
+/* tape.c - the tape: arena, nodes, leaves, sticky errors and the backward walk. */
+#include "tape_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+enum { ARENA_ALIGN = 64, ARENA_MIN_CHUNK = 1 << 20 };
+
+/* ---- arena ---- */
+
+static ur_arena_chunk *chunk_new(size_t cap) {
+    ur_arena_chunk *c = ur_malloc(sizeof *c + cap + ARENA_ALIGN);
+    if (!c) return NULL;
+    uintptr_t p = (uintptr_t)(c + 1);
+    p = (p + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1);
+    c->data = (unsigned char *)p;
+    c->cap = cap;
+    c->used = 0;
+    c->next = NULL;
+    return c;
+}
+
+void *ur__alloc(ur_tape *t, size_t bytes) {
+    bytes = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    ur_arena_chunk *c = t->chunks;
+    if (!c || c->cap - c->used < bytes) {
+        size_t cap = t->arena_total > ARENA_MIN_CHUNK ? t->arena_total : ARENA_MIN_CHUNK;
+        if (cap < bytes) cap = bytes;
+        ur_arena_chunk *n = chunk_new(cap);
+        if (!n) {
+            ur_tape_fail(t, UR_ERR_NOMEM, "tape: out of memory allocating %zu bytes for the arena", cap);
+            return NULL;
+        }
+        n->next = c;
+        t->chunks = n;
+        t->arena_total += cap;
+        c = n;
+    }
+    void *p = c->data + c->used;
+    c->used += bytes;
+    return p;
+}
+
+ur_real *ur__alloc_real(ur_tape *t, size_t n) { return ur__alloc(t, n * sizeof(ur_real)); }
+
+/* ---- tape ---- */
+
+ur_tape *ur_tape_new(void) {
+    ur_tape *t = ur_calloc(1, sizeof *t);
+    if (!t) {
+        ur_set_error(UR_ERR_NOMEM, "ur_tape_new: out of memory");
+        return NULL;
+    }
+    t->grad_enabled = 1;
+    t->epoch = 1;
+    return t;
+}
+
+static void free_chunks(ur_arena_chunk *c) {
+    while (c) {
+        ur_arena_chunk *next = c->next;
+        ur_free(c);
+        c = next;
+    }
+}
+
+void ur_tape_free(ur_tape *t) {
+    if (!t) return;
+    free_chunks(t->chunks);
+    ur_free(t->nodes);
+    ur_free(t->groups);
+    ur_free(t);
+}
+
+void ur_tape_reset(ur_tape *t) {
+    if (!t) return;
+    /* More than one chunk: replace them by one chunk of the total size, so the
+     * next step of the same size fits without allocating. */
+    if (t->chunks && t->chunks->next) {
+        size_t total = t->arena_total;
+        free_chunks(t->chunks);
+        t->chunks = chunk_new(total);
+        t->arena_total = t->chunks ? total : 0;
+    }
+    if (t->chunks) t->chunks->used = 0;
+    t->n_nodes = 0;
+    t->n_groups = 0;
+    t->group_depth = 0;
+    t->err = UR_OK;
+    t->errmsg[0] = '\0';
+    t->backward_done = 0;
+    t->epoch++;
+}
+
+ur_status ur_tape_error(const ur_tape *t) { return t ? t->err : UR_ERR_ARG; }
+
+const char *ur_tape_errmsg(const ur_tape *t) { return t ? t->errmsg : "tape is NULL"; }
+
+ur_status ur_tape_fail(ur_tape *t, ur_status s, const char *fmt, ...) {
+    if (!t) return s;
+    if (t->err == UR_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->errmsg, sizeof t->errmsg, fmt, ap);
+        va_end(ap);
+        t->err = s;
+        ur_set_error(s, "%s", t->errmsg);
+    }
+    return s;
+}
+
+int ur_tape_set_grad_enabled(ur_tape *t, int enabled) {
+    if (!t) return 0;
+    int old = t->grad_enabled;
+    t->grad_enabled = enabled != 0;
+    return old;
+}
+
+int ur_tape_grad_enabled(const ur_tape *t) { return t ? t->grad_enabled : 0; }
+
+void ur_tape_set_anomaly(ur_tape *t, int enabled) {
+    if (t) t->anomaly = enabled != 0;
+}
+
+int ur_tape_size(const ur_tape *t) { return t ? t->n_nodes : 0; }
+
+ur_node *ur_tape_node(const ur_tape *t, int id) {
+    return t && id >= 0 && id < t->n_nodes ? t->nodes[id] : NULL;
+}
+
+size_t ur_tape_arena_bytes(const ur_tape *t) { return t ? t->arena_total : 0; }
+
+static char *arena_strdup(ur_tape *t, const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = ur__alloc(t, n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+void ur_tape_begin_group(ur_tape *t, const char *label) {
+    if (!t || t->err) return;
+    if (t->group_depth >= 8) {
+        ur_tape_fail(t, UR_ERR_STATE, "tape_begin_group: groups nest deeper than 8");
+        return;
+    }
+    if (t->n_groups == t->cap_groups) {
+        int cap = t->cap_groups ? 2 * t->cap_groups : 64;
+        ur_group *g = ur_realloc(t->groups, (size_t)t->cap_groups * sizeof *g, (size_t)cap * sizeof *g);
+        if (!g) {
+            ur_tape_fail(t, UR_ERR_NOMEM, "tape_begin_group: out of memory");
+            return;
+        }
+        t->groups = g;
+        t->cap_groups = cap;
+    }
+    ur_group *g = &t->groups[t->n_groups];
+    g->label = arena_strdup(t, label ? label : "");
+    g->parent = t->group_depth ? t->group_stack[t->group_depth - 1] : -1;
+    t->group_stack[t->group_depth++] = t->n_groups++;
+}
+
+void ur_tape_end_group(ur_tape *t) {
+    if (t && t->group_depth > 0) t->group_depth--;
+}
+
+void ur_node_set_label(ur_tape *t, ur_node *n, const char *label) {
+    if (!t || !n || !label || t->err) return;
+    n->label = arena_strdup(t, label);
+}
+
+/* ---- nodes ---- */
+
+void ur__op_error(ur_tape *t, ur_status s, const char *op, int n, ur_node *const *in, const char *fmt, ...) {
+    if (!t || t->err) return;
+    char msg[384], shapes[128] = "", buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t at = 0;
+    for (int i = 0; i < n && in && at < sizeof shapes; i++) {
+        if (!in[i]) continue;
+        at += (size_t)snprintf(shapes + at, sizeof shapes - at, "%s%s", at ? ", " : "",
+                               ur_shape_str(&in[i]->shape, buf, sizeof buf));
+    }
+    if (at) ur_tape_fail(t, s, "%s: %s (inputs %s)", op, msg, shapes);
+    else ur_tape_fail(t, s, "%s: %s", op, msg);
+}
+
+int ur__check(ur_tape *t, const char *op, int n, ur_node *const *in) {
+    if (!t) {
+        ur_set_error(UR_ERR_ARG, "%s: tape is NULL", op);
+        return 0;
+    }
+    if (t->err) return 0;
+    for (int i = 0; i < n; i++) {
+        if (!in[i]) {
+            ur_tape_fail(t, UR_ERR_ARG, "%s: input %d is NULL", op, i);
+            return 0;
+        }
+        if (in[i]->tape != t || in[i]->epoch != t->epoch) {
+            ur_tape_fail(t, UR_ERR_STATE, "%s: input %d belongs to another tape or to a recording "
+                         "erased by ur_tape_reset", op, i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int push_node(ur_tape *t, ur_node *n) {
+    if (t->n_nodes == t->cap_nodes) {
+        int cap = t->cap_nodes ? 2 * t->cap_nodes : 1024;
+        ur_node **v = ur_realloc(t->nodes, (size_t)t->cap_nodes * sizeof *v, (size_t)cap * sizeof *v);
+        if (!v) {
+            ur_tape_fail(t, UR_ERR_NOMEM, "tape: out of memory growing the node list to %d", cap);
+            return 0;
+        }
+        t->nodes = v;
+        t->cap_nodes = cap;
+    }
+    n->id = t->n_nodes;
+    t->nodes[t->n_nodes++] = n;
+    return 1;
+}
+
+ur_node *ur__node_new(ur_tape *t, ur_op op, const ur_shape *shape, int n_in, ur_node *const *in) {
+    ur_node *y = ur__alloc(t, sizeof *y);
+    if (!y) return NULL;
+    memset(y, 0, sizeof *y);
+    y->op = op;
+    y->shape = *shape;
+    y->size = ur_shape_size(shape);
+    y->tape = t;
+    y->epoch = t->epoch;
+    y->group = t->group_depth ? t->group_stack[t->group_depth - 1] : -1;
+    y->value = ur__alloc_real(t, y->size);
+    if (!y->value) return NULL;
+    int rg = 0;
+    for (int i = 0; i < n_in; i++) rg |= in[i]->requires_grad;
+    y->requires_grad = rg && t->grad_enabled;
+    if (n_in > 0 && t->grad_enabled) {
+        y->in = ur__alloc(t, (size_t)n_in * sizeof *y->in);
+        if (!y->in) return NULL;
+        memcpy(y->in, in, (size_t)n_in * sizeof *y->in);
+        y->n_in = n_in;
+    }
+    if (!push_node(t, y)) return NULL;
+    return y;
+}
+
+static int all_finite(const ur_real *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+ur_node *ur__node_done(ur_tape *t, ur_node *y) {
+    if (!y || t->err) return NULL;
+    if (t->anomaly && !all_finite(y->value, y->size)) {
+        char buf[64];
+        ur_tape_fail(t, UR_ERR_NUMERIC, "anomaly: op '%s' (node %d, shape %s) produced NaN or Inf",
+                     ur_op_name(y->op), y->id, ur_shape_str(&y->shape, buf, sizeof buf));
+        return NULL;
+    }
+    return y;
+}
+
+ur_real *ur__grad(ur_tape *t, ur_node *x) {
+    if (!x->requires_grad) return NULL;
+    if (!x->grad) {
+        x->grad = ur__alloc_real(t, x->size);
+        if (x->grad) memset(x->grad, 0, x->size * sizeof(ur_real));
+    }
+    return x->grad;
+}
+
+int ur__axis(int axis, int ndim) {
+    if (axis < 0) axis += ndim;
+    return axis >= 0 && axis < ndim ? axis : -1;
+}
+
+void ur__split_axis(const ur_shape *s, int axis, size_t *outer, size_t *len, size_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= (size_t)s->dims[i];
+    for (int i = axis + 1; i < s->ndim; i++) *inner *= (size_t)s->dims[i];
+    *len = (size_t)s->dims[axis];
+}
+
+/* ---- leaves ---- */
+
+static ur_node *leaf(ur_tape *t, const char *what, int ndim, const int *dims, const ur_real *data) {
+    if (!t) {
+        ur_set_error(UR_ERR_ARG, "%s: tape is NULL", what);
+        return NULL;
+    }
+    if (t->err) return NULL;
+    ur_shape s;
+    if (ur_shape_make(&s, ndim, dims, what) != UR_OK) {
+        ur_tape_fail(t, UR_ERR_SHAPE, "%s", ur_last_error());
+        return NULL;
+    }
+    ur_node *y = ur__node_new(t, UR_OP_LEAF, &s, 0, NULL);
+    if (!y) return NULL;
+    if (data) memcpy(y->value, data, y->size * sizeof(ur_real));
+    else memset(y->value, 0, y->size * sizeof(ur_real));
+    return ur__node_done(t, y);
+}
+
+ur_node *ur_input(ur_tape *t, const ur_tensor *value) {
+    if (t && !t->err && !value) {
+        ur_tape_fail(t, UR_ERR_ARG, "input: tensor is NULL");
+        return NULL;
+    }
+    return leaf(t, "input", value ? value->shape.ndim : 0, value ? value->shape.dims : NULL,
+                value ? value->data : NULL);
+}
+
+ur_node *ur_input_data(ur_tape *t, int ndim, const int *dims, const ur_real *data) {
+    if (t && !t->err && !data) {
+        ur_tape_fail(t, UR_ERR_ARG, "input: data is NULL");
+        return NULL;
+    }
+    return leaf(t, "input", ndim, dims, data);
+}
+
+ur_node *ur_zeros(ur_tape *t, int ndim, const int *dims) { return leaf(t, "zeros", ndim, dims, NULL); }
+
+ur_node *ur_scalar(ur_tape *t, ur_real v) { return leaf(t, "scalar", 0, NULL, &v); }
+
+ur_node *ur_variable(ur_tape *t, const ur_tensor *value) {
+    ur_node *y = ur_input(t, value);
+    if (y) y->requires_grad = t->grad_enabled;
+    return y;
+}
+
+ur_node *ur_param_node(ur_tape *t, ur_param *p) {
+    if (!t) {
+        ur_set_error(UR_ERR_ARG, "param: tape is NULL");
+        return NULL;
+    }
+    if (t->err) return NULL;
+    if (!p) {
+        ur_tape_fail(t, UR_ERR_ARG, "param: parameter is NULL");
+        return NULL;
+    }
+    if (p->tape_ == t && p->epoch_ == t->epoch && p->node_) return p->node_;
+    ur_node *y = ur__alloc(t, sizeof *y);
+    if (!y) return NULL;
+    memset(y, 0, sizeof *y);
+    y->op = UR_OP_LEAF;
+    y->shape = p->value.shape;
+    y->size = p->value.size;
+    y->value = p->value.data; /* shared: parameters are read, never written, by ops */
+    y->grad = p->grad.data;   /* backward adds straight into the parameter's gradient */
+    y->param = p;
+    y->label = p->name;
+    y->requires_grad = 1;
+    y->tape = t;
+    y->epoch = t->epoch;
+    y->group = -1;
+    if (!push_node(t, y)) return NULL;
+    p->node_ = y;
+    p->tape_ = t;
+    p->epoch_ = t->epoch;
+    return y;
+}
+
+ur_node *ur_detach(ur_tape *t, ur_node *x) {
+    if (!ur__check(t, "detach", 1, &x)) return NULL;
+    ur_node *y = leaf(t, "detach", x->shape.ndim, x->shape.dims, x->value);
+    if (y) y->label = "detached";
+    return y;
+}
+
+/* ---- reading nodes ---- */
+
+int ur_node_id(const ur_node *n) { return n ? n->id : -1; }
+int ur_node_ndim(const ur_node *n) { return n ? n->shape.ndim : 0; }
+int ur_node_dim(const ur_node *n, int axis) {
+    if (!n) return 0;
+    int a = ur__axis(axis, n->shape.ndim);
+    return a < 0 ? 0 : n->shape.dims[a];
+}
+const ur_shape *ur_node_shape(const ur_node *n) { return n ? &n->shape : NULL; }
+size_t ur_node_size(const ur_node *n) { return n ? n->size : 0; }
+ur_real *ur_node_data(ur_node *n) { return n ? n->value : NULL; }
+const ur_real *ur_node_cdata(const ur_node *n) { return n ? n->value : NULL; }
+const ur_real *ur_node_grad(const ur_node *n) { return n ? n->grad : NULL; }
+ur_real ur_node_item(const ur_node *n) { return n && n->size ? n->value[0] : (ur_real)NAN; }
+const char *ur_node_op_name(const ur_node *n) { return n ? ur_op_name(n->op) : "?"; }
+int ur_node_requires_grad(const ur_node *n) { return n ? n->requires_grad : 0; }
+
+ur_status ur_node_copy_to(const ur_node *n, ur_tensor *dst) {
+    if (!n || !dst) return ur_set_error(UR_ERR_ARG, "ur_node_copy_to: node or tensor is NULL");
+    if (dst->size != n->size) {
+        char a[64], b[64];
+        return ur_set_error(UR_ERR_SHAPE, "ur_node_copy_to: node %s and tensor %s differ in size",
+                            ur_shape_str(&n->shape, a, sizeof a), ur_shape_str(&dst->shape, b, sizeof b));
+    }
+    memcpy(dst->data, n->value, n->size * sizeof(ur_real));
+    return UR_OK;
+}
+
+const char *ur_op_name(ur_op op) {
+    return (int)op >= 0 && op < UR_OP_COUNT ? ur__op_table[op].name : "?";
+}
+
+/* ---- backward ---- */
+
+static int check_input_grads(ur_tape *t, ur_node *y) {
+    for (int i = 0; i < y->n_in; i++) {
+        ur_node *x = y->in[i];
+        if (x->grad && !all_finite(x->grad, x->size)) {
+            char buf[64];
+            ur_tape_fail(t, UR_ERR_NUMERIC,
+                         "anomaly: backward of op '%s' (node %d, shape %s) gave a NaN or Inf gradient "
+                         "to input %d (node %d)", ur_op_name(y->op), y->id,
+                         ur_shape_str(&y->shape, buf, sizeof buf), i, x->id);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+ur_status ur_backward(ur_tape *t, ur_node *loss) {
+    if (!t) return ur_set_error(UR_ERR_ARG, "backward: tape is NULL");
+    if (t->err) return t->err;
+    if (!ur__check(t, "backward", 1, &loss)) return t->err;
+    if (loss->size != 1) {
+        char buf[64];
+        return ur_tape_fail(t, UR_ERR_SHAPE, "backward: the loss must have one element, it has shape %s",
+                            ur_shape_str(&loss->shape, buf, sizeof buf));
+    }
+    if (t->backward_done)
+        return ur_tape_fail(t, UR_ERR_STATE, "backward: this recording was already walked; "
+                            "reset the tape and record the step again");
+    t->backward_done = 1;
+    if (!loss->requires_grad) return UR_OK; /* nothing to differentiate */
+    ur_real *g = ur__grad(t, loss);
+    if (!g) return t->err;
+    g[0] += 1;
+    for (int id = loss->id; id >= 0 && !t->err; id--) {
+        ur_node *y = t->nodes[id];
+        if (!y->grad || y->n_in == 0 || !y->requires_grad) continue;
+        ur__op_table[y->op].backward(t, y);
+        if (t->anomaly && !t->err) check_input_grads(t, y);
+    }
+    return t->err;
+}

@@ -1,0 +1,114 @@
+/* tape_internal.h - what ops see of the tape: the node layout, the arena and the
+ * helpers every op uses. Not installed; users see ur_tape.h and ur_ops.h only. */
+#ifndef UR_TAPE_INTERNAL_H
+#define UR_TAPE_INTERNAL_H
+
+#include "ur_ops.h"
+#include "../tensor/ur_kernels.h"
+
+struct ur_node {
+    int id;
+    ur_op op;
+    int requires_grad;
+    int n_in;
+    ur_node **in;       /* n_in inputs, in the arena */
+    ur_shape shape;
+    size_t size;
+    ur_real *value;     /* size elements */
+    ur_real *grad;      /* NULL until backward reaches the node */
+    ur_param *param;    /* set for parameter leaves */
+    const ur_tape *tape;
+    uint64_t epoch;     /* the tape's epoch when created: stale handles are refused */
+    const char *label;  /* optional, in the arena */
+    int group;          /* index of the enclosing group, -1 for none */
+    int iattr[4];       /* op attributes (axis, flags, start, ...) */
+    ur_real fattr[2];
+    uint64_t seed;
+    void *aux;          /* op data in the arena (targets, ids, saved activations) */
+};
+
+typedef struct ur_group {
+    const char *label;
+    int parent;
+} ur_group;
+
+typedef struct ur_arena_chunk {
+    struct ur_arena_chunk *next;
+    size_t cap, used;
+    unsigned char *data; /* 64-byte aligned start */
+} ur_arena_chunk;
+
+struct ur_tape {
+    ur_arena_chunk *chunks; /* newest first */
+    size_t arena_total;
+    ur_node **nodes;
+    int n_nodes, cap_nodes;
+    ur_group *groups;
+    int n_groups, cap_groups;
+    int group_stack[8];
+    int group_depth;
+    ur_status err;
+    char errmsg[512];
+    int grad_enabled;
+    int anomaly;
+    int backward_done;
+    uint64_t epoch;
+};
+
+/* The op table: name and backward rule of every op kind. */
+typedef void (*ur_backward_fn)(ur_tape *t, ur_node *y);
+typedef struct ur_op_info {
+    const char *name;
+    ur_backward_fn backward;
+} ur_op_info;
+extern const ur_op_info ur__op_table[UR_OP_COUNT];
+
+/* A gradient-check case: params of the given shapes are filled with random
+ * values (positive ones when `positive`), build() makes the op's output. */
+typedef struct ur_op_case {
+    const char *name;
+    ur_op op;
+    int n_params;
+    int ndim[4];
+    int dims[4][4];
+    int positive;
+    ur_node *(*build)(ur_tape *t, ur_node **p);
+} ur_op_case;
+
+/* Arena memory (64-byte aligned), NULL + tape error when out of memory. */
+void *ur__alloc(ur_tape *t, size_t bytes);
+ur_real *ur__alloc_real(ur_tape *t, size_t n);
+/* Validates the tape and inputs of an op; records the error and returns 0 when
+ * something is wrong. */
+int ur__check(ur_tape *t, const char *op, int n, ur_node *const *in);
+/* A new node with an uninitialised value of the given shape. */
+ur_node *ur__node_new(ur_tape *t, ur_op op, const ur_shape *shape, int n_in, ur_node *const *in);
+/* Finishes an op: anomaly check of the output. Returns y or NULL. */
+ur_node *ur__node_done(ur_tape *t, ur_node *y);
+/* The gradient buffer of x (zeroed on first use); NULL if x needs no gradient. */
+ur_real *ur__grad(ur_tape *t, ur_node *x);
+/* Records an error for `op` with the shapes of its inputs appended. */
+void ur__op_error(ur_tape *t, ur_status s, const char *op, int n, ur_node *const *in,
+                  const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+/* Normalises a possibly negative axis; -1 when out of range. */
+int ur__axis(int axis, int ndim);
+/* outer x len x inner view of a shape around `axis`. */
+void ur__split_axis(const ur_shape *s, int axis, size_t *outer, size_t *len, size_t *inner);
+
+/* Cases defined beside each family of ops. */
+extern const ur_op_case ur__cases_elementwise[];
+extern const int ur__n_cases_elementwise;
+extern const ur_op_case ur__cases_linalg[];
+extern const int ur__n_cases_linalg;
+extern const ur_op_case ur__cases_reduce[];
+extern const int ur__n_cases_reduce;
+extern const ur_op_case ur__cases_shape[];
+extern const int ur__n_cases_shape;
+extern const ur_op_case ur__cases_rnn[];
+extern const int ur__n_cases_rnn;
+
+#endif

@@ -1,0 +1,153 @@
+/* ur_tape.h - the tape (Wengert list), parameters, backward, gradient checks.
+ *
+ * Every op appends one node to the tape as it runs; ur_backward walks the nodes
+ * once in reverse, each op's backward rule adding its output gradient into its
+ * inputs' gradients. Gradients accumulate (+=): a value used twice receives the sum,
+ * which is all that backpropagation through time needs for tied weights.
+ *
+ * Memory: all nodes, values and gradients of a tape live in one arena. Reset keeps
+ * the memory, so a training loop that builds the same graph every step makes no
+ * allocation after its first step.
+ *
+ * Errors are sticky: the first failing op stores its name, its input shapes and what
+ * was wrong; every later op on that tape returns NULL at once and ur_backward
+ * refuses. Check once with ur_tape_error(). A NULL node passed to an op on a tape
+ * without an error is itself an error of that op.
+ */
+#ifndef UR_TAPE_H
+#define UR_TAPE_H
+
+#include <stdio.h>
+#include "../tensor/ur_tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ur_tape ur_tape;
+typedef struct ur_node ur_node;
+
+/* ---- parameters ----
+ * A parameter lives outside any tape and owns its gradient buffer. ur_param_node
+ * gives the parameter's one node on a tape (the same node for every use, so a tied
+ * weight is one node with many consumers); backward adds into param->grad. */
+typedef struct ur_param {
+    char name[96];
+    ur_tensor value;
+    ur_tensor grad;
+    /* private: the node of this parameter on the tape that used it last */
+    ur_node *node_;
+    const ur_tape *tape_;
+    uint64_t epoch_;
+} ur_param;
+
+typedef struct ur_paramset ur_paramset;
+
+ur_paramset *ur_paramset_new(void);
+void ur_paramset_free(ur_paramset *ps); /* frees every parameter; NULL is a no-op */
+/* A new zero-filled parameter; NULL on a duplicate or empty name, bad shape or out
+ * of memory (ur_last_error). Names are at most 95 bytes. */
+ur_param *ur_paramset_add(ur_paramset *ps, const char *name, int ndim, const int *dims);
+int ur_paramset_count(const ur_paramset *ps);
+ur_param *ur_paramset_get(const ur_paramset *ps, int i); /* NULL if out of range */
+ur_param *ur_paramset_find(const ur_paramset *ps, const char *name);
+size_t ur_paramset_numel(const ur_paramset *ps); /* total number of scalars */
+void ur_paramset_zero_grad(ur_paramset *ps);
+
+/* ---- the tape ---- */
+ur_tape *ur_tape_new(void); /* NULL when out of memory */
+void ur_tape_free(ur_tape *t);
+/* Forgets every node and the error; keeps the memory for the next step. */
+void ur_tape_reset(ur_tape *t);
+
+ur_status ur_tape_error(const ur_tape *t);    /* UR_OK or the first error */
+const char *ur_tape_errmsg(const ur_tape *t); /* "" when there is none */
+/* Records an error on the tape from outside an op (first one wins); returns s. */
+ur_status ur_tape_fail(ur_tape *t, ur_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* With gradients disabled, ops compute values but record no history: every result
+ * is a constant leaf (inference, sampling). Returns the previous setting. */
+int ur_tape_set_grad_enabled(ur_tape *t, int enabled);
+int ur_tape_grad_enabled(const ur_tape *t);
+/* Anomaly mode: every op's output, and every gradient during backward, is checked
+ * for NaN/Inf; the first offending op is reported through the tape's error. */
+void ur_tape_set_anomaly(ur_tape *t, int enabled);
+
+int ur_tape_size(const ur_tape *t);          /* number of nodes */
+ur_node *ur_tape_node(const ur_tape *t, int id);
+size_t ur_tape_arena_bytes(const ur_tape *t); /* memory held by the arena */
+
+/* Groups the following nodes under a label ("t=3", "subtree 7") until the matching
+ * end; ur_tape_dot draws each group as a cluster. Groups may nest (depth <= 8). */
+void ur_tape_begin_group(ur_tape *t, const char *label);
+void ur_tape_end_group(ur_tape *t);
+
+/* Gives a node a name shown by print and dot (copied). */
+void ur_node_set_label(ur_tape *t, ur_node *n, const char *label);
+
+/* One line per node: id, op, shape, inputs. */
+ur_status ur_tape_print(const ur_tape *t, FILE *out);
+/* Graphviz DOT of the recorded graph: parameters, inputs and ops drawn differently. */
+ur_status ur_tape_dot(const ur_tape *t, FILE *out);
+
+/* ---- leaves ---- */
+/* A constant copied from `value` (no gradient). */
+ur_node *ur_input(ur_tape *t, const ur_tensor *value);
+/* A constant of the given shape copied from data (size = product of dims). */
+ur_node *ur_input_data(ur_tape *t, int ndim, const int *dims, const ur_real *data);
+ur_node *ur_zeros(ur_tape *t, int ndim, const int *dims);
+ur_node *ur_scalar(ur_tape *t, ur_real v);
+/* A leaf that does require a gradient, owned by the tape (read it after backward
+ * with ur_node_grad): for inputs whose gradient you want to inspect. */
+ur_node *ur_variable(ur_tape *t, const ur_tensor *value);
+/* The parameter's node on this tape. */
+ur_node *ur_param_node(ur_tape *t, ur_param *p);
+/* The same values, cut from their history: no gradient flows back through it. */
+ur_node *ur_detach(ur_tape *t, ur_node *x);
+
+/* ---- reading nodes (all NULL-safe) ---- */
+int ur_node_id(const ur_node *n); /* -1 for NULL */
+int ur_node_ndim(const ur_node *n);
+int ur_node_dim(const ur_node *n, int axis); /* negative axis counts from the end */
+const ur_shape *ur_node_shape(const ur_node *n);
+size_t ur_node_size(const ur_node *n);
+ur_real *ur_node_data(ur_node *n);
+const ur_real *ur_node_cdata(const ur_node *n);
+/* The gradient after ur_backward, NULL if none reached this node. */
+const ur_real *ur_node_grad(const ur_node *n);
+ur_real ur_node_item(const ur_node *n); /* first element; NaN for NULL */
+const char *ur_node_op_name(const ur_node *n);
+int ur_node_requires_grad(const ur_node *n);
+/* Copies the node's values into a tensor of the same size (for carrying state
+ * across tape resets, e.g. truncated BPTT). */
+ur_status ur_node_copy_to(const ur_node *n, ur_tensor *dst);
+
+/* ---- backward ----
+ * loss must have exactly one element. Walks the tape once in reverse; parameter
+ * gradients are added to param->grad (zero them between steps). Calling it twice on
+ * one recording is an error (UR_ERR_STATE): reset the tape and rebuild. */
+ur_status ur_backward(ur_tape *t, ur_node *loss);
+
+/* ---- numerical gradient checks ----
+ * loss_fn builds a scalar loss on the (reset) tape from the parameters. The check
+ * compares backward's gradient of every parameter element with the central
+ * difference (f(x+eps) - f(x-eps)) / 2eps. Relative error is
+ * |analytic - numeric| / max(1, |analytic|, |numeric|). Meant for the double build. */
+typedef ur_node *(*ur_loss_fn)(ur_tape *t, void *ctx);
+typedef struct ur_gradcheck_result {
+    double max_abs_err;
+    double max_rel_err;
+    size_t n_checked;
+    char worst[128]; /* "param[index]" of the largest relative error */
+} ur_gradcheck_result;
+ur_status ur_gradcheck(ur_tape *t, ur_loss_fn loss_fn, void *ctx, ur_param *const *params,
+                       int n_params, double eps, ur_gradcheck_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

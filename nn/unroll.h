@@ -1,0 +1,17 @@
+/* unroll.h - the one header to include: tensors, kernels, the tape and ops, and
+ * the neural-network layer built from them. */
+#ifndef UNROLL_H
+#define UNROLL_H
+
+#define UR_VERSION "0.1.0"
+
+#include "../tensor/ur_tensor.h"
+#include "../tensor/ur_kernels.h"
+#include "../autograd/ur_tape.h"
+#include "../autograd/ur_ops.h"
+#include "ur_data.h"
+#include "ur_init.h"
+#include "ur_optim.h"
+#include "ur_checkpoint.h"
+
+#endif

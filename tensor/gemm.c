@@ -1,0 +1,293 @@
+/* gemm.c - ur_gemm: cache-blocked, packed matrix multiply, and its reference.
+ *
+ * The loop nest (Goto / BLIS):
+ *   for each block of nc columns of C                    (B block kc x nc: L3)
+ *     for each depth block of kc                         (split of k: fixed by k)
+ *       pack B[p0.., j0..] into NR-wide panels           (or read B in place, see below)
+ *       for each block of mc rows of C                   (A block mc x kc: L2)
+ *         pack A[i0.., p0..] into MR-tall panels
+ *         for each NR panel of B, each MR panel of A:    (B panel kc x NR: L1)
+ *           micro-kernel: C tile (MR x NR) = alpha * A panel * B panel + beta * C tile
+ * The first depth block applies the caller's beta, the later ones add (beta = 1).
+ *
+ * Threads: C is cut into one rectangle per thread (along n when that is cheaper,
+ * else along m) and each thread runs the whole loop nest on its rectangle with its
+ * own packing buffers. k is never split, and the depth blocks depend on k alone, so
+ * every element of C is computed by the same operations in the same order whatever
+ * the number of threads: results are bit-identical for 1, 2 or more threads.
+ * Small problems (under UR_GEMM_PAR_FLOPS) run on the calling thread only.
+ *
+ * Skinny shapes (few rows, as in an RNN step: m = batch) do not pack B when B is
+ * not transposed: the micro-kernel reads B's rows in place, which saves a copy of
+ * the whole of B for a product that uses each of its values only m times. Panels
+ * of fewer than 6 rows use wider tiles (gemm_kernel.c). A * B^T with at most
+ * UR_DOT_ROWS rows is a set of dot products along k, reading both in place (its
+ * sums are grouped differently, but again never by thread).
+ */
+#include <omp.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "gemm_internal.h"
+#include "ur_kernels.h"
+
+enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = UR_GEMM_NC };
+
+/* Below this many flops (2*m*n*k) one thread does all the work: starting a
+ * parallel region costs a few microseconds. Does not affect results. */
+#ifndef UR_GEMM_PAR_FLOPS
+#define UR_GEMM_PAR_FLOPS 1.5e6
+#endif
+/* Tiles of at most this many rows read an untransposed B in place. */
+#ifndef UR_GEMM_DIRECT_B_ROWS
+#define UR_GEMM_DIRECT_B_ROWS 32
+#endif
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static int round_up(int a, int b) { return ceil_div(a, b) * b; }
+
+/* ---- packing buffers ----
+ * A pool of slots, each with an A and a B buffer grown on demand (ur_malloc) and
+ * kept for the next call. A call takes a free slot for the time of its work, so
+ * any thread (OpenMP worker or not, nested or not) gets buffers of its own. The
+ * pool is a static array: the buffers stay reachable, and ur_kernel_free_buffers
+ * releases them. */
+enum { N_SLOTS = 64, ALIGN = 64 };
+
+typedef struct pack_slot {
+    atomic_int busy;
+    void *raw[2];   /* as returned by ur_malloc, [0] for A, [1] for B */
+    size_t cap[2];  /* usable bytes after alignment */
+} pack_slot;
+
+static pack_slot slots[N_SLOTS];
+
+static pack_slot *slot_acquire(void) {
+    for (int i = 0; i < N_SLOTS; i++)
+        if (!atomic_exchange_explicit(&slots[i].busy, 1, memory_order_acquire)) return &slots[i];
+    return NULL;
+}
+
+static void slot_release(pack_slot *s) {
+    if (s) atomic_store_explicit(&s->busy, 0, memory_order_release);
+}
+
+/* Buffer `which` of the slot with room for n values, 64-byte aligned; NULL when the
+ * allocation fails. */
+static ur_real *slot_buffer(pack_slot *s, int which, size_t n) {
+    size_t bytes = n * sizeof(ur_real);
+    if (s->cap[which] < bytes) {
+        ur_free(s->raw[which]);
+        s->raw[which] = ur_malloc(bytes + ALIGN);
+        s->cap[which] = s->raw[which] ? bytes : 0;
+        if (!s->raw[which]) return NULL;
+    }
+    uintptr_t p = (uintptr_t)s->raw[which];
+    return (ur_real *)((p + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+}
+
+void ur_kernel_free_buffers(void) {
+    for (int i = 0; i < N_SLOTS; i++) {
+        pack_slot *s = &slots[i];
+        if (atomic_exchange_explicit(&s->busy, 1, memory_order_acquire)) continue; /* in use */
+        for (int w = 0; w < 2; w++) {
+            ur_free(s->raw[w]);
+            s->raw[w] = NULL;
+            s->cap[w] = 0;
+        }
+        slot_release(s);
+    }
+}
+
+/* ---- the blocked product on one rectangle of C ---- */
+
+typedef struct gemm_job {
+    int trans_a, trans_b, m, n, k;
+    ur_real alpha, beta;
+    const ur_real *A, *B;
+    ur_real *C;
+    int lda, ldb, ldc;
+} gemm_job;
+
+/* The micro-kernel loop over one packed A block (mc x kc) and B block (kc x nc):
+ * B panel outside, so it stays in L1 while every A panel passes over it. A last
+ * A panel of fewer than UR_GEMM_WIDE_ROWS rows goes through the wide tile. */
+static void gemm_block(const gemm_job *g, int mc, int nc, int kc, const ur_real *a, int direct,
+                       const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta, ur_real *c) {
+/* offset in b of column j: any column when B is read in place, else panel starts */
+#define bcol(j) (direct ? (ptrdiff_t)(j) : (j) / NR * psb)
+    int ldc = g->ldc, tail = mc % MR;
+    int m_tiles = tail && tail < UR_GEMM_WIDE_ROWS ? mc - tail : mc;
+    for (int jr = 0; jr < nc; jr += NR)
+        for (int ir = 0; ir < m_tiles; ir += MR)
+            ur_gemm_micro(imin(MR, mc - ir), imin(NR, nc - jr), kc, a + (size_t)ir * kc,
+                          b + bcol(jr), rsb, g->alpha, beta, c + (size_t)ir * ldc + jr, ldc);
+    if (m_tiles == mc) return;
+    a += (size_t)m_tiles * kc;
+    c += (size_t)m_tiles * ldc;
+    int step = ur_gemm_wide_panels(tail) * NR, jr = 0;
+    if (direct && rsb % UR_VL == 0) {
+        /* The wide tiles load more B per flop: start them where B's rows are
+         * vector-aligned (a split load costs twice), after one narrow tile. */
+        int head = (int)((uintptr_t)b / sizeof(ur_real) % UR_VL);
+        if (head) {
+            jr = imin(nc, UR_VL - head);
+            ur_gemm_micro(tail, jr, kc, a, b, rsb, g->alpha, beta, c, ldc);
+        }
+    }
+    for (; jr < nc; jr += step)
+        ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, b + bcol(jr), rsb, psb, g->alpha,
+                           beta, c + jr, ldc);
+#undef bcol
+}
+
+/* Rows i0..i1-1, columns j0..j1-1 of C. abuf holds mc x kc, bbuf kc x nc (unused
+ * when direct_b). */
+static void gemm_rect(const gemm_job *g, int i0, int i1, int j0, int j1, int mc_max, int nc_max,
+                      int direct_b, ur_real *abuf, ur_real *bbuf) {
+    int nkb = ceil_div(g->k, KC); /* depth blocks: a function of k alone */
+    for (int jc = j0; jc < j1; jc += nc_max) {
+        int nc = imin(nc_max, j1 - jc);
+        int p0 = 0;
+        for (int kb = 0; kb < nkb; kb++) {
+            int kc = g->k / nkb + (kb < g->k % nkb);
+            ur_real beta = kb == 0 ? g->beta : (ur_real)1;
+            const ur_real *bp = bbuf;
+            ptrdiff_t rsb = NR, psb = (ptrdiff_t)NR * kc; /* row and panel strides */
+            if (direct_b) {
+                bp = g->B + (size_t)p0 * g->ldb + jc;
+                rsb = g->ldb;
+                psb = NR;
+            } else {
+                ur_gemm_pack_b(g->trans_b, g->B, g->ldb, p0, kc, jc, nc, bbuf);
+            }
+            for (int ic = i0; ic < i1; ic += mc_max) {
+                int mc = imin(mc_max, i1 - ic);
+                ur_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, p0, kc, abuf);
+                gemm_block(g, mc, nc, kc, abuf, direct_b, bp, rsb, psb, beta,
+                           g->C + (size_t)ic * g->ldc + jc);
+            }
+            p0 += kc;
+        }
+    }
+}
+
+/* Block size for `len` rows (or columns) in blocks of at most `max`: balanced, and
+ * a multiple of the panel size `unit`. */
+static int block_size(int len, int max, int unit) {
+    int nb = ceil_div(len, max);
+    return round_up(ceil_div(len, nb), unit);
+}
+
+/* One thread's share: takes a slot for buffers, falls back to small stack buffers
+ * (slower, same results) when the pool is exhausted or an allocation fails. */
+static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1) {
+    if (i0 >= i1 || j0 >= j1) return;
+    if (!g->trans_a && g->trans_b && g->m <= UR_DOT_ROWS) { /* the rectangle has all rows */
+        ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
+                       g->B + (size_t)j0 * g->ldb, g->ldb, g->beta,
+                       g->C + (size_t)i0 * g->ldc + j0, g->ldc);
+        return;
+    }
+    int kc = imin(g->k, KC);
+    int direct_b = !g->trans_b && i1 - i0 <= UR_GEMM_DIRECT_B_ROWS;
+    int mc = block_size(i1 - i0, MC, MR), nc = block_size(j1 - j0, NC, NR);
+    pack_slot *s = slot_acquire();
+    ur_real *abuf = s ? slot_buffer(s, 0, (size_t)mc * kc) : NULL;
+    ur_real *bbuf = s && !direct_b ? slot_buffer(s, 1, (size_t)nc * kc) : NULL;
+    if (abuf && (bbuf || direct_b)) {
+        gemm_rect(g, i0, i1, j0, j1, mc, nc, direct_b, abuf, bbuf);
+    } else {
+        ur_real a_small[MR * KC], b_small[KC * NR];
+        gemm_rect(g, i0, i1, j0, j1, MR, NR, direct_b, a_small, b_small);
+    }
+    slot_release(s);
+}
+
+/* Splits C into tm x tn rectangles for nt threads, minimising what each thread
+ * packs (its rows of A plus its columns of B); prefers splitting n on ties. */
+static void split_grid(int m, int n, int nt, int *tm, int *tn) {
+    double best = -1;
+    *tm = 1;
+    *tn = nt;
+    for (int a = 1; a <= nt; a++) {
+        if (nt % a) continue;
+        int b = nt / a;
+        if (a > ceil_div(m, MR) || b > ceil_div(n, NR)) continue;
+        double cost = (double)m / a + (double)n / b;
+        if (best < 0 || cost < best || (cost == best && b > *tn)) {
+            best = cost;
+            *tm = a;
+            *tn = b;
+        }
+    }
+}
+
+/* Start of part t of `len` split into `parts` pieces aligned to `unit`. */
+static int part_start(int len, int unit, int parts, int t) {
+    int units = ceil_div(len, unit);
+    int u = units / parts * t + imin(t, units % parts);
+    return imin(u * unit, len);
+}
+
+static void scale_c(int m, int n, ur_real beta, ur_real *C, int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            ur_real *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0 ? (ur_real)0 : beta * *c;
+        }
+}
+
+void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const ur_real *A,
+             int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, C, ldc);
+        return;
+    }
+    gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc};
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (2.0 * m * n * k < UR_GEMM_PAR_FLOPS) nt = 1;
+    if (nt <= 1) {
+        gemm_run_rect(&g, 0, m, 0, n);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), got = omp_get_num_threads(), tm, tn;
+        split_grid(m, n, got, &tm, &tn);
+        if (t < tm * tn) {
+            int ti = t / tn, tj = t % tn;
+            gemm_run_rect(&g, part_start(m, MR, tm, ti), part_start(m, MR, tm, ti + 1),
+                          part_start(n, NR, tn, tj), part_start(n, NR, tn, tj + 1));
+        }
+    }
+}
+
+/* The reference: one dot product per element, summed in order, then scaled. */
+void ur_gemm_ref(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const ur_real *A,
+                 int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, C, ldc);
+        return;
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            ur_real sum = 0;
+            for (int p = 0; p < k; p++) {
+                ur_real a = trans_a ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                ur_real b = trans_b ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                sum += a * b;
+            }
+            ur_real *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0 ? alpha * sum : alpha * sum + beta * *c;
+        }
+}
+
+void ur_set_num_threads(int n) { omp_set_num_threads(n < 1 ? omp_get_num_procs() : n); }
+
+int ur_get_num_threads(void) { return omp_get_max_threads(); }
+
+const char *ur_kernel_isa(void) { return UR_ISA_NAME; }

@@ -1,0 +1,228 @@
+/* gemm_kernel.c - the GEMM micro-kernel: one MR x NR tile of C from packed panels.
+ *
+ * Written once against the vector macros of gemm_simd.h. The tile's MR x NV
+ * accumulators live in registers for the whole depth loop; each step loads NV
+ * vectors of B and broadcasts MR values of A (one FMA per accumulator).
+ *
+ * Every element of C is computed by the same operations whatever the tile shape,
+ * the edge case or the thread that runs it: acc = 0; acc = a[p] * b[p] + acc for
+ * p = 0..kc-1 in order; then c = alpha * acc + beta * c. This is what makes the
+ * results independent of blocking and of the number of threads.
+ */
+#include "gemm_internal.h"
+
+#define UR_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* The tile body. mr and full are compile-time constants at every call site, so
+ * the loops over r and v unroll and acc[][] stays in registers. full means
+ * nr == NR: B and C are then accessed without masks. */
+UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, const ur_real *a,
+                                 const ur_real *b, ptrdiff_t rsb, ur_real alpha, ur_real beta,
+                                 ur_real *c, ptrdiff_t ldc) {
+    UR_V acc[UR_GEMM_MR][UR_NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < UR_NV; v++) acc[r][v] = UR_V_ZERO();
+
+    for (int p = 0; p < kc; p++) {
+        UR_V bv[UR_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < UR_NV; v++)
+            bv[v] = full ? UR_V_LOAD(b + v * UR_VL) : UR_V_LOADN(b + v * UR_VL, nr - v * UR_VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; r++) {
+            UR_V av = UR_V_SET1(a[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < UR_NV; v++) acc[r][v] = UR_V_FMA(av, bv[v], acc[r][v]);
+        }
+        a += UR_GEMM_MR;
+        b += rsb;
+    }
+
+    UR_V va = UR_V_SET1(alpha), vb = UR_V_SET1(beta);
+#pragma GCC unroll 16
+    for (int r = 0; r < mr; r++) {
+        ur_real *cr = c + r * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < UR_NV; v++) {
+            int n = full ? UR_VL : nr - v * UR_VL;
+            UR_V t;
+            if (beta == 0) {
+                t = UR_V_MUL(va, acc[r][v]); /* C's old contents are not read */
+            } else {
+                UR_V old = full ? UR_V_LOAD(cr + v * UR_VL) : UR_V_LOADN(cr + v * UR_VL, n);
+                if (beta != 1) old = UR_V_MUL(vb, old);
+                t = UR_V_FMA(va, acc[r][v], old);
+            }
+            if (full) UR_V_STORE(cr + v * UR_VL, t);
+            else UR_V_STOREN(cr + v * UR_VL, t, n);
+        }
+    }
+}
+
+/* Tiles of 1..5 rows have too few accumulators to hide the FMA latency, so they
+ * span np NR-panels of B at once (panel q at b + q * psb), nr <= np * NR columns
+ * in all. Same arithmetic per element as micro_tile. */
+UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int nr, int kc,
+                                 const ur_real *a, const ur_real *b, ptrdiff_t rsb,
+                                 ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
+                                 ptrdiff_t ldc) {
+    enum { W = 8 * UR_NV };
+    UR_V acc[5][W];
+    const int nv = np * UR_NV;
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) acc[r][v] = UR_V_ZERO();
+
+    for (int p = 0; p < kc; p++) {
+        UR_V bv[W];
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) {
+            const ur_real *bp = b + (v / UR_NV) * psb + (v % UR_NV) * UR_VL;
+            bv[v] = full ? UR_V_LOAD(bp) : UR_V_LOADN(bp, nr - v * UR_VL);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++) {
+            UR_V av = UR_V_SET1(a[r]);
+#pragma GCC unroll 16
+            for (int v = 0; v < nv; v++) acc[r][v] = UR_V_FMA(av, bv[v], acc[r][v]);
+        }
+        a += UR_GEMM_MR;
+        b += rsb;
+    }
+
+    UR_V va = UR_V_SET1(alpha), vb = UR_V_SET1(beta);
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) {
+            ur_real *cp = c + r * ldc + v * UR_VL;
+            int n = full ? UR_VL : nr - v * UR_VL;
+            UR_V t;
+            if (beta == 0) {
+                t = UR_V_MUL(va, acc[r][v]);
+            } else {
+                UR_V old = full ? UR_V_LOAD(cp) : UR_V_LOADN(cp, n);
+                if (beta != 1) old = UR_V_MUL(vb, old);
+                t = UR_V_FMA(va, acc[r][v], old);
+            }
+            if (full) UR_V_STORE(cp, t);
+            else UR_V_STOREN(cp, t, n);
+        }
+    }
+}
+
+int ur_gemm_wide_panels(int mr) { return mr == 1 ? 8 : 2; }
+
+#define UR_WIDE_CASE(R, NP)                                                                    \
+    case R:                                                                                    \
+        if (nr == NP * UR_GEMM_NR)                                                             \
+            micro_wide(R, NP, 1, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                 \
+        else                                                                                   \
+            micro_wide(R, NP, 0, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                 \
+        break;
+
+void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b,
+                        ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
+                        ptrdiff_t ldc) {
+    switch (mr) {
+        UR_WIDE_CASE(1, 8)
+        UR_WIDE_CASE(2, 2)
+        UR_WIDE_CASE(3, 2)
+        UR_WIDE_CASE(4, 2)
+        UR_WIDE_CASE(5, 2)
+    default: break;
+    }
+}
+
+#define UR_TILE_CASE(R)                                                                 \
+    case R:                                                                             \
+        if (nr == UR_GEMM_NR) micro_tile(R, 1, nr, kc, a, b, rsb, alpha, beta, c, ldc); \
+        else micro_tile(R, 0, nr, kc, a, b, rsb, alpha, beta, c, ldc);                  \
+        break;
+
+void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
+                   ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+    switch (mr) {
+        UR_TILE_CASE(1)
+        UR_TILE_CASE(2)
+        UR_TILE_CASE(3)
+        UR_TILE_CASE(4)
+#if UR_GEMM_MR >= 6
+        UR_TILE_CASE(5)
+        UR_TILE_CASE(6)
+#endif
+#if UR_GEMM_MR >= 12
+        UR_TILE_CASE(7)
+        UR_TILE_CASE(8)
+        UR_TILE_CASE(9)
+        UR_TILE_CASE(10)
+        UR_TILE_CASE(11)
+        UR_TILE_CASE(12)
+#endif
+    default: break;
+    }
+}
+
+/* ---- A * B^T with few rows: dot products ----
+ * Both operands are read in place along their rows (no packing, which would cost
+ * more than the product itself). Each element is one dot product over all of k:
+ * UR_VL partial sums, in order of p, then UR_V_SUM. */
+UR_ALWAYS_INLINE void dot_tile(const int mr, const int jb, int k, const ur_real *a, ptrdiff_t lda,
+                               const ur_real *b, ptrdiff_t ldb, ur_real alpha, ur_real beta,
+                               ur_real *c, ptrdiff_t ldc) {
+    UR_V acc[8][8];
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (int j = 0; j < jb; j++) acc[r][j] = UR_V_ZERO();
+    for (int p = 0; p < k; p += UR_VL) {
+        int full = k - p >= UR_VL;
+        UR_V bv[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < jb; j++)
+            bv[j] = full ? UR_V_LOAD(b + j * ldb + p) : UR_V_LOADN(b + j * ldb + p, k - p);
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++) {
+            UR_V av = full ? UR_V_LOAD(a + r * lda + p) : UR_V_LOADN(a + r * lda + p, k - p);
+#pragma GCC unroll 8
+            for (int j = 0; j < jb; j++) acc[r][j] = UR_V_FMA(av, bv[j], acc[r][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (int j = 0; j < jb; j++) {
+            ur_real s = alpha * UR_V_SUM(acc[r][j]);
+            ur_real *cp = c + r * ldc + j;
+            *cp = beta == 0 ? s : s + beta * *cp;
+        }
+}
+
+/* JB rows of the stored B per tile: enough accumulators to hide the FMA latency. */
+#define UR_DOT_CASE(R, JB)                                                                 \
+    case R:                                                                                \
+        for (j = 0; j + JB <= n; j += JB)                                                  \
+            dot_tile(R, JB, k, A, lda, B + j * ldb, ldb, alpha, beta, C + j, ldc);         \
+        for (; j < n; j++) dot_tile(R, 1, k, A, lda, B + j * ldb, ldb, alpha, beta, C + j, ldc); \
+        break;
+
+void ur_gemm_dot_nt(int m, int n, int k, ur_real alpha, const ur_real *A, ptrdiff_t lda,
+                    const ur_real *B, ptrdiff_t ldb, ur_real beta, ur_real *C, ptrdiff_t ldc) {
+    for (int i = 0; i < m; i += 8, A += 8 * lda, C += 8 * ldc) {
+        ptrdiff_t j;
+        switch (m - i < 8 ? m - i : 8) {
+            UR_DOT_CASE(1, 8)
+            UR_DOT_CASE(2, 4)
+            UR_DOT_CASE(3, 4)
+            UR_DOT_CASE(4, 4)
+            UR_DOT_CASE(5, 3)
+            UR_DOT_CASE(6, 3)
+            UR_DOT_CASE(7, 3)
+            UR_DOT_CASE(8, 3)
+        default: break;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+/* ur_kernels.h - the numeric kernels under every op.
+ *
+ * Each fast kernel has a portable reference version beside it (suffix _ref) with
+ * the same signature; tests compare the two. The fast versions use SIMD (AVX-512
+ * or AVX2 when the build enables them) and OpenMP; the reference versions are
+ * plain loops a reader can check by eye.
+ *
+ * Determinism: results do not depend on the number of threads. Work is split
+ * over output blocks only, never over the summed dimension, so every output
+ * element is computed by the same sequence of operations whatever the split.
+ */
+#ifndef UR_KERNELS_H
+#define UR_KERNELS_H
+
+#include "ur_tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* C = alpha * op(A) * op(B) + beta * C, all row-major.
+ * op(A) is m x k: A is m x k (lda >= k) when trans_a == 0, k x m (lda >= m) when 1.
+ * op(B) is k x n: B is k x n (ldb >= n) when trans_b == 0, n x k (ldb >= k) when 1.
+ * C is m x n (ldc >= n). beta == 0 ignores the old contents of C (NaNs included).
+ * No operand is copied by the caller: transposes are handled while packing. */
+void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha,
+             const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta,
+             ur_real *C, int ldc);
+void ur_gemm_ref(int trans_a, int trans_b, int m, int n, int k, ur_real alpha,
+                 const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta,
+                 ur_real *C, int ldc);
+
+/* Threads used by the kernels (OpenMP); n < 1 means "all cores". */
+void ur_set_num_threads(int n);
+int ur_get_num_threads(void);
+/* Which SIMD path the build selected: "avx512", "avx2" or "portable". */
+const char *ur_kernel_isa(void);
+/* Frees the packing buffers ur_gemm keeps between calls (they are reused, and
+ * grown on demand, so steady-state calls allocate nothing). Call when no ur_gemm is
+ * running, e.g. at exit; later calls allocate them again. */
+void ur_kernel_free_buffers(void);
+
+/* Elementwise activations, y may equal x. */
+void ur_vec_tanh(size_t n, const ur_real *x, ur_real *y);
+void ur_vec_sigmoid(size_t n, const ur_real *x, ur_real *y);
+void ur_vec_exp(size_t n, const ur_real *x, ur_real *y);
+void ur_vec_tanh_ref(size_t n, const ur_real *x, ur_real *y);
+void ur_vec_sigmoid_ref(size_t n, const ur_real *x, ur_real *y);
+void ur_vec_exp_ref(size_t n, const ur_real *x, ur_real *y);
+
+/* y += a * x */
+void ur_vec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y);
+/* dot product (fixed summation order) */
+ur_real ur_vec_dot(size_t n, const ur_real *x, const ur_real *y);
+
+/* Row-wise softmax / log-softmax of a rows x cols matrix (numerically stable). */
+void ur_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
+void ur_log_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
+void ur_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y);
+void ur_log_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
