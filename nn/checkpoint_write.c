@@ -5,14 +5,17 @@
  * file beside the target ("PATH.tmp-PID-N"), flushed to disk (fsync) and renamed
  * over the target. rename is atomic, so a reader (or a process killed during the
  * save) sees either the old file or the new one, never a mixture; a failed save
- * removes its temporary file. A process killed while writing leaves its
- * temporary file behind: at most one per interrupted save.
+ * removes its temporary file. A process killed while saving cannot: the next save
+ * to the same PATH removes temporaries whose process no longer exists, so they do
+ * not pile up (at most one per saver alive or killed since the last save).
  */
 #include "checkpoint_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,18 +194,53 @@ static int write_tensor(FILE *f, const ur_tensor *t) {
     return 0;
 }
 
-/* Flushes the directory entry of path to disk (best effort). dirbuf has room for path. */
-static void sync_parent_dir(const char *path, char *dirbuf) {
+/* The directory part of path ("." when it has none) into dirbuf (room for path). */
+static const char *parent_dir(const char *path, char *dirbuf) {
     strcpy(dirbuf, path);
     char *slash = strrchr(dirbuf, '/');
     if (!slash) strcpy(dirbuf, ".");
     else if (slash == dirbuf) slash[1] = '\0';
     else *slash = '\0';
-    int fd = open(dirbuf, O_RDONLY);
+    return dirbuf;
+}
+
+/* Flushes the directory entry of path to disk (best effort). dirbuf has room for path. */
+static void sync_parent_dir(const char *path, char *dirbuf) {
+    int fd = open(parent_dir(path, dirbuf), O_RDONLY);
     if (fd >= 0) {
         (void)fsync(fd);
         close(fd);
     }
+}
+
+/* The PID of a temporary of the target named base ("BASE.tmp-PID-N"), or -1 when
+ * name is not one. */
+static long temporary_pid(const char *name, const char *base) {
+    size_t n = strlen(base);
+    if (strncmp(name, base, n) != 0 || strncmp(name + n, ".tmp-", 5) != 0) return -1;
+    const char *s = name + n + 5;
+    long pid = 0;
+    int digits = 0;
+    for (; *s >= '0' && *s <= '9' && pid < 100000000; s++, digits++) pid = pid * 10 + (*s - '0');
+    if (!digits || *s++ != '-' || !(*s >= '0' && *s <= '9')) return -1;
+    while (*s >= '0' && *s <= '9') s++;
+    return *s ? -1 : pid;
+}
+
+/* Removes the temporaries of path left by saves whose process no longer exists:
+ * a process killed during a save cannot remove its own. A temporary of a live
+ * process (this one included) is never touched. Best effort. */
+static void remove_stale_temporaries(const char *path, char *dirbuf) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    DIR *d = opendir(parent_dir(path, dirbuf));
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        long pid = temporary_pid(e->d_name, base);
+        if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
 }
 
 /* Writes prefix, header and data to a temporary file beside path, syncs it and
@@ -213,6 +251,7 @@ static ur_status write_atomic(const char *path, const sbuf *hdr, const ur_tensor
     size_t cap = strlen(path) + 64;
     char *tmp = ur_malloc(cap);
     if (!tmp) return ur_set_error(UR_ERR_NOMEM, "%s: out of memory", fn);
+    remove_stale_temporaries(path, tmp);
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         snprintf(tmp, cap, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);

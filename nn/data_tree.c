@@ -116,15 +116,19 @@ static ur_status close_node(parser *p) {
         return fail_at(p, f->col, what);
     }
     ur_tree_node node = {f->label, f->n_children, (int)(p->children.n - p->cur.child0), f->word, 0, -1};
-    int self = p->cur.n_nodes, *pend = p->pending.p;
+    int self = p->cur.n_nodes;
     size_t first = p->pending.n - (size_t)f->n_children;
-    ur_tree_node *all = (ur_tree_node *)p->nodes.p + p->cur.node0;
-    for (size_t i = first; i < p->pending.n; i++) {
-        ur_tree_node *child = all + pend[i];
-        child->parent = self;
-        if (child->height + 1 > node.height) node.height = child->height + 1;
+    ur_status s = UR_OK;
+    if (f->n_children > 0) { /* only then are the arrays non-empty (NULL + 0 is undefined) */
+        int *pend = (int *)p->pending.p + first;
+        ur_tree_node *all = (ur_tree_node *)p->nodes.p + p->cur.node0;
+        for (int i = 0; i < f->n_children; i++) {
+            ur_tree_node *child = all + pend[i];
+            child->parent = self;
+            if (child->height + 1 > node.height) node.height = child->height + 1;
+        }
+        s = ur_data_vec_push(&p->children, pend, (size_t)f->n_children, FN);
     }
-    ur_status s = ur_data_vec_push(&p->children, pend + first, (size_t)f->n_children, FN);
     if (s == UR_OK) s = ur_data_vec_push(&p->nodes, &node, 1, FN);
     if (s != UR_OK) return s;
     if (f->n_children > p->cur.max_children) p->cur.max_children = f->n_children;
@@ -193,6 +197,9 @@ static void free_parser(parser *p) {
 /* Points every tree into the shared arrays, which the treebank takes over. */
 static ur_status finish(parser *p, ur_treebank **out) {
     size_t nt = p->spans.n, nw = p->word_offs.n;
+    /* trees of single leaves have no children: still give the array an address,
+     * since pointer arithmetic on NULL is undefined */
+    if (ur_data_vec_reserve(&p->children, 1, FN) != UR_OK) return ur_data_nomem(FN);
     ur_treebank *tb = ur_calloc(1, sizeof *tb);
     ur_tree *trees = ur_calloc(nt, sizeof *trees);
     const char **words = ur_malloc(nw * sizeof *words);

@@ -132,7 +132,8 @@ int ur_vocab_add_n(ur_vocab *v, const char *word, size_t len, int64_t count) {
     uint64_t h = hash_bytes(word, len);
     int id = v->slots[probe(v, word, len, h)];
     if (id < 0) return insert_new(v, word, len, count, h);
-    entry_at(v, id)->count += count;
+    entry *e = entry_at(v, id);
+    e->count = count > INT64_MAX - e->count ? INT64_MAX : e->count + count; /* saturates */
     return id;
 }
 

@@ -13,5 +13,6 @@
 #include "ur_init.h"
 #include "ur_optim.h"
 #include "ur_checkpoint.h"
+#include "ur_rnn.h"
 
 #endif

@@ -63,9 +63,13 @@ typedef struct pack_slot {
 
 static pack_slot slots[N_SLOTS];
 
-static pack_slot *slot_acquire(void) {
-    for (int i = 0; i < N_SLOTS; i++)
-        if (!atomic_exchange_explicit(&slots[i].busy, 1, memory_order_acquire)) return &slots[i];
+/* Tries slot `first` (the caller's OpenMP thread number, so that a thread finds
+ * the buffers it grew last time), then any free one. */
+static pack_slot *slot_acquire(int first) {
+    for (int i = 0; i < N_SLOTS; i++) {
+        pack_slot *s = &slots[(first + i) % N_SLOTS];
+        if (!atomic_exchange_explicit(&s->busy, 1, memory_order_acquire)) return s;
+    }
     return NULL;
 }
 
@@ -180,11 +184,21 @@ static int block_size(int len, int max, int unit) {
     return round_up(ceil_div(len, nb), unit);
 }
 
-/* One thread's share: takes a slot for buffers, falls back to small stack buffers
- * (slower, same results) when the pool is exhausted or an allocation fails. */
-static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1) {
+/* Without pool buffers: panels packed one at a time on the stack. Slower, same
+ * results (the blocking of k is the same). */
+static __attribute__((noinline)) void gemm_rect_unbuffered(const gemm_job *g, int i0, int i1,
+                                                           int j0, int j1, int direct_b) {
+    ur_real a_small[MR * KC], b_small[KC * NR];
+    gemm_rect(g, i0, i1, j0, j1, MR, NR, direct_b, a_small, b_small);
+}
+
+/* One thread's share, rows i0..i1-1 and columns j0..j1-1. Buffers are sized for the
+ * largest share (rows_max x cols_max) so that threads can swap slots between calls
+ * without growing them again. */
+static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
+                          int cols_max) {
     if (i0 >= i1 || j0 >= j1) return;
-    if (!g->trans_a && g->trans_b && g->m <= UR_DOT_ROWS) { /* the rectangle has all rows */
+    if (!g->trans_a && g->trans_b && g->m <= UR_DOT_ROWS) { /* decided on m: same for all */
         ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
                        g->B + (size_t)j0 * g->ldb, g->ldb, g->beta,
                        g->C + (size_t)i0 * g->ldc + j0, g->ldc);
@@ -193,15 +207,13 @@ static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1) {
     int kc = imin(g->k, KC);
     int direct_b = !g->trans_b && i1 - i0 <= UR_GEMM_DIRECT_B_ROWS;
     int mc = block_size(i1 - i0, MC, MR), nc = block_size(j1 - j0, NC, NR);
-    pack_slot *s = slot_acquire();
-    ur_real *abuf = s ? slot_buffer(s, 0, (size_t)mc * kc) : NULL;
-    ur_real *bbuf = s && !direct_b ? slot_buffer(s, 1, (size_t)nc * kc) : NULL;
-    if (abuf && (bbuf || direct_b)) {
-        gemm_rect(g, i0, i1, j0, j1, mc, nc, direct_b, abuf, bbuf);
-    } else {
-        ur_real a_small[MR * KC], b_small[KC * NR];
-        gemm_rect(g, i0, i1, j0, j1, MR, NR, direct_b, a_small, b_small);
-    }
+    size_t a_cap = (size_t)imin(round_up(rows_max, MR), round_up(MC, MR)) * kc;
+    size_t b_cap = (size_t)imin(round_up(cols_max, NR), round_up(NC, NR)) * kc;
+    pack_slot *s = slot_acquire(omp_get_thread_num());
+    ur_real *abuf = s ? slot_buffer(s, 0, a_cap) : NULL;
+    ur_real *bbuf = s && !direct_b ? slot_buffer(s, 1, b_cap) : NULL;
+    if (abuf && (bbuf || direct_b)) gemm_rect(g, i0, i1, j0, j1, mc, nc, direct_b, abuf, bbuf);
+    else gemm_rect_unbuffered(g, i0, i1, j0, j1, direct_b);
     slot_release(s);
 }
 
@@ -250,7 +262,7 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (2.0 * m * n * k < UR_GEMM_PAR_FLOPS) nt = 1;
     if (nt <= 1) {
-        gemm_run_rect(&g, 0, m, 0, n);
+        gemm_run_rect(&g, 0, m, 0, n, m, n);
         return;
     }
 #pragma omp parallel num_threads(nt)
@@ -260,7 +272,8 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
         if (t < tm * tn) {
             int ti = t / tn, tj = t % tn;
             gemm_run_rect(&g, part_start(m, MR, tm, ti), part_start(m, MR, tm, ti + 1),
-                          part_start(n, NR, tn, tj), part_start(n, NR, tn, tj + 1));
+                          part_start(n, NR, tn, tj), part_start(n, NR, tn, tj + 1),
+                          ceil_div(ceil_div(m, MR), tm) * MR, ceil_div(ceil_div(n, NR), tn) * NR);
         }
     }
 }

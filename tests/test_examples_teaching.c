@@ -1,0 +1,323 @@
+/* The teaching examples, run as programs: hello_rnn learns "ello", worked_example
+ * reproduces the lecture's hand computation (checked here against an independent
+ * plain-double forward and backward pass), vanishing shows the 0.9 I RNN forgetting.
+ * Each binary runs with --json; the last line of its stdout is parsed. A nonzero exit
+ * (a failed run, or a leak under the sanitizer build) fails the test. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+#define BIN UR_BINARY_DIR "/bin/"
+
+/* Runs cmd, returns its whole stdout (malloc'ed) and exit status in *status. */
+static char *run(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen %s", cmd);
+    size_t cap = 1 << 16, n = 0;
+    char *out = malloc(cap);
+    cr_assert_not_null(out);
+    size_t got;
+    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (cap - n < 4096) {
+            cap *= 2;
+            out = realloc(out, cap);
+            cr_assert_not_null(out);
+        }
+    }
+    out[n] = '\0';
+    *status = pclose(p);
+    return out;
+}
+
+/* The last non-empty line of text (modified in place). */
+static char *last_line(char *text) {
+    size_t n = strlen(text);
+    while (n && text[n - 1] == '\n') text[--n] = '\0';
+    char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+/* The value of "key" in a flat JSON object line; fails the test if absent. */
+static const char *json_at(const char *line, const char *key) {
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    cr_assert_not_null(p, "key %s missing in %s", key, line);
+    return p + strlen(pat);
+}
+
+static double json_num(const char *line, const char *key) {
+    const char *p = json_at(line, key);
+    if (!strncmp(p, "null", 4)) return NAN;
+    char *end;
+    double v = strtod(p, &end);
+    cr_assert(end != p, "key %s: not a number", key);
+    return v;
+}
+
+/* Reads a (possibly nested) array of numbers into out, flattened row by row;
+ * returns the count. Fails on malformed input. */
+static int json_numbers(const char *line, const char *key, double *out, int max) {
+    const char *p = json_at(line, key);
+    cr_assert_eq(*p, '[', "key %s: not an array", key);
+    int depth = 0, n = 0;
+    do {
+        if (*p == '[') depth++, p++;
+        else if (*p == ']') depth--, p++;
+        else if (*p == ',' || *p == ' ') p++;
+        else {
+            char *end;
+            double v = strtod(p, &end);
+            cr_assert(end != p && n < max, "key %s: bad element at '%.10s'", key, p);
+            out[n++] = v;
+            p = end;
+        }
+    } while (depth > 0 && *p);
+    cr_assert_eq(depth, 0, "key %s: unbalanced brackets", key);
+    return n;
+}
+
+static void json_str(const char *line, const char *key, char *buf, size_t size) {
+    const char *p = json_at(line, key);
+    cr_assert_eq(*p, '"');
+    const char *q = strchr(p + 1, '"');
+    cr_assert_not_null(q);
+    size_t n = (size_t)(q - p - 1) < size - 1 ? (size_t)(q - p - 1) : size - 1;
+    memcpy(buf, p + 1, n);
+    buf[n] = '\0';
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* ---- hello_rnn ---- */
+
+Test(hello_rnn, learns_ello_and_reports_40_parameters) {
+    char dot[512];
+    ur_test_tmp_path("hello.dot", dot, sizeof dot);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --json --dot %s 2>/dev/null", dot);
+    int st;
+    char *out = run(cmd, &st);
+    cr_assert_eq(st, 0, "hello_rnn exited with %d", st);
+    cr_expect(strstr(out, "33 weights") && strstr(out, "7 biases") && strstr(out, "40 in all"));
+    cr_expect(strstr(out, "tanh") != NULL, "the tape is printed");
+    char *line = last_line(out), pred[16];
+    json_str(line, "predicted", pred, sizeof pred);
+    cr_expect_str_eq(pred, "ello");
+    cr_expect_eq(json_num(line, "params"), 40);
+    double loss = json_num(line, "loss"), steps = json_num(line, "steps_to_converge");
+    cr_expect(loss < 0.05, "loss %g", loss);
+    cr_expect(steps >= 1 && steps <= json_num(line, "steps"), "steps_to_converge %g", steps);
+    double sl[8];
+    cr_expect_eq(json_numbers(line, "step_losses", sl, 8), 4);
+    cr_expect_float_eq((sl[0] + sl[1] + sl[2] + sl[3]) / 4, loss, 1e-4);
+    free(out);
+
+    char *d = read_file(dot);
+    cr_assert_not_null(d, "--dot wrote nothing");
+    cr_expect(!strncmp(d, "digraph", 7));
+    cr_expect(strstr(d, "label=\"t=1\"") && strstr(d, "label=\"t=4\""), "one cluster per time step");
+    free(d);
+    remove(dot);
+}
+
+Test(hello_rnn, save_then_load_predicts_at_once) {
+    char ck[512], cmd[1200];
+    ur_test_tmp_path("hello.safetensors", ck, sizeof ck);
+    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --save %s >/dev/null 2>&1", ck);
+    int st;
+    free(run(cmd, &st));
+    cr_assert_eq(st, 0);
+    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --json --load %s 2>/dev/null", ck);
+    char *out = run(cmd, &st);
+    cr_assert_eq(st, 0);
+    char *line = last_line(out), pred[16];
+    json_str(line, "predicted", pred, sizeof pred);
+    cr_expect_str_eq(pred, "ello");
+    cr_expect_eq(json_num(line, "steps_to_converge"), 1);
+    free(out);
+    remove(ck);
+}
+
+/* ---- worked_example: the lecture's numbers, computed here independently ---- */
+
+enum { D = 3, H = 2, K = 4, T = 3 };
+static const double X[T][D] = {{1, 0, 0}, {1, 1, 2}, {1, -1, 1}};
+static const int TAG[T] = {0, 1, 3};
+static const double U[D][H] = {{1, 1}, {2, 0}, {0.5, 1}};
+static const double W[H][H] = {{0, 1}, {1, 0}};
+static const double V[H][K] = {{0, 1, 0, 0}, {1, 0, 1.0 / 3, 1}};
+
+typedef struct hand {
+    double a[T][H], h[T + 1][H], p[T][K], step_loss[T], loss;
+    double dU[D][H], dW[H][H], dV[H][K];
+} hand;
+
+/* Forward and backward through time by hand, in double. */
+static void hand_compute(hand *r) {
+    memset(r, 0, sizeof *r);
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < H; j++) {
+            double a = 0;
+            for (int i = 0; i < D; i++) a += X[t][i] * U[i][j];
+            for (int i = 0; i < H; i++) a += r->h[t][i] * W[i][j];
+            r->a[t][j] = a;
+            r->h[t + 1][j] = a > 0 ? a : 0;
+        }
+        double z[K], sum = 0;
+        for (int k = 0; k < K; k++) {
+            z[k] = r->h[t + 1][0] * V[0][k] + r->h[t + 1][1] * V[1][k];
+            sum += exp(z[k]);
+        }
+        for (int k = 0; k < K; k++) r->p[t][k] = exp(z[k]) / sum;
+        r->step_loss[t] = -log(r->p[t][TAG[t]]);
+        r->loss += r->step_loss[t] / T;
+    }
+    double da_next[H] = {0};
+    for (int t = T - 1; t >= 0; t--) {
+        double dz[K], dh[H], da[H];
+        for (int k = 0; k < K; k++) dz[k] = (r->p[t][k] - (k == TAG[t])) / T;
+        for (int j = 0; j < H; j++) {
+            dh[j] = 0;
+            for (int k = 0; k < K; k++) {
+                dh[j] += dz[k] * V[j][k];
+                r->dV[j][k] += r->h[t + 1][j] * dz[k];
+            }
+            for (int i = 0; i < H; i++) dh[j] += da_next[i] * W[j][i]; /* from a_{t+1} = ... + h_t W */
+        }
+        for (int j = 0; j < H; j++) da[j] = r->a[t][j] > 0 ? dh[j] : 0;
+        for (int j = 0; j < H; j++) {
+            for (int i = 0; i < D; i++) r->dU[i][j] += X[t][i] * da[j];
+            for (int i = 0; i < H; i++) r->dW[i][j] += r->h[t][i] * da[j];
+        }
+        memcpy(da_next, da, sizeof da);
+    }
+}
+
+static void expect_close(const double *got, const double *want, int n, double tol, const char *what) {
+    for (int i = 0; i < n; i++)
+        cr_expect(fabs(got[i] - want[i]) <= tol, "%s[%d]: got %.9g, expected %.9g", what, i, got[i], want[i]);
+}
+
+Test(worked_example, matches_the_hand_computation) {
+    hand r;
+    hand_compute(&r);
+    /* the lecture's hidden states, by hand */
+    const double h_lecture[T][H] = {{1, 1}, {5, 4}, {3.5, 7}};
+    expect_close(&r.h[1][0], &h_lecture[0][0], T * H, 1e-12, "hand h");
+
+    int st;
+    char *out = run(BIN "worked_example --threads 1 --json 2>/dev/null", &st);
+    cr_assert_eq(st, 0, "worked_example exited with %d", st);
+    const char *line = last_line(out);
+    double v[64];
+    cr_assert_eq(json_numbers(line, "h", v, 64), T * H);
+    expect_close(v, &h_lecture[0][0], T * H, 1e-5, "h");
+    cr_assert_eq(json_numbers(line, "yhat", v, 64), T * K);
+    expect_close(v, &r.p[0][0], T * K, 1e-5, "yhat");
+    cr_assert_eq(json_numbers(line, "step_losses", v, 64), T);
+    expect_close(v, r.step_loss, T, 1e-5, "step_losses");
+    cr_expect(fabs(json_num(line, "loss") - r.loss) <= 1e-5, "loss %g vs %g", json_num(line, "loss"), r.loss);
+
+    struct {
+        const char *tape, *fd;
+        const double *want;
+        int n;
+    } g[3] = {{"grad_U", "fd_U", &r.dU[0][0], D * H}, {"grad_W", "fd_W", &r.dW[0][0], H * H},
+              {"grad_V", "fd_V", &r.dV[0][0], H * K}};
+    for (int i = 0; i < 3; i++) {
+        double tape[16], fd[16];
+        cr_assert_eq(json_numbers(line, g[i].tape, tape, 16), g[i].n);
+        cr_assert_eq(json_numbers(line, g[i].fd, fd, 16), g[i].n);
+        expect_close(tape, g[i].want, g[i].n, 1e-5, g[i].tape); /* backward = hand BPTT */
+        expect_close(tape, fd, g[i].n, 1e-4, g[i].fd);         /* backward = finite differences */
+    }
+    /* the gradients are not trivially zero: W gets some, through h1 and h2 */
+    cr_expect(fabs(r.dW[0][0]) + fabs(r.dW[1][1]) > 1e-3);
+    free(out);
+}
+
+/* ---- vanishing ---- */
+
+Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
+    char csv[512], svg[512], cmd[1400];
+    ur_test_tmp_path("vanishing.csv", csv, sizeof csv);
+    ur_test_tmp_path("vanishing.svg", svg, sizeof svg);
+    snprintf(cmd, sizeof cmd, BIN "vanishing --threads 1 --json --csv %s --svg %s 2>/dev/null", csv, svg);
+    int st;
+    char *out = run(cmd, &st);
+    cr_assert_eq(st, 0, "vanishing exited with %d", st);
+    const char *line = last_line(out);
+    cr_expect_eq(json_num(line, "T"), 50);
+    double r09 = json_num(line, "ratio_rnn_0.9"), r11 = json_num(line, "ratio_rnn_1.1");
+    cr_expect(r09 < 1.0 / 100, "0.9 I: ||dL/dh_1|| / ||dL/dh_50|| = %g, expected < 0.01", r09);
+    cr_expect(r09 > 0, "0.9 I: the gradient must still reach h_1");
+    cr_expect(r11 > 0.1, "1.1 I: ratio %g should be far from vanishing", r11);
+    cr_expect(r11 > 100 * r09, "1.1 I (%g) vs 0.9 I (%g)", r11, r09);
+    double norms[64];
+    cr_expect_eq(json_numbers(line, "norms_rnn_0.9", norms, 64), 50);
+    for (int t = 1; t < 50; t++) cr_expect(norms[t - 1] < norms[t], "0.9 I: norm must shrink going back (t=%d)", t);
+    const double r_gru = json_num(line, "ratio_gru"), r_lstm = json_num(line, "ratio_lstm");
+    cr_expect(isfinite(r_gru) && r_gru > 0, "gru ratio %g", r_gru);
+    cr_expect(isfinite(r_lstm) && r_lstm > 0, "lstm ratio %g", r_lstm);
+    free(out);
+
+    /* CSV: header, then 50 rows t,v1..v5 with t = 1..50 and positive values */
+    char *s = read_file(csv);
+    cr_assert_not_null(s, "--csv wrote nothing");
+    cr_expect(!strncmp(s, "t,rnn_0.9,rnn_1.1,gru,lstm", 26), "header: %.40s", s);
+    char *p = strchr(s, '\n');
+    cr_assert_not_null(p);
+    int rows = 0;
+    for (p++; *p; rows++) {
+        char *end;
+        long t = strtol(p, &end, 10);
+        cr_expect_eq(t, rows + 1);
+        p = end;
+        int fields = 0;
+        while (*p == ',') {
+            double v = strtod(p + 1, &end);
+            cr_expect(end != p + 1 && v > 0 && isfinite(v), "row %d field %d", rows + 1, fields + 1);
+            p = end;
+            fields++;
+        }
+        cr_expect_eq(fields, 5, "row %d has %d values", rows + 1, fields);
+        cr_assert_eq(*p, '\n', "row %d: junk", rows + 1);
+        p++;
+    }
+    cr_expect_eq(rows, 50);
+    free(s);
+
+    /* SVG: one document with five curves, axis labels and a legend */
+    s = read_file(svg);
+    cr_assert_not_null(s, "--svg wrote nothing");
+    cr_expect(!strncmp(s, "<svg", 4));
+    size_t n = strlen(s);
+    cr_expect(n > 7 && !strcmp(s + n - 7, "</svg>\n"));
+    int lines = 0;
+    for (const char *q = s; (q = strstr(q, "<polyline")); q++) lines++;
+    cr_expect_eq(lines, 5);
+    cr_expect(strstr(s, "time step t") && strstr(s, "||dL/dh_t||") && strstr(s, ">rnn_0.9<") && strstr(s, ">lstm<"));
+    int open = 0, close = 0;
+    for (const char *q = s; *q; q++) open += *q == '<', close += *q == '>';
+    cr_expect_eq(open, close, "unbalanced tags");
+    free(s);
+    remove(csv);
+    remove(svg);
+}
