@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
+ * nothing is in it yet (write with =), else add. */
+ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
+
 /* matmul: y = op(a) op(b). attrs: iattr[0] = trans_a, iattr[1] = trans_b.
  * Shapes per batch: op(a) (m,k), op(b) (k,n), y (m,n). */
 typedef struct mm_dims {
@@ -62,24 +66,30 @@ static void matmul_backward(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     int ta = y->iattr[0], tb = y->iattr[1];
     mm_dims d = mm_of(a, b, ta, tb);
-    ur_real *ga = ur__grad(t, a), *gb = ur__grad(t, b);
+    int fa, fb; /* fresh buffers: the product is stored (beta 0), else added */
+    ur_real *ga = ur__grad_w(t, a, &fa);
+    ur_real *gb = ur__grad_w(t, b, &fb);
+    if (a == b) fb = 0; /* a x a^T: the second product adds to the first */
+    ur_real beta_a = fa ? 0 : 1, beta_b = fb ? 0 : 1;
     size_t sa = (size_t)d.ra * d.ca, sb = (size_t)d.rb * d.cb, sy = (size_t)d.m * d.n;
     for (int i = 0; i < d.batch; i++) {
         const ur_real *G = y->grad + i * sy, *A = a->value + i * sa, *B = b->value + i * sb;
         if (ga) {
             ur_real *GA = ga + i * sa;
-            if (!ta) ur_gemm(0, !tb, d.m, d.k, d.n, 1, G, d.n, B, d.cb, 1, GA, d.ca);
-            else ur_gemm(tb, 1, d.k, d.m, d.n, 1, B, d.cb, G, d.n, 1, GA, d.ca);
+            if (!ta) ur_gemm(0, !tb, d.m, d.k, d.n, 1, G, d.n, B, d.cb, beta_a, GA, d.ca);
+            else ur_gemm(tb, 1, d.k, d.m, d.n, 1, B, d.cb, G, d.n, beta_a, GA, d.ca);
         }
         if (gb) {
             ur_real *GB = gb + i * sb;
-            if (!tb) ur_gemm(!ta, 0, d.k, d.n, d.m, 1, A, d.ca, G, d.n, 1, GB, d.cb);
-            else ur_gemm(1, ta, d.n, d.k, d.m, 1, G, d.n, A, d.ca, 1, GB, d.cb);
+            if (!tb) ur_gemm(!ta, 0, d.k, d.n, d.m, 1, A, d.ca, G, d.n, beta_b, GB, d.cb);
+            else ur_gemm(1, ta, d.n, d.k, d.m, 1, G, d.n, A, d.ca, beta_b, GB, d.cb);
         }
     }
 }
 
-/* linear: y = x W + b, x (N,in), W (in,out), b (out) or absent. */
+/* linear: y = x W + b, x (N,in), W (in,out), b (out) broadcast over the rows, or
+ * b (N,out) added as it is (a recurrent step adds its projected input this way),
+ * or absent. */
 ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
     ur_node *in[3] = {x, W, b};
     int n_in = b ? 3 : 2;
@@ -89,7 +99,9 @@ ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
         return NULL;
     }
     int N = x->shape.dims[0], K = x->shape.dims[1], M = W->shape.dims[1];
-    if (b && (b->shape.ndim != 1 || b->shape.dims[0] != M)) {
+    int row_bias = b && b->shape.ndim == 1 && b->shape.dims[0] == M;
+    int full_bias = b && b->shape.ndim == 2 && b->shape.dims[0] == N && b->shape.dims[1] == M;
+    if (b && !row_bias && !full_bias) {
         ur__op_error(t, UR_ERR_SHAPE, "linear", n_in, in, "bias must have shape (%d)", M);
         return NULL;
     }
@@ -98,23 +110,43 @@ ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
     ur_shape_make(&s, 2, dims, "linear");
     ur_node *y = ur__node_new(t, UR_OP_LINEAR, &s, n_in, in);
     if (!y) return NULL;
-    if (b)
+    if (full_bias) memcpy(y->value, b->value, y->size * sizeof(ur_real));
+    else if (b)
         for (int i = 0; i < N; i++) memcpy(y->value + (size_t)i * M, b->value, (size_t)M * sizeof(ur_real));
     ur_gemm(0, 0, N, M, K, 1, x->value, K, W->value, M, b ? 1 : 0, y->value, M);
     return ur__node_done(t, y);
 }
 
-/* dx += G W^T, dW += x^T G, db += sum of G's rows. */
+/* db += the sum of G's rows (G is N x M). */
+static void bias_grad(int N, int M, int fresh, const ur_real *restrict G, ur_real *restrict gb) {
+    int i = 0;
+    if (fresh) {
+        memcpy(gb, G, (size_t)M * sizeof(ur_real));
+        i = 1;
+    }
+    for (; i < N; i++)
+        for (int j = 0; j < M; j++) gb[j] += G[(size_t)i * M + j];
+}
+
+/* dx += G W^T, dW += x^T G, db += sum of G's rows (row bias) or G (full bias). */
 static void linear_backward(ur_tape *t, ur_node *y) {
     ur_node *x = y->in[0], *W = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
     int N = x->shape.dims[0], K = x->shape.dims[1], M = W->shape.dims[1];
     const ur_real *G = y->grad;
-    ur_real *gx = ur__grad(t, x), *gW = ur__grad(t, W), *gb = b ? ur__grad(t, b) : NULL;
-    if (gx) ur_gemm(0, 1, N, K, M, 1, G, M, W->value, M, 1, gx, K);
-    if (gW) ur_gemm(1, 0, K, M, N, 1, x->value, K, G, M, 1, gW, M);
-    if (gb)
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < M; j++) gb[j] += G[(size_t)i * M + j];
+    int fx, fW, fb = 0;
+    ur_real *gx = ur__grad_w(t, x, &fx), *gW = ur__grad_w(t, W, &fW), *gb = b ? ur__grad_w(t, b, &fb) : NULL;
+    if (x == W) fW = 0;
+    if (gx) ur_gemm(0, 1, N, K, M, 1, G, M, W->value, M, fx ? 0 : 1, gx, K);
+    if (gW) ur_gemm(1, 0, K, M, N, 1, x->value, K, G, M, fW ? 0 : 1, gW, M);
+    if (b && (b == x || b == W)) fb = 0;
+    if (gb && b->size == y->size) { /* full bias: its gradient is G (or shares G's buffer) */
+        if (gb == G) return;
+        if (fb) memcpy(gb, G, y->size * sizeof(ur_real));
+        else
+            for (size_t i = 0; i < y->size; i++) gb[i] += G[i];
+    } else if (gb) {
+        bias_grad(N, M, fb, G, gb);
+    }
 }
 
 ur_node *ur_transpose(ur_tape *t, ur_node *a) {
@@ -136,11 +168,15 @@ ur_node *ur_transpose(ur_tape *t, ur_node *a) {
 
 static void transpose_backward(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
-    ur_real *ga = ur__grad(t, a);
+    int fresh;
+    ur_real *ga = ur__grad_w(t, a, &fresh);
     if (!ga) return;
     int r = a->shape.dims[0], c = a->shape.dims[1];
     for (int i = 0; i < r; i++)
-        for (int j = 0; j < c; j++) ga[(size_t)i * c + j] += y->grad[(size_t)j * r + i];
+        for (int j = 0; j < c; j++) {
+            ur_real v = y->grad[(size_t)j * r + i];
+            ga[(size_t)i * c + j] = fresh ? v : ga[(size_t)i * c + j] + v;
+        }
 }
 
 const ur_backward_fn ur__backward_matmul = matmul_backward;
@@ -166,6 +202,7 @@ const ur_op_case ur__cases_linalg[] = {
     {"matmul/batched-nt", UR_OP_MATMUL, 2, {3, 3}, {{2, 1, 4}, {2, 5, 4}}, 0, c_mm_tb},
     {"linear", UR_OP_LINEAR, 3, {2, 2, 1}, {{3, 4}, {4, 6}, {6}}, 0, c_linear},
     {"linear/no-bias", UR_OP_LINEAR, 2, {2, 2}, {{1, 7}, {7, 2}}, 0, c_linear_nobias},
+    {"linear/full-bias", UR_OP_LINEAR, 3, {2, 2, 2}, {{3, 4}, {4, 5}, {3, 5}}, 0, c_linear},
     {"transpose", UR_OP_TRANSPOSE, 1, {2}, {{3, 5}}, 0, c_transpose},
 };
 const int ur__n_cases_linalg = sizeof ur__cases_linalg / sizeof ur__cases_linalg[0];

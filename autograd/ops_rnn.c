@@ -1,11 +1,21 @@
 /* ops_rnn.c - fused gate nonlinearities of LSTM and GRU cells. Each replaces a
  * handful of elementwise ops (and their tape nodes) by one pass over the gates;
- * each is gradient-checked on its own like any other op. */
+ * each is gradient-checked on its own like any other op.
+ *
+ * Nothing but the output is stored: backward recomputes the gate activations from
+ * the inputs (a few vector exps per element, cheaper than writing and reading
+ * them back, and it halves the memory of a recorded step). Rows are processed in
+ * chunks of CHUNK columns whose activations sit in small buffers on the stack. */
 #include "tape_internal.h"
 
 #include <math.h>
 #include <string.h>
 
+/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
+ * nothing is in it yet (write with =), else add. */
+ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
+
+enum { CHUNK = 256 };
 
 static int check_bh(ur_tape *t, const char *name, int n, ur_node *const *in, const ur_node *state, int gates_k,
                     const ur_node *g) {
@@ -17,24 +27,37 @@ static int check_bh(ur_tape *t, const char *name, int n, ur_node *const *in, con
     return 1;
 }
 
-/* ---- c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g); aux keeps sigmoid(i), sigmoid(f), tanh(g) ---- */
+/* out = v (fresh) or out += v, n elements */
+static void put(int fresh, int n, ur_real *restrict out, const ur_real *restrict v) {
+    if (fresh) memcpy(out, v, (size_t)n * sizeof(ur_real));
+    else
+        for (int j = 0; j < n; j++) out[j] += v[j];
+}
+
+/* ---- c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g) ---- */
+
+/* sigmoid(i), sigmoid(f), tanh(g) of columns j0 .. j0+n of one row of gates */
+static void ifg_act(const ur_real *row, int H, int j0, int n, ur_real *si, ur_real *sf, ur_real *tg) {
+    ur_vec_sigmoid((size_t)n, row + j0, si);
+    ur_vec_sigmoid((size_t)n, row + H + j0, sf);
+    ur_vec_tanh((size_t)n, row + 2 * H + j0, tg);
+}
 
 ur_node *ur_lstm_cell(ur_tape *t, ur_node *gates, ur_node *c_prev) {
     ur_node *in[2] = {gates, c_prev};
     if (!ur__check(t, "lstm_cell", 2, in) || !check_bh(t, "lstm_cell", 2, in, c_prev, 4, gates)) return NULL;
     int B = c_prev->shape.dims[0], H = c_prev->shape.dims[1];
     ur_node *y = ur__node_new(t, UR_OP_LSTM_CELL, &c_prev->shape, 2, in);
-    ur_real *act = y ? ur__alloc_real(t, (size_t)B * 3 * H) : NULL;
-    if (!act) return NULL;
-    y->aux = act;
+    if (!y) return NULL;
     for (int b = 0; b < B; b++) {
-        const ur_real *gi = gates->value + (size_t)b * 4 * H, *gg = gi + 2 * H;
-        ur_real *ai = act + (size_t)b * 3 * H, *af = ai + H, *ag = ai + 2 * H;
-        ur_vec_sigmoid((size_t)2 * H, gi, ai); /* i and f are adjacent */
-        ur_vec_tanh((size_t)H, gg, ag);
-        const ur_real *cp = c_prev->value + (size_t)b * H;
-        ur_real *c = y->value + (size_t)b * H;
-        for (int j = 0; j < H; j++) c[j] = af[j] * cp[j] + ai[j] * ag[j];
+        const ur_real *row = gates->value + (size_t)b * 4 * H, *restrict cp = c_prev->value + (size_t)b * H;
+        ur_real *restrict c = y->value + (size_t)b * H;
+        for (int j0 = 0; j0 < H; j0 += CHUNK) {
+            int n = H - j0 < CHUNK ? H - j0 : CHUNK;
+            ur_real si[CHUNK], sf[CHUNK], tg[CHUNK];
+            ifg_act(row, H, j0, n, si, sf, tg);
+            for (int j = 0; j < n; j++) c[j0 + j] = sf[j] * cp[j0 + j] + si[j] * tg[j];
+        }
     }
     return ur__node_done(t, y);
 }
@@ -42,43 +65,52 @@ ur_node *ur_lstm_cell(ur_tape *t, ur_node *gates, ur_node *c_prev) {
 /* dc_prev = dc sf;  di = dc tg si(1-si);  df = dc c_prev sf(1-sf);  dg = dc si (1-tg^2) */
 static void lstm_cell_backward(ur_tape *t, ur_node *y) {
     ur_node *gates = y->in[0], *c_prev = y->in[1];
-    ur_real *gg = ur__grad(t, gates), *gc = ur__grad(t, c_prev);
+    int fg, fc;
+    ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c_prev, &fc);
     int B = c_prev->shape.dims[0], H = c_prev->shape.dims[1];
-    const ur_real *act = y->aux;
     for (int b = 0; b < B; b++) {
-        const ur_real *ai = act + (size_t)b * 3 * H, *af = ai + H, *ag = ai + 2 * H;
-        const ur_real *dc = y->grad + (size_t)b * H, *cp = c_prev->value + (size_t)b * H;
-        if (gg) {
-            ur_real *di = gg + (size_t)b * 4 * H, *df = di + H, *dg = di + 2 * H;
-            for (int j = 0; j < H; j++) {
-                di[j] += dc[j] * ag[j] * ai[j] * (1 - ai[j]);
-                df[j] += dc[j] * cp[j] * af[j] * (1 - af[j]);
-                dg[j] += dc[j] * ai[j] * (1 - ag[j] * ag[j]);
+        const ur_real *row = gates->value + (size_t)b * 4 * H;
+        const ur_real *restrict dc = y->grad + (size_t)b * H, *restrict cp = c_prev->value + (size_t)b * H;
+        if (gg && fg) memset(gg + (size_t)b * 4 * H + 3 * H, 0, (size_t)H * sizeof(ur_real)); /* o: not ours */
+        for (int j0 = 0; j0 < H; j0 += CHUNK) {
+            int n = H - j0 < CHUNK ? H - j0 : CHUNK;
+            ur_real si[CHUNK], sf[CHUNK], tg[CHUNK], d[CHUNK];
+            ifg_act(row, H, j0, n, si, sf, tg);
+            if (gg) {
+                ur_real *out = gg + (size_t)b * 4 * H + j0;
+                for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * tg[j] * si[j] * (1 - si[j]);
+                put(fg, n, out, d);
+                for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * cp[j0 + j] * sf[j] * (1 - sf[j]);
+                put(fg, n, out + H, d);
+                for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * si[j] * (1 - tg[j] * tg[j]);
+                put(fg, n, out + 2 * H, d);
             }
-        }
-        if (gc) {
-            ur_real *d = gc + (size_t)b * H;
-            for (int j = 0; j < H; j++) d[j] += dc[j] * af[j];
+            if (gc) {
+                for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * sf[j];
+                put(fc, n, gc + (size_t)b * H + j0, d);
+            }
         }
     }
 }
 
-/* ---- h = sigmoid(o) * tanh(c); aux keeps sigmoid(o), tanh(c) ---- */
+/* ---- h = sigmoid(o) * tanh(c) ---- */
 
 ur_node *ur_lstm_hidden(ur_tape *t, ur_node *gates, ur_node *c) {
     ur_node *in[2] = {gates, c};
     if (!ur__check(t, "lstm_hidden", 2, in) || !check_bh(t, "lstm_hidden", 2, in, c, 4, gates)) return NULL;
     int B = c->shape.dims[0], H = c->shape.dims[1];
     ur_node *y = ur__node_new(t, UR_OP_LSTM_HIDDEN, &c->shape, 2, in);
-    ur_real *act = y ? ur__alloc_real(t, (size_t)B * 2 * H) : NULL;
-    if (!act) return NULL;
-    y->aux = act;
+    if (!y) return NULL;
     for (int b = 0; b < B; b++) {
-        ur_real *so = act + (size_t)b * 2 * H, *tc = so + H;
-        ur_vec_sigmoid((size_t)H, gates->value + (size_t)b * 4 * H + 3 * H, so);
-        ur_vec_tanh((size_t)H, c->value + (size_t)b * H, tc);
-        ur_real *h = y->value + (size_t)b * H;
-        for (int j = 0; j < H; j++) h[j] = so[j] * tc[j];
+        const ur_real *og = gates->value + (size_t)b * 4 * H + 3 * H, *cr = c->value + (size_t)b * H;
+        ur_real *restrict h = y->value + (size_t)b * H;
+        for (int j0 = 0; j0 < H; j0 += CHUNK) {
+            int n = H - j0 < CHUNK ? H - j0 : CHUNK;
+            ur_real so[CHUNK], tc[CHUNK];
+            ur_vec_sigmoid((size_t)n, og + j0, so);
+            ur_vec_tanh((size_t)n, cr + j0, tc);
+            for (int j = 0; j < n; j++) h[j0 + j] = so[j] * tc[j];
+        }
     }
     return ur__node_done(t, y);
 }
@@ -86,23 +118,44 @@ ur_node *ur_lstm_hidden(ur_tape *t, ur_node *gates, ur_node *c) {
 /* do = dh tc so(1-so);  dc = dh so (1 - tc^2) */
 static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
     ur_node *gates = y->in[0], *c = y->in[1];
-    ur_real *gg = ur__grad(t, gates), *gc = ur__grad(t, c);
+    int fg, fc;
+    ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c, &fc);
     int B = c->shape.dims[0], H = c->shape.dims[1];
-    const ur_real *act = y->aux;
     for (int b = 0; b < B; b++) {
-        const ur_real *so = act + (size_t)b * 2 * H, *tc = so + H, *dh = y->grad + (size_t)b * H;
-        if (gg) {
-            ur_real *d = gg + (size_t)b * 4 * H + 3 * H;
-            for (int j = 0; j < H; j++) d[j] += dh[j] * tc[j] * so[j] * (1 - so[j]);
-        }
-        if (gc) {
-            ur_real *d = gc + (size_t)b * H;
-            for (int j = 0; j < H; j++) d[j] += dh[j] * so[j] * (1 - tc[j] * tc[j]);
+        const ur_real *og = gates->value + (size_t)b * 4 * H + 3 * H, *cr = c->value + (size_t)b * H;
+        const ur_real *restrict dh = y->grad + (size_t)b * H;
+        if (gg && fg) memset(gg + (size_t)b * 4 * H, 0, (size_t)3 * H * sizeof(ur_real)); /* i, f, g: not ours */
+        for (int j0 = 0; j0 < H; j0 += CHUNK) {
+            int n = H - j0 < CHUNK ? H - j0 : CHUNK;
+            ur_real so[CHUNK], tc[CHUNK], d[CHUNK];
+            ur_vec_sigmoid((size_t)n, og + j0, so);
+            ur_vec_tanh((size_t)n, cr + j0, tc);
+            if (gg) {
+                for (int j = 0; j < n; j++) d[j] = dh[j0 + j] * tc[j] * so[j] * (1 - so[j]);
+                put(fg, n, gg + (size_t)b * 4 * H + 3 * H + j0, d);
+            }
+            if (gc) {
+                for (int j = 0; j < n; j++) d[j] = dh[j0 + j] * so[j] * (1 - tc[j] * tc[j]);
+                put(fc, n, gc + (size_t)b * H + j0, d);
+            }
         }
     }
 }
 
-/* ---- GRU, reset-after form; aux keeps r, z, n ---- */
+/* ---- GRU, reset-after form ---- */
+
+/* r, z, n of columns j0 .. j0+n of one row: x, hh are rows of gx and gh (3H). */
+static void rzn_act(const ur_real *restrict x, const ur_real *restrict hh, int H, int j0, int n, ur_real *restrict r,
+                    ur_real *restrict z, ur_real *restrict nn) {
+    for (int j = 0; j < n; j++) {
+        r[j] = x[j0 + j] + hh[j0 + j];
+        z[j] = x[H + j0 + j] + hh[H + j0 + j];
+    }
+    ur_vec_sigmoid((size_t)n, r, r);
+    ur_vec_sigmoid((size_t)n, z, z);
+    for (int j = 0; j < n; j++) nn[j] = x[2 * H + j0 + j] + r[j] * hh[2 * H + j0 + j];
+    ur_vec_tanh((size_t)n, nn, nn);
+}
 
 ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev) {
     ur_node *in[3] = {gx, gh, h_prev};
@@ -111,18 +164,17 @@ ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev) {
         return NULL;
     int B = h_prev->shape.dims[0], H = h_prev->shape.dims[1];
     ur_node *y = ur__node_new(t, UR_OP_GRU_HIDDEN, &h_prev->shape, 3, in);
-    ur_real *act = y ? ur__alloc_real(t, (size_t)B * 3 * H) : NULL;
-    if (!act) return NULL;
-    y->aux = act;
+    if (!y) return NULL;
     for (int b = 0; b < B; b++) {
         const ur_real *x = gx->value + (size_t)b * 3 * H, *hh = gh->value + (size_t)b * 3 * H;
-        const ur_real *hp = h_prev->value + (size_t)b * H;
-        ur_real *r = act + (size_t)b * 3 * H, *z = r + H, *n = r + 2 * H, *h = y->value + (size_t)b * H;
-        for (int j = 0; j < 2 * H; j++) r[j] = x[j] + hh[j]; /* r and z pre-activations */
-        ur_vec_sigmoid((size_t)2 * H, r, r);
-        for (int j = 0; j < H; j++) n[j] = x[2 * H + j] + r[j] * hh[2 * H + j];
-        ur_vec_tanh((size_t)H, n, n);
-        for (int j = 0; j < H; j++) h[j] = (1 - z[j]) * n[j] + z[j] * hp[j];
+        const ur_real *restrict hp = h_prev->value + (size_t)b * H;
+        ur_real *restrict h = y->value + (size_t)b * H;
+        for (int j0 = 0; j0 < H; j0 += CHUNK) {
+            int n = H - j0 < CHUNK ? H - j0 : CHUNK;
+            ur_real r[CHUNK], z[CHUNK], nn[CHUNK];
+            rzn_act(x, hh, H, j0, n, r, z, nn);
+            for (int j = 0; j < n; j++) h[j0 + j] = (1 - z[j]) * nn[j] + z[j] * hp[j0 + j];
+        }
     }
     return ur__node_done(t, y);
 }
@@ -131,28 +183,39 @@ ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev) {
  * gx gets (dr', dz', dn'); gh gets (dr', dz', dn' r); h_prev gets dh z. */
 static void gru_hidden_backward(ur_tape *t, ur_node *y) {
     ur_node *gx = y->in[0], *gh = y->in[1], *h_prev = y->in[2];
-    ur_real *dgx = ur__grad(t, gx), *dgh = ur__grad(t, gh), *dhp = ur__grad(t, h_prev);
+    int fx, fh, fp;
+    ur_real *dgx = ur__grad_w(t, gx, &fx), *dgh = ur__grad_w(t, gh, &fh), *dhp = ur__grad_w(t, h_prev, &fp);
     int B = h_prev->shape.dims[0], H = h_prev->shape.dims[1];
     for (int b = 0; b < B; b++) {
-        const ur_real *r = (const ur_real *)y->aux + (size_t)b * 3 * H, *z = r + H, *n = r + 2 * H;
-        const ur_real *dh = y->grad + (size_t)b * H, *hp = h_prev->value + (size_t)b * H;
-        const ur_real *hn = gh->value + (size_t)b * 3 * H + 2 * H;
-        ur_real *ax = dgx ? dgx + (size_t)b * 3 * H : NULL, *ah = dgh ? dgh + (size_t)b * 3 * H : NULL;
-        for (int j = 0; j < H; j++) {
-            ur_real dn = dh[j] * (1 - z[j]) * (1 - n[j] * n[j]);
-            ur_real dz = dh[j] * (hp[j] - n[j]) * z[j] * (1 - z[j]);
-            ur_real dr = dn * hn[j] * r[j] * (1 - r[j]);
-            if (ax) {
-                ax[j] += dr;
-                ax[H + j] += dz;
-                ax[2 * H + j] += dn;
+        const ur_real *x = gx->value + (size_t)b * 3 * H, *hh = gh->value + (size_t)b * 3 * H;
+        const ur_real *restrict dh = y->grad + (size_t)b * H, *restrict hp = h_prev->value + (size_t)b * H;
+        for (int j0 = 0; j0 < H; j0 += CHUNK) {
+            int n = H - j0 < CHUNK ? H - j0 : CHUNK;
+            ur_real r[CHUNK], z[CHUNK], nn[CHUNK], dr[CHUNK], dz[CHUNK], dn[CHUNK];
+            rzn_act(x, hh, H, j0, n, r, z, nn);
+            const ur_real *restrict hn = hh + 2 * H + j0;
+            for (int j = 0; j < n; j++) {
+                dn[j] = dh[j0 + j] * (1 - z[j]) * (1 - nn[j] * nn[j]);
+                dz[j] = dh[j0 + j] * (hp[j0 + j] - nn[j]) * z[j] * (1 - z[j]);
+                dr[j] = dn[j] * hn[j] * r[j] * (1 - r[j]);
             }
-            if (ah) {
-                ah[j] += dr;
-                ah[H + j] += dz;
-                ah[2 * H + j] += dn * r[j];
+            if (dgx) {
+                ur_real *out = dgx + (size_t)b * 3 * H + j0;
+                put(fx, n, out, dr);
+                put(fx, n, out + H, dz);
+                put(fx, n, out + 2 * H, dn);
             }
-            if (dhp) dhp[(size_t)b * H + j] += dh[j] * z[j];
+            if (dgh) {
+                ur_real *out = dgh + (size_t)b * 3 * H + j0;
+                put(fh, n, out, dr);
+                put(fh, n, out + H, dz);
+                for (int j = 0; j < n; j++) dn[j] *= r[j];
+                put(fh, n, out + 2 * H, dn);
+            }
+            if (dhp) {
+                for (int j = 0; j < n; j++) dz[j] = dh[j0 + j] * z[j];
+                put(fp, n, dhp + (size_t)b * H + j0, dz);
+            }
         }
     }
 }

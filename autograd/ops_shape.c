@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
+ * nothing is in it yet (write with =), else add. */
+ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
+
 /* ---- concat along an axis: inputs seen as (outer, len_i, inner) ---- */
 
 ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
@@ -49,7 +53,7 @@ ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
     return ur__node_done(t, y);
 }
 
-/* Each input gets its block of the output gradient back. */
+/* Each input gets its block of the output gradient back (copied when its buffer is fresh). */
 static void concat_backward(ur_tape *t, ur_node *y) {
     int ax = y->iattr[0];
     size_t outer, len, inner, off = 0;
@@ -57,12 +61,15 @@ static void concat_backward(ur_tape *t, ur_node *y) {
     for (int i = 0; i < y->n_in; i++) {
         ur_node *x = y->in[i];
         size_t li = (size_t)x->shape.dims[ax] * inner;
-        ur_real *gx = ur__grad(t, x);
+        int fresh;
+        ur_real *gx = ur__grad_w(t, x, &fresh);
         if (gx)
             for (size_t o = 0; o < outer; o++) {
-                const ur_real *g = y->grad + o * len * inner + off;
-                ur_real *d = gx + o * li;
-                for (size_t j = 0; j < li; j++) d[j] += g[j];
+                const ur_real *restrict g = y->grad + o * len * inner + off;
+                ur_real *restrict d = gx + o * li;
+                if (fresh) memcpy(d, g, li * sizeof(ur_real));
+                else
+                    for (size_t j = 0; j < li; j++) d[j] += g[j];
             }
         off += li;
     }
@@ -70,6 +77,9 @@ static void concat_backward(ur_tape *t, ur_node *y) {
 
 /* ---- slice: elements start..start+len-1 along axis ---- */
 
+/* A slice whose elements are contiguous in the input (nothing outside the range
+ * along the leading axes) is a view: it shares the input's values (iattr[2] = 1),
+ * and during backward usually the matching part of its gradient buffer too. */
 ur_node *ur_slice(ur_tape *t, ur_node *a, int axis, int start, int len) {
     if (!ur__check(t, "slice", 1, &a)) return NULL;
     int ax = ur__axis(axis, a->shape.ndim);
@@ -84,28 +94,39 @@ ur_node *ur_slice(ur_tape *t, ur_node *a, int axis, int start, int len) {
     }
     ur_shape s = a->shape;
     s.dims[ax] = len;
-    ur_node *y = ur__node_new(t, UR_OP_SLICE, &s, 1, &a);
-    if (!y) return NULL;
-    y->iattr[0] = ax;
-    y->iattr[1] = start;
     size_t outer, full, inner;
     ur__split_axis(&a->shape, ax, &outer, &full, &inner);
     size_t li = (size_t)len * inner;
-    for (size_t o = 0; o < outer; o++)
-        memcpy(y->value + o * li, a->value + (o * full + (size_t)start) * inner, li * sizeof(ur_real));
+    ur_node *y;
+    if (outer == 1) { /* a view: allocate the node without a value of its own */
+        ur_shape one;
+        ur_shape_make(&one, 0, NULL, "slice");
+        if (!(y = ur__node_new(t, UR_OP_SLICE, &one, 1, &a))) return NULL;
+        y->shape = s;
+        y->size = li;
+        y->value = a->value + (size_t)start * inner;
+        y->iattr[2] = 1;
+    } else {
+        if (!(y = ur__node_new(t, UR_OP_SLICE, &s, 1, &a))) return NULL;
+        for (size_t o = 0; o < outer; o++)
+            memcpy(y->value + o * li, a->value + (o * full + (size_t)start) * inner, li * sizeof(ur_real));
+    }
+    y->iattr[0] = ax;
+    y->iattr[1] = start;
     return ur__node_done(t, y);
 }
 
 static void slice_backward(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
-    ur_real *ga = ur__grad(t, a);
-    if (!ga) return;
     size_t outer, full, inner;
     ur__split_axis(&a->shape, y->iattr[0], &outer, &full, &inner);
-    size_t li = (size_t)y->shape.dims[y->iattr[0]] * inner;
+    size_t at = (size_t)y->iattr[1] * inner, li = (size_t)y->shape.dims[y->iattr[0]] * inner;
+    if (a->grad && y->grad == a->grad + at) return; /* a view of a's gradient: already there */
+    ur_real *ga = ur__grad(t, a);
+    if (!ga || y->grad == ga + at) return;
     for (size_t o = 0; o < outer; o++) {
-        ur_real *d = ga + (o * full + (size_t)y->iattr[1]) * inner;
-        const ur_real *g = y->grad + o * li;
+        ur_real *restrict d = ga + o * full * inner + at;
+        const ur_real *restrict g = y->grad + o * li;
         for (size_t j = 0; j < li; j++) d[j] += g[j];
     }
 }
@@ -153,8 +174,11 @@ ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims) {
 }
 
 static void reshape_backward(ur_tape *t, ur_node *y) {
-    ur_real *ga = ur__grad(t, y->in[0]);
-    if (ga)
+    int fresh;
+    ur_real *ga = ur__grad_w(t, y->in[0], &fresh);
+    if (!ga || ga == y->grad) return; /* a shared buffer already holds it */
+    if (fresh) memcpy(ga, y->grad, y->size * sizeof(ur_real));
+    else
         for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i];
 }
 
@@ -224,9 +248,13 @@ ur_node *ur_dropout(ur_tape *t, ur_node *a, ur_real p, uint64_t seed) {
 
 /* The mask is drawn again from (seed, index): nothing is stored. */
 static void dropout_backward(ur_tape *t, ur_node *y) {
-    ur_real *ga = ur__grad(t, y->in[0]);
+    int fresh;
+    ur_real *ga = ur__grad_w(t, y->in[0], &fresh);
     if (!ga) return;
-    for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i] * keep_scale(y->seed, i, y->fattr[0]);
+    for (size_t i = 0; i < y->size; i++) {
+        ur_real v = y->grad[i] * keep_scale(y->seed, i, y->fattr[0]);
+        ga[i] = fresh ? v : ga[i] + v;
+    }
 }
 
 ur_node *ur_dropout_mask(ur_tape *t, ur_node *a, ur_node *mask) { return ur_mul(t, a, mask); }

@@ -266,13 +266,166 @@ ur_node *ur__node_done(ur_tape *t, ur_node *y) {
     return y;
 }
 
-ur_real *ur__grad(ur_tape *t, ur_node *x) {
-    if (!x->requires_grad) return NULL;
-    if (!x->grad) {
+/* ---- gradient buffers during backward ----
+ * ur_backward first counts, for every node, its consumers. With that:
+ * - A new gradient buffer is not zero-filled. It is "fresh" until written: an op
+ *   that writes every element of an input's gradient asks ur__grad_w, which says
+ *   whether to assign (fresh) or add; ur__grad zero-fills a fresh buffer for ops
+ *   that write only part of it (scatter, broadcasting).
+ * - A node whose gradient equals one of its inputs' gradients -- an identity edge
+ *   (add, sub's left side, linear's full-size bias, reshape) to an input read by
+ *   this node only -- shares that input's buffer: the node's consumers then write
+ *   the input's gradient directly and the edge costs nothing. The op's backward
+ *   sees that the input's buffer is its own and skips it.
+ * - A contiguous slice (a view of its parent's values) whose parent is read only by
+ *   such slices, in order and without overlap (the time steps of a projected
+ *   sequence), gets the matching part of the parent's gradient buffer.
+ * In every case ur_node_grad of a node is exactly dL/d(node). */
+typedef struct bw_state {
+    const ur_tape *t;
+    int last;             /* id of the loss */
+    int *uses;            /* consumers among the nodes up to the loss */
+    int *owner;           /* node whose buffer this node's gradient lives in */
+    unsigned char *fresh; /* per owner: allocated, nothing written yet */
+    unsigned char *sliced; /* 1: read only by ordered, disjoint contiguous slices */
+    signed char *dir;     /* order of those slices: 1 ascending, -1 descending */
+    const ur_real **lo, **hi; /* range of the last such slice */
+} bw_state;
+
+static _Thread_local bw_state *bw_cur;
+
+static int is_view_slice(const ur_node *y) { return y->op == UR_OP_SLICE && y->iattr[2]; }
+
+/* Counts consumers and checks the slice pattern; NULL (and the tape's error) when
+ * out of memory. */
+static bw_state *bw_begin(ur_tape *t, int last) {
+    size_t n = (size_t)last + 1;
+    bw_state *s = ur__alloc(t, sizeof *s);
+    if (!s) return NULL;
+    s->t = t;
+    s->last = last;
+    s->uses = ur__alloc(t, n * sizeof *s->uses);
+    s->owner = ur__alloc(t, n * sizeof *s->owner);
+    s->fresh = ur__alloc(t, n);
+    s->sliced = ur__alloc(t, n);
+    s->dir = ur__alloc(t, n);
+    s->lo = ur__alloc(t, n * sizeof *s->lo);
+    s->hi = ur__alloc(t, n * sizeof *s->hi);
+    if (!s->uses || !s->owner || !s->fresh || !s->sliced || !s->dir || !s->lo || !s->hi) return NULL;
+    memset(s->uses, 0, n * sizeof *s->uses);
+    memset(s->fresh, 0, n);
+    memset(s->sliced, 1, n);
+    memset(s->dir, 0, n);
+    for (size_t i = 0; i < n; i++) {
+        s->owner[i] = (int)i;
+        s->lo[i] = s->hi[i] = NULL;
+    }
+    for (size_t id = 0; id < n; id++) {
+        ur_node *y = t->nodes[id];
+        for (int k = 0; k < y->n_in; k++) {
+            int a = y->in[k]->id;
+            s->uses[a]++;
+            if (!is_view_slice(y)) {
+                s->sliced[a] = 0;
+                continue;
+            }
+            const ur_real *lo = y->value, *hi = y->value + y->size;
+            if (s->lo[a]) {
+                signed char d = lo >= s->hi[a] ? 1 : hi <= s->lo[a] ? -1 : 0;
+                if (!d || (s->dir[a] && s->dir[a] != d)) s->sliced[a] = 0;
+                s->dir[a] = d;
+            }
+            s->lo[a] = lo;
+            s->hi[a] = hi;
+        }
+    }
+    return s;
+}
+
+/* The input whose gradient equals x's (see above) and x's offset in its buffer;
+ * NULL if there is none. */
+static ur_node *share_source(const bw_state *s, const ur_node *x, size_t *off) {
+    *off = 0;
+    ur_node *a = NULL;
+    switch (x->op) {
+    case UR_OP_ADD:
+        if (x->in[0] == x->in[1]) return NULL;
+        for (int k = 0; k < 2 && !a; k++)
+            if (x->in[k]->size == x->size && s->uses[x->in[k]->id] == 1) a = x->in[k];
+        break;
+    case UR_OP_SUB:
+        if (x->in[0]->size == x->size && x->in[0] != x->in[1]) a = x->in[0];
+        break;
+    case UR_OP_LINEAR:
+        if (x->n_in == 3 && x->in[2]->size == x->size) a = x->in[2];
+        break;
+    case UR_OP_RESHAPE: a = x->in[0]; break;
+    case UR_OP_SLICE:
+        a = x->in[0];
+        if (!x->iattr[2] || !s->sliced[a->id] || a->param || !a->requires_grad) return NULL;
+        *off = (size_t)(x->value - a->value);
+        return a;
+    default: return NULL;
+    }
+    return a && s->uses[a->id] == 1 && !a->param && a->requires_grad ? a : NULL;
+}
+
+/* x's gradient buffer: shared along the chain of share_source, else new (fresh). */
+static ur_real *grad_buffer(ur_tape *t, bw_state *s, ur_node *x) {
+    if (x->grad) return x->grad;
+    if (!s) {
         x->grad = ur__alloc_real(t, x->size);
         if (x->grad) memset(x->grad, 0, x->size * sizeof(ur_real));
+        return x->grad;
+    }
+    size_t total = 0, off;
+    int sliced = 0;
+    ur_node *e = x, *a;
+    while (!e->grad && (a = share_source(s, e, &off))) {
+        sliced |= e->op == UR_OP_SLICE;
+        total += off;
+        e = a;
+    }
+    if (!e->grad) {
+        if (!(e->grad = ur__alloc_real(t, e->size))) return NULL;
+        s->fresh[e->id] = 1;
+    }
+    int o = s->owner[e->id];
+    if (sliced && s->fresh[o]) { /* slices write parts of the buffer */
+        memset(t->nodes[o]->grad, 0, t->nodes[o]->size * sizeof(ur_real));
+        s->fresh[o] = 0;
+    }
+    for (ur_node *n = x; n != e; n = a) {
+        a = share_source(s, n, &off);
+        n->grad = e->grad + total;
+        s->owner[n->id] = o;
+        total -= off;
     }
     return x->grad;
+}
+
+static bw_state *bw_of(const ur_tape *t, const ur_node *x) {
+    bw_state *s = bw_cur;
+    return s && s->t == t && x->id <= s->last && t->nodes[x->id] == x ? s : NULL;
+}
+
+ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign) {
+    *assign = 0;
+    if (!x->requires_grad) return NULL;
+    bw_state *s = bw_of(t, x);
+    ur_real *g = grad_buffer(t, s, x);
+    if (g && s && s->fresh[s->owner[x->id]]) { /* x's gradient is the whole buffer */
+        *assign = 1;
+        s->fresh[s->owner[x->id]] = 0;
+    }
+    return g;
+}
+
+ur_real *ur__grad(ur_tape *t, ur_node *x) {
+    int assign;
+    ur_real *g = ur__grad_w(t, x, &assign);
+    if (g && assign) memset(g, 0, x->size * sizeof(ur_real));
+    return g;
 }
 
 int ur__axis(int axis, int ndim) {
@@ -438,14 +591,16 @@ ur_status ur_backward(ur_tape *t, ur_node *loss) {
                             "reset the tape and record the step again");
     t->backward_done = 1;
     if (!loss->requires_grad) return UR_OK; /* nothing to differentiate */
+    bw_state *outer = bw_cur;
+    bw_cur = bw_begin(t, loss->id);
     ur_real *g = ur__grad(t, loss);
-    if (!g) return t->err;
-    g[0] += 1;
-    for (int id = loss->id; id >= 0 && !t->err; id--) {
+    if (g) g[0] += 1;
+    for (int id = loss->id; g && id >= 0 && !t->err; id--) {
         ur_node *y = t->nodes[id];
         if (!y->grad || y->n_in == 0 || !y->requires_grad) continue;
         ur__op_table[y->op].backward(t, y);
         if (t->anomaly && !t->err) check_input_grads(t, y);
     }
+    bw_cur = outer;
     return t->err;
 }

@@ -17,6 +17,8 @@
  *   hello_rnn                  train, print the tape, the step losses, the prediction
  *   hello_rnn --dot hello.dot  also write the unrolled graph (dot -Tsvg hello.dot)
  *   hello_rnn --grad-report    gradient norms of every parameter and of each h_t
+ *   hello_rnn --bptt-sum       at the starting weights: dL/dW_hh as the sum of one
+ *                              contribution per time step (see bptt_sum), then exit
  */
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +39,9 @@ static int char_id(char c) { return (int)(strchr(VOCAB, c) - VOCAB); }
 typedef struct model {
     ur_paramset *ps;
     ur_param *W_xh, *W_hh, *b_h, *W_hy, *b_y;
+    /* The recurrent weight used at step t+1: W_hh at every step (tied), unless
+     * bptt_sum gives each step its own copy. */
+    ur_param *W_hh_at[T];
 } model;
 
 static ur_status model_init(model *m, ur_rng *rng) {
@@ -48,6 +53,7 @@ static ur_status model_init(model *m, ur_rng *rng) {
     m->W_hy = ur_paramset_add(m->ps, "W_hy", 2, (int[]){H, V});
     m->b_y = ur_paramset_add(m->ps, "b_y", 1, (int[]){V});
     if (!m->W_xh || !m->W_hh || !m->b_h || !m->W_hy || !m->b_y) return UR_ERR_NOMEM;
+    for (int s = 0; s < T; s++) m->W_hh_at[s] = m->W_hh;
     /* Biases start at zero (ur_paramset_add zero-fills). */
     ur_init_xavier_uniform(&m->W_xh->value, rng, 1.0);
     ur_init_xavier_uniform(&m->W_hh->value, rng, 1.0);
@@ -64,8 +70,10 @@ typedef struct unrolled {
 
 /* Builds the four time steps on the tape; returns the loss node (NULL on error). */
 static ur_node *forward(ur_tape *t, model *m, const char *input, const char *target, unrolled *u) {
-    /* Each parameter is one node, made once, outside the time-step clusters. */
-    ur_node *W_xh = ur_param_node(t, m->W_xh), *W_hh = ur_param_node(t, m->W_hh);
+    /* Each parameter is one node, made once, outside the time-step clusters: the four
+     * W_hh[s] are one and the same node, unless the steps were given copies. */
+    ur_node *W_xh = ur_param_node(t, m->W_xh), *W_hh[T];
+    for (int s = 0; s < T; s++) W_hh[s] = ur_param_node(t, m->W_hh_at[s]);
     ur_node *b_h = ur_param_node(t, m->b_h), *W_hy = ur_param_node(t, m->W_hy);
     ur_node *b_y = ur_param_node(t, m->b_y);
     u->h[0] = ur_zeros(t, 2, (int[]){1, H});
@@ -82,7 +90,7 @@ static ur_node *forward(ur_tape *t, model *m, const char *input, const char *tar
         ur_node_set_label(t, x, label);
 
         /* h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h) */
-        ur_node *a = ur_add(t, ur_add(t, ur_matmul(t, x, W_xh, 0, 0), ur_matmul(t, u->h[s], W_hh, 0, 0)), b_h);
+        ur_node *a = ur_add(t, ur_add(t, ur_matmul(t, x, W_xh, 0, 0), ur_matmul(t, u->h[s], W_hh[s], 0, 0)), b_h);
         u->h[s + 1] = ur_tanh(t, a);
         snprintf(label, sizeof label, "h%d", s + 1);
         ur_node_set_label(t, u->h[s + 1], label);
@@ -126,6 +134,70 @@ static void grad_report(const model *m, const unrolled *u) {
     for (int s = 1; s <= T; s++) printf("  %-6d %12.4e\n", s, norm2(ur_node_grad(u->h[s]), H));
 }
 
+/* One forward and backward pass; 1 on success (message on stderr otherwise). */
+static int forward_backward(ur_tape *t, model *m, const char *input, const char *target, unrolled *u) {
+    ur_tape_reset(t);
+    ur_paramset_zero_grad(m->ps);
+    forward(t, m, input, target, u);
+    if (ur_tape_error(t) || ur_backward(t, u->loss) != UR_OK) {
+        fprintf(stderr, "hello_rnn: %s\n", ur_tape_error(t) ? ur_tape_errmsg(t) : ur_last_error());
+        return 0;
+    }
+    return 1;
+}
+
+static void print_matrix_row(const char *label, const ur_real *w, int row) {
+    printf("  %-14s [%10.6f %10.6f %10.6f ]\n", label, w[row * H], w[row * H + 1], w[row * H + 2]);
+}
+
+/* --bptt-sum: why the gradient of a tied weight is the sum over its unrolled copies.
+ * First the usual pass, W_hh tied: one node, four consumers, one gradient. Then the
+ * same pass with W_hh untied: step t multiplies h_{t-1} by its own parameter W_hh@t,
+ * a copy with the same values. The loss is the same number; each copy's gradient is
+ * the contribution of step t alone, and the four add up to the tied gradient. Step 1
+ * contributes exactly zero: it multiplies h_0 = 0. */
+static int bptt_sum(ur_tape *t, model *m, const char *input, const char *target) {
+    unrolled u;
+    ur_real tied[H * H], sum[H * H] = {0};
+    if (!forward_backward(t, m, input, target, &u)) return 0;
+    double tied_loss = ur_node_item(u.loss);
+    memcpy(tied, m->W_hh->grad.data, sizeof tied);
+
+    ur_paramset *copies = ur_paramset_new();
+    int ok = copies != NULL;
+    for (int s = 0; ok && s < T; s++) {
+        char name[16];
+        snprintf(name, sizeof name, "W_hh@t%d", s + 1);
+        m->W_hh_at[s] = ur_paramset_add(copies, name, 2, (int[]){H, H});
+        ok = m->W_hh_at[s] && ur_tensor_copy(&m->W_hh_at[s]->value, &m->W_hh->value) == UR_OK;
+    }
+    if (!ok) fprintf(stderr, "hello_rnn: %s\n", ur_last_error());
+    ok = ok && forward_backward(t, m, input, target, &u);
+    if (ok) {
+        printf("dL/dW_hh at the starting weights; step t's own copy W_hh@t gives its contribution\n");
+        printf("loss with W_hh tied %.6f, with one copy per step %.6f\n", tied_loss, ur_node_item(u.loss));
+        for (int s = 0; s < T; s++) { /* the contribution of step s+1: h_s^T (dL/da_{s+1}) */
+            const ur_real *g = m->W_hh_at[s]->grad.data;
+            char label[32];
+            for (int r = 0; r < H; r++) {
+                snprintf(label, sizeof label, r == 0 ? "step %d" : "", s + 1);
+                print_matrix_row(label, g, r);
+            }
+        }
+        /* added in the order backward visits the steps, 4 to 1, as the tape does */
+        for (int s = T - 1; s >= 0; s--)
+            for (int e = 0; e < H * H; e++) sum[e] += m->W_hh_at[s]->grad.data[e];
+        for (int r = 0; r < H; r++) print_matrix_row(r == 0 ? "sum of steps" : "", sum, r);
+        for (int r = 0; r < H; r++) print_matrix_row(r == 0 ? "tape, tied" : "", tied, r);
+        double diff = 0;
+        for (int e = 0; e < H * H; e++) diff = fmax(diff, fabs((double)sum[e] - tied[e]));
+        printf("largest |sum of steps - tape| = %.1e\n", diff);
+    }
+    for (int s = 0; s < T; s++) m->W_hh_at[s] = m->W_hh;
+    ur_paramset_free(copies);
+    return ok;
+}
+
 static int load_checkpoint(const char *path, model *m, ur_optim *opt) {
     ur_ckpt *ck = ur_ckpt_open(path);
     ur_status st = ck ? ur_ckpt_read_params(ck, m->ps, 0) : UR_ERR_IO;
@@ -139,11 +211,13 @@ int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
     double lr = 0.1, target_loss = 0.05;
+    int bptt_sum_only = 0;
     const char *input = "hell", *target = "ello";
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
         {"--lr", 'f', &lr, "Adagrad learning rate (default 0.1)"},
         {"--target-loss", 'f', &target_loss, "stop once it predicts \"ello\" with a loss below this (default 0.05)"},
+        {"--bptt-sum", 'b', &bptt_sum_only, "print dL/dW_hh step by step and summed (starting weights), then exit"},
     };
     int r = cli_parse(argc, argv, "hello_rnn: a 3-unit RNN learns \"hell\" -> \"ello\" (the lecture's example)", opts,
                       (int)(sizeof opts / sizeof opts[0]));
@@ -161,6 +235,14 @@ int main(int argc, char **argv) {
     int ok = tape && model_init(&m, &rng) == UR_OK && (opt = ur_optim_new(m.ps, &cfg)) != NULL;
     if (!ok) fprintf(stderr, "hello_rnn: setup failed: %s\n", ur_last_error());
     if (ok && c.load) ok = load_checkpoint(c.load, &m, opt);
+    if (ok && bptt_sum_only) {
+        ok = bptt_sum(tape, &m, input, target);
+        ur_optim_free(opt);
+        ur_paramset_free(m.ps);
+        ur_tape_free(tape);
+        ur_kernel_free_buffers();
+        return ok ? 0 : 1;
+    }
     size_t n_params = ur_paramset_numel(m.ps);
     if (ok)
         printf("hello_rnn: vocabulary {h,e,l,o}, hidden size %d\n"

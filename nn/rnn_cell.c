@@ -115,17 +115,21 @@ ur_rnn_hc ur_rnn_bound_step(ur_tape *t, const ur_rnn_bound *w, ur_node *gx, ur_r
     ur_rnn_hc out = {NULL, NULL};
     ur_node *h = prev.h;
     ur_node *hin = hdrop ? ur_mul(t, h, hdrop) : h; /* the h that enters the matmul */
+    /* gx + h W_hh + b_hh; a layer passes b_hh = NULL with it already inside gx, and
+     * then the sum is one linear op with gx as its full-size bias */
+    ur_node *pre = cell->kind == UR_RNN_GRU || cell->kind == UR_RNN_GRU_RESET_BEFORE ? NULL
+                   : w->b_hh ? ur_add(t, gx, ur_linear(t, hin, w->W_hh, w->b_hh))
+                             : ur_linear(t, hin, w->W_hh, gx);
     switch (cell->kind) {
     case UR_RNN_TANH:
     case UR_RNN_RELU: {
         /* h' = act(gx + h W_hh + b_hh) */
-        ur_node *a = ur_add(t, gx, ur_linear(t, hin, w->W_hh, w->b_hh));
-        out.h = cell->kind == UR_RNN_TANH ? ur_tanh(t, a) : ur_relu(t, a);
+        out.h = cell->kind == UR_RNN_TANH ? ur_tanh(t, pre) : ur_relu(t, pre);
         break;
     }
     case UR_RNN_LSTM: {
         /* [i f g o] = gx + h W_hh + b_hh: one matmul for the four gates */
-        ur_node *gates = ur_add(t, gx, ur_linear(t, hin, w->W_hh, w->b_hh));
+        ur_node *gates = pre;
         out.c = ur_lstm_cell(t, gates, prev.c);  /* c' = sigmoid(f) c + sigmoid(i) tanh(g) */
         out.h = ur_lstm_hidden(t, gates, out.c); /* h' = sigmoid(o) tanh(c') */
         break;

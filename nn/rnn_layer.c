@@ -170,8 +170,18 @@ static ur_node *run_direction(ur_rnn *r, ur_tape *t, int layer, int dir, ur_node
     const ur_rnn_cell *cell = &r->cells[k];
     int bh[2] = {B, H}, b1[2] = {B, 1};
     ur_rnn_bound w;
-    ur_node *gx = ur_rnn_cell_project(t, cell, x); /* (T*B, G*H): every step's input at once */
-    if (!gx || !ur_rnn_bind(t, cell, &w, "rnn_forward")) return NULL;
+    if (!ur_rnn_bind(t, cell, &w, "rnn_forward")) return NULL;
+    ur_node *gx; /* (T*B, G*H): every step's input projected at once */
+    if (cell->kind == UR_RNN_LSTM || cell->kind == UR_RNN_TANH || cell->kind == UR_RNN_RELU) {
+        /* gx = x W_ih + (b_ih + b_hh): both biases added once here, so a step is
+         * gates = h W_hh + gx_t, one linear op with gx_t as its (B, G*H) bias */
+        ur_node *b = ur_add(t, ur_param_node(t, cell->b_ih), w.b_hh);
+        gx = ur_linear(t, x, ur_param_node(t, cell->W_ih), b);
+        w.b_hh = NULL;
+    } else {
+        gx = ur_rnn_cell_project(t, cell, x);
+    }
+    if (!gx) return NULL;
     ur_node *hdrop = NULL; /* variational: the same (B, H) mask at every step */
     if (a->training && r->cfg.dropout_hidden > 0)
         hdrop = ur_dropout_make_mask(t, 2, bh, (ur_real)r->cfg.dropout_hidden, mask_seed(a->seed, layer, 2 + dir));
@@ -189,7 +199,7 @@ static ur_node *run_direction(ur_rnn *r, ur_tape *t, int layer, int dir, ur_node
         if (kind == 0) { /* every sequence has ended: the state is carried, the output is zero */
             r->outs[step] = ur_zeros(t, 2, bh);
         } else {
-            ur_node *gx_t = ur_slice(t, gx, 0, step * B, B); /* (B, G*H) */
+            ur_node *gx_t = ur_slice(t, gx, 0, step * B, B); /* (B, G*H), a view of gx's rows */
             ur_rnn_hc nw = ur_rnn_bound_step(t, &w, gx_t, s, hdrop);
             if (kind == 1) {
                 s = nw;

@@ -13,6 +13,9 @@
 #include "ur_init.h"
 #include "ur_optim.h"
 #include "ur_checkpoint.h"
+#include "ur_tree.h"
+#include "ur_attention.h"
+#include "ur_seq2seq.h"
 #include "ur_rnn.h"
 
 #endif

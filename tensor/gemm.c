@@ -20,7 +20,7 @@
  * Skinny shapes (few rows, as in an RNN step: m = batch) do not pack B when B is
  * not transposed: the micro-kernel reads B's rows in place, which saves a copy of
  * the whole of B for a product that uses each of its values only m times. Panels
- * of fewer than 6 rows use wider tiles (gemm_kernel.c). A * B^T with at most
+ * of a few rows use wider tiles (gemm_kernel.c). A * B^T with at most
  * UR_DOT_ROWS rows is a set of dot products along k, reading both in place (its
  * sums are grouped differently, but again never by thread).
  */
@@ -40,7 +40,7 @@ enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = 
 #endif
 /* Tiles of at most this many rows read an untransposed B in place. */
 #ifndef UR_GEMM_DIRECT_B_ROWS
-#define UR_GEMM_DIRECT_B_ROWS 32
+#define UR_GEMM_DIRECT_B_ROWS 128
 #endif
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -57,8 +57,8 @@ enum { N_SLOTS = 64, ALIGN = 64 };
 
 typedef struct pack_slot {
     atomic_int busy;
-    void *raw[2];   /* as returned by ur_malloc, [0] for A, [1] for B */
-    size_t cap[2];  /* usable bytes after alignment */
+    void *raw[2];  /* as returned by ur_malloc, [0] for A, [1] for B */
+    size_t cap[2]; /* usable bytes after alignment */
 } pack_slot;
 
 static pack_slot slots[N_SLOTS];
@@ -116,13 +116,13 @@ typedef struct gemm_job {
 
 /* The micro-kernel loop over one packed A block (mc x kc) and B block (kc x nc):
  * B panel outside, so it stays in L1 while every A panel passes over it. A last
- * A panel of fewer than UR_GEMM_WIDE_ROWS rows goes through the wide tile. */
+ * A panel of fewer than UR_WIDE_ROWS rows goes through the wide tile. */
 static void gemm_block(const gemm_job *g, int mc, int nc, int kc, const ur_real *a, int direct,
                        const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta, ur_real *c) {
 /* offset in b of column j: any column when B is read in place, else panel starts */
 #define bcol(j) (direct ? (ptrdiff_t)(j) : (j) / NR * psb)
     int ldc = g->ldc, tail = mc % MR;
-    int m_tiles = tail && tail < UR_GEMM_WIDE_ROWS ? mc - tail : mc;
+    int m_tiles = tail && tail < UR_WIDE_ROWS ? mc - tail : mc;
     for (int jr = 0; jr < nc; jr += NR)
         for (int ir = 0; ir < m_tiles; ir += MR)
             ur_gemm_micro(imin(MR, mc - ir), imin(NR, nc - jr), kc, a + (size_t)ir * kc,
@@ -141,8 +141,8 @@ static void gemm_block(const gemm_job *g, int mc, int nc, int kc, const ur_real 
         }
     }
     for (; jr < nc; jr += step)
-        ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, b + bcol(jr), rsb, psb, g->alpha,
-                           beta, c + jr, ldc);
+        ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, b + bcol(jr), rsb, psb, g->alpha, beta,
+                           c + jr, ldc);
 #undef bcol
 }
 
@@ -200,8 +200,8 @@ static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1, int
     if (i0 >= i1 || j0 >= j1) return;
     if (!g->trans_a && g->trans_b && g->m <= UR_DOT_ROWS) { /* decided on m: same for all */
         ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
-                       g->B + (size_t)j0 * g->ldb, g->ldb, g->beta,
-                       g->C + (size_t)i0 * g->ldc + j0, g->ldc);
+                       g->B + (size_t)j0 * g->ldb, g->ldb, g->beta, g->C + (size_t)i0 * g->ldc + j0,
+                       g->ldc);
         return;
     }
     int kc = imin(g->k, KC);
@@ -212,8 +212,10 @@ static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1, int
     pack_slot *s = slot_acquire(omp_get_thread_num());
     ur_real *abuf = s ? slot_buffer(s, 0, a_cap) : NULL;
     ur_real *bbuf = s && !direct_b ? slot_buffer(s, 1, b_cap) : NULL;
-    if (abuf && (bbuf || direct_b)) gemm_rect(g, i0, i1, j0, j1, mc, nc, direct_b, abuf, bbuf);
-    else gemm_rect_unbuffered(g, i0, i1, j0, j1, direct_b);
+    if (abuf && (bbuf || direct_b))
+        gemm_rect(g, i0, i1, j0, j1, mc, nc, direct_b, abuf, bbuf);
+    else
+        gemm_rect_unbuffered(g, i0, i1, j0, j1, direct_b);
     slot_release(s);
 }
 

@@ -36,10 +36,9 @@
 void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
                    ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc);
 
-/* Row panels shorter than UR_GEMM_WIDE_ROWS use the wide tile: mr rows x nr
- * columns, nr <= ur_gemm_wide_panels(mr) * NR, spanning NR-panels of B (panel q at
- * b + q * psb). */
-#define UR_GEMM_WIDE_ROWS 6
+/* Row panels shorter than UR_WIDE_ROWS (gemm_simd.h) use the wide tile: mr rows x
+ * nr columns, nr <= ur_gemm_wide_panels(mr) * NR, spanning NR-panels of B (panel q
+ * at b + q * psb). */
 int ur_gemm_wide_panels(int mr);
 void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b,
                         ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,

@@ -20,20 +20,20 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
                                  const ur_real *b, ptrdiff_t rsb, ur_real alpha, ur_real beta,
                                  ur_real *c, ptrdiff_t ldc) {
     UR_V acc[UR_GEMM_MR][UR_NV];
-#pragma GCC unroll 16
+    UR_UNROLL
     for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
+        UR_UNROLL
         for (int v = 0; v < UR_NV; v++) acc[r][v] = UR_V_ZERO();
 
     for (int p = 0; p < kc; p++) {
         UR_V bv[UR_NV];
-#pragma GCC unroll 4
+        UR_UNROLL
         for (int v = 0; v < UR_NV; v++)
             bv[v] = full ? UR_V_LOAD(b + v * UR_VL) : UR_V_LOADN(b + v * UR_VL, nr - v * UR_VL);
-#pragma GCC unroll 16
+        UR_UNROLL
         for (int r = 0; r < mr; r++) {
             UR_V av = UR_V_SET1(a[r]);
-#pragma GCC unroll 4
+            UR_UNROLL
             for (int v = 0; v < UR_NV; v++) acc[r][v] = UR_V_FMA(av, bv[v], acc[r][v]);
         }
         a += UR_GEMM_MR;
@@ -41,10 +41,10 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
     }
 
     UR_V va = UR_V_SET1(alpha), vb = UR_V_SET1(beta);
-#pragma GCC unroll 16
+    UR_UNROLL
     for (int r = 0; r < mr; r++) {
         ur_real *cr = c + r * ldc;
-#pragma GCC unroll 4
+        UR_UNROLL
         for (int v = 0; v < UR_NV; v++) {
             int n = full ? UR_VL : nr - v * UR_VL;
             UR_V t;
@@ -55,38 +55,40 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
                 if (beta != 1) old = UR_V_MUL(vb, old);
                 t = UR_V_FMA(va, acc[r][v], old);
             }
-            if (full) UR_V_STORE(cr + v * UR_VL, t);
-            else UR_V_STOREN(cr + v * UR_VL, t, n);
+            if (full)
+                UR_V_STORE(cr + v * UR_VL, t);
+            else
+                UR_V_STOREN(cr + v * UR_VL, t, n);
         }
     }
 }
 
-/* Tiles of 1..5 rows have too few accumulators to hide the FMA latency, so they
- * span np NR-panels of B at once (panel q at b + q * psb), nr <= np * NR columns
- * in all. Same arithmetic per element as micro_tile. */
+/* Tiles of fewer than UR_WIDE_ROWS rows have too few accumulators to hide the FMA
+ * latency in an MR x NR tile, so they span np NR-panels of B at once (panel q at
+ * b + q * psb), nr <= np * NR columns in all. Same arithmetic per element as
+ * micro_tile. */
 UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int nr, int kc,
-                                 const ur_real *a, const ur_real *b, ptrdiff_t rsb,
-                                 ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
-                                 ptrdiff_t ldc) {
-    enum { W = 8 * UR_NV };
-    UR_V acc[5][W];
+                                 const ur_real *a, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb,
+                                 ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+    enum { W = (UR_WIDE_NP1 > UR_WIDE_NP ? UR_WIDE_NP1 : UR_WIDE_NP) * UR_NV };
+    UR_V acc[UR_WIDE_ROWS - 1][W];
     const int nv = np * UR_NV;
-#pragma GCC unroll 8
+    UR_UNROLL
     for (int r = 0; r < mr; r++)
-#pragma GCC unroll 16
+        UR_UNROLL
         for (int v = 0; v < nv; v++) acc[r][v] = UR_V_ZERO();
 
     for (int p = 0; p < kc; p++) {
         UR_V bv[W];
-#pragma GCC unroll 16
+        UR_UNROLL
         for (int v = 0; v < nv; v++) {
             const ur_real *bp = b + (v / UR_NV) * psb + (v % UR_NV) * UR_VL;
             bv[v] = full ? UR_V_LOAD(bp) : UR_V_LOADN(bp, nr - v * UR_VL);
         }
-#pragma GCC unroll 8
+        UR_UNROLL
         for (int r = 0; r < mr; r++) {
             UR_V av = UR_V_SET1(a[r]);
-#pragma GCC unroll 16
+            UR_UNROLL
             for (int v = 0; v < nv; v++) acc[r][v] = UR_V_FMA(av, bv[v], acc[r][v]);
         }
         a += UR_GEMM_MR;
@@ -94,9 +96,9 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
     }
 
     UR_V va = UR_V_SET1(alpha), vb = UR_V_SET1(beta);
-#pragma GCC unroll 8
+    UR_UNROLL
     for (int r = 0; r < mr; r++) {
-#pragma GCC unroll 16
+        UR_UNROLL
         for (int v = 0; v < nv; v++) {
             ur_real *cp = c + r * ldc + v * UR_VL;
             int n = full ? UR_VL : nr - v * UR_VL;
@@ -108,39 +110,51 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
                 if (beta != 1) old = UR_V_MUL(vb, old);
                 t = UR_V_FMA(va, acc[r][v], old);
             }
-            if (full) UR_V_STORE(cp, t);
-            else UR_V_STOREN(cp, t, n);
+            if (full)
+                UR_V_STORE(cp, t);
+            else
+                UR_V_STOREN(cp, t, n);
         }
     }
 }
 
-int ur_gemm_wide_panels(int mr) { return mr == 1 ? 8 : 2; }
+int ur_gemm_wide_panels(int mr) { return mr == 1 ? UR_WIDE_NP1 : UR_WIDE_NP; }
 
-#define UR_WIDE_CASE(R, NP)                                                                    \
-    case R:                                                                                    \
-        if (nr == NP * UR_GEMM_NR)                                                             \
-            micro_wide(R, NP, 1, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                 \
-        else                                                                                   \
-            micro_wide(R, NP, 0, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                 \
+#define UR_WIDE_CASE(R, NP)                                                                        \
+    case R:                                                                                        \
+        if (nr == NP * UR_GEMM_NR)                                                                 \
+            micro_wide(R, NP, 1, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
+        else                                                                                       \
+            micro_wide(R, NP, 0, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
         break;
 
-void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b,
-                        ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
-                        ptrdiff_t ldc) {
+void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
+                        ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
     switch (mr) {
-        UR_WIDE_CASE(1, 8)
-        UR_WIDE_CASE(2, 2)
-        UR_WIDE_CASE(3, 2)
-        UR_WIDE_CASE(4, 2)
-        UR_WIDE_CASE(5, 2)
-    default: break;
+        UR_WIDE_CASE(1, UR_WIDE_NP1)
+#if UR_WIDE_ROWS > 2
+        UR_WIDE_CASE(2, UR_WIDE_NP)
+#endif
+#if UR_WIDE_ROWS > 3
+        UR_WIDE_CASE(3, UR_WIDE_NP)
+#endif
+#if UR_WIDE_ROWS > 4
+        UR_WIDE_CASE(4, UR_WIDE_NP)
+#endif
+#if UR_WIDE_ROWS > 5
+        UR_WIDE_CASE(5, UR_WIDE_NP)
+#endif
+    default:
+        break;
     }
 }
 
-#define UR_TILE_CASE(R)                                                                 \
-    case R:                                                                             \
-        if (nr == UR_GEMM_NR) micro_tile(R, 1, nr, kc, a, b, rsb, alpha, beta, c, ldc); \
-        else micro_tile(R, 0, nr, kc, a, b, rsb, alpha, beta, c, ldc);                  \
+#define UR_TILE_CASE(R)                                                                            \
+    case R:                                                                                        \
+        if (nr == UR_GEMM_NR)                                                                      \
+            micro_tile(R, 1, nr, kc, a, b, rsb, alpha, beta, c, ldc);                              \
+        else                                                                                       \
+            micro_tile(R, 0, nr, kc, a, b, rsb, alpha, beta, c, ldc);                              \
         break;
 
 void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
@@ -162,7 +176,8 @@ void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, p
         UR_TILE_CASE(11)
         UR_TILE_CASE(12)
 #endif
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -174,26 +189,26 @@ UR_ALWAYS_INLINE void dot_tile(const int mr, const int jb, int k, const ur_real 
                                const ur_real *b, ptrdiff_t ldb, ur_real alpha, ur_real beta,
                                ur_real *c, ptrdiff_t ldc) {
     UR_V acc[8][8];
-#pragma GCC unroll 8
+    UR_UNROLL
     for (int r = 0; r < mr; r++)
-#pragma GCC unroll 8
+        UR_UNROLL
         for (int j = 0; j < jb; j++) acc[r][j] = UR_V_ZERO();
     for (int p = 0; p < k; p += UR_VL) {
         int full = k - p >= UR_VL;
         UR_V bv[8];
-#pragma GCC unroll 8
+        UR_UNROLL
         for (int j = 0; j < jb; j++)
             bv[j] = full ? UR_V_LOAD(b + j * ldb + p) : UR_V_LOADN(b + j * ldb + p, k - p);
-#pragma GCC unroll 8
+        UR_UNROLL
         for (int r = 0; r < mr; r++) {
             UR_V av = full ? UR_V_LOAD(a + r * lda + p) : UR_V_LOADN(a + r * lda + p, k - p);
-#pragma GCC unroll 8
+            UR_UNROLL
             for (int j = 0; j < jb; j++) acc[r][j] = UR_V_FMA(av, bv[j], acc[r][j]);
         }
     }
-#pragma GCC unroll 8
+    UR_UNROLL
     for (int r = 0; r < mr; r++)
-#pragma GCC unroll 8
+        UR_UNROLL
         for (int j = 0; j < jb; j++) {
             ur_real s = alpha * UR_V_SUM(acc[r][j]);
             ur_real *cp = c + r * ldc + j;
@@ -202,11 +217,11 @@ UR_ALWAYS_INLINE void dot_tile(const int mr, const int jb, int k, const ur_real 
 }
 
 /* JB rows of the stored B per tile: enough accumulators to hide the FMA latency. */
-#define UR_DOT_CASE(R, JB)                                                                 \
-    case R:                                                                                \
-        for (j = 0; j + JB <= n; j += JB)                                                  \
-            dot_tile(R, JB, k, A, lda, B + j * ldb, ldb, alpha, beta, C + j, ldc);         \
-        for (; j < n; j++) dot_tile(R, 1, k, A, lda, B + j * ldb, ldb, alpha, beta, C + j, ldc); \
+#define UR_DOT_CASE(R, JB)                                                                         \
+    case R:                                                                                        \
+        for (j = 0; j + JB <= n; j += JB)                                                          \
+            dot_tile(R, JB, k, A, lda, B + j * ldb, ldb, alpha, beta, C + j, ldc);                 \
+        for (; j < n; j++) dot_tile(R, 1, k, A, lda, B + j * ldb, ldb, alpha, beta, C + j, ldc);   \
         break;
 
 void ur_gemm_dot_nt(int m, int n, int k, ur_real alpha, const ur_real *A, ptrdiff_t lda,
@@ -222,7 +237,8 @@ void ur_gemm_dot_nt(int m, int n, int k, ur_real alpha, const ur_real *A, ptrdif
             UR_DOT_CASE(6, 3)
             UR_DOT_CASE(7, 3)
             UR_DOT_CASE(8, 3)
-        default: break;
+        default:
+            break;
         }
     }
 }

@@ -76,7 +76,8 @@ static void pack_rows_to_columns(const ur_real *src, size_t lds, int rows, int k
             for (int i = 0; i < VL; i++)
                 blk[i] = i < nrow ? UR_V_LOADN(src + (r0 + i) * lds + p, np) : UR_V_ZERO();
             transpose_block(blk);
-            for (int t = 0; t < np; t++) UR_V_STOREN(dst + (size_t)(p + t) * ldd + r0, blk[t], nrow);
+            for (int t = 0; t < np; t++)
+                UR_V_STOREN(dst + (size_t)(p + t) * ldd + r0, blk[t], nrow);
         }
     }
 }

@@ -16,7 +16,9 @@
  *
  * Micro-tile: MR rows of C x NR = UR_NV vectors of columns. The accumulators
  * (MR * UR_NV registers) plus UR_NV loaded B vectors plus one broadcast must fit in
- * the register file: 32 registers on AVX-512, 16 on AVX2.
+ * the register file: 32 registers on AVX-512, 16 on AVX2. Row panels of fewer than
+ * UR_WIDE_ROWS rows use wide tiles instead: UR_WIDE_NP1 panels of B for one row,
+ * UR_WIDE_NP for more (B is then read from memory by the FMAs themselves).
  */
 #ifndef UR_GEMM_SIMD_H
 #define UR_GEMM_SIMD_H
@@ -28,6 +30,9 @@
 #define UR_ISA_NAME "avx512"
 #define UR_GEMM_MR 12
 #define UR_NV 2
+#define UR_WIDE_ROWS 6 /* see gemm_internal.h */
+#define UR_WIDE_NP1 8
+#define UR_WIDE_NP 2
 #ifdef UR_DOUBLE
 #define UR_VL 8
 #define UR_V __m512d
@@ -65,6 +70,9 @@ static inline __mmask16 ur_mask16(int n) {
 #define UR_ISA_NAME "avx2"
 #define UR_GEMM_MR 6
 #define UR_NV 2
+#define UR_WIDE_ROWS 3
+#define UR_WIDE_NP1 4
+#define UR_WIDE_NP 2
 #ifdef UR_DOUBLE
 #define UR_VL 4
 #define UR_V __m256d
@@ -112,6 +120,9 @@ static inline __m256i ur_mask_ps(int n) {
 #define UR_ISA_NAME "portable"
 #define UR_GEMM_MR 4
 #define UR_NV 4
+#define UR_WIDE_ROWS 2
+#define UR_WIDE_NP1 2
+#define UR_WIDE_NP 1
 #define UR_VL 1
 #define UR_V ur_real
 #define UR_V_ZERO() ((ur_real)0)
@@ -126,5 +137,13 @@ static inline __m256i ur_mask_ps(int n) {
 #endif
 
 #define UR_GEMM_NR (UR_NV * UR_VL)
+
+/* Full unrolling of the short loops over tile rows and vectors, so that the
+ * accumulators stay in registers. */
+#if defined(__clang__)
+#define UR_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UR_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 #endif

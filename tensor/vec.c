@@ -88,9 +88,9 @@ static inline __m512 tanh16(__m512 x) {
     __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(x, z), p, x);
     /* large |x|: 1 - 2 / (exp(2|x|) + 1), then x's sign */
     __m512 e = exp16(_mm512_add_ps(ax, ax));
-    __m512 large = _mm512_sub_ps(_mm512_set1_ps(1.0f),
-                                 _mm512_div_ps(_mm512_set1_ps(2.0f),
-                                               _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    __m512 large =
+        _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                      _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
     __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u));
     large = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(large), sign));
     __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
@@ -107,13 +107,13 @@ static inline __mmask16 tail_mask(size_t left) {
 }
 
 /* Applies F to x[0..n) into y, 16 at a time, the last vector masked. */
-#define UR_VEC_APPLY(F, n, x, y)                                                 \
-    do {                                                                         \
-        for (size_t i_ = 0; i_ < (n); i_ += 16) {                                \
-            __mmask16 m_ = tail_mask((n) - i_);                                  \
-            __m512 v_ = F(_mm512_maskz_loadu_ps(m_, (x) + i_));                  \
-            _mm512_mask_storeu_ps((y) + i_, m_, v_);                             \
-        }                                                                        \
+#define UR_VEC_APPLY(F, n, x, y)                                                                   \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < (n); i_ += 16) {                                                  \
+            __mmask16 m_ = tail_mask((n)-i_);                                                      \
+            __m512 v_ = F(_mm512_maskz_loadu_ps(m_, (x) + i_));                                    \
+            _mm512_mask_storeu_ps((y) + i_, m_, v_);                                               \
+        }                                                                                          \
     } while (0)
 
 static void exp_chunk(size_t n, const float *x, float *y) { UR_VEC_APPLY(exp16, n, x, y); }
@@ -189,8 +189,7 @@ void ur_log_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y) {
 }
 
 #ifdef UR_VEC_AVX512
-/* Maximum of a row and the sum of exp(x - shift) over it, 16 lanes at a time. If
- * out is not NULL the exponentials are stored there. */
+/* The maximum of a row, 16 lanes at a time. */
 static float row_max(int cols, const float *x) {
     __m512 m = _mm512_set1_ps(-INFINITY);
     for (int j = 0; j < cols; j += 16) {
@@ -200,6 +199,8 @@ static float row_max(int cols, const float *x) {
     return _mm512_reduce_max_ps(m);
 }
 
+/* The sum of exp(x - shift) over a row (16 running sums, then a fixed tree); the
+ * exponentials are also stored in out unless it is NULL. */
 static float row_exp_sum(int cols, const float *x, float shift, float *out) {
     __m512 s = _mm512_setzero_ps(), vs = _mm512_set1_ps(shift);
     for (int j = 0; j < cols; j += 16) {

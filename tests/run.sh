@@ -4,6 +4,8 @@
 # again under AddressSanitizer + UndefinedBehaviorSanitizer.
 #   bash tests/run.sh            # everything
 #   UR_SKIP_SANITIZE=1 bash tests/run.sh   # skip the sanitizer pass
+#   UR_SKIP_FUZZ=1 bash tests/run.sh       # skip the fuzzers (they need clang)
+#   UR_FUZZ_SECONDS=60 bash tests/run.sh   # fuzz each harness 60 s (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -37,5 +39,29 @@ if [ "${UR_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== tests (sanitizers)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
+if [ "${UR_SKIP_FUZZ:-0}" != 1 ]; then
+  # libFuzzer needs clang with its runtime; the library also needs OpenMP for clang.
+  fuzz_probe() {
+    printf '#include <omp.h>\n#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return omp_get_max_threads() < 0; }\n' |
+      clang -x c -fopenmp -fsanitize=fuzzer,address,undefined -o /tmp/ur-fuzz-probe.$$ - >/dev/null 2>&1
+    local ok=$?
+    rm -f /tmp/ur-fuzz-probe.$$
+    return $ok
+  }
+  if ! fuzz_probe && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing: clang libomp-dev"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libomp-dev >/dev/null || true
+    if ! fuzz_probe && command -v clang >/dev/null; then
+      v=$(clang -dumpversion | cut -d. -f1)
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "libclang-rt-$v-dev" "libomp-$v-dev" >/dev/null || true
+    fi
+  fi
+  if fuzz_probe; then
+    echo "== fuzzing (tests/fuzz/run.sh, ${UR_FUZZ_SECONDS:-20} s per harness)"
+    bash tests/fuzz/run.sh "${UR_FUZZ_SECONDS:-20}"
+  else
+    echo "== fuzzing skipped: clang with libFuzzer and OpenMP is missing (apt-get install clang libomp-dev)" >&2
+  fi
 fi
 echo "== all tests passed"

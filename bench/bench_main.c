@@ -1,0 +1,189 @@
+/* bench_main.c - unroll-bench: runs the workloads and prints one JSON object in
+ * the schema of shared/bench/torch_ref.py, so the two compare key by key.
+ *
+ *   unroll-bench [--threads N] [--seconds S] [--only name,name,...]
+ *
+ * --threads: kernel threads (default: all cores). --seconds: length of each of
+ * the 3 timed windows (default 2). --only: workloads by name (see WORKLOADS).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "bench.h"
+#include "ur_kernels.h"
+
+/* Every workload, in the order torch_ref.py prints them. A new group of
+ * workloads adds its rows here and its functions to bench.h. */
+static const bench_workload WORKLOADS[] = {
+    {"charlm-rnn", 1, bench_charlm_rnn},
+    {"charlm-gru", 1, bench_charlm_gru},
+    {"charlm-lstm", 1, bench_charlm_lstm},
+    {"charlm-b1-rnn", 1, bench_charlm_b1_rnn},
+    {"charlm-b1-gru", 1, bench_charlm_b1_gru},
+    {"charlm-b1-lstm", 1, bench_charlm_b1_lstm},
+    {"medium-rnn", 1, bench_medium_rnn},
+    {"medium-gru", 1, bench_medium_gru},
+    {"medium-lstm", 1, bench_medium_lstm},
+    {"large-rnn", 1, bench_large_rnn},
+    {"large-gru", 1, bench_large_gru},
+    {"large-lstm", 1, bench_large_lstm},
+    {"bilstm-tagger-lstm", 1, bench_bilstm_tagger},
+    {"charlm-lstm-primitives", 1, bench_charlm_lstm_primitives},
+    {"tree-rnn", 1, bench_tree_rnn},
+    {"matmul-64", 1, bench_matmul_64},
+    {"matmul-256", 1, bench_matmul_256},
+    {"matmul-1024", 1, bench_matmul_1024},
+    {"matmul-rnn", 0, bench_matmul_rnn},
+};
+enum { N_WORKLOADS = sizeof WORKLOADS / sizeof WORKLOADS[0] };
+
+/* ---- the report: key/value pairs per section, printed at the end ---- */
+
+enum { MAX_ENTRIES = 128 };
+
+typedef struct bench_entry {
+    bench_section section;
+    char key[96];
+    char json[256];
+} bench_entry;
+
+struct bench_report {
+    bench_entry entries[MAX_ENTRIES];
+    int n;
+};
+
+void bench_report_json(bench_report *r, bench_section s, const char *key, const char *json) {
+    if (r->n == MAX_ENTRIES) return;
+    bench_entry *e = &r->entries[r->n++];
+    e->section = s;
+    snprintf(e->key, sizeof e->key, "%s", key);
+    snprintf(e->json, sizeof e->json, "%s", json);
+}
+
+void bench_report_number(bench_report *r, bench_section s, const char *key, double value) {
+    char num[64];
+    snprintf(num, sizeof num, "%.2f", value);
+    bench_report_json(r, s, key, num);
+}
+
+static void print_section(const bench_report *r, bench_section s) {
+    const char *sep = "";
+    printf("{");
+    for (int i = 0; i < r->n; i++) {
+        if (r->entries[i].section != s) continue;
+        printf("%s\n  \"%s\": %s", sep, r->entries[i].key, r->entries[i].json);
+        sep = ",";
+    }
+    printf("%s}", *sep ? "\n " : "");
+}
+
+/* ---- timing ---- */
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_timed(double (*step)(void *ctx), void *ctx, double seconds) {
+    for (int i = 0; i < 3; i++) step(ctx); /* warm-up */
+    double rates[3];
+    for (int w = 0; w < 3; w++) {
+        double done = 0, t0 = now(), dt;
+        do {
+            done += step(ctx);
+            dt = now() - t0;
+        } while (dt < seconds);
+        rates[w] = done / dt;
+    }
+    qsort(rates, 3, sizeof rates[0], cmp_double);
+    return rates[1];
+}
+
+/* ---- main ---- */
+
+static int listed(const char *only, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = only; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0) return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: unroll-bench [--threads N] [--seconds S] [--only NAME,...]\nworkloads:");
+    for (int i = 0; i < N_WORKLOADS; i++)
+        fprintf(f, " %s%s", WORKLOADS[i].name, WORKLOADS[i].by_default ? "" : " (only on request)");
+    fprintf(f, "\n");
+}
+
+int main(int argc, char **argv) {
+    int threads = 0;
+    double seconds = 2.0;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--threads") && v) {
+            threads = atoi(v), i++;
+        } else if (!strcmp(a, "--seconds") && v) {
+            seconds = atof(v), i++;
+        } else if (!strcmp(a, "--only") && v) {
+            only = v, i++;
+        } else {
+            fprintf(stderr, "unroll-bench: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (seconds <= 0) {
+        fprintf(stderr, "unroll-bench: --seconds must be > 0\n");
+        return 2;
+    }
+    if (only) { /* every listed name must exist */
+        char *copy = strdup(only);
+        for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+            int found = 0;
+            for (int i = 0; i < N_WORKLOADS; i++) found |= !strcmp(tok, WORKLOADS[i].name);
+            if (!found) {
+                fprintf(stderr, "unroll-bench: no workload named '%s'\n", tok);
+                usage(stderr);
+                free(copy);
+                return 2;
+            }
+        }
+        free(copy);
+    }
+    ur_set_num_threads(threads);
+
+    static bench_report report;
+    for (int i = 0; i < N_WORKLOADS; i++) {
+        const bench_workload *w = &WORKLOADS[i];
+        if (only ? listed(only, w->name) : w->by_default) w->run(&report, seconds);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    bench_report_number(&report, BENCH_OTHER, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);
+
+    printf("{\"unroll\": \"%s\", \"threads\": %d, \"isa\": \"%s\",\n \"tokens_per_s\": ",
+           UR_BENCH_VERSION, ur_get_num_threads(), ur_kernel_isa());
+    print_section(&report, BENCH_TOKENS_PER_S);
+    printf(",\n \"other\": ");
+    print_section(&report, BENCH_OTHER);
+    printf("}\n");
+    ur_kernel_free_buffers();
+    return 0;
+}

@@ -1,0 +1,533 @@
+/* char_rnn - a character-level language model: read text, predict the next byte.
+ *
+ *   char_rnn                         train on generated play text (no download), 1-2 minutes
+ *   char_rnn --data input.txt        train on a file: first 90% train, last 10% validation
+ *   char_rnn --cell gru --layers 2 --hidden 512 --embed 0 ...   (see --help)
+ *
+ * The model, for B parallel streams of text cut into segments of T = --bptt bytes:
+ *     x_t = E[c_t]                    (B, E) embedding rows, or one-hot rows (B, V) with --embed 0
+ *     h_t = RNN, GRU or LSTM stack    (B, H) ur_rnn_forward over the whole segment
+ *     y_t = h_t W_out + b_out         (B, V) scores of the next byte
+ *     L   = mean over t, b of cross_entropy(y_t, c_{t+1})
+ *
+ * Truncated backpropagation through time: stream b reads its own slice of the
+ * training text from start to end, one segment per step. The final states of a
+ * segment are copied out of the tape (ur_rnn_state_save) and fed into the next one
+ * as constants (ur_rnn_state_feed): the model's memory runs on across segments, but
+ * gradients stop at the cut, so one step costs T time steps whatever the text length.
+ *
+ * Validation loss is reported in bits per character, L / ln 2, and as perplexity
+ * exp(L): the model is as unsure as a uniform choice among exp(L) characters.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "unroll.h"
+#include "ur_checkpoint.h"
+#include "ur_init.h"
+#include "ur_optim.h"
+#include "ur_rnn.h"
+
+/* ---- settings (flags) ---- */
+typedef struct config {
+    const char *data;  /* text file; NULL or "": generated text */
+    long gen_bytes;    /* size of the generated text */
+    long gen_seed;     /* its seed (independent of --seed) */
+    const char *cell;  /* rnn | gru | lstm */
+    int layers, hidden, embed;
+    double dropout;    /* between layers and before the output layer */
+    int bptt, batch;
+    double lr, clip;
+    long iters;        /* planned training steps (the learning-rate schedule spans them) */
+    long eval_every;   /* validation every N steps (0: only at the end) */
+    long val_chars;    /* score only the first N validation characters (0: all) */
+    long log_every;
+    int sample;        /* characters to sample at the end */
+    double temperature;
+    const char *prime;
+} config;
+
+/* The flags that define the model and the run: kept in checkpoints. */
+static const char *const STORED[] = {"--data", "--gen-bytes", "--gen-seed", "--cell", "--layers", "--hidden",
+                                     "--embed", "--dropout", "--bptt", "--batch", "--lr", "--clip",
+                                     "--iters", "--seed", NULL};
+
+/* ---- the model ---- */
+typedef struct model {
+    ur_paramset *ps;
+    ur_rnn *rnn;
+    ur_param *embed;         /* (V, E), or NULL: one-hot inputs */
+    ur_tensor *identity;     /* (V, V): one-hot rows, when there is no embedding */
+    ur_param *W_out, *b_out; /* (H, V), (V) */
+    int V, H;
+    double dropout;
+} model;
+
+static ur_rnn_kind cell_kind(const char *name) {
+    if (!strcmp(name, "rnn")) return UR_RNN_TANH;
+    if (!strcmp(name, "gru")) return UR_RNN_GRU;
+    if (!strcmp(name, "lstm")) return UR_RNN_LSTM;
+    return (ur_rnn_kind)-1;
+}
+
+static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t seed) {
+    m->V = V;
+    m->H = cfg->hidden;
+    m->dropout = cfg->dropout;
+    m->ps = ur_paramset_new();
+    if (!m->ps) return 0;
+    int in = V;
+    if (cfg->embed > 0) {
+        in = cfg->embed;
+        m->embed = ur_paramset_add(m->ps, "embed.weight", 2, (int[]){V, in});
+        if (!m->embed || ur_init_normal(&m->embed->value, rng, 0.0, 1.0) != UR_OK) return 0;
+    } else {
+        m->identity = ur_tensor_new_2d(V, V);
+        if (!m->identity || ur_init_identity(m->identity, 1.0) != UR_OK) return 0;
+    }
+    ur_rnn_config rc = ur_rnn_defaults(cell_kind(cfg->cell), in, cfg->hidden);
+    rc.num_layers = cfg->layers;
+    rc.dropout = cfg->dropout;
+    rc.seed = seed;
+    m->rnn = ur_rnn_new(m->ps, "rnn", &rc);
+    m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){cfg->hidden, V});
+    m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){V});
+    return m->rnn && m->W_out && m->b_out && ur_init_xavier_uniform(&m->W_out->value, rng, 1.0) == UR_OK;
+}
+
+static void model_free(model *m) {
+    ur_rnn_free(m->rnn);
+    ur_paramset_free(m->ps);
+    ur_tensor_free(m->identity);
+}
+
+/* Scores of the next byte after each of the T*B bytes ids (time-major: ids[t*B + b]).
+ * Returns logits (T*B, V); *h gets the top layer's outputs (T, B, H). */
+static ur_node *model_forward(ur_tape *t, model *m, const int *ids, int T, int B, const ur_rnn_args *args,
+                              ur_rnn_final *final, ur_node **h) {
+    ur_node *table = m->embed ? ur_param_node(t, m->embed) : ur_input(t, m->identity);
+    ur_node *x = ur_gather(t, table, ids, T * B);                        /* (T*B, E) */
+    x = ur_reshape(t, x, 3, (int[]){T, B, ur_node_dim(x, 1)});           /* (T, B, E) */
+    ur_node_set_label(t, x, "x");
+    *h = ur_rnn_forward(m->rnn, t, x, args, final);                      /* (T, B, H) */
+    ur_node_set_label(t, *h, "h");
+    ur_node *y = *h;
+    if (args->training && m->dropout > 0) y = ur_dropout(t, y, (ur_real)m->dropout, args->seed ^ 0x5eedULL);
+    y = ur_reshape(t, y, 2, (int[]){T * B, m->H});                       /* (T*B, H) */
+    y = ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (T*B, V) */
+    ur_node_set_label(t, y, "logits");
+    return y;
+}
+
+/* ---- batches of the training text ----
+ * Stream b reads ids[b*L .. (b+1)*L], L = (n - 1) / B; segment s of an epoch is its
+ * bytes s*T .. s*T + T - 1 (inputs) and the bytes one further on (targets). */
+static void segment(const int *ids, size_t L, int B, int T, long s, int *x, int *y) {
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            size_t at = (size_t)b * L + (size_t)s * (size_t)T + (size_t)t;
+            x[t * B + b] = ids[at];
+            y[t * B + b] = ids[at + 1];
+        }
+}
+
+/* Mean cross-entropy (nats per byte) of the model on ids[0..n): B streams read
+ * the text in segments of at most T, states carried, no gradients, no dropout. */
+static double evaluate(model *m, ur_tape *t, const int *ids, size_t n, int B, int T, int *x, int *y) {
+    if (n < 2) return NAN;
+    if ((size_t)B > n - 1) B = (int)(n - 1);
+    size_t L = (n - 1) / (size_t)B;
+    ur_rnn_state *st = ur_rnn_state_new(m->rnn, B);
+    if (!st) return NAN;
+    double sum = 0;
+    size_t count = 0;
+    int was = ur_tape_set_grad_enabled(t, 0);
+    for (size_t pos = 0; pos < L; pos += (size_t)T) {
+        int Ts = (int)(L - pos < (size_t)T ? L - pos : (size_t)T);
+        for (int s = 0; s < Ts; s++)
+            for (int b = 0; b < B; b++) {
+                size_t at = (size_t)b * L + pos + (size_t)s;
+                x[s * B + b] = ids[at];
+                y[s * B + b] = ids[at + 1];
+            }
+        ur_tape_reset(t);
+        ur_rnn_args args = {0};
+        ur_rnn_final fin;
+        ur_node *h;
+        ur_rnn_state_feed(st, t, &args);
+        ur_node *loss = ur_cross_entropy(t, model_forward(t, m, x, Ts, B, &args, &fin, &h), y, NULL);
+        if (ur_tape_error(t)) {
+            sum = NAN;
+            break;
+        }
+        ur_rnn_state_save(st, &fin);
+        sum += ur_node_item(loss) * Ts * B;
+        count += (size_t)Ts * (size_t)B;
+    }
+    ur_tape_set_grad_enabled(t, was);
+    ur_rnn_state_free(st);
+    return count ? sum / (double)count : NAN;
+}
+
+/* ---- sampling ---- */
+
+/* Runs T bytes of one stream from the carried state st (updated); returns the
+ * scores (T, V) of the byte after each, NULL on error (message on stderr). */
+static ur_node *sample_forward(model *m, ur_tape *t, ur_rnn_state *st, const int *ids, int T) {
+    ur_tape_reset(t);
+    ur_rnn_args args = {0};
+    ur_rnn_final fin;
+    ur_node *h;
+    ur_rnn_state_feed(st, t, &args);
+    ur_node *logits = model_forward(t, m, ids, T, 1, &args, &fin, &h);
+    if (ur_tape_error(t)) {
+        fprintf(stderr, "char_rnn: sampling: %s\n", ur_tape_errmsg(t));
+        return NULL;
+    }
+    ur_rnn_state_save(st, &fin);
+    return logits;
+}
+
+/* One byte id drawn from softmax(scores / temp); temp <= 0: the most likely. p: V scratch. */
+static int draw(const ur_real *scores, int V, double temp, ur_rng *rng, double *p) {
+    int best = 0;
+    for (int k = 1; k < V; k++)
+        if (scores[k] > scores[best]) best = k;
+    if (temp <= 0) return best;
+    double z = 0, acc = 0, u = ur_rng_uniform(rng);
+    for (int k = 0; k < V; k++) z += p[k] = exp((scores[k] - scores[best]) / temp);
+    int k = 0;
+    while (k < V - 1 && (acc += p[k] / z) <= u) k++;
+    return k;
+}
+
+/* Feeds the prime through the model, then draws n bytes one at a time. Writes
+ * prime + sample, NUL-terminated, into out. Returns 0 or -1 (error on stderr). */
+static int sample_text(model *m, ur_tape *t, const ur_charset *cs, const char *prime, int n, double temp,
+                       ur_rng *rng, char *out) {
+    size_t np = strlen(prime);
+    int *ids = malloc((np + 1) * sizeof *ids);
+    double *p = malloc((size_t)m->V * sizeof *p);
+    ur_rnn_state *st = ur_rnn_state_new(m->rnn, 1);
+    int ok = ids && p && st && np > 0;
+    if (ok && ur_charset_encode(cs, prime, np, ids) != UR_OK) {
+        fprintf(stderr, "char_rnn: --prime: %s (the text has no such character)\n", ur_last_error());
+        ok = 0;
+    }
+    int was = ur_tape_set_grad_enabled(t, 0);
+    memcpy(out, prime, np);
+    size_t len = np;
+    ur_node *scores = ok ? sample_forward(m, t, st, ids, (int)np) : NULL; /* (np, V) */
+    for (int i = 0; scores && i < n; i++) {
+        const ur_real *last = ur_node_cdata(scores) + (size_t)(ur_node_dim(scores, 0) - 1) * (size_t)m->V;
+        int next = draw(last, m->V, temp, rng, p);
+        out[len++] = (char)cs->chars[next];
+        if (i + 1 < n) scores = sample_forward(m, t, st, &next, 1);
+    }
+    out[len] = '\0';
+    ur_tape_set_grad_enabled(t, was);
+    ur_rnn_state_free(st);
+    free(ids);
+    free(p);
+    return ok && scores ? 0 : -1;
+}
+
+/* ---- checkpoints ----
+ * Parameters, the optimizer's state (Adam's moments, step count), the carried
+ * states of the B training streams, the RNG, and the settings as metadata. */
+static int save_checkpoint(const char *path, const model *m, const ur_optim *opt, const ur_rnn_state *st,
+                           const ur_rng *rng, const ur_charset *cs, const cli_opt *opts, int n_opts) {
+    enum { MAX_EXTRAS = 64 + 2 * UR_RNN_MAX_STATES };
+    ur_named_tensor ex[MAX_EXTRAS];
+    char names[2 * UR_RNN_MAX_STATES][32];
+    int n = 0;
+    for (int i = 0; i < ur_optim_state_count(opt) && n < 64; i++, n++) ex[n].tensor = ur_optim_state_at(opt, i, &ex[n].name);
+    for (int i = 0; i < st->n; i++) {
+        snprintf(names[2 * i], 32, "state.h%d", i);
+        ex[n++] = (ur_named_tensor){names[2 * i], st->h[i]};
+        if (st->c[i]) {
+            snprintf(names[2 * i + 1], 32, "state.c%d", i);
+            ex[n++] = (ur_named_tensor){names[2 * i + 1], st->c[i]};
+        }
+    }
+    char store[32][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX], step[24], chars[2 * 256 + 1];
+    ur_ckpt_kv meta[40];
+    int k = cli_meta_put(opts, n_opts, STORED, store, meta);
+    ur_ckpt_rng_encode(rng, rng_hex);
+    snprintf(step, sizeof step, "%llu", (unsigned long long)ur_optim_step_count(opt));
+    for (int i = 0; i < cs->size; i++) snprintf(chars + 2 * i, 3, "%02x", cs->chars[i]);
+    meta[k++] = (ur_ckpt_kv){"example", "char_rnn"};
+    meta[k++] = (ur_ckpt_kv){"charset", chars};
+    meta[k++] = (ur_ckpt_kv){"rng", rng_hex};
+    meta[k++] = (ur_ckpt_kv){"optim.kind", ur_optim_kind_name(ur_optim_config_of(opt)->kind)};
+    meta[k++] = (ur_ckpt_kv){"optim.step", step};
+    meta[k] = (ur_ckpt_kv){NULL, NULL};
+    if (ur_ckpt_save(path, m->ps, ex, n, meta) != UR_OK) {
+        fprintf(stderr, "char_rnn: --save %s: %s\n", path, ur_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static int load_checkpoint(ur_ckpt *ck, const char *path, model *m, ur_optim *opt, ur_rnn_state *st, ur_rng *rng,
+                           const ur_charset *cs) {
+    char chars[2 * 256 + 1];
+    for (int i = 0; i < cs->size; i++) snprintf(chars + 2 * i, 3, "%02x", cs->chars[i]);
+    const char *saved = ur_ckpt_meta(ck, "charset"), *rng_hex = ur_ckpt_meta(ck, "rng");
+    if (!saved || strcmp(saved, chars) != 0) {
+        fprintf(stderr, "char_rnn: --load %s: the checkpoint was trained on text with other characters\n", path);
+        return -1;
+    }
+    ur_status s = ur_ckpt_read_params(ck, m->ps, 0);
+    if (s == UR_OK) s = ur_ckpt_read_optim(ck, opt);
+    for (int i = 0; s == UR_OK && i < st->n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "state.h%d", i);
+        s = ur_ckpt_get(ck, name, st->h[i]);
+        snprintf(name, sizeof name, "state.c%d", i);
+        if (s == UR_OK && st->c[i]) s = ur_ckpt_get(ck, name, st->c[i]);
+    }
+    if (s == UR_OK) s = rng_hex ? ur_ckpt_rng_decode(rng_hex, rng) : ur_set_error(UR_ERR_FORMAT, "no 'rng'");
+    if (s != UR_OK) {
+        fprintf(stderr, "char_rnn: --load %s: %s\n", path, ur_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    cli_common c;
+    cli_common_defaults(&c);
+    config cfg = {.data = NULL, .gen_bytes = 262144, .gen_seed = 7, .cell = "lstm", .layers = 1, .hidden = 256,
+                  .embed = 64, .dropout = 0, .bptt = 64, .batch = 64, .lr = 3e-3, .clip = 5, .iters = 0,
+                  .eval_every = 0, .val_chars = 0, .log_every = 10, .sample = 300, .temperature = 0.8,
+                  .prime = NULL};
+    cli_opt opts[] = {
+        CLI_COMMON_OPTS(c),
+        {"--data", 's', &cfg.data, "text file (default: generated play text, no download)"},
+        {"--gen-bytes", 'l', &cfg.gen_bytes, "size of the generated text (default 262144)"},
+        {"--gen-seed", 'l', &cfg.gen_seed, "seed of the generated text (default 7)"},
+        {"--cell", 's', &cfg.cell, "rnn | gru | lstm (default lstm)"},
+        {"--layers", 'i', &cfg.layers, "stacked layers (default 1)"},
+        {"--hidden", 'i', &cfg.hidden, "hidden units per layer (default 256)"},
+        {"--embed", 'i', &cfg.embed, "embedding size, 0 for one-hot inputs (default 64)"},
+        {"--dropout", 'f', &cfg.dropout, "dropout between layers and before the output (default 0)"},
+        {"--bptt", 'i', &cfg.bptt, "segment length of truncated BPTT (default 64)"},
+        {"--batch", 'i', &cfg.batch, "parallel streams (default 64)"},
+        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"},
+        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
+        {"--iters", 'l', &cfg.iters, "planned training steps (default 600, or 2500 with --data)"},
+        {"--eval-every", 'l', &cfg.eval_every, "validate every N steps (default: 4 times per run, -1: only at the end)"},
+        {"--val-chars", 'l', &cfg.val_chars, "validate on the first N validation characters (default all)"},
+        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 10)"},
+        {"--sample", 'i', &cfg.sample, "characters to sample at the end (default 300)"},
+        {"--temperature", 'f', &cfg.temperature, "sampling temperature (default 0.8; 0: greedy)"},
+        {"--prime", 's', &cfg.prime, "text to start the sample with (default: the first character)"},
+    };
+    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
+    const char *about = "char_rnn: a character-level RNN/GRU/LSTM language model (truncated BPTT)";
+    int r = cli_parse(argc, argv, about, opts, n_opts);
+    if (r) return r > 0 ? 0 : 2;
+
+    /* With --load, the checkpoint's settings replace the defaults; flags given on the
+     * command line still win (parse again). */
+    ur_ckpt *ck = NULL;
+    if (c.load) {
+        ck = ur_ckpt_open(c.load);
+        if (!ck) {
+            fprintf(stderr, "char_rnn: --load: %s\n", ur_last_error());
+            return 1;
+        }
+        if (cli_meta_get(ck, c.load, opts, n_opts, STORED) != 0) {
+            ur_ckpt_close(ck);
+            return 1;
+        }
+        cli_parse(argc, argv, about, opts, n_opts);
+    }
+    cli_apply_common(&c);
+    int use_file = cfg.data && cfg.data[0];
+    if (cfg.iters <= 0) cfg.iters = use_file ? 2500 : 600;
+    if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
+    if ((int)cell_kind(cfg.cell) < 0 || cfg.layers < 1 || cfg.layers > UR_RNN_MAX_LAYERS || cfg.hidden < 1 ||
+        cfg.embed < 0 || cfg.bptt < 1 || cfg.batch < 1 || cfg.dropout < 0 || cfg.dropout >= 1 || cfg.sample < 0) {
+        fprintf(stderr, "char_rnn: bad settings (--cell rnn|gru|lstm, --layers 1..%d, sizes >= 1, "
+                        "0 <= --dropout < 1): see --help\n", UR_RNN_MAX_LAYERS);
+        ur_ckpt_close(ck);
+        return 2;
+    }
+
+    /* ---- data: a text, its characters, 90% / 10% ---- */
+    ur_text *text = NULL;
+    ur_char_corpus *corpus = NULL;
+    ur_status st = use_file ? ur_text_read_file(cfg.data, 0, &text)
+                            : ur_text_generate((uint64_t)cfg.gen_seed, (size_t)cfg.gen_bytes, &text);
+    if (st == UR_OK) st = ur_char_corpus_make(text, 0.9, &corpus);
+    if (st != UR_OK) {
+        fprintf(stderr, "char_rnn: %s\n", ur_last_error());
+        ur_text_free(text);
+        ur_ckpt_close(ck);
+        return 1;
+    }
+    const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt;
+    const size_t L = (corpus->n_train - 1) / (size_t)B; /* bytes per training stream */
+    const long segs_per_epoch = (long)(L / (size_t)T);
+    const int *val = corpus->ids + corpus->n_train;
+    size_t n_val = corpus->n - corpus->n_train;
+    if (cfg.val_chars > 0 && (size_t)cfg.val_chars < n_val) n_val = (size_t)cfg.val_chars;
+    if (segs_per_epoch < 1 || n_val < 2) {
+        fprintf(stderr, "char_rnn: %s: %zu bytes are too few for --batch %d x --bptt %d (and a validation part)\n",
+                use_file ? cfg.data : "generated text", text->len, B, T);
+        ur_char_corpus_free(corpus);
+        ur_text_free(text);
+        ur_ckpt_close(ck);
+        return 1;
+    }
+    printf("char_rnn: %s, %zu bytes, %d distinct: %zu train, %zu validation\n",
+           use_file ? cfg.data : "generated play text", corpus->n, V, corpus->n_train, corpus->n - corpus->n_train);
+
+    /* ---- the model, the optimizer, the carried states ---- */
+    ur_rng rng;
+    ur_rng_seed(&rng, (uint64_t)c.seed);
+    model m = {0};
+    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
+    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, cfg.iters);
+    ur_optim *opt = NULL;
+    ur_rnn_state *state = NULL;
+    ur_tape *tape = ur_tape_new();
+    int *x = malloc((size_t)T * (size_t)B * sizeof *x), *y = malloc((size_t)T * (size_t)B * sizeof *y);
+    char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
+    int ok = tape && x && y && sample && model_build(&m, &cfg, V, &rng, (uint64_t)c.seed) &&
+             (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, B)) != NULL;
+    if (!ok) fprintf(stderr, "char_rnn: setup failed: %s\n", ur_last_error());
+    if (ok && ck) ok = load_checkpoint(ck, c.load, &m, opt, state, &rng, &corpus->cs) == 0;
+    long first = ok ? (long)ur_optim_step_count(opt) : 0; /* steps done before this run */
+    long last = c.steps > 0 && c.steps < cfg.iters ? c.steps : cfg.iters;
+    if (ok)
+        printf("model: %s, %d layer(s) x %d hidden, %s, %zu parameters; batch %d x bptt %d, Adam lr %g, "
+               "clip %g, %ld steps%s\n",
+               cfg.cell, cfg.layers, cfg.hidden, cfg.embed ? "embedding" : "one-hot inputs",
+               ur_paramset_numel(m.ps), B, T, cfg.lr, cfg.clip, cfg.iters,
+               first ? " (resumed)" : "");
+
+    /* ---- training ---- */
+    double *losses = calloc((size_t)(last > first ? last - first : 1), sizeof *losses);
+    double started = cli_now(), window = 0, val_loss = NAN;
+    long n_window = 0, step;
+    ok = ok && losses;
+    cli_progress_start(first);
+    for (step = first + 1; ok && step <= last; step++) {
+        long s = (step - 1) % segs_per_epoch; /* segment within the epoch */
+        if (s == 0) ur_rnn_state_zero(state); /* every stream starts over */
+        segment(corpus->ids, L, B, T, s, x, y);
+
+        ur_tape_reset(tape);
+        ur_rnn_args args = {0};
+        args.training = 1;
+        args.seed = (uint64_t)c.seed * 1000003u + (uint64_t)step; /* new dropout masks each step */
+        ur_rnn_state_feed(state, tape, &args);
+        ur_rnn_final fin;
+        ur_node *h;
+        ur_node *loss = ur_cross_entropy(tape, model_forward(tape, &m, x, T, B, &args, &fin, &h), y, NULL);
+        ur_optim_zero_grad(opt);
+        if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
+            fprintf(stderr, "char_rnn: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
+            ok = 0;
+            break;
+        }
+        ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
+
+        if (step == first + 1) { /* look inside one step */
+            if (c.print_tape) ur_tape_print(tape, stdout);
+            if (c.dot && cli_write_dot(tape, c.dot) == 0) printf("wrote the tape of one step to %s\n", c.dot);
+            if (c.grad_report) {
+                cli_grad_report_params(m.ps, stdout);
+                cli_grad_report_steps(h, "||dL/dh_t||", stdout);
+            }
+        }
+        if (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) {
+            fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
+            ok = 0;
+            break;
+        }
+        ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1));
+        if (ur_optim_step(opt) != UR_OK) {
+            fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
+            ok = 0;
+            break;
+        }
+        losses[step - first - 1] = ur_node_item(loss);
+        window += losses[step - first - 1];
+        n_window++;
+        if (step % cfg.log_every == 0 || step == last) {
+            double el = cli_now() - started;
+            cli_progress(step, last, window / (double)n_window, (double)(step - first) * T * B / el, started);
+            window = 0;
+            n_window = 0;
+        }
+        if (cfg.eval_every > 0 && step % cfg.eval_every == 0 && step < last) {
+            double vl = evaluate(&m, tape, val, n_val, B, T, x, y);
+            cli_progress_end();
+            printf("step %ld: validation %.4f bits/char, perplexity %.2f\n", step, vl / log(2.0), exp(vl));
+        }
+    }
+    cli_progress_end();
+    double seconds = cli_now() - started;
+    long done = ok ? last - first : 0;
+    if (done < 0) done = 0;
+
+    /* ---- save, evaluate, sample ---- */
+    if (ok && c.save) {
+        ok = save_checkpoint(c.save, &m, opt, state, &rng, &corpus->cs, opts, n_opts) == 0;
+        if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
+    }
+    if (ok) {
+        val_loss = evaluate(&m, tape, val, n_val, B, T, x, y);
+        printf("validation (%zu chars): %.4f nats = %.4f bits/char, perplexity %.3f\n", n_val, val_loss,
+               val_loss / log(2.0), exp(val_loss));
+    }
+    char prime[2] = {text->data[0], '\0'};
+    if (ok && cfg.sample > 0) {
+        ok = sample_text(&m, tape, &corpus->cs, cfg.prime ? cfg.prime : prime, cfg.sample, cfg.temperature, &rng,
+                         sample) == 0;
+        if (ok) printf("sample (temperature %g):\n%s\n", cfg.temperature, sample);
+    }
+    if (ok && c.json) {
+        double tail = 0;
+        long n_tail = done < 10 ? done : 10;
+        for (long i = done - n_tail; i < done; i++) tail += losses[i];
+        cli_json j;
+        cli_json_begin(&j);
+        cli_json_str(&j, "example", "char_rnn");
+        cli_json_str(&j, "cell", cfg.cell);
+        cli_json_int(&j, "step", ur_optim_step_count(opt));
+        cli_json_int(&j, "first_step", first + 1);
+        cli_json_num(&j, "first_loss", done ? losses[0] : NAN);
+        cli_json_num(&j, "last_loss", n_tail ? tail / (double)n_tail : NAN);
+        cli_json_num(&j, "val_loss", val_loss);
+        cli_json_num(&j, "val_bpc", val_loss / log(2.0));
+        cli_json_num(&j, "val_ppl", exp(val_loss));
+        cli_json_num(&j, "seconds", seconds);
+        cli_json_num(&j, "tokens_per_s", done ? (double)done * T * B / seconds : 0);
+        cli_json_int(&j, "params", (long)ur_paramset_numel(m.ps));
+        cli_json_str(&j, "sample", cfg.sample > 0 ? sample : "");
+        cli_json_array(&j, "losses", losses, (int)done);
+        cli_json_end(&j);
+    }
+
+    free(losses);
+    free(sample);
+    free(x);
+    free(y);
+    ur_rnn_state_free(state);
+    ur_optim_free(opt);
+    model_free(&m);
+    ur_tape_free(tape);
+    ur_char_corpus_free(corpus);
+    ur_text_free(text);
+    ur_ckpt_close(ck);
+    ur_kernel_free_buffers();
+    return ok ? 0 : 1;
+}

@@ -1,0 +1,614 @@
+/* tagger - a BiLSTM part-of-speech tagger on CoNLL-U files (17 universal tags).
+ *
+ *   tagger --train en_ewt-ud-train.conllu --dev en_ewt-ud-dev.conllu --save pos.safetensors
+ *   tagger --load pos.safetensors --eval any.conllu
+ *
+ * For a batch of B sentences padded to T words (time-major, position t*B + b):
+ *     w_i = E_word[word_i]                          (Dw) lowercased form, rare words -> <unk>
+ *     c_i = max_j relu([e_j-1; e_j; e_j+1] W_c + b_c)   (F) a width-3 convolution over the
+ *           word's bytes e_j = E_char[byte_j] between begin/end markers, max-pooled (--char)
+ *     h_i = BiLSTM([w_i; c_i])                      (2H) both directions concatenated
+ *     y_i = h_i W_out + b_out                       (17) tag scores
+ *     L   = sum over real words of cross_entropy(y_i, tag_i) / number of real words
+ * Padded positions carry mask 0: the BiLSTM keeps its state there, their outputs are
+ * zero, and the loss gives them no weight, so padding changes nothing.
+ *
+ * Word dropout: in training, a word seen n times in the training data is replaced
+ * by <unk> with probability a / (a + n) (--word-dropout a), so <unk> is trained on
+ * words like the rare ones it will stand for at test time.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "unroll.h"
+#include "ur_checkpoint.h"
+#include "ur_init.h"
+#include "ur_optim.h"
+#include "ur_rnn.h"
+
+enum {
+    N_TAGS = UR_UPOS_COUNT,
+    MAX_WORD = 32,        /* longest normalized word form kept */
+    MAX_CHARS = 20,       /* bytes of a word seen by the character features */
+    CHAR_PAD = 0,         /* character ids: padding, begin and end of word, then 3 + byte */
+    CHAR_BOW = 1,
+    CHAR_EOW = 2,
+    N_CHARS = 3 + 256
+};
+
+typedef struct config {
+    const char *train, *dev, *eval;
+    int word_dim, use_char, char_dim, char_filters, hidden, layers;
+    double dropout, word_dropout;
+    int min_count, batch, epochs, limit;
+    double lr, clip;
+    long log_every;
+} config;
+
+/* The flags that define the model and the run: kept in checkpoints. */
+static const char *const STORED[] = {"--train", "--dev", "--word-dim", "--char", "--char-dim", "--char-filters",
+                                     "--hidden", "--layers", "--dropout", "--word-dropout", "--min-count",
+                                     "--batch", "--epochs", "--limit", "--lr", "--clip", "--seed", NULL};
+
+/* ---- words ---- */
+
+/* The form used for the word embedding: ASCII lowercased, digits as 0, at most MAX_WORD bytes. */
+static void normalize(const char *w, char *out) {
+    int n = 0;
+    for (; w[n] && n < MAX_WORD; n++) {
+        unsigned char ch = (unsigned char)w[n];
+        out[n] = isdigit(ch) ? '0' : (char)tolower(ch);
+    }
+    out[n] = '\0';
+}
+
+/* Word ids and tags of every sentence, ready for ur_batch_pad. */
+typedef struct dataset {
+    const ur_conllu *src;
+    int n;
+    int *lens;
+    int **words, **tags;
+    int *store_;
+} dataset;
+
+static void dataset_free(dataset *d) {
+    free(d->lens);
+    free(d->words);
+    free(d->tags);
+    free(d->store_);
+}
+
+static int dataset_make(dataset *d, const ur_conllu *src, int limit, const ur_vocab *v) {
+    memset(d, 0, sizeof *d);
+    d->src = src;
+    d->n = limit > 0 && limit < src->n_sentences ? limit : src->n_sentences;
+    size_t total = 0;
+    for (int i = 0; i < d->n; i++) total += (size_t)src->sents[i].len;
+    d->lens = malloc((size_t)d->n * sizeof *d->lens);
+    d->words = malloc((size_t)d->n * sizeof *d->words);
+    d->tags = malloc((size_t)d->n * sizeof *d->tags);
+    d->store_ = malloc(2 * (total + 1) * sizeof *d->store_);
+    if (!d->lens || !d->words || !d->tags || !d->store_) return 0;
+    int *p = d->store_;
+    for (int i = 0; i < d->n; i++) {
+        const ur_tagged_sentence *s = &src->sents[i];
+        d->lens[i] = s->len;
+        d->words[i] = p;
+        d->tags[i] = p + s->len;
+        for (int k = 0; k < s->len; k++) {
+            char w[MAX_WORD + 1];
+            normalize(s->words[k], w);
+            d->words[i][k] = ur_vocab_id(v, w);
+            d->tags[i][k] = s->tags[k];
+        }
+        p += 2 * s->len;
+    }
+    return 1;
+}
+
+/* The vocabulary in checkpoint metadata: "word<TAB>count" lines after the specials. */
+static char *vocab_to_text(const ur_vocab *v) {
+    size_t n = 1;
+    for (int i = 2; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 24;
+    char *s = malloc(n), *p = s;
+    if (!s) return NULL;
+    for (int i = 2; i < ur_vocab_size(v); i++)
+        p += snprintf(p, n - (size_t)(p - s), "%s\t%lld\n", ur_vocab_string(v, i), (long long)ur_vocab_count(v, i));
+    *p = '\0';
+    return s;
+}
+
+static ur_vocab *vocab_from_text(const char *s) {
+    ur_vocab *v = ur_vocab_new(UR_VOCAB_PAD | UR_VOCAB_UNK);
+    while (v && *s) {
+        const char *tab = strchr(s, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
+        if (!nl || ur_vocab_add_n(v, s, (size_t)(tab - s), atoll(tab + 1)) < 0) {
+            ur_vocab_free(v);
+            return NULL;
+        }
+        s = nl + 1;
+    }
+    return v;
+}
+
+/* ---- batches ---- */
+typedef struct batch {
+    ur_padded *words, *tags; /* (T, B) word ids and tags, mask */
+    int K;                   /* character positions per word */
+    int *char_ids;           /* T*B*K*3: the ids of each position's window */
+    ur_real *char_mask;      /* T*B*K: 1 at a position inside the word (markers included) */
+} batch;
+
+static void batch_free(batch *bt) {
+    ur_padded_free(bt->words);
+    ur_padded_free(bt->tags);
+    free(bt->char_ids);
+    free(bt->char_mask);
+    memset(bt, 0, sizeof *bt);
+}
+
+/* The bytes of token (t, b) between markers: seq[0..n). */
+static int char_seq(const dataset *d, const ur_padded *p, const int *pick, int t, int b, int *seq) {
+    int n = 0;
+    seq[n++] = CHAR_BOW;
+    if (t < p->lens[b]) {
+        const char *w = d->src->sents[pick[b]].words[t];
+        for (int k = 0; w[k] && k < MAX_CHARS; k++) seq[n++] = 3 + (unsigned char)w[k];
+    }
+    seq[n++] = CHAR_EOW;
+    return n;
+}
+
+static int batch_make(batch *bt, const dataset *d, const int *pick, int B, int with_chars) {
+    memset(bt, 0, sizeof *bt);
+    if (ur_batch_pad((const int *const *)d->words, d->lens, pick, B, 0, 0, &bt->words) != UR_OK ||
+        ur_batch_pad((const int *const *)d->tags, d->lens, pick, B, 0, 0, &bt->tags) != UR_OK)
+        return 0;
+    if (!with_chars) return 1;
+    int T = bt->words->T, N = T * B, seq[MAX_CHARS + 2];
+    bt->K = 2;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < bt->words->lens[b]; t++) {
+            int n = char_seq(d, bt->words, pick, t, b, seq);
+            if (n > bt->K) bt->K = n;
+        }
+    size_t NK = (size_t)N * (size_t)bt->K;
+    bt->char_ids = malloc(NK * 3 * sizeof *bt->char_ids);
+    bt->char_mask = malloc(NK * sizeof *bt->char_mask);
+    if (!bt->char_ids || !bt->char_mask) return 0;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            int n = char_seq(d, bt->words, pick, t, b, seq);
+            size_t row = ((size_t)t * B + (size_t)b) * (size_t)bt->K;
+            for (int j = 0; j < bt->K; j++) {
+                for (int k = -1; k <= 1; k++) /* the window around position j */
+                    bt->char_ids[(row + (size_t)j) * 3 + (size_t)(k + 1)] =
+                        j + k >= 0 && j + k < n ? seq[j + k] : CHAR_PAD;
+                bt->char_mask[row + (size_t)j] = j < n;
+            }
+        }
+    return 1;
+}
+
+/* ---- the model ---- */
+typedef struct tagger {
+    ur_paramset *ps;
+    ur_param *word_emb;         /* (Vw, Dw) */
+    ur_param *char_emb;         /* (N_CHARS, Dc), NULL without --char */
+    ur_param *char_W, *char_b;  /* (3 Dc, F), (F) */
+    ur_rnn *rnn;                /* bidirectional LSTM */
+    ur_param *W_out, *b_out;    /* (2H, 17), (17) */
+    double dropout;
+} tagger;
+
+static int tagger_build(tagger *m, const config *cfg, int n_words, ur_rng *rng, uint64_t seed) {
+    m->dropout = cfg->dropout;
+    m->ps = ur_paramset_new();
+    if (!m->ps) return 0;
+    m->word_emb = ur_paramset_add(m->ps, "word_emb", 2, (int[]){n_words, cfg->word_dim});
+    if (!m->word_emb || ur_init_normal(&m->word_emb->value, rng, 0.0, 0.1) != UR_OK) return 0;
+    int in = cfg->word_dim;
+    if (cfg->use_char) {
+        m->char_emb = ur_paramset_add(m->ps, "char_emb", 2, (int[]){N_CHARS, cfg->char_dim});
+        m->char_W = ur_paramset_add(m->ps, "char_conv.weight", 2, (int[]){3 * cfg->char_dim, cfg->char_filters});
+        m->char_b = ur_paramset_add(m->ps, "char_conv.bias", 1, (int[]){cfg->char_filters});
+        if (!m->char_emb || !m->char_W || !m->char_b ||
+            ur_init_normal(&m->char_emb->value, rng, 0.0, 0.1) != UR_OK ||
+            ur_init_xavier_uniform(&m->char_W->value, rng, 1.0) != UR_OK)
+            return 0;
+        in += cfg->char_filters;
+    }
+    ur_rnn_config rc = ur_rnn_defaults(UR_RNN_LSTM, in, cfg->hidden);
+    rc.num_layers = cfg->layers;
+    rc.bidirectional = 1;
+    rc.dropout = rc.dropout_input = cfg->dropout;
+    rc.seed = seed;
+    m->rnn = ur_rnn_new(m->ps, "bilstm", &rc);
+    m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){2 * cfg->hidden, N_TAGS});
+    m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){N_TAGS});
+    return m->rnn && m->W_out && m->b_out && ur_init_xavier_uniform(&m->W_out->value, rng, 1.0) == UR_OK;
+}
+
+static void tagger_free(tagger *m) {
+    ur_rnn_free(m->rnn);
+    ur_paramset_free(m->ps);
+}
+
+/* Character features of the batch's T*B words: (T*B, F). */
+static ur_node *char_features(ur_tape *t, tagger *m, const batch *bt) {
+    int N = bt->words->T * bt->words->B, K = bt->K, Dc = m->char_emb->value.shape.dims[1];
+    ur_node *e = ur_gather(t, ur_param_node(t, m->char_emb), bt->char_ids, N * K * 3); /* (N*K*3, Dc) */
+    e = ur_reshape(t, e, 2, (int[]){N * K, 3 * Dc});                  /* one window per row */
+    ur_node *f = ur_relu(t, ur_linear(t, e, ur_param_node(t, m->char_W), ur_param_node(t, m->char_b)));
+    f = ur_reshape(t, f, 3, (int[]){N, K, ur_node_dim(f, 1)});         /* (N, K, F) */
+    f = ur_mul(t, f, ur_input_data(t, 3, (int[]){N, K, 1}, bt->char_mask)); /* 0 past the word (f >= 0) */
+    return ur_max_axis(t, f, 1, 0);                                    /* (N, F) */
+}
+
+/* Tag scores (T*B, 17) of a batch; word_ids are the batch's (possibly dropped) ids.
+ * *h gets the BiLSTM outputs (T, B, 2H). */
+static ur_node *tagger_forward(ur_tape *t, tagger *m, const batch *bt, const int *word_ids, int training,
+                               uint64_t seed, ur_node **h) {
+    int T = bt->words->T, B = bt->words->B, N = T * B;
+    ur_node *x = ur_gather(t, ur_param_node(t, m->word_emb), word_ids, N); /* (N, Dw) */
+    if (m->char_emb) x = ur_concat(t, 2, (ur_node *[]){x, char_features(t, m, bt)}, 1);
+    x = ur_reshape(t, x, 3, (int[]){T, B, ur_node_dim(x, 1)});
+    ur_rnn_args args = {.mask = bt->words->mask, .training = training, .seed = seed};
+    *h = ur_rnn_forward(m->rnn, t, x, &args, NULL); /* (T, B, 2H) */
+    ur_node *y = *h;
+    if (training && m->dropout > 0) y = ur_dropout(t, y, (ur_real)m->dropout, seed ^ 0xd0d0ULL);
+    y = ur_reshape(t, y, 2, (int[]){N, ur_node_dim(y, 2)});
+    return ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (N, 17) */
+}
+
+/* ---- evaluation: token accuracy over the real words ---- */
+typedef struct score {
+    double loss, acc;
+    long tokens;
+} score;
+
+static score evaluate(tagger *m, ur_tape *t, const dataset *d, int use_char) {
+    score sc = {0, 0, 0};
+    ur_rng order;
+    ur_rng_seed(&order, 0); /* the batch order does not matter here */
+    ur_batches *bs = NULL;
+    if (ur_bucket_batches(d->lens, d->n, 64, &order, &bs) != UR_OK) return (score){NAN, NAN, 0};
+    int was = ur_tape_set_grad_enabled(t, 0);
+    long correct = 0;
+    double loss_sum = 0;
+    for (int k = 0; k < bs->n_batches; k++) {
+        batch bt;
+        int B = bs->offset[k + 1] - bs->offset[k];
+        ur_node *h;
+        ur_tape_reset(t);
+        ur_node *logits = batch_make(&bt, d, bs->index + bs->offset[k], B, use_char)
+                              ? tagger_forward(t, m, &bt, bt.words->ids, 0, 0, &h)
+                              : NULL;
+        ur_node *loss = ur_cross_entropy(t, logits, bt.tags ? bt.tags->ids : NULL, bt.words ? bt.words->mask : NULL);
+        if (!loss) {
+            batch_free(&bt);
+            sc.loss = sc.acc = NAN;
+            break;
+        }
+        const ur_real *y = ur_node_cdata(logits);
+        long n = 0;
+        for (int i = 0; i < bt.words->T * B; i++) {
+            if (!bt.words->mask[i]) continue;
+            int best = 0;
+            for (int c = 1; c < N_TAGS; c++)
+                if (y[i * N_TAGS + c] > y[i * N_TAGS + best]) best = c;
+            correct += best == bt.tags->ids[i];
+            n++;
+        }
+        loss_sum += ur_node_item(loss) * (double)n;
+        sc.tokens += n;
+        batch_free(&bt);
+    }
+    ur_tape_set_grad_enabled(t, was);
+    ur_batches_free(bs);
+    if (sc.tokens && isfinite(sc.loss)) {
+        sc.loss = loss_sum / (double)sc.tokens;
+        sc.acc = (double)correct / (double)sc.tokens;
+    }
+    return sc;
+}
+
+/* ---- training ---- */
+
+/* Word dropout: a word seen n times becomes <unk> with probability a / (a + n). */
+static void drop_words(const ur_padded *p, const ur_vocab *v, double a, uint64_t seed, int *out) {
+    int unk = ur_vocab_special_id(v, UR_VOCAB_UNK);
+    for (int i = 0; i < p->T * p->B; i++) {
+        out[i] = p->ids[i];
+        double n = (double)ur_vocab_count(v, p->ids[i]);
+        if (a > 0 && p->mask[i] && ur_hash_uniform(seed, (uint64_t)i) < a / (a + n)) out[i] = unk;
+    }
+}
+
+static int load_checkpoint(ur_ckpt *ck, const char *path, tagger *m, ur_optim *opt, ur_rng *rng) {
+    const char *rng_hex = ur_ckpt_meta(ck, "rng");
+    ur_status s = ur_ckpt_read_params(ck, m->ps, 0);
+    if (s == UR_OK && opt) s = ur_ckpt_read_optim(ck, opt);
+    if (s == UR_OK && rng) s = rng_hex ? ur_ckpt_rng_decode(rng_hex, rng) : ur_set_error(UR_ERR_FORMAT, "no 'rng'");
+    if (s != UR_OK) fprintf(stderr, "tagger: --load %s: %s\n", path, ur_last_error());
+    return s == UR_OK;
+}
+
+static int save_checkpoint(const char *path, const tagger *m, const ur_optim *opt, const ur_vocab *v,
+                           const ur_rng *epoch_rng, const cli_opt *opts, int n_opts) {
+    char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
+    ur_ckpt_kv meta[32];
+    char *vocab = vocab_to_text(v);
+    int k = cli_meta_put(opts, n_opts, STORED, store, meta);
+    ur_ckpt_rng_encode(epoch_rng, rng_hex);
+    meta[k++] = (ur_ckpt_kv){"example", "tagger"};
+    meta[k++] = (ur_ckpt_kv){"rng", rng_hex}; /* at the start of the current epoch */
+    meta[k++] = (ur_ckpt_kv){"vocab", vocab ? vocab : ""};
+    meta[k] = (ur_ckpt_kv){NULL, NULL};
+    ur_status s = vocab ? ur_ckpt_save_training(path, m->ps, opt, meta) : UR_ERR_NOMEM;
+    free(vocab);
+    if (s != UR_OK) fprintf(stderr, "tagger: --save %s: %s\n", path, ur_last_error());
+    return s == UR_OK;
+}
+
+static ur_conllu *read_conllu(const char *path) {
+    ur_conllu *c = NULL;
+    if (ur_conllu_read_file(path, &c) != UR_OK) fprintf(stderr, "tagger: %s\n", ur_last_error());
+    return c;
+}
+
+int main(int argc, char **argv) {
+    cli_common c;
+    cli_common_defaults(&c);
+    config cfg = {.train = NULL, .dev = NULL, .eval = NULL, .word_dim = 100, .use_char = 0, .char_dim = 32,
+                  .char_filters = 64, .hidden = 128, .layers = 1, .dropout = 0.33, .word_dropout = 0.25,
+                  .min_count = 1, .batch = 32, .epochs = 6, .limit = 0, .lr = 2e-3, .clip = 5, .log_every = 20};
+    cli_opt opts[] = {
+        CLI_COMMON_OPTS(c),
+        {"--train", 's', &cfg.train, "training CoNLL-U file"},
+        {"--dev", 's', &cfg.dev, "development CoNLL-U file (accuracy after each epoch)"},
+        {"--eval", 's', &cfg.eval, "score the --load model on this CoNLL-U file (no training)"},
+        {"--word-dim", 'i', &cfg.word_dim, "word embedding size (default 100)"},
+        {"--char", 'b', &cfg.use_char, "add character features (width-3 convolution, max-pooled)"},
+        {"--char-dim", 'i', &cfg.char_dim, "character embedding size (default 32)"},
+        {"--char-filters", 'i', &cfg.char_filters, "character features per word (default 64)"},
+        {"--hidden", 'i', &cfg.hidden, "LSTM units per direction (default 128)"},
+        {"--layers", 'i', &cfg.layers, "stacked BiLSTM layers (default 1)"},
+        {"--dropout", 'f', &cfg.dropout, "dropout on inputs, between layers and on outputs (default 0.33)"},
+        {"--word-dropout", 'f', &cfg.word_dropout, "a: a word seen n times becomes <unk> w.p. a/(a+n) (0.25)"},
+        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
+        {"--batch", 'i', &cfg.batch, "sentences per batch (default 32)"},
+        {"--epochs", 'i', &cfg.epochs, "passes over the training data (default 6)"},
+        {"--limit", 'i', &cfg.limit, "use only the first N training sentences"},
+        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"},
+        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
+        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 20)"},
+    };
+    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
+    const char *about = "tagger: a BiLSTM part-of-speech tagger (UPOS) on CoNLL-U files";
+    int r = cli_parse(argc, argv, about, opts, n_opts);
+    if (r) return r > 0 ? 0 : 2;
+    ur_ckpt *ck = NULL;
+    if (c.load) { /* the checkpoint's settings, then the command line's */
+        ck = ur_ckpt_open(c.load);
+        if (!ck || cli_meta_get(ck, c.load, opts, n_opts, STORED) != 0) {
+            if (!ck) fprintf(stderr, "tagger: --load: %s\n", ur_last_error());
+            ur_ckpt_close(ck);
+            return 1;
+        }
+        cli_parse(argc, argv, about, opts, n_opts);
+    }
+    cli_apply_common(&c);
+    if (cfg.eval && !ck) {
+        fprintf(stderr, "tagger: --eval needs a model (--load)\n");
+        return 2;
+    }
+    if (!cfg.eval && !cfg.train) {
+        fprintf(stderr, "tagger: give --train FILE (and --dev FILE), or --load MODEL --eval FILE (see --help)\n");
+        ur_ckpt_close(ck);
+        return 2;
+    }
+
+    /* ---- data ---- */
+    const char *dev_path = cfg.eval ? cfg.eval : cfg.dev;
+    ur_conllu *train_c = cfg.eval ? NULL : read_conllu(cfg.train);
+    ur_conllu *dev_c = dev_path && dev_path[0] ? read_conllu(dev_path) : NULL;
+    ur_vocab *vocab = NULL;
+    int ok = (cfg.eval || train_c) && (!dev_path || !dev_path[0] || dev_c);
+    if (ok && ck) { /* the vocabulary the model was trained with */
+        const char *text = ur_ckpt_meta(ck, "vocab");
+        vocab = text ? vocab_from_text(text) : NULL;
+        if (!vocab) fprintf(stderr, "tagger: --load %s: no usable 'vocab' in the metadata\n", c.load);
+    } else if (ok) { /* count normalized words, keep those seen >= min_count times */
+        ur_vocab *counts = ur_vocab_new(0);
+        int n = cfg.limit > 0 && cfg.limit < train_c->n_sentences ? cfg.limit : train_c->n_sentences;
+        for (int i = 0; counts && i < n; i++)
+            for (int k = 0; k < train_c->sents[i].len; k++) {
+                char w[MAX_WORD + 1];
+                normalize(train_c->sents[i].words[k], w);
+                ur_vocab_add(counts, w);
+            }
+        if (counts) ur_vocab_build(counts, cfg.min_count, UR_VOCAB_PAD | UR_VOCAB_UNK, &vocab);
+        ur_vocab_free(counts);
+    }
+    ok = ok && vocab;
+    dataset train = {0}, dev = {0};
+    if (ok && train_c) ok = dataset_make(&train, train_c, cfg.limit, vocab);
+    if (ok && dev_c) ok = dataset_make(&dev, dev_c, 0, vocab);
+    if (ok && train_c)
+        printf("tagger: %s: %d sentences, %d words in the vocabulary (count >= %d)\n", cfg.train, train.n,
+               ur_vocab_size(vocab), cfg.min_count);
+
+    /* ---- the model and optimizer ---- */
+    ur_rng rng;
+    ur_rng_seed(&rng, (uint64_t)c.seed);
+    tagger m = {0};
+    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
+    ur_optim *opt = NULL;
+    ur_tape *tape = ur_tape_new();
+    if (ok) {
+        ok = tape && tagger_build(&m, &cfg, ur_vocab_size(vocab), &rng, (uint64_t)c.seed) &&
+             (opt = ur_optim_new(m.ps, &oc)) != NULL;
+        if (!ok) fprintf(stderr, "tagger: setup failed: %s\n", ur_last_error());
+    }
+    if (ok && ck) ok = load_checkpoint(ck, c.load, &m, opt, &rng);
+    if (ok)
+        printf("model: words %d%s, BiLSTM %d x %d per direction, %zu parameters\n", cfg.word_dim,
+               cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden, ur_paramset_numel(m.ps));
+
+    /* ---- --eval: score a saved model ---- */
+    if (ok && cfg.eval) {
+        score sc = evaluate(&m, tape, &dev, cfg.use_char);
+        printf("%s: %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.eval, sc.tokens, 100 * sc.acc, sc.loss);
+        if (c.json) {
+            cli_json j;
+            cli_json_begin(&j);
+            cli_json_str(&j, "example", "tagger");
+            cli_json_str(&j, "file", cfg.eval);
+            cli_json_num(&j, "accuracy", sc.acc);
+            cli_json_num(&j, "loss", sc.loss);
+            cli_json_int(&j, "tokens", sc.tokens);
+            cli_json_end(&j);
+        }
+        ok = isfinite(sc.acc);
+        goto done;
+    }
+
+    /* ---- training: bucketed batches, a new order every epoch ---- */
+    long nb = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1; /* batches per epoch */
+    long first = ok ? (long)ur_optim_step_count(opt) : 0, total = nb * cfg.epochs;
+    long last = c.steps > 0 && c.steps < total ? c.steps : total;
+    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
+    ur_batches *order = NULL;
+    ur_rng epoch_rng = rng; /* the RNG at the start of the current epoch (checkpoints keep it) */
+    double *losses = calloc((size_t)(last > first ? last - first : 1), sizeof *losses);
+    int *word_ids = NULL;
+    double started = cli_now(), window = 0, best_dev = 0;
+    long n_window = 0, tokens = 0;
+    score dev_sc = {NAN, NAN, 0};
+    ok = ok && losses;
+    if (ok) cli_progress_start(first);
+    for (long step = first; ok && step < last; step++) {
+        if (!order || step % nb == 0) { /* a new epoch: draw its batch order */
+            ur_batches_free(order);
+            order = NULL;
+            epoch_rng = rng;
+            if (ur_bucket_batches(train.lens, train.n, cfg.batch, &rng, &order) != UR_OK) {
+                fprintf(stderr, "tagger: %s\n", ur_last_error());
+                ok = 0;
+                break;
+            }
+        }
+        long k = step % nb;
+        int B = order->offset[k + 1] - order->offset[k];
+        batch bt;
+        ok = batch_make(&bt, &train, order->index + order->offset[k], B, cfg.use_char);
+        int *w = ok ? realloc(word_ids, (size_t)bt.words->T * (size_t)B * sizeof *w) : NULL;
+        if (!w) {
+            fprintf(stderr, "tagger: out of memory\n");
+            batch_free(&bt);
+            ok = 0;
+            break;
+        }
+        word_ids = w;
+        uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step;
+        drop_words(bt.words, vocab, cfg.word_dropout, seed ^ 0x77ULL, word_ids);
+
+        ur_tape_reset(tape);
+        ur_node *h;
+        ur_node *logits = tagger_forward(tape, &m, &bt, word_ids, 1, seed, &h);
+        ur_node *loss = ur_cross_entropy(tape, logits, bt.tags->ids, bt.words->mask);
+        ur_optim_zero_grad(opt);
+        if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
+            fprintf(stderr, "tagger: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
+            batch_free(&bt);
+            ok = 0;
+            break;
+        }
+        if (step == first) { /* look inside one step */
+            if (c.print_tape) ur_tape_print(tape, stdout);
+            if (c.dot && cli_write_dot(tape, c.dot) == 0) printf("wrote the tape of one step to %s\n", c.dot);
+            if (c.grad_report) {
+                cli_grad_report_params(m.ps, stdout);
+                cli_grad_report_steps(h, "||dL/dh_t||", stdout);
+            }
+        }
+        for (int i = 0; i < bt.words->T * B; i++) tokens += bt.words->mask[i] != 0;
+        batch_free(&bt);
+        ur_optim_set_lr(opt, ur_lr_at(&sched, step));
+        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+            fprintf(stderr, "tagger: step %ld: %s\n", step + 1, ur_last_error());
+            ok = 0;
+            break;
+        }
+        losses[step - first] = ur_node_item(loss);
+        window += losses[step - first];
+        n_window++;
+        if ((step + 1) % cfg.log_every == 0 || step + 1 == last) {
+            cli_progress(step + 1, last, window / (double)n_window, (double)tokens / (cli_now() - started), started);
+            window = 0;
+            n_window = 0;
+        }
+        if ((step + 1) % nb == 0 && dev.n && step + 1 < last) { /* end of an epoch */
+            dev_sc = evaluate(&m, tape, &dev, cfg.use_char);
+            if (dev_sc.acc > best_dev) best_dev = dev_sc.acc;
+            cli_progress_end();
+            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / nb, 100 * dev_sc.acc, dev_sc.loss);
+        }
+    }
+    cli_progress_end();
+    double seconds = cli_now() - started;
+    long done_steps = last > first ? last - first : 0;
+
+    /* ---- save, evaluate ---- */
+    if (ok && c.save) {
+        /* mid-epoch, a resumed run redraws this epoch's order from epoch_rng */
+        ok = save_checkpoint(c.save, &m, opt, vocab, last % nb ? &epoch_rng : &rng, opts, n_opts);
+        if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
+    }
+    if (ok && dev.n) {
+        dev_sc = evaluate(&m, tape, &dev, cfg.use_char);
+        if (dev_sc.acc > best_dev) best_dev = dev_sc.acc;
+        printf("dev (%s): %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.dev, dev_sc.tokens, 100 * dev_sc.acc,
+               dev_sc.loss);
+    }
+    if (ok && c.json) {
+        double tail = 0;
+        long n_tail = done_steps < 10 ? done_steps : 10;
+        for (long i = done_steps - n_tail; i < done_steps; i++) tail += losses[i];
+        cli_json j;
+        cli_json_begin(&j);
+        cli_json_str(&j, "example", "tagger");
+        cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
+        cli_json_int(&j, "first_step", first + 1);
+        cli_json_num(&j, "first_loss", done_steps ? losses[0] : NAN);
+        cli_json_num(&j, "last_loss", n_tail ? tail / (double)n_tail : NAN);
+        cli_json_num(&j, "dev_accuracy", dev_sc.acc);
+        cli_json_num(&j, "dev_loss", dev_sc.loss);
+        cli_json_num(&j, "best_dev_accuracy", best_dev);
+        cli_json_num(&j, "seconds", seconds);
+        cli_json_num(&j, "tokens_per_s", seconds > 0 ? (double)tokens / seconds : 0);
+        cli_json_int(&j, "params", (long)ur_paramset_numel(m.ps));
+        cli_json_array(&j, "losses", losses, (int)done_steps);
+        cli_json_end(&j);
+    }
+    free(losses);
+    free(word_ids);
+    ur_batches_free(order);
+done:
+    ur_optim_free(opt);
+    tagger_free(&m);
+    ur_tape_free(tape);
+    dataset_free(&train);
+    dataset_free(&dev);
+    ur_vocab_free(vocab);
+    ur_conllu_free(train_c);
+    ur_conllu_free(dev_c);
+    ur_ckpt_close(ck);
+    ur_kernel_free_buffers();
+    return ok ? 0 : 1;
+}

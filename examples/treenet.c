@@ -1,0 +1,511 @@
+/* treenet - sentiment over parse trees: a recursive network reads the Stanford
+ * Sentiment Treebank bottom-up and classifies every phrase.
+ *
+ *   treenet --model treelstm --save sst.safetensors     (data in ../shared/data/sst)
+ *   treenet --load sst.safetensors --eval dev.txt
+ *
+ * Every node of a binarised tree gets a state from its children's states with the
+ * same weights everywhere (nn/ur_tree.h):
+ *     rnn       h = tanh(W [h_l; h_r] + b)                 (Socher et al. 2011)
+ *     treelstm  binary Tree-LSTM: gates from [h_l; h_r], one forget gate per child
+ *     childsum  Child-Sum Tree-LSTM: gates from h_l + h_r  (Tai et al. 2015)
+ * and a softmax classifier reads every node's state. The loss is the cross-entropy
+ * over every labelled node (or only the roots, --root-only).
+ *
+ * Tasks: --task binary drops neutral (2) sentences and ignores neutral phrases,
+ * classes negative (0-1) / positive (3-4); --task fine keeps the 5 classes. A fine
+ * model is also scored on the binary task: positive when p(3) + p(4) > p(0) + p(1).
+ *
+ * Dynamic batching (--batch-trees N): the N trees of a step run level by level, all
+ * nodes of one height across all trees in one batched op per step of the cell.
+ * --no-batching builds each tree node by node instead: the same numbers, slower.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "unroll.h"
+
+enum { MAX_WORD = 64 };
+
+typedef struct config {
+    const char *data_dir, *train, *dev, *eval, *model, *task, *optim;
+    int dim, emb, batch, epochs, root_only, no_batching, lower, min_count;
+    double lr, lr_final, dropout, wd, clip;
+} config;
+
+/* The flags that define the model and the run: kept in checkpoints. */
+static const char *const STORED[] = {"--model", "--task", "--dim", "--emb", "--dropout", "--lower", "--min-count",
+                                     "--root-only", "--optim", "--lr", "--lr-final", "--wd", "--batch-trees", "--epochs",
+                                     "--seed", NULL};
+
+/* ---- data ---- */
+
+static void normalise(const char *w, int lower, char *out) {
+    int n = 0;
+    for (; w[n] && n < MAX_WORD; n++) out[n] = lower ? (char)tolower((unsigned char)w[n]) : w[n];
+    out[n] = '\0';
+}
+
+/* The training words seen >= min_count times, after <unk>. */
+static ur_vocab *build_vocab(const ur_treebank *tb, int lower, int min_count) {
+    ur_vocab *counts = ur_vocab_new(0), *v = NULL;
+    char w[MAX_WORD + 1];
+    for (int k = 0; counts && k < tb->n_trees; k++)
+        for (int i = 0; i < tb->trees[k].n_words; i++) {
+            normalise(tb->trees[k].words[i], lower, w);
+            ur_vocab_add(counts, w);
+        }
+    if (counts) ur_vocab_build(counts, min_count, UR_VOCAB_UNK, &v);
+    ur_vocab_free(counts);
+    return v;
+}
+
+static void set_word_ids(ur_treebank *tb, const ur_vocab *v, int lower) {
+    char w[MAX_WORD + 1];
+    for (int k = 0; k < tb->n_trees; k++)
+        for (int i = 0; i < tb->trees[k].n_words; i++) {
+            normalise(tb->trees[k].words[i], lower, w);
+            tb->trees[k].word_ids[i] = ur_vocab_id(v, w);
+        }
+}
+
+/* The vocabulary as checkpoint metadata: one word per line, in id order after <unk>. */
+static char *vocab_text(const ur_vocab *v) {
+    size_t n = 1;
+    for (int i = 1; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 1;
+    char *s = malloc(n), *p = s;
+    for (int i = 1; s && i < ur_vocab_size(v); i++) {
+        memcpy(p, ur_vocab_string(v, i), ur_vocab_string_len(v, i));
+        p += ur_vocab_string_len(v, i);
+        *p++ = '\n';
+    }
+    if (s) *p = '\0';
+    return s;
+}
+
+static ur_vocab *vocab_parse(const char *s) {
+    ur_vocab *v = ur_vocab_new(UR_VOCAB_UNK);
+    for (const char *nl; v && (nl = strchr(s, '\n')); s = nl + 1)
+        if (ur_vocab_add_n(v, s, (size_t)(nl - s), 1) < 0) {
+            ur_vocab_free(v);
+            return NULL;
+        }
+    return v;
+}
+
+static ur_treebank *read_trees(const char *path) {
+    ur_treebank *tb = NULL;
+    if (ur_treebank_read_file(path, 4, UR_TREE_BINARY, &tb) != UR_OK) fprintf(stderr, "treenet: %s\n", ur_last_error());
+    return tb;
+}
+
+/* Trees used for training: all (fine) or those with a non-neutral root (binary). */
+static const ur_tree **pick_trees(const ur_treebank *tb, int binary, int *n) {
+    const ur_tree **p = malloc((size_t)(tb->n_trees ? tb->n_trees : 1) * sizeof *p);
+    *n = 0;
+    for (int k = 0; p && k < tb->n_trees; k++)
+        if (!binary || ur_sst_binary_label(tb->trees[k].label) >= 0) p[(*n)++] = &tb->trees[k];
+    return p;
+}
+
+/* ---- evaluation ---- */
+
+typedef struct score {
+    double loss;
+    double fine_root, binary_root, all_nodes; /* accuracies (NaN when not defined) */
+    int n_fine, n_binary;
+    long n_nodes;
+} score;
+
+static int argmax(const ur_real *p, int n) {
+    int best = 0;
+    for (int c = 1; c < n; c++)
+        if (p[c] > p[best]) best = c;
+    return best;
+}
+
+/* Root accuracies (fine and binary) and all-node accuracy of the model's task. */
+static score evaluate(ur_treenet *net, ur_tape *t, const ur_treebank *tb, int binary, const int *label_map) {
+    score s = {NAN, NAN, NAN, NAN, 0, 0, 0};
+    long fine_ok = 0, bin_ok = 0, node_ok = 0, failed = 0;
+    double loss = 0;
+    long counted = 0;
+    const ur_tree *batch[64];
+    int was = ur_tape_set_grad_enabled(t, 0);
+    for (int k0 = 0; k0 < tb->n_trees; k0 += 64) {
+        int n = tb->n_trees - k0 < 64 ? tb->n_trees - k0 : 64;
+        for (int i = 0; i < n; i++) batch[i] = &tb->trees[k0 + i];
+        ur_tape_reset(t);
+        ur_node *logits = ur_treenet_forward_batch(net, t, batch, n, 0, 0, NULL);
+        ur_node *l = ur_treenet_loss(net, t, logits, batch, n, label_map, 5);
+        ur_node *p = ur_softmax(t, logits);
+        if (!p || !l) {
+            fprintf(stderr, "treenet: evaluate: %s\n", ur_tape_errmsg(t));
+            failed = 1;
+            break;
+        }
+        const ur_real *pr = ur_node_cdata(p);
+        int C = ur_node_dim(p, 1);
+        long row = 0;
+        for (int i = 0; i < n; i++) {
+            const ur_tree *tr = batch[i];
+            for (int j = 0; j < tr->n_nodes; j++, row++) {
+                const ur_real *q = pr + row * C;
+                int gold = label_map[tr->nodes[j].label], pred = argmax(q, C);
+                if (gold >= 0) {
+                    node_ok += pred == gold;
+                    s.n_nodes++;
+                }
+                if (j != tr->n_nodes - 1) continue; /* the root */
+                int gold_bin = ur_sst_binary_label(tr->label);
+                if (!binary) {
+                    fine_ok += pred == tr->label;
+                    s.n_fine++;
+                }
+                if (gold_bin >= 0) {
+                    int pred_bin = binary ? pred : q[3] + q[4] > q[0] + q[1];
+                    bin_ok += pred_bin == gold_bin;
+                    s.n_binary++;
+                }
+            }
+        }
+        /* the loss is a mean over the counted nodes of this batch */
+        long c = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < batch[i]->n_nodes; j++) c += label_map[batch[i]->nodes[j].label] >= 0;
+        loss += ur_node_item(l) * (double)c;
+        counted += c;
+    }
+    ur_tape_set_grad_enabled(t, was);
+    if (failed) return s;
+    if (counted) s.loss = loss / (double)counted;
+    if (s.n_fine) s.fine_root = (double)fine_ok / s.n_fine;
+    if (s.n_binary) s.binary_root = (double)bin_ok / s.n_binary;
+    if (s.n_nodes) s.all_nodes = (double)node_ok / (double)s.n_nodes;
+    return s;
+}
+
+static void print_score(const char *name, const score *s, int binary) {
+    if (!binary) printf("%s: fine-grained root accuracy %.2f%% (%d trees), ", name, 100 * s->fine_root, s->n_fine);
+    else printf("%s: ", name);
+    printf("binary root accuracy %.2f%% (%d trees), all-node %s accuracy %.2f%% (%ld nodes), loss %.4f\n",
+           100 * s->binary_root, s->n_binary, binary ? "binary" : "fine", 100 * s->all_nodes, s->n_nodes, s->loss);
+}
+
+/* ---- looking inside one step: one tree built node by node, subtrees as clusters ---- */
+
+static void inspect_step(ur_treenet *net, ur_paramset *ps, ur_tape *t, const ur_tree *tree, const int *label_map,
+                         const cli_common *c) {
+    ur_node **node_h = malloc((size_t)tree->n_nodes * sizeof *node_h);
+    int *depth = malloc((size_t)tree->n_nodes * sizeof *depth);
+    if (!node_h || !depth) goto out;
+    ur_tape_reset(t);
+    ur_node *logits = ur_treenet_forward(net, t, tree, 1, 1, NULL, node_h);
+    ur_node *loss = ur_treenet_loss(net, t, logits, &tree, 1, label_map, 5);
+    ur_paramset_zero_grad(ps);
+    if (ur_backward(t, loss) != UR_OK) {
+        fprintf(stderr, "treenet: %s\n", ur_tape_errmsg(t));
+        goto out;
+    }
+    if (c->print_tape) ur_tape_print(t, stdout);
+    if (c->dot && cli_write_dot(t, c->dot) == 0)
+        printf("wrote the tape of one training step (one tree of %d words, node by node) to %s\n", tree->n_words,
+               c->dot);
+    if (c->grad_report) {
+        cli_grad_report_params(ps, stdout);
+        /* the whole gradient reaching each node's state, by distance from the root:
+         * does it fade on its way down the tree? */
+        int deepest = 0, H = ur_node_dim(node_h[0], 1);
+        for (int i = tree->n_nodes - 1; i >= 0; i--) { /* parents come after their children */
+            depth[i] = tree->nodes[i].parent < 0 ? 0 : depth[tree->nodes[i].parent] + 1;
+            if (depth[i] > deepest) deepest = depth[i];
+        }
+        printf("  %-8s %6s %14s\n", "depth", "nodes", "mean ||dL/dh||");
+        for (int d = 0; d <= deepest; d++) {
+            double sum = 0;
+            int n = 0;
+            for (int i = 0; i < tree->n_nodes; i++) {
+                const ur_real *g = ur_node_grad(node_h[i]);
+                if (depth[i] != d) continue;
+                double s2 = 0;
+                for (int j = 0; g && j < H; j++) s2 += (double)g[j] * g[j];
+                sum += sqrt(s2);
+                n++;
+            }
+            printf("  %-8d %6d %14.4e\n", d, n, sum / n);
+        }
+    }
+out:
+    ur_paramset_zero_grad(ps);
+    free(node_h);
+    free(depth);
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv) {
+    cli_common c;
+    cli_common_defaults(&c);
+    config cfg = {.data_dir = "../shared/data/sst", .model = "treelstm", .task = "binary", .optim = "adagrad",
+                  .dim = 150, .emb = 0, .batch = 25, .epochs = 5, .lower = 1, .min_count = 1, .lr = 0.05,
+                  .lr_final = 1, .dropout = 0.5, .wd = 1e-4, .clip = 5};
+    cli_opt opts[] = {
+        CLI_COMMON_OPTS(c),
+        {"--data-dir", 's', &cfg.data_dir, "folder with train.txt and dev.txt (default ../shared/data/sst)"},
+        {"--train", 's', &cfg.train, "training trees (default DATA_DIR/train.txt)"},
+        {"--dev", 's', &cfg.dev, "development trees (default DATA_DIR/dev.txt)"},
+        {"--eval", 's', &cfg.eval, "score the --load model on this tree file (no training)"},
+        {"--model", 's', &cfg.model, "rnn, treelstm or childsum (default treelstm)"},
+        {"--task", 's', &cfg.task, "binary (neutral dropped) or fine (5 classes) (default binary)"},
+        {"--dim", 'i', &cfg.dim, "state size H (default 150)"},
+        {"--emb", 'i', &cfg.emb, "word embedding size (default: H; rnn needs H)"},
+        {"--dropout", 'f', &cfg.dropout, "dropout on embeddings and states before the classifier (default 0.5)"},
+        {"--lower", 'i', &cfg.lower, "1: lowercase words (default 1)"},
+        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
+        {"--root-only", 'b', &cfg.root_only, "train the classifier on the roots only"},
+        {"--optim", 's', &cfg.optim, "adagrad or adam (default adagrad)"},
+        {"--lr", 'f', &cfg.lr, "learning rate (default 0.05)"},
+        {"--lr-final", 'f', &cfg.lr_final, "cosine decay of the rate to lr * F over the run (default 1: constant)"},
+        {"--wd", 'f', &cfg.wd, "L2 weight decay (default 1e-4)"},
+        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
+        {"--batch-trees", 'i', &cfg.batch, "trees per step, dynamically batched (default 25)"},
+        {"--no-batching", 'b', &cfg.no_batching, "build every tree node by node (same result, slower)"},
+        {"--epochs", 'i', &cfg.epochs, "passes over the training trees (default 5)"},
+    };
+    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
+    const char *about = "treenet: recursive networks (RNN, Tree-LSTM, Child-Sum) on the Stanford Sentiment Treebank";
+    int r = cli_parse(argc, argv, about, opts, n_opts);
+    if (r) return r > 0 ? 0 : 2;
+    ur_ckpt *ck = NULL;
+    if (c.load) { /* the checkpoint's settings, then the command line's */
+        ck = ur_ckpt_open(c.load);
+        if (!ck || cli_meta_get(ck, c.load, opts, n_opts, STORED) != 0) {
+            if (!ck) fprintf(stderr, "treenet: --load: %s\n", ur_last_error());
+            ur_ckpt_close(ck);
+            return 1;
+        }
+        cli_parse(argc, argv, about, opts, n_opts);
+    }
+    cli_apply_common(&c);
+    ur_tree_cell cell;
+    int binary = !strcmp(cfg.task, "binary");
+    if (ur_tree_cell_parse(cfg.model, &cell) != UR_OK || (!binary && strcmp(cfg.task, "fine")) ||
+        (strcmp(cfg.optim, "adagrad") && strcmp(cfg.optim, "adam")) || cfg.batch < 1 || cfg.dim < 1) {
+        fprintf(stderr, "treenet: bad --model, --task, --optim, --dim or --batch-trees (see --help)\n");
+        ur_ckpt_close(ck);
+        return 2;
+    }
+    if (cfg.eval && !ck) {
+        fprintf(stderr, "treenet: --eval needs a model (--load)\n");
+        return 2;
+    }
+    /* label -> class: binary maps 0-1 to 0, 3-4 to 1 and ignores 2 */
+    int label_map[5];
+    for (int l = 0; l < 5; l++) label_map[l] = binary ? ur_sst_binary_label(l) : l;
+
+    /* ---- data ---- */
+    char train_path[1024], dev_path[1024];
+    snprintf(train_path, sizeof train_path, "%s/train.txt", cfg.data_dir);
+    snprintf(dev_path, sizeof dev_path, "%s/dev.txt", cfg.data_dir);
+    const char *train_file = cfg.train ? cfg.train : train_path;
+    const char *dev_file = cfg.eval ? cfg.eval : cfg.dev ? cfg.dev : dev_path;
+    ur_treebank *train_tb = cfg.eval ? NULL : read_trees(train_file);
+    ur_treebank *dev_tb = read_trees(dev_file);
+    ur_vocab *vocab = NULL;
+    int ok = dev_tb && (cfg.eval || train_tb);
+    if (ok && ck) {
+        const char *text = ur_ckpt_meta(ck, "vocab");
+        vocab = text ? vocab_parse(text) : NULL;
+        if (!vocab) fprintf(stderr, "treenet: --load %s: no usable 'vocab' in the metadata\n", c.load);
+    } else if (ok) {
+        vocab = build_vocab(train_tb, cfg.lower, cfg.min_count);
+    }
+    ok = ok && vocab;
+    if (ok && train_tb) set_word_ids(train_tb, vocab, cfg.lower);
+    if (ok) set_word_ids(dev_tb, vocab, cfg.lower);
+    int n_train = 0;
+    const ur_tree **train = ok && train_tb ? pick_trees(train_tb, binary, &n_train) : NULL;
+    if (ok && train_tb)
+        printf("treenet: %s: %d trees (%d used for the %s task), %d words in the vocabulary\n", train_file,
+               train_tb->n_trees, n_train, cfg.task, ur_vocab_size(vocab));
+
+    /* ---- the model ---- */
+    ur_rng rng;
+    ur_rng_seed(&rng, (uint64_t)c.seed);
+    ur_paramset *ps = ur_paramset_new();
+    ur_treenet_config tc = {cell, ok ? ur_vocab_size(vocab) : 1, cfg.emb > 0 ? cfg.emb : cfg.dim, cfg.dim,
+                            binary ? 2 : 5, cfg.root_only, cfg.dropout};
+    ur_treenet *net = ok ? ur_treenet_new(ps, "tree", &tc, &rng) : NULL;
+    ur_optim_config oc = ur_optim_defaults(strcmp(cfg.optim, "adam") ? UR_OPTIM_ADAGRAD : UR_OPTIM_ADAM, cfg.lr);
+    oc.weight_decay = cfg.wd;
+    ur_optim *opt = net ? ur_optim_new(ps, &oc) : NULL;
+    ur_tape *tape = ur_tape_new();
+    if (ok && (!net || !opt || !tape)) {
+        fprintf(stderr, "treenet: setup failed: %s\n", ur_last_error());
+        ok = 0;
+    }
+    if (ok && ck) {
+        ur_status s = ur_ckpt_read_params(ck, ps, 0);
+        if (s == UR_OK && !cfg.eval) s = ur_ckpt_read_optim(ck, opt);
+        if (s != UR_OK) fprintf(stderr, "treenet: --load %s: %s\n", c.load, ur_last_error());
+        ok = s == UR_OK;
+    }
+    if (ok)
+        printf("model: %s, H %d, embeddings %d, %s task, %zu parameters\n", ur_tree_cell_name(cell), cfg.dim,
+               tc.emb_dim,
+               cfg.task, ur_paramset_numel(ps));
+
+    /* ---- --eval: score a saved model ---- */
+    if (ok && cfg.eval) {
+        score s = evaluate(net, tape, dev_tb, binary, label_map);
+        print_score(cfg.eval, &s, binary);
+        if (c.json) {
+            cli_json j;
+            cli_json_begin(&j);
+            cli_json_str(&j, "example", "treenet");
+            cli_json_str(&j, "file", cfg.eval);
+            cli_json_num(&j, "fine_root_accuracy", s.fine_root);
+            cli_json_num(&j, "binary_root_accuracy", s.binary_root);
+            cli_json_num(&j, "all_node_accuracy", s.all_nodes);
+            cli_json_num(&j, "loss", s.loss);
+            cli_json_end(&j);
+        }
+        ok = isfinite(s.binary_root);
+        goto done;
+    }
+
+    /* ---- training ---- */
+    if (ok && (c.dot || c.print_tape || c.grad_report)) inspect_step(net, ps, tape, train[0], label_map, &c);
+    long per_epoch = ok ? (n_train + cfg.batch - 1) / cfg.batch : 1;
+    long first = ok ? (long)ur_optim_step_count(opt) : 0, total = per_epoch * cfg.epochs;
+    long last = c.steps > 0 && c.steps < total ? c.steps : total;
+    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr * cfg.lr_final, total);
+    int *order = ok ? malloc((size_t)n_train * sizeof *order) : NULL;
+    const ur_tree **batch = ok ? malloc((size_t)cfg.batch * sizeof *batch) : NULL;
+    ur_node **parts = ok ? malloc((size_t)cfg.batch * sizeof *parts) : NULL;
+    ok = ok && order && batch && parts;
+    double started = cli_now(), window = 0, first_loss = NAN, last_loss = NAN, best_dev = 0;
+    long n_window = 0, nodes = 0;
+    score dev = {NAN, NAN, NAN, NAN, 0, 0, 0};
+    if (ok) cli_progress_start(first);
+    for (long step = first; ok && step < last; step++) {
+        long k = step % per_epoch;
+        if (k == 0 || step == first) { /* a new epoch (or a resumed one): its order from the seed */
+            ur_rng er;
+            ur_rng_seed(&er, (uint64_t)c.seed * 7919u + (uint64_t)(step / per_epoch));
+            for (int i = 0; i < n_train; i++) order[i] = i;
+            for (int i = n_train - 1; i > 0; i--) {
+                int j = (int)ur_rng_below(&er, (uint32_t)i + 1), x = order[i];
+                order[i] = order[j];
+                order[j] = x;
+            }
+        }
+        int B = (int)(n_train - k * cfg.batch < cfg.batch ? n_train - k * cfg.batch : cfg.batch);
+        for (int i = 0; i < B; i++) {
+            batch[i] = train[order[k * cfg.batch + i]];
+            nodes += batch[i]->n_nodes;
+        }
+        uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step;
+        ur_tape_reset(tape);
+        ur_node *logits;
+        if (cfg.no_batching) { /* node by node, tree after tree: the same graph, unbatched */
+            for (int i = 0; i < B; i++)
+                parts[i] = ur_treenet_forward(net, tape, batch[i], 1, seed + (uint64_t)i, NULL, NULL);
+            logits = ur_concat(tape, B, parts, 0);
+        } else {
+            logits = ur_treenet_forward_batch(net, tape, batch, B, 1, seed, NULL);
+        }
+        ur_node *loss = ur_treenet_loss(net, tape, logits, batch, B, label_map, 5);
+        ur_optim_zero_grad(opt);
+        if (ur_backward(tape, loss) != UR_OK) {
+            fprintf(stderr, "treenet: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
+            ok = 0;
+            break;
+        }
+        ur_optim_set_lr(opt, ur_lr_at(&sched, step));
+        if ((cfg.clip > 0 && ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+            fprintf(stderr, "treenet: step %ld: %s\n", step + 1, ur_last_error());
+            ok = 0;
+            break;
+        }
+        double l = ur_node_item(loss);
+        if (step == first) first_loss = l;
+        window += l;
+        n_window++;
+        if ((step + 1) % 20 == 0 || step + 1 == last) {
+            last_loss = window / (double)n_window;
+            cli_progress(step + 1, last, last_loss, (double)nodes / (cli_now() - started), started);
+            window = 0;
+            n_window = 0;
+        }
+        if ((step + 1) % per_epoch == 0 && step + 1 < last) { /* end of an epoch */
+            dev = evaluate(net, tape, dev_tb, binary, label_map);
+            if (dev.binary_root > best_dev) best_dev = dev.binary_root;
+            cli_progress_end();
+            char name[32];
+            snprintf(name, sizeof name, "epoch %ld dev", (step + 1) / per_epoch);
+            print_score(name, &dev, binary);
+        }
+    }
+    cli_progress_end();
+    double seconds = cli_now() - started;
+
+    /* ---- save, evaluate ---- */
+    if (ok && c.save) {
+        char store[16][CLI_META_LEN];
+        ur_ckpt_kv meta[24];
+        char *vt = vocab_text(vocab);
+        int k = cli_meta_put(opts, n_opts, STORED, store, meta);
+        meta[k++] = (ur_ckpt_kv){"example", "treenet"};
+        meta[k++] = (ur_ckpt_kv){"vocab", vt ? vt : ""};
+        meta[k] = (ur_ckpt_kv){NULL, NULL};
+        ok = vt && ur_ckpt_save_training(c.save, ps, opt, meta) == UR_OK;
+        if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
+        else fprintf(stderr, "treenet: --save %s: %s\n", c.save, ur_last_error());
+        free(vt);
+    }
+    if (ok) {
+        dev = evaluate(net, tape, dev_tb, binary, label_map);
+        if (dev.binary_root > best_dev) best_dev = dev.binary_root;
+        print_score("dev", &dev, binary);
+        printf("trained %ld steps in %.1f s (%.0f nodes/s)\n", last - first, seconds, (double)nodes / seconds);
+    }
+    if (ok && c.json) {
+        cli_json j;
+        cli_json_begin(&j);
+        cli_json_str(&j, "example", "treenet");
+        cli_json_str(&j, "model", ur_tree_cell_name(cell));
+        cli_json_str(&j, "task", cfg.task);
+        cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
+        cli_json_num(&j, "first_loss", first_loss);
+        cli_json_num(&j, "last_loss", last_loss);
+        cli_json_num(&j, "dev_fine_root_accuracy", dev.fine_root);
+        cli_json_num(&j, "dev_binary_root_accuracy", dev.binary_root);
+        cli_json_num(&j, "dev_all_node_accuracy", dev.all_nodes);
+        cli_json_num(&j, "dev_loss", dev.loss);
+        cli_json_num(&j, "best_dev_binary_root_accuracy", best_dev);
+        cli_json_num(&j, "seconds", seconds);
+        cli_json_num(&j, "nodes_per_s", seconds > 0 ? (double)nodes / seconds : 0);
+        cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
+        cli_json_end(&j);
+    }
+    free(order);
+    free(batch);
+    free(parts);
+done:
+    free(train);
+    ur_tape_free(tape);
+    ur_optim_free(opt);
+    ur_treenet_free(net);
+    ur_paramset_free(ps);
+    ur_vocab_free(vocab);
+    ur_treebank_free(train_tb);
+    ur_treebank_free(dev_tb);
+    ur_ckpt_close(ck);
+    ur_kernel_free_buffers();
+    return ok ? 0 : 1;
+}

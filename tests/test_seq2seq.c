@@ -1,0 +1,194 @@
+/* Encoder-decoder: beam search never scores below greedy, decoders agree with the
+ * model's own scores, and a short training on reversing digit strings learns. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "unroll.h"
+
+enum { PAD = 0, BOS = 1, EOS = 2, DIGIT0 = 3, V = 13, MAXLEN = 16 };
+
+typedef struct data {
+    int n;
+    int src[512][8], tgt[512][8], len[512];
+    const int *sp[512], *tp[512];
+} data;
+
+/* Random digit strings of length 1..maxl; the target is the string reversed. */
+static void make_reverse(data *d, int n, int maxl, uint64_t seed) {
+    ur_rng rng;
+    ur_rng_seed(&rng, seed);
+    d->n = n;
+    for (int i = 0; i < n; i++) {
+        d->len[i] = 1 + (int)ur_rng_below(&rng, (uint32_t)maxl);
+        for (int j = 0; j < d->len[i]; j++) d->src[i][j] = DIGIT0 + (int)ur_rng_below(&rng, 10);
+        for (int j = 0; j < d->len[i]; j++) d->tgt[i][j] = d->src[i][d->len[i] - 1 - j];
+        d->sp[i] = d->src[i];
+        d->tp[i] = d->tgt[i];
+    }
+}
+
+static ur_seq2seq *small_model(ur_paramset *ps, ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mode mode, int bi,
+                               int H, uint64_t seed) {
+    ur_seq2seq_config c = ur_seq2seq_defaults(V, V, BOS, EOS);
+    c.cell = cell;
+    c.score = score;
+    c.attn_mode = mode;
+    c.bidirectional = bi;
+    c.emb_dim = 16;
+    c.hidden = H;
+    c.attn_size = H;
+    c.seed = seed;
+    ur_seq2seq *m = ur_seq2seq_new(ps, "s2s", &c);
+    cr_assert_not_null(m, "%s", ur_last_error());
+    return m;
+}
+
+Test(seq2seq, beam_never_below_greedy_and_scores_agree) {
+    static data d;
+    make_reverse(&d, 24, 7, 5);
+    ur_paramset *ps = ur_paramset_new();
+    /* a random model: its distributions are flat enough for search to matter */
+    ur_seq2seq *m = small_model(ps, UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 16, 3);
+    for (int i = 0; i < ur_paramset_count(ps); i++) { /* sharpen it a little */
+        ur_param *p = ur_paramset_get(ps, i);
+        if (strstr(p->name, "out.W"))
+            for (size_t k = 0; k < p->value.size; k++) p->value.data[k] *= 4;
+    }
+    ur_tape *t = ur_tape_new();
+    int out[MAXLEN], len, bout[MAXLEN], blen, better = 0;
+    double g_lp, b_lp, check;
+    for (int i = 0; i < d.n; i++) {
+        cr_assert_eq(ur_seq2seq_greedy(m, t, &d.sp[i], &d.len[i], 1, 10, out, &len, &g_lp, NULL), UR_OK, "%s",
+                     ur_last_error());
+        /* greedy's log-probability is the model's score of what it emitted */
+        if (len < 10) {
+            cr_assert_eq(ur_seq2seq_score(m, t, d.sp[i], d.len[i], out, len, &check), UR_OK);
+            cr_expect(fabs(check - g_lp) < 1e-3, "greedy logp %g, score %g", g_lp, check);
+        }
+        ur_beam_config one = {1, 0, 0};
+        cr_assert_eq(ur_seq2seq_beam(m, t, d.sp[i], d.len[i], 10, &one, bout, &blen, &b_lp), UR_OK, "%s",
+                     ur_last_error());
+        cr_expect_eq(blen, len, "beam 1 and greedy differ in length");
+        cr_expect(blen == len && !memcmp(bout, out, (size_t)len * sizeof(int)), "beam 1 differs from greedy");
+        cr_expect(fabs(b_lp - g_lp) < 1e-4);
+        for (int keep = 0; keep < 2; keep++) {
+            ur_beam_config bc = {5, 0, keep};
+            cr_assert_eq(ur_seq2seq_beam(m, t, d.sp[i], d.len[i], 10, &bc, bout, &blen, &b_lp), UR_OK);
+            cr_expect(b_lp >= g_lp - 1e-4, "beam %g below greedy %g (keep_greedy %d)", b_lp, g_lp, keep);
+            if (blen < 10) {
+                cr_assert_eq(ur_seq2seq_score(m, t, d.sp[i], d.len[i], bout, blen, &check), UR_OK);
+                cr_expect(fabs(check - b_lp) < 1e-3, "beam logp %g, score %g", b_lp, check);
+            }
+            if (keep) better += b_lp > g_lp + 1e-4;
+        }
+    }
+    cr_expect(better > 0, "beam search never found anything better than greedy");
+    cr_expect_eq(ur_tape_grad_enabled(t), 1, "decoding must restore the gradient mode");
+    ur_tape_free(t);
+    ur_seq2seq_free(m);
+    ur_paramset_free(ps);
+}
+
+Test(seq2seq, sampling_is_seeded_and_cold_sampling_is_greedy) {
+    static data d;
+    make_reverse(&d, 8, 6, 9);
+    ur_paramset *ps = ur_paramset_new();
+    ur_seq2seq *m = small_model(ps, UR_RNN_LSTM, UR_ATTN_GENERAL, UR_S2S_ATTN_OUTPUT, 0, 16, 4);
+    ur_tape *t = ur_tape_new();
+    int g[8 * 12], gl[8], s1[8 * 12], l1[8], s2[8 * 12], l2[8];
+    double lp[8];
+    cr_assert_eq(ur_seq2seq_greedy(m, t, d.sp, d.len, 8, 12, g, gl, NULL, NULL), UR_OK, "%s", ur_last_error());
+    ur_rng r1, r2;
+    ur_rng_seed(&r1, 1);
+    cr_assert_eq(ur_seq2seq_sample(m, t, d.sp, d.len, 8, 12, 1e-7, &r1, s1, l1, lp), UR_OK);
+    for (int b = 0; b < 8; b++) {
+        cr_expect_eq(l1[b], gl[b]);
+        cr_expect(!memcmp(g + b * 12, s1 + b * 12, (size_t)gl[b] * sizeof(int)));
+    }
+    ur_rng_seed(&r1, 7);
+    ur_rng_seed(&r2, 7);
+    cr_assert_eq(ur_seq2seq_sample(m, t, d.sp, d.len, 8, 12, 1.5, &r1, s1, l1, NULL), UR_OK);
+    cr_assert_eq(ur_seq2seq_sample(m, t, d.sp, d.len, 8, 12, 1.5, &r2, s2, l2, NULL), UR_OK);
+    for (int b = 0; b < 8; b++) {
+        cr_expect_eq(l1[b], l2[b]);
+        cr_expect(!memcmp(s1 + b * 12, s2 + b * 12, (size_t)l1[b] * sizeof(int)));
+    }
+    cr_expect_eq(ur_seq2seq_sample(m, t, d.sp, d.len, 8, 12, 0, &r1, s1, l1, NULL), UR_ERR_ARG);
+    ur_tape_free(t);
+    ur_seq2seq_free(m);
+    ur_paramset_free(ps);
+}
+
+/* A few hundred steps on reversing digit strings: the loss must fall well below its
+ * start and greedy decoding must get many strings right. */
+Test(seq2seq, short_training_on_reverse_learns, .timeout = 60) {
+    static data train, dev;
+    make_reverse(&train, 512, 5, 1);
+    make_reverse(&dev, 64, 5, 2);
+    ur_paramset *ps = ur_paramset_new();
+    ur_seq2seq *m = small_model(ps, UR_RNN_GRU, UR_ATTN_DOT, UR_S2S_ATTN_FEED, 0, 32, 1);
+    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, 0.01);
+    ur_optim *opt = ur_optim_new(ps, &oc);
+    cr_assert_not_null(opt, "%s", ur_last_error());
+    ur_tape *t = ur_tape_new();
+    double first = 0, last = 0;
+    const int B = 32, steps = 300;
+    for (int s = 0; s < steps; s++) {
+        int i0 = (s * B) % train.n;
+        ur_tape_reset(t);
+        ur_node *loss = ur_seq2seq_loss(m, t, train.sp + i0, train.len + i0, train.tp + i0, train.len + i0, B, 1,
+                                        (uint64_t)s, NULL);
+        ur_optim_zero_grad(opt);
+        cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+        ur_clip_grad_norm(ps, 5.0, NULL);
+        cr_assert_eq(ur_optim_step(opt), UR_OK);
+        if (s < 10) first += ur_node_item(loss) / 10;
+        if (s >= steps - 10) last += ur_node_item(loss) / 10;
+    }
+    cr_expect(last < 0.3 * first, "loss %g -> %g", first, last);
+    int out[64 * 8], len[64], right = 0;
+    cr_assert_eq(ur_seq2seq_greedy(m, t, dev.sp, dev.len, 64, 8, out, len, NULL, NULL), UR_OK);
+    for (int b = 0; b < 64; b++)
+        right += len[b] == dev.len[b] && !memcmp(out + b * 8, dev.tgt[b], (size_t)len[b] * sizeof(int));
+    cr_expect(right >= 32, "only %d of 64 reversed exactly", right);
+    double ppl;
+    cr_assert_eq(ur_seq2seq_perplexity(m, t, dev.sp, dev.len, dev.tp, dev.len, 64, 16, &ppl, NULL), UR_OK);
+    cr_expect(ppl < 2.0, "perplexity %g", ppl);
+    ur_tape_free(t);
+    ur_optim_free(opt);
+    ur_seq2seq_free(m);
+    ur_paramset_free(ps);
+}
+
+Test(seq2seq, every_configuration_builds) {
+    static data d;
+    make_reverse(&d, 4, 6, 3);
+    ur_rnn_kind cells[2] = {UR_RNN_GRU, UR_RNN_LSTM};
+    for (int c = 0; c < 2; c++)
+        for (int sc = UR_ATTN_DOT; sc <= UR_ATTN_ADDITIVE; sc++)
+            for (int mode = UR_S2S_ATTN_OUTPUT; mode <= UR_S2S_ATTN_INPUT; mode++)
+                for (int bi = 0; bi < 2; bi++) {
+                    if (sc == UR_ATTN_DOT && bi) continue; /* dot needs equal widths */
+                    ur_paramset *ps = ur_paramset_new();
+                    ur_seq2seq *m = small_model(ps, cells[c], (ur_attn_score)sc, (ur_s2s_attn_mode)mode, bi, 8, 1);
+                    ur_tape *t = ur_tape_new();
+                    int n = 0;
+                    ur_node *loss = ur_seq2seq_loss(m, t, d.sp, d.len, d.tp, d.len, 4, 1, 1, &n);
+                    cr_assert_not_null(loss, "%s", ur_tape_errmsg(t));
+                    cr_expect(isfinite(ur_node_item(loss)) && ur_node_item(loss) > 0);
+                    cr_expect_eq(ur_backward(t, loss), UR_OK);
+                    int tokens = 0;
+                    for (int b = 0; b < 4; b++) tokens += d.len[b] + 1;
+                    cr_expect_eq(n, tokens);
+                    ur_tape_free(t);
+                    ur_seq2seq_free(m);
+                    ur_paramset_free(ps);
+                }
+    /* dot attention over a bidirectional encoder: a config error */
+    ur_paramset *ps = ur_paramset_new();
+    ur_seq2seq_config c = ur_seq2seq_defaults(V, V, BOS, EOS);
+    c.score = UR_ATTN_DOT;
+    cr_expect_null(ur_seq2seq_new(ps, "s2s", &c));
+    ur_paramset_free(ps);
+}
