@@ -6,6 +6,9 @@
 /* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
  * nothing is in it yet (write with =), else add. */
 ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
+/* tape.c: leaves dW += x^T G (x (N,K), G (N,M), W (K,M)) to be done together with
+ * W's other such parts when backward reaches W; 0 when it must be done now. */
+int ur__defer_wgrad(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N);
 
 /* matmul: y = op(a) op(b). attrs: iattr[0] = trans_a, iattr[1] = trans_b.
  * Shapes per batch: op(a) (m,k), op(b) (k,n), y (m,n). */
@@ -66,9 +69,11 @@ static void matmul_backward(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     int ta = y->iattr[0], tb = y->iattr[1];
     mm_dims d = mm_of(a, b, ta, tb);
-    int fa, fb; /* fresh buffers: the product is stored (beta 0), else added */
+    int fa, fb = 0; /* fresh buffers: the product is stored (beta 0), else added */
+    int defer = d.batch == 1 && !ta && !tb && a != b && b->requires_grad &&
+                ur__defer_wgrad(t, b, a->value, y->grad, d.m); /* db = a^T G, later */
     ur_real *ga = ur__grad_w(t, a, &fa);
-    ur_real *gb = ur__grad_w(t, b, &fb);
+    ur_real *gb = defer ? NULL : ur__grad_w(t, b, &fb);
     if (a == b) fb = 0; /* a x a^T: the second product adds to the first */
     ur_real beta_a = fa ? 0 : 1, beta_b = fb ? 0 : 1;
     size_t sa = (size_t)d.ra * d.ca, sb = (size_t)d.rb * d.cb, sy = (size_t)d.m * d.n;
@@ -133,8 +138,10 @@ static void linear_backward(ur_tape *t, ur_node *y) {
     ur_node *x = y->in[0], *W = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
     int N = x->shape.dims[0], K = x->shape.dims[1], M = W->shape.dims[1];
     const ur_real *G = y->grad;
-    int fx, fW, fb = 0;
-    ur_real *gx = ur__grad_w(t, x, &fx), *gW = ur__grad_w(t, W, &fW), *gb = b ? ur__grad_w(t, b, &fb) : NULL;
+    int fx, fW = 0, fb = 0;
+    int defer = W != x && W != b && W->requires_grad && ur__defer_wgrad(t, W, x->value, G, N);
+    ur_real *gx = ur__grad_w(t, x, &fx), *gW = defer ? NULL : ur__grad_w(t, W, &fW);
+    ur_real *gb = b ? ur__grad_w(t, b, &fb) : NULL;
     if (x == W) fW = 0;
     if (gx) ur_gemm(0, 1, N, K, M, 1, G, M, W->value, M, fx ? 0 : 1, gx, K);
     if (gW) ur_gemm(1, 0, K, M, N, 1, x->value, K, G, M, fW ? 0 : 1, gW, M);

@@ -2,10 +2,12 @@
  * handful of elementwise ops (and their tape nodes) by one pass over the gates;
  * each is gradient-checked on its own like any other op.
  *
- * Nothing but the output is stored: backward recomputes the gate activations from
- * the inputs (a few vector exps per element, cheaper than writing and reading
- * them back, and it halves the memory of a recorded step). Rows are processed in
- * chunks of CHUNK columns whose activations sit in small buffers on the stack. */
+ * The gate activations backward needs are kept (aux) for small states and
+ * recomputed from the inputs for large ones: below STORE_MAX elements a step's
+ * memory hardly matters and the vector exps cost more than the stored copy; above
+ * it the matmuls dominate the time and a recorded step takes half the memory.
+ * Either way backward sees exactly the forward's values (the same kernels).
+ * Rows go in chunks of CHUNK columns through small buffers on the stack. */
 #include "tape_internal.h"
 
 #include <math.h>
@@ -15,7 +17,7 @@
  * nothing is in it yet (write with =), else add. */
 ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
 
-enum { CHUNK = 256 };
+enum { CHUNK = 256, STORE_MAX = 16384 };
 
 static int check_bh(ur_tape *t, const char *name, int n, ur_node *const *in, const ur_node *state, int gates_k,
                     const ur_node *g) {
@@ -49,12 +51,17 @@ ur_node *ur_lstm_cell(ur_tape *t, ur_node *gates, ur_node *c_prev) {
     int B = c_prev->shape.dims[0], H = c_prev->shape.dims[1];
     ur_node *y = ur__node_new(t, UR_OP_LSTM_CELL, &c_prev->shape, 2, in);
     if (!y) return NULL;
+    ur_real *act = y->size <= STORE_MAX ? ur__alloc_real(t, 3 * y->size) : NULL; /* rows [si sf tg] */
+    if (y->size <= STORE_MAX && !act) return NULL;
+    y->aux = act;
     for (int b = 0; b < B; b++) {
         const ur_real *row = gates->value + (size_t)b * 4 * H, *restrict cp = c_prev->value + (size_t)b * H;
         ur_real *restrict c = y->value + (size_t)b * H;
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
-            ur_real si[CHUNK], sf[CHUNK], tg[CHUNK];
+            ur_real bi[CHUNK], bf[CHUNK], bg[CHUNK];
+            ur_real *si = bi, *sf = bf, *tg = bg;
+            if (act) si = act + (size_t)b * 3 * H + j0, sf = si + H, tg = si + 2 * H;
             ifg_act(row, H, j0, n, si, sf, tg);
             for (int j = 0; j < n; j++) c[j0 + j] = sf[j] * cp[j0 + j] + si[j] * tg[j];
         }
@@ -74,8 +81,10 @@ static void lstm_cell_backward(ur_tape *t, ur_node *y) {
         if (gg && fg) memset(gg + (size_t)b * 4 * H + 3 * H, 0, (size_t)H * sizeof(ur_real)); /* o: not ours */
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
-            ur_real si[CHUNK], sf[CHUNK], tg[CHUNK], d[CHUNK];
-            ifg_act(row, H, j0, n, si, sf, tg);
+            ur_real bi[CHUNK], bf[CHUNK], bg[CHUNK], d[CHUNK];
+            const ur_real *si = bi, *sf = bf, *tg = bg;
+            if (y->aux) si = (const ur_real *)y->aux + (size_t)b * 3 * H + j0, sf = si + H, tg = si + 2 * H;
+            else ifg_act(row, H, j0, n, bi, bf, bg);
             if (gg) {
                 ur_real *out = gg + (size_t)b * 4 * H + j0;
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * tg[j] * si[j] * (1 - si[j]);
@@ -101,12 +110,17 @@ ur_node *ur_lstm_hidden(ur_tape *t, ur_node *gates, ur_node *c) {
     int B = c->shape.dims[0], H = c->shape.dims[1];
     ur_node *y = ur__node_new(t, UR_OP_LSTM_HIDDEN, &c->shape, 2, in);
     if (!y) return NULL;
+    ur_real *act = y->size <= STORE_MAX ? ur__alloc_real(t, 2 * y->size) : NULL; /* rows [so tc] */
+    if (y->size <= STORE_MAX && !act) return NULL;
+    y->aux = act;
     for (int b = 0; b < B; b++) {
         const ur_real *og = gates->value + (size_t)b * 4 * H + 3 * H, *cr = c->value + (size_t)b * H;
         ur_real *restrict h = y->value + (size_t)b * H;
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
-            ur_real so[CHUNK], tc[CHUNK];
+            ur_real bo[CHUNK], bt[CHUNK];
+            ur_real *so = bo, *tc = bt;
+            if (act) so = act + (size_t)b * 2 * H + j0, tc = so + H;
             ur_vec_sigmoid((size_t)n, og + j0, so);
             ur_vec_tanh((size_t)n, cr + j0, tc);
             for (int j = 0; j < n; j++) h[j0 + j] = so[j] * tc[j];
@@ -127,9 +141,14 @@ static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
         if (gg && fg) memset(gg + (size_t)b * 4 * H, 0, (size_t)3 * H * sizeof(ur_real)); /* i, f, g: not ours */
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
-            ur_real so[CHUNK], tc[CHUNK], d[CHUNK];
-            ur_vec_sigmoid((size_t)n, og + j0, so);
-            ur_vec_tanh((size_t)n, cr + j0, tc);
+            ur_real bo[CHUNK], bt[CHUNK], d[CHUNK];
+            const ur_real *so = bo, *tc = bt;
+            if (y->aux) {
+                so = (const ur_real *)y->aux + (size_t)b * 2 * H + j0, tc = so + H;
+            } else {
+                ur_vec_sigmoid((size_t)n, og + j0, bo);
+                ur_vec_tanh((size_t)n, cr + j0, bt);
+            }
             if (gg) {
                 for (int j = 0; j < n; j++) d[j] = dh[j0 + j] * tc[j] * so[j] * (1 - so[j]);
                 put(fg, n, gg + (size_t)b * 4 * H + 3 * H + j0, d);
@@ -165,13 +184,18 @@ ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev) {
     int B = h_prev->shape.dims[0], H = h_prev->shape.dims[1];
     ur_node *y = ur__node_new(t, UR_OP_GRU_HIDDEN, &h_prev->shape, 3, in);
     if (!y) return NULL;
+    ur_real *act = y->size <= STORE_MAX ? ur__alloc_real(t, 3 * y->size) : NULL; /* rows [r z n] */
+    if (y->size <= STORE_MAX && !act) return NULL;
+    y->aux = act;
     for (int b = 0; b < B; b++) {
         const ur_real *x = gx->value + (size_t)b * 3 * H, *hh = gh->value + (size_t)b * 3 * H;
         const ur_real *restrict hp = h_prev->value + (size_t)b * H;
         ur_real *restrict h = y->value + (size_t)b * H;
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
-            ur_real r[CHUNK], z[CHUNK], nn[CHUNK];
+            ur_real br[CHUNK], bz[CHUNK], bn[CHUNK];
+            ur_real *r = br, *z = bz, *nn = bn;
+            if (act) r = act + (size_t)b * 3 * H + j0, z = r + H, nn = r + 2 * H;
             rzn_act(x, hh, H, j0, n, r, z, nn);
             for (int j = 0; j < n; j++) h[j0 + j] = (1 - z[j]) * nn[j] + z[j] * hp[j0 + j];
         }
@@ -191,8 +215,10 @@ static void gru_hidden_backward(ur_tape *t, ur_node *y) {
         const ur_real *restrict dh = y->grad + (size_t)b * H, *restrict hp = h_prev->value + (size_t)b * H;
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
-            ur_real r[CHUNK], z[CHUNK], nn[CHUNK], dr[CHUNK], dz[CHUNK], dn[CHUNK];
-            rzn_act(x, hh, H, j0, n, r, z, nn);
+            ur_real br[CHUNK], bz[CHUNK], bn[CHUNK], dr[CHUNK], dz[CHUNK], dn[CHUNK];
+            const ur_real *r = br, *z = bz, *nn = bn;
+            if (y->aux) r = (const ur_real *)y->aux + (size_t)b * 3 * H + j0, z = r + H, nn = r + 2 * H;
+            else rzn_act(x, hh, H, j0, n, br, bz, bn);
             const ur_real *restrict hn = hh + 2 * H + j0;
             for (int j = 0; j < n; j++) {
                 dn[j] = dh[j0 + j] * (1 - z[j]) * (1 - nn[j] * nn[j]);

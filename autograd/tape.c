@@ -281,9 +281,12 @@ ur_node *ur__node_done(ur_tape *t, ur_node *y) {
  *   such slices, in order and without overlap (the time steps of a projected
  *   sequence), gets the matching part of the parent's gradient buffer.
  * In every case ur_node_grad of a node is exactly dL/d(node). */
+typedef struct wgrad_part wgrad_part;
+
 typedef struct bw_state {
     const ur_tape *t;
     int last;             /* id of the loss */
+    wgrad_part **pending; /* per node: deferred weight-gradient products (ur__defer_wgrad) */
     int *uses;            /* consumers among the nodes up to the loss */
     int *owner;           /* node whose buffer this node's gradient lives in */
     unsigned char *fresh; /* per owner: allocated, nothing written yet */
@@ -311,7 +314,9 @@ static bw_state *bw_begin(ur_tape *t, int last) {
     s->dir = ur__alloc(t, n);
     s->lo = ur__alloc(t, n * sizeof *s->lo);
     s->hi = ur__alloc(t, n * sizeof *s->hi);
-    if (!s->uses || !s->owner || !s->fresh || !s->sliced || !s->dir || !s->lo || !s->hi) return NULL;
+    s->pending = ur__alloc(t, n * sizeof *s->pending);
+    if (!s->uses || !s->owner || !s->fresh || !s->sliced || !s->dir || !s->lo || !s->hi || !s->pending) return NULL;
+    memset(s->pending, 0, n * sizeof *s->pending);
     memset(s->uses, 0, n * sizeof *s->uses);
     memset(s->fresh, 0, n);
     memset(s->sliced, 1, n);
@@ -419,6 +424,78 @@ ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign) {
         s->fresh[s->owner[x->id]] = 0;
     }
     return g;
+}
+
+/* ---- deferred weight gradients ----
+ * A weight read by many products of a few rows each (a recurrent weight at batch
+ * size 1, a tree's composition matrix) would get dW += x^T G as many rank-few
+ * updates, each reading and writing all of dW. Instead each product leaves its
+ * (x, G) here, and when the walk reaches W -- after all its consumers -- the parts
+ * are joined into one (K x R) * (R x M) product, R = all their rows. x and G are a
+ * node's value and gradient, which stay unchanged until then. */
+enum { DEFER_MAX_ROWS = 8 };
+
+struct wgrad_part {
+    const ur_real *x, *G; /* (N, K) and (N, M) */
+    int N;
+    wgrad_part *next;
+};
+
+int ur__defer_wgrad(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N) {
+    bw_state *s = bw_cur;
+    if (!s || s->t != t || N > DEFER_MAX_ROWS || W->id > s->last || s->uses[W->id] < 2 || !W->requires_grad)
+        return 0;
+    wgrad_part *p = ur__alloc(t, sizeof *p);
+    if (!p) return 0;
+    p->x = x;
+    p->G = G;
+    p->N = N;
+    p->next = s->pending[W->id];
+    s->pending[W->id] = p;
+    return 1;
+}
+
+/* The rows of the parts, in list order, as one matrix: in place when they follow
+ * each other in memory, else copied into the arena. */
+static const ur_real *join_rows(ur_tape *t, wgrad_part *const *parts, int n, int use_G, size_t cols, size_t R) {
+    const ur_real *first = use_G ? parts[0]->G : parts[0]->x;
+    const ur_real *at = first;
+    int contiguous = 1;
+    for (int i = 0; i < n && contiguous; i++) {
+        contiguous = (use_G ? parts[i]->G : parts[i]->x) == at;
+        at += (size_t)parts[i]->N * cols;
+    }
+    if (contiguous) return first;
+    ur_real *out = ur__alloc_real(t, R * cols), *o = out;
+    for (int i = 0; out && i < n; i++) {
+        size_t len = (size_t)parts[i]->N * cols;
+        memcpy(o, use_G ? parts[i]->G : parts[i]->x, len * sizeof(ur_real));
+        o += len;
+    }
+    return out;
+}
+
+static void flush_wgrad(ur_tape *t, bw_state *s, ur_node *W) {
+    int n = 0;
+    size_t R = 0;
+    for (wgrad_part *p = s->pending[W->id]; p; p = p->next) n++, R += (size_t)p->N;
+    wgrad_part **parts = ur__alloc(t, (size_t)n * sizeof *parts);
+    if (!parts) return;
+    int i = 0;
+    for (wgrad_part *p = s->pending[W->id]; p; p = p->next) parts[i++] = p;
+    /* parts are in reverse order of recording: put them back when that makes G one block */
+    if (n > 1 && parts[1]->G + (size_t)parts[1]->N * W->shape.dims[1] == parts[0]->G)
+        for (int a = 0, b = n - 1; a < b; a++, b--) {
+            wgrad_part *tmp = parts[a];
+            parts[a] = parts[b];
+            parts[b] = tmp;
+        }
+    int K = W->shape.dims[0], M = W->shape.dims[1];
+    const ur_real *X = join_rows(t, parts, n, 0, (size_t)K, R), *G = join_rows(t, parts, n, 1, (size_t)M, R);
+    int fresh;
+    ur_real *gW = ur__grad_w(t, W, &fresh);
+    if (X && G && gW) ur_gemm(1, 0, K, M, (int)R, 1, X, K, G, M, fresh ? 0 : 1, gW, M);
+    s->pending[W->id] = NULL;
 }
 
 ur_real *ur__grad(ur_tape *t, ur_node *x) {
@@ -597,6 +674,7 @@ ur_status ur_backward(ur_tape *t, ur_node *loss) {
     if (g) g[0] += 1;
     for (int id = loss->id; g && id >= 0 && !t->err; id--) {
         ur_node *y = t->nodes[id];
+        if (bw_cur && bw_cur->pending[id]) flush_wgrad(t, bw_cur, y); /* y's gradient is now complete */
         if (!y->grad || y->n_in == 0 || !y->requires_grad) continue;
         ur__op_table[y->op].backward(t, y);
         if (t->anomaly && !t->err) check_input_grads(t, y);

@@ -56,6 +56,28 @@ static void seq_data_free(seq_data *d) {
     free(d->y);
 }
 
+/* Floating-point operations of one training step in its matrix products (2mnk
+ * each; the elementwise work is a few percent and not counted). Per layer and
+ * direction: the input projection (forward and dW, plus dx above layer 0), the T
+ * recurrent products (forward, dW_hh, dh); then the head (forward, dW, dx). */
+static double seq_flops(const seq_config *c, int gates) {
+    double TB = (double)c->seq * c->batch, H = c->hidden, GH = gates * H, D = c->bidirectional ? 2 : 1;
+    double f = 0;
+    for (int l = 0; l < c->layers; l++) {
+        double in = l == 0 ? c->in : H * D;
+        f += D * (2 * TB * in * GH * (l == 0 ? 2 : 3) + 3 * 2 * TB * H * GH);
+    }
+    return f + 3 * 2 * TB * H * D * c->classes;
+}
+
+/* Records "<key>": tokens/s and "<key>-gflops": the rate of its matrix products. */
+static void report_seq(bench_report *r, const char *key, double tokens_per_s, const seq_config *c, int gates) {
+    char gkey[96];
+    bench_report_number(r, BENCH_TOKENS_PER_S, key, tokens_per_s);
+    snprintf(gkey, sizeof gkey, "%s-gflops", key);
+    bench_report_number(r, BENCH_OTHER, gkey, tokens_per_s / ((double)c->seq * c->batch) * seq_flops(c, gates) / 1e9);
+}
+
 /* ---- ur_rnn + linear head ---- */
 
 typedef struct seq_bench {
@@ -107,7 +129,7 @@ static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn
 
     char key[64];
     snprintf(key, sizeof key, "%s-%s", c->name, cell);
-    bench_report_number(r, BENCH_TOKENS_PER_S, key, bench_timed(seq_step, &s, seconds));
+    report_seq(r, key, bench_timed(seq_step, &s, seconds), c, ur_rnn_gates(kind));
 
     ur_tape_free(s.tape);
     ur_optim_free(s.opt);
@@ -192,7 +214,7 @@ void bench_charlm_lstm_primitives(bench_report *r, double seconds) {
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
     check((p.opt = ur_optim_new(p.ps, &oc)) != NULL, "optimizer");
     check((p.tape = ur_tape_new()) != NULL, "tape");
-    bench_report_number(r, BENCH_TOKENS_PER_S, "charlm-lstm-primitives", bench_timed(prim_step, &p, seconds));
+    report_seq(r, "charlm-lstm-primitives", bench_timed(prim_step, &p, seconds), c, 4);
     ur_tape_free(p.tape);
     ur_optim_free(p.opt);
     ur_paramset_free(p.ps);

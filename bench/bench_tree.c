@@ -120,6 +120,9 @@ void bench_tree_rnn(bench_report *r, double seconds) {
     snprintf(json, sizeof json, "{\"trees_per_s\": %.2f, \"us_per_internal_node\": %.2f}", rate,
              1e6 / rate / (N_LEAVES - 1));
     bench_report_json(r, BENCH_OTHER, "tree-rnn", json);
+    /* matrix products per tree: each node's layer and the root's head, forward, dW, dx */
+    double flops = 3 * 2.0 * ((N_LEAVES - 1) * 2 * DIM * DIM + DIM * CLASSES);
+    bench_report_number(r, BENCH_OTHER, "tree-rnn-gflops", rate * flops / 1e9);
 
     ur_tape_free(s.tape);
     ur_optim_free(s.opt);

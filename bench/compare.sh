@@ -3,10 +3,14 @@
 # same session. Runs unroll-bench with 1 and 2 threads and torch_ref.py with
 # --threads 1 --blas-threads 1 and --threads 1 --blas-threads 2 (2 torch threads
 # plus 2 BLAS threads oversubscribe 2 cores), keeps the best figure of each side
-# per key, and prints unroll / torch for every key both report; then unroll's
-# matmul against numpy's (OpenBLAS) at the same thread count.
+# per key, and prints unroll / torch for every key either reports, the rate each
+# training workload reaches in its matrix products, then unroll's matmul against
+# numpy's (OpenBLAS) at the same thread count.
+# --repeat N runs the four settings N times, interleaved, and keeps the best figure
+# of each (on a shared, noisy machine a single run of either side may be slowed down
+# by other work).
 #
-#   bench/compare.sh [--seconds S] [--only name,name,...]
+#   bench/compare.sh [--repeat N] [--seconds S] [--only name,name,...]
 # Environment: UR_BENCH (default build/bin/unroll-bench), PYTHON (/usr/bin/python3),
 # TORCH_REF (../shared/bench/torch_ref.py beside the source tree).
 # With --only matmul-rnn, numpy is also timed on each RNN GEMM shape.
@@ -18,21 +22,26 @@ torch_ref="${TORCH_REF:-$root/../shared/bench/torch_ref.py}"
 [ -x "$bench" ] || { echo "compare.sh: $bench not found (build first, or set UR_BENCH)" >&2; exit 1; }
 [ -f "$torch_ref" ] || { echo "compare.sh: $torch_ref not found (set TORCH_REF)" >&2; exit 1; }
 
+repeat=1
+if [ "${1:-}" = "--repeat" ]; then
+  repeat="${2:?--repeat needs a count}"
+  shift 2
+fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-for t in 1 2; do
-  echo "== unroll-bench --threads $t $*" >&2
-  "$bench" --threads "$t" "$@" > "$tmp/unroll-$t.json"
-  echo "== torch_ref.py --threads 1 --blas-threads $t $*" >&2
-  "$python" "$torch_ref" --threads 1 --blas-threads "$t" "$@" > "$tmp/torch-$t.json"
+for r in $(seq "$repeat"); do
+  for t in 1 2; do
+    echo "== [$r/$repeat] unroll-bench --threads $t $*" >&2
+    "$bench" --threads "$t" "$@" > "$tmp/unroll-$t-$r.json"
+    echo "== [$r/$repeat] torch_ref.py --threads 1 --blas-threads $t $*" >&2
+    "$python" "$torch_ref" --threads 1 --blas-threads "$t" "$@" > "$tmp/torch-$t-$r.json"
+  done
 done
 
-"$python" - "$tmp" <<'PY'
+"$python" - "$tmp" "$repeat" <<'PY'
 import json, re, subprocess, sys, os
-tmp = sys.argv[1]
+tmp, repeat = sys.argv[1], int(sys.argv[2])
 load = lambda name: json.load(open(os.path.join(tmp, name)))
-un = {t: load(f"unroll-{t}.json") for t in (1, 2)}
-to = {t: load(f"torch-{t}.json") for t in (1, 2)}
 
 def flat(res):
     """key -> number, for tokens_per_s and other (nested objects as key/sub)."""
@@ -45,30 +54,66 @@ def flat(res):
                 out[k] = v
     return out
 
+lower_better = lambda k: k.startswith("peak_rss") or k.endswith("us_per_internal_node")
+
 def best(runs, key):
-    """Best value of a key over runs: the smallest for memory and latency, else the largest."""
-    vals = [flat(r)[key] for r in runs if key in flat(r)]
+    """Best value of a key over flat runs: the smallest for memory and latency, else the largest."""
+    vals = [r[key] for r in runs if key in r]
     if not vals:
         return None
-    low = key.startswith("peak_rss") or key.endswith("us_per_internal_node")
-    return min(vals) if low else max(vals)
+    return min(vals) if lower_better(key) else max(vals)
+
+def merged(side, t):
+    """The best figure of each key over the repeats of one side and thread setting."""
+    runs = [flat(load(f"{side}-{t}-{r}.json")) for r in range(1, repeat + 1)]
+    return {k: best(runs, k) for k in dict.fromkeys(k for r in runs for k in r)}
+
+meta_un, meta_to = load("unroll-1-1.json"), load("torch-1-1.json")
+un = {t: merged("unroll", t) for t in (1, 2)}
+to = {t: merged("torch", t) for t in (1, 2)}
 
 # unroll's matmul keys answer torch's under another name
 alias = lambda k: re.sub(r"^unroll-matmul-", "torch-matmul-", k)
-ukeys = sorted({k for r in un.values() for k in flat(r)})
-print(f"unroll {un[1]['unroll']} ({un[1]['isa']}) vs torch {to[1]['torch']}: best of both thread settings on each side")
-print(f"{'key':40} {'unroll':>12} {'torch':>12} {'unroll/torch':>13}")
-for k in ukeys:
-    u, t = best(un.values(), k), best(to.values(), alias(k))
-    if u is None or t is None:
-        continue
-    print(f"{k:40} {u:12.2f} {t:12.2f} {u / t:13.2f}")
+fmt = lambda v: f"{v:11.2f}" if v is not None else f"{'-':>11}"
+ukeys = [k for k in dict.fromkeys(k for t in (1, 2) for k in un[t]) if not k.endswith("-gflops")
+         or k.startswith("unroll-")]
+tkeys = [k for k in dict.fromkeys(k for t in (1, 2) for k in to[t])
+         if not k.startswith("numpy-") and k not in {alias(u) for u in ukeys}]
+print(f"unroll {meta_un['unroll']} ({meta_un['isa']}) vs torch {meta_to['torch']}: each side's best of its two "
+      f"thread settings (and of {repeat} run(s) each); ratio = unroll/torch (keys marked * are "
+      f"lower-is-better: below 1 is better)")
+print(f"{'key':36} {'unroll 1t':>11} {'unroll 2t':>11} {'torch 1+1':>11} {'torch 1+2':>11} "
+      f"{'unroll':>11} {'torch':>11} {'ratio':>8}")
+for k in ukeys + tkeys:
+    tk = alias(k)
+    row = [un[1].get(k), un[2].get(k), to[1].get(tk), to[2].get(tk)]
+    u, t = best(un.values(), k), best(to.values(), tk)
+    ratio = f"{u / t:8.2f}" if u is not None and t else f"{'-':>8}"
+    name = k + (" *" if lower_better(k) else "")
+    print(f"{name:36} {fmt(row[0])} {fmt(row[1])} {fmt(row[2])} {fmt(row[3])} {fmt(u)} {fmt(t)} {ratio}")
+
+# Matrix-product rate of each training workload: unroll-bench counts the FLOPs of
+# the products of one step (forward + backward); torch does the same products, so its
+# rate is its throughput times the same FLOPs per unit.
+peak = max((un[t].get("unroll-matmul-1024-gflops") or 0 for t in (1, 2)), default=0)
+print(f"\n{'GFLOP/s in matrix products':36} {'unroll':>11} {'% of peak':>10} {'torch':>11}   "
+      f"(peak: unroll-matmul-1024, best thread count: {peak:.1f})")
+for k in [k for k in dict.fromkeys(k for t in (1, 2) for k in un[t]) if k.endswith("-gflops")
+          and not k.startswith("unroll-")]:
+    base = k[:-len("-gflops")]
+    unit = base if base in un[1] or base in un[2] else base + "/trees_per_s"
+    th = max((1, 2), key=lambda t: un[t].get(k, 0))
+    g = un[th].get(k)
+    u_rate, t_rate = un[th].get(unit), best(to.values(), unit)
+    tg = g * t_rate / u_rate if g and u_rate and t_rate else None
+    pct = f"{100 * g / peak:9.0f}%" if g and peak else f"{'-':>10}"
+    print(f"{base:36} {fmt(g)} {pct} {fmt(tg)}")
 
 print(f"\n{'matmul, same thread count':40} {'unroll':>12} {'numpy':>12} {'unroll/numpy':>13}")
 for n in (64, 256, 1024):
     for th in (1, 2):
-        u = flat(un[th]).get(f"unroll-matmul-{n}-gflops")
-        p = flat(to[th]).get(f"numpy-matmul-{n}-gflops")
+        u = un[th].get(f"unroll-matmul-{n}-gflops")
+        p = to[th].get(f"numpy-matmul-{n}-gflops")
         if u is not None and p is not None:
             print(f"{f'matmul-{n} GFLOP/s, {th} thread(s)':40} {u:12.2f} {p:12.2f} {u / p:13.2f}")
 
@@ -103,6 +148,6 @@ print(json.dumps(out))
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(th), OMP_NUM_THREADS=str(th))
         npr = json.loads(subprocess.check_output([sys.executable, "-c", code, secs] + shapes, env=env))
         for k in shapes:
-            u = flat(un[th])[k]
+            u = un[th][k]
             print(f"{k[len('unroll-gemm-'):-len('-gflops')]:40} {th:7d} {u:9.1f} {npr[k]:9.1f} {u / npr[k]:7.2f}")
 PY

@@ -18,6 +18,10 @@
  *
  * Validation loss is reported in bits per character, L / ln 2, and as perplexity
  * exp(L): the model is as unsure as a uniform choice among exp(L) characters.
+ *
+ * --save writes the parameters, Adam's state, the carried states, the RNG and the
+ * settings; --load rebuilds the same model from it and continues the run exactly
+ * (--steps N stops at step N counted from the start of training, also after --load).
  */
 #include <math.h>
 #include <stdio.h>
@@ -240,11 +244,15 @@ static int sample_text(model *m, ur_tape *t, const ur_charset *cs, const char *p
  * states of the B training streams, the RNG, and the settings as metadata. */
 static int save_checkpoint(const char *path, const model *m, const ur_optim *opt, const ur_rnn_state *st,
                            const ur_rng *rng, const ur_charset *cs, const cli_opt *opts, int n_opts) {
-    enum { MAX_EXTRAS = 64 + 2 * UR_RNN_MAX_STATES };
-    ur_named_tensor ex[MAX_EXTRAS];
+    /* extras: the optimizer's state tensors, then h (and c) of every carried state */
+    int n = 0, n_opt = ur_optim_state_count(opt);
+    ur_named_tensor *ex = malloc(((size_t)n_opt + 2 * UR_RNN_MAX_STATES) * sizeof *ex);
     char names[2 * UR_RNN_MAX_STATES][32];
-    int n = 0;
-    for (int i = 0; i < ur_optim_state_count(opt) && n < 64; i++, n++) ex[n].tensor = ur_optim_state_at(opt, i, &ex[n].name);
+    if (!ex) {
+        fprintf(stderr, "char_rnn: --save %s: out of memory\n", path);
+        return -1;
+    }
+    for (; n < n_opt; n++) ex[n].tensor = ur_optim_state_at(opt, n, &ex[n].name);
     for (int i = 0; i < st->n; i++) {
         snprintf(names[2 * i], 32, "state.h%d", i);
         ex[n++] = (ur_named_tensor){names[2 * i], st->h[i]};
@@ -265,7 +273,9 @@ static int save_checkpoint(const char *path, const model *m, const ur_optim *opt
     meta[k++] = (ur_ckpt_kv){"optim.kind", ur_optim_kind_name(ur_optim_config_of(opt)->kind)};
     meta[k++] = (ur_ckpt_kv){"optim.step", step};
     meta[k] = (ur_ckpt_kv){NULL, NULL};
-    if (ur_ckpt_save(path, m->ps, ex, n, meta) != UR_OK) {
+    ur_status s = ur_ckpt_save(path, m->ps, ex, n, meta);
+    free(ex);
+    if (s != UR_OK) {
         fprintf(stderr, "char_rnn: --save %s: %s\n", path, ur_last_error());
         return -1;
     }
@@ -352,8 +362,9 @@ int main(int argc, char **argv) {
     if (cfg.iters <= 0) cfg.iters = use_file ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
     if ((int)cell_kind(cfg.cell) < 0 || cfg.layers < 1 || cfg.layers > UR_RNN_MAX_LAYERS || cfg.hidden < 1 ||
-        cfg.embed < 0 || cfg.bptt < 1 || cfg.batch < 1 || cfg.dropout < 0 || cfg.dropout >= 1 || cfg.sample < 0) {
-        fprintf(stderr, "char_rnn: bad settings (--cell rnn|gru|lstm, --layers 1..%d, sizes >= 1, "
+        cfg.embed < 0 || cfg.bptt < 1 || cfg.batch < 1 || cfg.dropout < 0 || cfg.dropout >= 1 || cfg.sample < 0 ||
+        cfg.log_every < 1) {
+        fprintf(stderr, "char_rnn: bad settings (--cell rnn|gru|lstm, --layers 1..%d, sizes and --log-every >= 1, "
                         "0 <= --dropout < 1): see --help\n", UR_RNN_MAX_LAYERS);
         ur_ckpt_close(ck);
         return 2;
@@ -439,14 +450,7 @@ int main(int argc, char **argv) {
         }
         ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
 
-        if (step == first + 1) { /* look inside one step */
-            if (c.print_tape) ur_tape_print(tape, stdout);
-            if (c.dot && cli_write_dot(tape, c.dot) == 0) printf("wrote the tape of one step to %s\n", c.dot);
-            if (c.grad_report) {
-                cli_grad_report_params(m.ps, stdout);
-                cli_grad_report_steps(h, "||dL/dh_t||", stdout);
-            }
-        }
+        if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         if (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) {
             fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
             ok = 0;

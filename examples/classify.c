@@ -17,6 +17,10 @@
  *     y   = s W_out + b_out                   class scores, L = cross_entropy(y, label)
  * With --phrases every labelled subtree (a phrase) is a training example too: SST
  * labels every node, and these extra examples teach the encoder the sentiment of parts.
+ *
+ * --save keeps the settings and the vocabulary with the weights, so --load alone
+ * rebuilds the model (--eval), or continues training exactly where it stopped
+ * (--steps N stops at step N counted from the start of training).
  */
 #include <ctype.h>
 #include <math.h>
@@ -124,13 +128,20 @@ static int examples_make(examples *e, const ur_treebank *tb, int n, int binary, 
             free(hi);
             lo = malloc((size_t)cap * sizeof *lo);
             hi = malloc((size_t)cap * sizeof *hi);
-            if (!lo || !hi) return free(lo), free(hi), 0;
+            if (!lo || !hi) {
+                ok = 0;
+                break;
+            }
         }
         for (int k = 0; ok && k < t->n_nodes; k++) { /* post-order: children come first */
             const ur_tree_node *nd = &t->nodes[k];
-            if (nd->n_children == 0) lo[k] = nd->word, hi[k] = nd->word + 1;
-            else lo[k] = lo[t->children[nd->first_child]],
-                 hi[k] = hi[t->children[nd->first_child + nd->n_children - 1]];
+            if (nd->n_children == 0) { /* a leaf: its own word */
+                lo[k] = nd->word;
+                hi[k] = nd->word + 1;
+            } else { /* from its first child's first word to its last child's last */
+                lo[k] = lo[t->children[nd->first_child]];
+                hi[k] = hi[t->children[nd->first_child + nd->n_children - 1]];
+            }
             int y = class_of(nd->label, binary);
             if (y >= 0) ok = examples_add(e, t->word_ids + lo[k], hi[k] - lo[k], y);
         }
@@ -138,31 +149,6 @@ static int examples_make(examples *e, const ur_treebank *tb, int n, int binary, 
     free(lo);
     free(hi);
     return ok;
-}
-
-/* The vocabulary in checkpoint metadata: "word<TAB>count" lines after the specials. */
-static char *vocab_to_text(const ur_vocab *v) {
-    size_t n = 1;
-    for (int i = 2; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 24;
-    char *s = malloc(n), *p = s;
-    if (!s) return NULL;
-    for (int i = 2; i < ur_vocab_size(v); i++)
-        p += snprintf(p, n - (size_t)(p - s), "%s\t%lld\n", ur_vocab_string(v, i), (long long)ur_vocab_count(v, i));
-    *p = '\0';
-    return s;
-}
-
-static ur_vocab *vocab_from_text(const char *s) {
-    ur_vocab *v = ur_vocab_new(UR_VOCAB_PAD | UR_VOCAB_UNK);
-    while (v && *s) {
-        const char *tab = strchr(s, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
-        if (!nl || ur_vocab_add_n(v, s, (size_t)(tab - s), atoll(tab + 1)) < 0) {
-            ur_vocab_free(v);
-            return NULL;
-        }
-        s = nl + 1;
-    }
-    return v;
 }
 
 /* ---- the model ---- */
@@ -270,7 +256,7 @@ static score evaluate(classifier *m, ur_tape *t, const examples *e, ur_real *scr
     if (sc.n && isfinite(sc.loss)) {
         sc.loss /= (double)sc.n;
         sc.acc = (double)correct / (double)sc.n;
-    }
+    } else sc.loss = sc.acc = NAN; /* an error, or nothing to score */
     return sc;
 }
 
@@ -288,7 +274,7 @@ static int save_checkpoint(const char *path, const classifier *m, const ur_optim
                            const ur_rng *rng, const cli_opt *opts, int n_opts) {
     char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
     ur_ckpt_kv meta[32];
-    char *vocab = vocab_to_text(v);
+    char *vocab = cli_vocab_to_text(v, 2); /* after <pad>, <unk> */
     int k = cli_meta_put(opts, n_opts, STORED, store, meta);
     ur_ckpt_rng_encode(rng, rng_hex);
     meta[k++] = (ur_ckpt_kv){"example", "classify"};
@@ -368,6 +354,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(cfg.pool, "bilast") && !cfg.bidir) problem = "--pool bilast needs --bidir 1";
     else if (cfg.eval && !ck) problem = "--eval needs a model (--load)";
     else if (!cfg.eval && !cfg.train) problem = "give --train FILE (and --dev FILE), or --load MODEL --eval FILE";
+    else if (cfg.batch < 1 || cfg.embed < 1 || cfg.hidden < 1 || cfg.log_every < 1 || cfg.epochs < 0)
+        problem = "--batch, --embed, --hidden and --log-every must be >= 1";
+    else if (!(cfg.dropout >= 0 && cfg.dropout < 1)) problem = "--dropout must be in [0, 1)";
     if (problem) {
         fprintf(stderr, "classify: %s (see --help)\n", problem);
         ur_ckpt_close(ck);
@@ -383,7 +372,7 @@ int main(int argc, char **argv) {
     ur_vocab *vocab = NULL;
     if (ok && ck) {
         const char *text = ur_ckpt_meta(ck, "vocab");
-        vocab = text ? vocab_from_text(text) : NULL;
+        vocab = text ? cli_vocab_from_text(text, UR_VOCAB_PAD | UR_VOCAB_UNK) : NULL;
         if (!vocab) fprintf(stderr, "classify: --load %s: no usable 'vocab' in the metadata\n", c.load);
     } else if (ok) { /* lowercased words of the training sentences */
         ur_vocab *counts = ur_vocab_new(0);
@@ -405,6 +394,10 @@ int main(int argc, char **argv) {
     if (ok && dev_tb) {
         set_word_ids(dev_tb, vocab);
         ok = examples_make(&dev, dev_tb, dev_tb->n_trees, binary, 0);
+    }
+    if (ok && train_tb && train.n == 0) {
+        fprintf(stderr, "classify: %s: no training examples for the %s task\n", cfg.train, cfg.task);
+        ok = 0;
     }
     if (ok && train_tb)
         printf("classify: %s, task %s: %d training examples%s, %d words in the vocabulary\n", cfg.train, cfg.task,
@@ -446,6 +439,7 @@ int main(int argc, char **argv) {
             cli_json_end(&j);
         }
         ok = isfinite(sc.acc);
+        if (!ok) fprintf(stderr, "classify: %s: no sentences to score for the %s task\n", cfg.eval, cfg.task);
         goto done;
     }
 
@@ -498,14 +492,7 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-        if (step == first) { /* look inside one step */
-            if (c.print_tape) ur_tape_print(tape, stdout);
-            if (c.dot && cli_write_dot(tape, c.dot) == 0) printf("wrote the tape of one step to %s\n", c.dot);
-            if (c.grad_report) {
-                cli_grad_report_params(m.ps, stdout);
-                cli_grad_report_steps(h, "||dL/dh_t||", stdout);
-            }
-        }
+        if (step == first) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         for (int i = 0; i < p->T * B; i++) tokens += p->mask[i] != 0;
         ur_padded_free(p);
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));

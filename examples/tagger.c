@@ -16,6 +16,10 @@
  * Word dropout: in training, a word seen n times in the training data is replaced
  * by <unk> with probability a / (a + n) (--word-dropout a), so <unk> is trained on
  * words like the rare ones it will stand for at test time.
+ *
+ * --save keeps the settings and the vocabulary with the weights, so --load alone
+ * rebuilds the model (--eval), or continues training exactly where it stopped
+ * (--steps N stops at step N counted from the start of training).
  */
 #include <ctype.h>
 #include <math.h>
@@ -108,31 +112,6 @@ static int dataset_make(dataset *d, const ur_conllu *src, int limit, const ur_vo
         p += 2 * s->len;
     }
     return 1;
-}
-
-/* The vocabulary in checkpoint metadata: "word<TAB>count" lines after the specials. */
-static char *vocab_to_text(const ur_vocab *v) {
-    size_t n = 1;
-    for (int i = 2; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 24;
-    char *s = malloc(n), *p = s;
-    if (!s) return NULL;
-    for (int i = 2; i < ur_vocab_size(v); i++)
-        p += snprintf(p, n - (size_t)(p - s), "%s\t%lld\n", ur_vocab_string(v, i), (long long)ur_vocab_count(v, i));
-    *p = '\0';
-    return s;
-}
-
-static ur_vocab *vocab_from_text(const char *s) {
-    ur_vocab *v = ur_vocab_new(UR_VOCAB_PAD | UR_VOCAB_UNK);
-    while (v && *s) {
-        const char *tab = strchr(s, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
-        if (!nl || ur_vocab_add_n(v, s, (size_t)(tab - s), atoll(tab + 1)) < 0) {
-            ur_vocab_free(v);
-            return NULL;
-        }
-        s = nl + 1;
-    }
-    return v;
 }
 
 /* ---- batches ---- */
@@ -313,7 +292,7 @@ static score evaluate(tagger *m, ur_tape *t, const dataset *d, int use_char) {
     if (sc.tokens && isfinite(sc.loss)) {
         sc.loss = loss_sum / (double)sc.tokens;
         sc.acc = (double)correct / (double)sc.tokens;
-    }
+    } else sc.loss = sc.acc = NAN; /* an error, or nothing to score */
     return sc;
 }
 
@@ -342,7 +321,7 @@ static int save_checkpoint(const char *path, const tagger *m, const ur_optim *op
                            const ur_rng *epoch_rng, const cli_opt *opts, int n_opts) {
     char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
     ur_ckpt_kv meta[32];
-    char *vocab = vocab_to_text(v);
+    char *vocab = cli_vocab_to_text(v, 2); /* after <pad>, <unk> */
     int k = cli_meta_put(opts, n_opts, STORED, store, meta);
     ur_ckpt_rng_encode(epoch_rng, rng_hex);
     meta[k++] = (ur_ckpt_kv){"example", "tagger"};
@@ -407,8 +386,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tagger: --eval needs a model (--load)\n");
         return 2;
     }
-    if (!cfg.eval && !cfg.train) {
-        fprintf(stderr, "tagger: give --train FILE (and --dev FILE), or --load MODEL --eval FILE (see --help)\n");
+    const char *problem = NULL;
+    if (!cfg.eval && !cfg.train) problem = "give --train FILE (and --dev FILE), or --load MODEL --eval FILE";
+    else if (cfg.batch < 1 || cfg.word_dim < 1 || cfg.hidden < 1 || cfg.log_every < 1 || cfg.epochs < 0 ||
+             (cfg.use_char && (cfg.char_dim < 1 || cfg.char_filters < 1)))
+        problem = "--batch, --word-dim, --hidden, --char-dim, --char-filters and --log-every must be >= 1";
+    else if (!(cfg.dropout >= 0 && cfg.dropout < 1)) problem = "--dropout must be in [0, 1)";
+    if (problem) {
+        fprintf(stderr, "tagger: %s (see --help)\n", problem);
         ur_ckpt_close(ck);
         return 2;
     }
@@ -421,7 +406,7 @@ int main(int argc, char **argv) {
     int ok = (cfg.eval || train_c) && (!dev_path || !dev_path[0] || dev_c);
     if (ok && ck) { /* the vocabulary the model was trained with */
         const char *text = ur_ckpt_meta(ck, "vocab");
-        vocab = text ? vocab_from_text(text) : NULL;
+        vocab = text ? cli_vocab_from_text(text, UR_VOCAB_PAD | UR_VOCAB_UNK) : NULL;
         if (!vocab) fprintf(stderr, "tagger: --load %s: no usable 'vocab' in the metadata\n", c.load);
     } else if (ok) { /* count normalized words, keep those seen >= min_count times */
         ur_vocab *counts = ur_vocab_new(0);
@@ -439,6 +424,10 @@ int main(int argc, char **argv) {
     dataset train = {0}, dev = {0};
     if (ok && train_c) ok = dataset_make(&train, train_c, cfg.limit, vocab);
     if (ok && dev_c) ok = dataset_make(&dev, dev_c, 0, vocab);
+    if (ok && train_c && train.n == 0) {
+        fprintf(stderr, "tagger: %s: no sentences\n", cfg.train);
+        ok = 0;
+    }
     if (ok && train_c)
         printf("tagger: %s: %d sentences, %d words in the vocabulary (count >= %d)\n", cfg.train, train.n,
                ur_vocab_size(vocab), cfg.min_count);
@@ -475,6 +464,7 @@ int main(int argc, char **argv) {
             cli_json_end(&j);
         }
         ok = isfinite(sc.acc);
+        if (!ok) fprintf(stderr, "tagger: %s: no tokens to score\n", cfg.eval);
         goto done;
     }
 
@@ -529,14 +519,7 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-        if (step == first) { /* look inside one step */
-            if (c.print_tape) ur_tape_print(tape, stdout);
-            if (c.dot && cli_write_dot(tape, c.dot) == 0) printf("wrote the tape of one step to %s\n", c.dot);
-            if (c.grad_report) {
-                cli_grad_report_params(m.ps, stdout);
-                cli_grad_report_steps(h, "||dL/dh_t||", stdout);
-            }
-        }
+        if (step == first) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         for (int i = 0; i < bt.words->T * B; i++) tokens += bt.words->mask[i] != 0;
         batch_free(&bt);
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));

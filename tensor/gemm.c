@@ -15,18 +15,21 @@
  * own packing buffers. k is never split, and the depth blocks depend on k alone, so
  * every element of C is computed by the same operations in the same order whatever
  * the number of threads: results are bit-identical for 1, 2 or more threads.
- * Small problems (under UR_GEMM_PAR_FLOPS) run on the calling thread only.
+ * Small problems (under UR_GEMM_PAR_FLOPS) run on the calling thread only, and so
+ * does everything for a while after a parallel call was held up by a busy machine.
  *
  * Skinny shapes (few rows, as in an RNN step: m = batch) do not pack B when B is
  * not transposed: the micro-kernel reads B's rows in place, which saves a copy of
- * the whole of B for a product that uses each of its values only m times. Panels
- * of a few rows use wider tiles (gemm_kernel.c). A * B^T with at most
- * UR_DOT_ROWS rows is a set of dot products along k, reading both in place (its
- * sums are grouped differently, but again never by thread).
+ * the whole of B for a product that uses each of its values only m times (measured
+ * as fast as packing or faster up to UR_GEMM_DIRECT_B_ROWS rows). Panels of a few
+ * rows use wider tiles (gemm_kernel.c). A * B^T with few rows (use_dot)
+ * is a set of dot products along k, reading both in place (its sums are grouped
+ * differently, but again never by thread).
  */
 #include <omp.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "gemm_internal.h"
 #include "ur_kernels.h"
@@ -42,6 +45,32 @@ enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = 
 #ifndef UR_GEMM_DIRECT_B_ROWS
 #define UR_GEMM_DIRECT_B_ROWS 128
 #endif
+
+/* On an oversubscribed machine a parallel region can wait milliseconds at its
+ * closing barrier for a team thread that the OS is not running, which makes a
+ * small product a hundred times slower than on one thread. When a parallel call
+ * waits more than UR_GEMM_STALL_S beyond its own work, calls run on one thread for
+ * the next UR_GEMM_BACKOFF_S seconds. Results are the same either way. */
+#define UR_GEMM_STALL_S 300e-6
+#define UR_GEMM_BACKOFF_S 0.05
+static _Atomic double serial_until; /* omp_get_wtime() before which to stay serial */
+
+/* The guard is on unless the environment has UR_GEMM_STALL_GUARD=0 (tests that
+ * need the thread count to be exactly the one asked for). */
+static int stall_guard_on(void) {
+    static atomic_int state; /* 0 unknown, 1 on, 2 off */
+    int s = atomic_load_explicit(&state, memory_order_relaxed);
+    if (!s) {
+        const char *e = getenv("UR_GEMM_STALL_GUARD");
+        s = e && e[0] == '0' ? 2 : 1;
+        atomic_store_explicit(&state, s, memory_order_relaxed);
+    }
+    return s == 1;
+}
+
+/* A * B^T by dot products (gemm_kernel.c) for few rows: up to UR_DOT_ROWS, or up
+ * to twice that when k is short enough for the rows of A to stay in L1. */
+static int use_dot(int m, int k) { return m <= UR_DOT_ROWS || (m <= 2 * UR_DOT_ROWS && k <= 1024); }
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
@@ -198,7 +227,7 @@ static __attribute__((noinline)) void gemm_rect_unbuffered(const gemm_job *g, in
 static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
                           int cols_max) {
     if (i0 >= i1 || j0 >= j1) return;
-    if (!g->trans_a && g->trans_b && g->m <= UR_DOT_ROWS) { /* decided on m: same for all */
+    if (!g->trans_a && g->trans_b && use_dot(g->m, g->k)) { /* the same for every thread */
         ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
                        g->B + (size_t)j0 * g->ldb, g->ldb, g->beta, g->C + (size_t)i0 * g->ldc + j0,
                        g->ldc);
@@ -263,21 +292,33 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
     gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc};
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (2.0 * m * n * k < UR_GEMM_PAR_FLOPS) nt = 1;
+    double t0 = nt > 1 ? omp_get_wtime() : 0;
+    if (nt > 1 && stall_guard_on() &&
+        t0 < atomic_load_explicit(&serial_until, memory_order_relaxed))
+        nt = 1;
     if (nt <= 1) {
         gemm_run_rect(&g, 0, m, 0, n, m, n);
         return;
     }
+    double master_busy = 0;
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), got = omp_get_num_threads(), tm, tn;
         split_grid(m, n, got, &tm, &tn);
+        double start = omp_get_wtime();
         if (t < tm * tn) {
             int ti = t / tn, tj = t % tn;
             gemm_run_rect(&g, part_start(m, MR, tm, ti), part_start(m, MR, tm, ti + 1),
                           part_start(n, NR, tn, tj), part_start(n, NR, tn, tj + 1),
                           ceil_div(ceil_div(m, MR), tm) * MR, ceil_div(ceil_div(n, NR), tn) * NR);
         }
+        if (t == 0) master_busy = omp_get_wtime() - start;
     }
+    /* Thread 0 has the largest share; waiting much longer than its own work means
+     * another thread was not running. */
+    double now = omp_get_wtime();
+    if (now - t0 - master_busy > UR_GEMM_STALL_S)
+        atomic_store_explicit(&serial_until, now + UR_GEMM_BACKOFF_S, memory_order_relaxed);
 }
 
 /* The reference: one dot product per element, summed in order, then scaled. */

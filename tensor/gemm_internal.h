@@ -44,8 +44,8 @@ void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real 
                         ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
                         ptrdiff_t ldc);
 
-/* C = alpha * A * B^T + beta * C for m <= UR_DOT_ROWS, reading A (m x k) and the
- * stored B (n x k) in place: one dot product per element. */
+/* C = alpha * A * B^T + beta * C for few rows (m around UR_DOT_ROWS), reading A
+ * (m x k) and the stored B (n x k) in place: one dot product per element. */
 #ifndef UR_DOT_ROWS
 #define UR_DOT_ROWS 16
 #endif

@@ -21,9 +21,10 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
                                  ur_real *c, ptrdiff_t ldc) {
     UR_V acc[UR_GEMM_MR][UR_NV];
     UR_UNROLL
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < mr; r++) {
         UR_UNROLL
         for (int v = 0; v < UR_NV; v++) acc[r][v] = UR_V_ZERO();
+    }
 
     for (int p = 0; p < kc; p++) {
         UR_V bv[UR_NV];
@@ -74,9 +75,10 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
     UR_V acc[UR_WIDE_ROWS - 1][W];
     const int nv = np * UR_NV;
     UR_UNROLL
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < mr; r++) {
         UR_UNROLL
         for (int v = 0; v < nv; v++) acc[r][v] = UR_V_ZERO();
+    }
 
     for (int p = 0; p < kc; p++) {
         UR_V bv[W];
@@ -190,9 +192,10 @@ UR_ALWAYS_INLINE void dot_tile(const int mr, const int jb, int k, const ur_real 
                                ur_real *c, ptrdiff_t ldc) {
     UR_V acc[8][8];
     UR_UNROLL
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < mr; r++) {
         UR_UNROLL
         for (int j = 0; j < jb; j++) acc[r][j] = UR_V_ZERO();
+    }
     for (int p = 0; p < k; p += UR_VL) {
         int full = k - p >= UR_VL;
         UR_V bv[8];
@@ -207,13 +210,14 @@ UR_ALWAYS_INLINE void dot_tile(const int mr, const int jb, int k, const ur_real 
         }
     }
     UR_UNROLL
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < mr; r++) {
         UR_UNROLL
         for (int j = 0; j < jb; j++) {
             ur_real s = alpha * UR_V_SUM(acc[r][j]);
             ur_real *cp = c + r * ldc + j;
             *cp = beta == 0 ? s : s + beta * *cp;
         }
+    }
 }
 
 /* JB rows of the stored B per tile: enough accumulators to hide the FMA latency. */

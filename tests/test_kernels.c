@@ -175,14 +175,15 @@ Test(gemm, empty_and_degenerate) {
 
 /* ---- threads ---- */
 
-/* C for each shape with the given thread count, into out (m*n each, concatenated). */
 static const int PAR_SHAPES[][5] = {
     /* m, n, k, ta, tb: all above the parallel threshold */
     {200, 300, 150, 0, 0}, {64, 2048, 300, 0, 0}, {3, 2000, 300, 0, 1}, {20, 1000, 200, 0, 0},
     {256, 512, 32, 1, 0},  {130, 77, 600, 1, 1},  {1, 4096, 400, 0, 0}, {33, 700, 513, 0, 1},
+    {16, 20, 5000, 0, 1},  {13, 20, 5000, 0, 0}, /* narrow: split along m */
 };
 enum { N_PAR = sizeof PAR_SHAPES / sizeof PAR_SHAPES[0] };
 
+/* C of every shape above with the given thread count, concatenated. */
 static ur_real *run_with_threads(int threads, size_t *total) {
     ur_set_num_threads(threads);
     size_t sz = 0;
@@ -205,6 +206,7 @@ static ur_real *run_with_threads(int threads, size_t *total) {
 }
 
 Test(gemm, bit_identical_for_any_thread_count) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1); /* really use the threads, even on a busy machine */
     size_t n1, n;
     ur_real *one = run_with_threads(1, &n1);
     for (int threads = 2; threads <= 4; threads++) {
@@ -269,6 +271,7 @@ Test(gemm, correct_when_allocation_fails) {
 }
 
 Test(gemm, no_allocation_once_warm) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1); /* on a busy machine it would pick 1 thread */
     ur_set_num_threads(2);
     size_t n;
     free(run_with_threads(1, &n)); /* warm: buffers for one thread and for two */

@@ -218,6 +218,30 @@ int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n
     return 0;
 }
 
+char *cli_vocab_to_text(const ur_vocab *v, int skip) {
+    size_t n = 1;
+    for (int i = skip; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 24;
+    char *s = malloc(n), *p = s;
+    if (!s) return NULL;
+    for (int i = skip; i < ur_vocab_size(v); i++)
+        p += snprintf(p, n - (size_t)(p - s), "%s\t%lld\n", ur_vocab_string(v, i), (long long)ur_vocab_count(v, i));
+    *p = '\0';
+    return s;
+}
+
+ur_vocab *cli_vocab_from_text(const char *s, unsigned specials) {
+    ur_vocab *v = ur_vocab_new(specials);
+    while (v && *s) {
+        const char *tab = strchr(s, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
+        if (!nl || ur_vocab_add_n(v, s, (size_t)(tab - s), atoll(tab + 1)) < 0) {
+            ur_vocab_free(v);
+            return NULL;
+        }
+        s = nl + 1;
+    }
+    return v;
+}
+
 /* ---- looking inside one training step ---- */
 
 int cli_write_dot(const ur_tape *t, const char *path) {
@@ -253,4 +277,16 @@ void cli_grad_report_steps(const ur_node *h, const char *label, FILE *out) {
     fprintf(out, "  %-6s %12s\n", "t", label);
     for (int t = 0; t < T; t++)
         fprintf(out, "  %-6d %12.4e\n", t + 1, g ? norm2(g + (size_t)t * per_step, per_step) : 0.0);
+}
+
+int cli_show_step(const cli_common *c, const ur_tape *t, const ur_paramset *ps, const ur_node *h) {
+    if (c->print_tape) ur_tape_print(t, stdout);
+    if (c->grad_report) {
+        cli_grad_report_params(ps, stdout);
+        cli_grad_report_steps(h, "||dL/dh_t||", stdout);
+    }
+    if (!c->dot) return 0;
+    if (cli_write_dot(t, c->dot) != 0) return -1;
+    printf("wrote the tape of one training step to %s (render: dot -Tsvg %s -o step.svg)\n", c->dot, c->dot);
+    return 0;
 }

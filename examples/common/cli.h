@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "ur_checkpoint.h"
+#include "ur_data.h"
 
 /* A flag: --name VALUE (or --name for booleans). type: 'i' int, 'l' long, 'f' double,
  * 's' string, 'b' boolean (set to 1). */
@@ -72,6 +73,13 @@ int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char
  * naming the file and the key. */
 int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n_opts, const char *const *names);
 
+/* A vocabulary as checkpoint metadata: one "word<TAB>count" line per entry after the
+ * first `skip` (the reserved ones); malloc'ed, NULL when out of memory. */
+char *cli_vocab_to_text(const ur_vocab *v, int skip);
+/* The inverse: a new vocabulary holding `specials`, then the words of the lines with
+ * their counts, in order (so ids match); NULL for a malformed text. */
+ur_vocab *cli_vocab_from_text(const char *text, unsigned specials);
+
 /* ---- looking inside one training step ---- */
 /* Writes the tape as Graphviz DOT to path; 0, or -1 after printing an error. */
 int cli_write_dot(const ur_tape *t, const char *path);
@@ -80,6 +88,10 @@ void cli_grad_report_params(const ur_paramset *ps, FILE *out);
 /* The norm of dL/dh_t for each time step t of a time-major node h (T, B, H) whose
  * gradient backward has filled; the label names the rows ("dL/dh_t"). */
 void cli_grad_report_steps(const ur_node *h, const char *label, FILE *out);
+/* What --print-tape, --dot and --grad-report ask for, after the backward pass of one
+ * training step: the tape, its DOT file, the gradient norms of the parameters and of
+ * the recurrent outputs h (T, B, H) per time step. 0, or -1 if the DOT file failed. */
+int cli_show_step(const cli_common *c, const ur_tape *t, const ur_paramset *ps, const ur_node *h);
 
 /* Final metrics as one JSON object on one line of stdout. */
 typedef struct cli_json {
