@@ -339,25 +339,9 @@ int main(int argc, char **argv) {
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "char_rnn: a character-level RNN/GRU/LSTM language model (truncated BPTT)";
-    int r = cli_parse(argc, argv, about, opts, n_opts);
-    if (r) return r > 0 ? 0 : 2;
-
-    /* With --load, the checkpoint's settings replace the defaults; flags given on the
-     * command line still win (parse again). */
     ur_ckpt *ck = NULL;
-    if (c.load) {
-        ck = ur_ckpt_open(c.load);
-        if (!ck) {
-            fprintf(stderr, "char_rnn: --load: %s\n", ur_last_error());
-            return 1;
-        }
-        if (cli_meta_get(ck, c.load, opts, n_opts, STORED) != 0) {
-            ur_ckpt_close(ck);
-            return 1;
-        }
-        cli_parse(argc, argv, about, opts, n_opts);
-    }
-    cli_apply_common(&c);
+    int r = cli_start(argc, argv, "char_rnn", about, &c, opts, n_opts, STORED, &ck);
+    if (r >= 0) return r;
     int use_file = cfg.data && cfg.data[0];
     if (cfg.iters <= 0) cfg.iters = use_file ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;

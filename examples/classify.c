@@ -333,19 +333,9 @@ int main(int argc, char **argv) {
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "classify: sentence sentiment (SST) with a BiLSTM/BiGRU encoder and pooling";
-    int r = cli_parse(argc, argv, about, opts, n_opts);
-    if (r) return r > 0 ? 0 : 2;
     ur_ckpt *ck = NULL;
-    if (c.load) { /* the checkpoint's settings, then the command line's */
-        ck = ur_ckpt_open(c.load);
-        if (!ck || cli_meta_get(ck, c.load, opts, n_opts, STORED) != 0) {
-            if (!ck) fprintf(stderr, "classify: --load: %s\n", ur_last_error());
-            ur_ckpt_close(ck);
-            return 1;
-        }
-        cli_parse(argc, argv, about, opts, n_opts);
-    }
-    cli_apply_common(&c);
+    int r = cli_start(argc, argv, "classify", about, &c, opts, n_opts, STORED, &ck);
+    if (r >= 0) return r;
     int binary = !strcmp(cfg.task, "binary"), n_classes = binary ? 2 : 5;
     const char *problem = NULL;
     if (!binary && strcmp(cfg.task, "fine")) problem = "--task must be binary or fine";

@@ -45,7 +45,8 @@ ur_vocab *ur_vocab_new(unsigned specials);
 void ur_vocab_free(ur_vocab *v);
 /* Adds one occurrence of word (inserting it if new); returns its id, -1 on error. */
 int ur_vocab_add(ur_vocab *v, const char *word);
-/* Adds `count` (>= 0) occurrences of the len bytes at word; returns its id, -1 on error. */
+/* Adds `count` (>= 0) occurrences of the len bytes at word; returns its id, -1 on error.
+ * Counts saturate at INT64_MAX instead of overflowing. */
 int ur_vocab_add_n(ur_vocab *v, const char *word, size_t len, int64_t count);
 /* Id of word, or -1 when absent. */
 int ur_vocab_find(const ur_vocab *v, const char *word);

@@ -27,26 +27,6 @@ static ur_paramset *make_params(int wr, int wc) {
     return ps;
 }
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)size + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *n = (size_t)size;
-    return buf;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
 /* A file of: prefix hlen (little-endian u64), the header text, then data_len bytes of
  * data (0x3f repeated: 0.74... as F32). */
 static void write_image(const char *path, uint64_t hlen, const char *header, size_t data_len) {
@@ -55,7 +35,7 @@ static void write_image(const char *path, uint64_t hlen, const char *header, siz
     for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(hlen >> (8 * i));
     memcpy(buf + 8, header, h);
     memset(buf + 8 + h, 0x3f, data_len);
-    write_bytes(path, buf, n);
+    ur_test_write_file(path, buf, n);
     free(buf);
 }
 
@@ -145,7 +125,8 @@ Test(checkpoint, file_layout_is_safetensors) {
     ur_ckpt_kv meta[] = {{"step", "7"}, {NULL, NULL}};
     cr_assert_eq(ur_ckpt_save(path, ps, NULL, 0, meta), UR_OK, "%s", ur_last_error());
     size_t n;
-    uint8_t *bytes = read_all(path, &n);
+    uint8_t *bytes = (uint8_t *)ur_test_read_file(path, &n);
+    cr_assert_not_null(bytes, "cannot read %s", path);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | bytes[i];
     cr_assert_eq(hlen % 8, 0, "header padded to a multiple of 8: %llu", (unsigned long long)hlen);
@@ -204,7 +185,7 @@ Test(checkpoint, reads_f64_and_f32_files) {
     uint32_t u32;
     memcpy(&u32, &half, 4);
     for (int k = 0; k < 4; k++) buf[8 + h + 16 + k] = (uint8_t)(u32 >> (8 * k));
-    write_bytes(path, buf, 8 + h + 20);
+    ur_test_write_file(path, buf, 8 + h + 20);
     ur_ckpt *ck = ur_ckpt_open(path);
     cr_assert_not_null(ck, "%s", ur_last_error());
     ur_tensor *a = ur_ckpt_get_new(ck, "a"), *s = ur_ckpt_get_new(ck, "s");
@@ -352,15 +333,16 @@ Test(checkpoint, truncated_file) {
     ur_paramset *ps = make_params(2, 3);
     cr_assert_eq(ur_ckpt_save(path, ps, NULL, 0, NULL), UR_OK);
     size_t n;
-    uint8_t *bytes = read_all(path, &n);
-    write_bytes(path, bytes, n - 5);
+    uint8_t *bytes = (uint8_t *)ur_test_read_file(path, &n);
+    cr_assert_not_null(bytes, "cannot read %s", path);
+    ur_test_write_file(path, bytes, n - 5);
     expect_open_fails(path, "beyond the end");
     cr_expect_eq(ur_ckpt_load_params(path, ps, 0), UR_ERR_FORMAT);
-    write_bytes(path, bytes, 40); /* inside the header */
+    ur_test_write_file(path, bytes, 40); /* inside the header */
     expect_open_fails(path, "exceeds the 32 bytes after the length prefix");
-    write_bytes(path, bytes, 5);
+    ur_test_write_file(path, bytes, 5);
     expect_open_fails(path, "fewer than the 8-byte header length");
-    write_bytes(path, bytes, 0);
+    ur_test_write_file(path, bytes, 0);
     expect_open_fails(path, "the file has 0 bytes");
     free(bytes);
     ur_paramset_free(ps);
@@ -474,7 +456,7 @@ Test(checkpoint, malformed_headers) {
         for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)len >> (8 * k));
         memcpy(buf + 8, h, len);
         memset(buf + 8 + len, 0, 16);
-        write_bytes(path, buf, 8 + len + 16);
+        ur_test_write_file(path, buf, 8 + len + 16);
         ur_ckpt *ck = ur_ckpt_open(path);
         cr_expect_null(ck, "case %zu should fail: %s", i, h);
         ur_ckpt_close(ck);
@@ -625,7 +607,8 @@ Test(checkpoint, failed_save_keeps_previous_file_allocation) {
     ur_paramset *ps = make_params(2, 3);
     cr_assert_eq(ur_ckpt_save(path, ps, NULL, 0, NULL), UR_OK);
     size_t n0;
-    uint8_t *before = read_all(path, &n0);
+    uint8_t *before = (uint8_t *)ur_test_read_file(path, &n0);
+    cr_assert_not_null(before, "cannot read %s", path);
     ur_paramset_find(ps, "w")->value.data[0] = 99;
     for (int budget = 0; budget < 6; budget++) {
         alloc_budget = budget;
@@ -635,7 +618,8 @@ Test(checkpoint, failed_save_keeps_previous_file_allocation) {
         if (st == UR_OK) break;
         cr_expect_eq(st, UR_ERR_NOMEM, "budget %d: %s", budget, ur_last_error());
         size_t n1;
-        uint8_t *after = read_all(path, &n1);
+        uint8_t *after = (uint8_t *)ur_test_read_file(path, &n1);
+        cr_assert_not_null(after, "cannot read %s", path);
         cr_expect(n1 == n0 && memcmp(before, after, n0) == 0, "previous checkpoint intact");
         free(after);
         cr_expect_eq(count_temporaries(path), 0);
@@ -652,7 +636,8 @@ Test(checkpoint, failed_write_keeps_previous_file) {
     ur_paramset *ps = make_params(2, 3);
     cr_assert_eq(ur_ckpt_save(path, ps, NULL, 0, NULL), UR_OK);
     size_t n0;
-    uint8_t *before = read_all(path, &n0);
+    uint8_t *before = (uint8_t *)ur_test_read_file(path, &n0);
+    cr_assert_not_null(before, "cannot read %s", path);
     ur_paramset *big = make_params(200, 100);
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit old, lim;
@@ -666,7 +651,8 @@ Test(checkpoint, failed_write_keeps_previous_file) {
     cr_expect(strstr(ur_last_error(), "ur_ckpt_save") && strstr(ur_last_error(), path), "%s",
               ur_last_error());
     size_t n1;
-    uint8_t *after = read_all(path, &n1);
+    uint8_t *after = (uint8_t *)ur_test_read_file(path, &n1);
+    cr_assert_not_null(after, "cannot read %s", path);
     cr_expect(n1 == n0 && memcmp(before, after, n0) == 0, "previous checkpoint intact");
     cr_expect_eq(count_temporaries(path), 0, "the temporary file is removed");
     cr_expect_eq(ur_ckpt_save(path, big, NULL, 0, NULL), UR_OK, "works again without the limit");

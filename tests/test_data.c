@@ -139,17 +139,10 @@ Test(vocab, allocation_failures) { check_nomem(run_vocab, "vocab"); }
 
 /* ======================= byte corpora ======================= */
 
-static void write_file(const char *path, const char *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fwrite(data, 1, len, f);
-    fclose(f);
-}
-
 Test(text, read_file_and_errors) {
     char path[512];
     ur_test_tmp_path("text.txt", path, sizeof path);
-    write_file(path, "hello\nworld\n", 12);
+    ur_test_write_file(path, "hello\nworld\n", 12);
     ur_text *t;
     cr_assert_eq(ur_text_read_file(path, 0, &t), UR_OK, "%s", ur_last_error());
     cr_expect_eq(t->len, 12);
@@ -160,7 +153,7 @@ Test(text, read_file_and_errors) {
     cr_expect(strstr(ur_last_error(), path) != NULL);
     cr_assert_eq(ur_text_read_file(path, 12, &t), UR_OK);
     ur_text_free(t);
-    write_file(path, "", 0);
+    ur_test_write_file(path, "", 0);
     EXPECT_ERR(ur_text_read_file(path, 0, &t), UR_ERR_FORMAT, "is empty");
     remove(path);
     EXPECT_ERR(ur_text_read_file(path, 0, &t), UR_ERR_IO, "No such file or directory");
@@ -229,7 +222,7 @@ static ur_status run_text(void) {
 Test(text, allocation_failures) {
     char path[512];
     ur_test_tmp_path("nomem.txt", path, sizeof path);
-    write_file(path, "some text\n", 10);
+    ur_test_write_file(path, "some text\n", 10);
     check_nomem(run_text, "text");
     remove(path);
 }

@@ -107,12 +107,8 @@ static int json_string_len(const char *line, const char *key) {
 
 /* ---- small input files ---- */
 
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_text(const char *path, const char *text) { ur_test_write_file(path, text, strlen(text)); }
+
 
 /* A CoNLL-U file of n short sentences built from a few patterns ("the dog runs ."). */
 static void write_conllu(const char *path, int n) {
@@ -222,14 +218,14 @@ Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {
 Test(apps, char_rnn_bad_files, .timeout = 30) {
     char path[512], cmd[1024];
     ur_test_tmp_path("empty.txt", path, sizeof path);
-    write_file(path, "");
+    write_text(path, "");
     snprintf(cmd, sizeof cmd, BIN "char_rnn" ONE " --data %s --json", path);
     run_result r = run_cmd(cmd, 1);
     cr_expect_neq(r.code, 0);
     cr_expect(strstr(r.out, path) != NULL, "message does not name %s: %s", path, r.out);
     free(r.out);
     /* a text file is not a checkpoint: the message names it and the byte offset */
-    write_file(path, "not a checkpoint at all, just text\n");
+    write_text(path, "not a checkpoint at all, just text\n");
     snprintf(cmd, sizeof cmd, BIN "char_rnn" ONE " --load %s", path);
     r = run_cmd(cmd, 1);
     cr_expect_neq(r.code, 0);
@@ -292,7 +288,7 @@ Test(apps, tagger_ud_english_ewt, .timeout = 60) {
 Test(apps, tagger_malformed_file, .timeout = 30) {
     char path[512], cmd[1024];
     ur_test_tmp_path("bad.conllu", path, sizeof path);
-    write_file(path, "# a comment\n1\tThe\t_\tDET\t_\t_\t0\t_\t_\t_\n2\tdog\t_\tNOUNISH\t_\t_\t0\t_\t_\t_\n\n");
+    write_text(path, "# a comment\n1\tThe\t_\tDET\t_\t_\t0\t_\t_\t_\n2\tdog\t_\tNOUNISH\t_\t_\t0\t_\t_\t_\n\n");
     snprintf(cmd, sizeof cmd, BIN "tagger" ONE " --train %s", path);
     run_result r = run_cmd(cmd, 1);
     char where[600];
@@ -360,7 +356,7 @@ Test(apps, classify_sst, .timeout = 60) {
 Test(apps, classify_malformed_file, .timeout = 30) {
     char path[512], cmd[1024];
     ur_test_tmp_path("bad-trees.txt", path, sizeof path);
-    write_file(path, "(3 (2 it) (3 works))\n(4 (2 it) (4 (2 does) (4 not))\n");
+    write_text(path, "(3 (2 it) (3 works))\n(4 (2 it) (4 (2 does) (4 not))\n");
     snprintf(cmd, sizeof cmd, BIN "classify" ONE " --train %s", path);
     run_result r = run_cmd(cmd, 1);
     char where[600];

@@ -92,19 +92,6 @@ static void json_str(const char *line, const char *key, char *buf, size_t size) 
     buf[n] = '\0';
 }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* ---- hello_rnn ---- */
 
 Test(hello_rnn, learns_ello_and_reports_40_parameters) {
@@ -129,7 +116,7 @@ Test(hello_rnn, learns_ello_and_reports_40_parameters) {
     cr_expect_float_eq((sl[0] + sl[1] + sl[2] + sl[3]) / 4, loss, 1e-4);
     free(out);
 
-    char *d = read_file(dot);
+    char *d = ur_test_read_file(dot, NULL);
     cr_assert_not_null(d, "--dot wrote nothing");
     cr_expect(!strncmp(d, "digraph", 7));
     cr_expect(strstr(d, "label=\"t=1\"") && strstr(d, "label=\"t=4\""), "one cluster per time step");
@@ -279,7 +266,7 @@ Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
     free(out);
 
     /* CSV: header, then 50 rows t,v1..v5 with t = 1..50 and positive values */
-    char *s = read_file(csv);
+    char *s = ur_test_read_file(csv, NULL);
     cr_assert_not_null(s, "--csv wrote nothing");
     cr_expect(!strncmp(s, "t,rnn_0.9,rnn_1.1,gru,lstm", 26), "header: %.40s", s);
     char *p = strchr(s, '\n');
@@ -305,7 +292,7 @@ Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
     free(s);
 
     /* SVG: one document with five curves, axis labels and a legend */
-    s = read_file(svg);
+    s = ur_test_read_file(svg, NULL);
     cr_assert_not_null(s, "--svg wrote nothing");
     cr_expect(!strncmp(s, "<svg", 4));
     size_t n = strlen(s);

@@ -38,26 +38,6 @@ static void sleep_us(long us) {
     nanosleep(&ts, NULL);
 }
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)size + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *n = (size_t)size;
-    return buf;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
 /* Temporaries of a save to path: "PATH.tmp-PID-N" beside it. */
 static int count_temporaries(const char *path) {
     char dir[512], prefix[300];
@@ -175,7 +155,9 @@ static uint8_t *valid_image(const char *path, size_t *n, ur_paramset **ps_out) {
     for (int i = 0; i < 4; i++) b->value.data[i] = (ur_real)-i;
     cr_assert_eq(ur_ckpt_save(path, ps, NULL, 0, NULL), UR_OK, "%s", ur_last_error());
     *ps_out = ps;
-    return read_all(path, n);
+    uint8_t *img = (uint8_t *)ur_test_read_file(path, n);
+    cr_assert_not_null(img, "cannot read %s", path);
+    return img;
 }
 
 /* File offset of the record of tensor `name` in the image's header. */
@@ -212,7 +194,7 @@ Test(reliability, bad_files_name_file_position_problem) {
     snprintf(at_b, sizeof at_b, "offset %zu: ", record_offset(img, n, "b"));
 
     /* truncated inside the data area: the last tensor's bytes are missing */
-    write_bytes(path, img, n - 5);
+    ur_test_write_file(path, img, n - 5);
     char problem[160];
     snprintf(problem, sizeof problem,
              "tensor 'b' has data_offsets [48, 64] beyond the end of the %llu-byte data area "
@@ -221,17 +203,17 @@ Test(reliability, bad_files_name_file_position_problem) {
     OPEN_FAILS(at_b, problem);
 
     /* truncated inside the header, and inside the length prefix */
-    write_bytes(path, img, 8 + hlen / 2);
+    ur_test_write_file(path, img, 8 + hlen / 2);
     snprintf(problem, sizeof problem,
              "offset 0: header length %llu exceeds the %llu bytes after the length prefix (truncated file?)",
              (unsigned long long)hlen, (unsigned long long)(hlen / 2));
     OPEN_FAILS(problem);
-    write_bytes(path, img, 5);
+    ur_test_write_file(path, img, 5);
     OPEN_FAILS("offset 0: the file has 5 bytes, fewer than the 8-byte header length");
 
     /* a header length over the limit */
     uint8_t huge[16] = {0, 0, 0, 0, 0, 1, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
-    write_bytes(path, huge, sizeof huge);
+    ur_test_write_file(path, huge, sizeof huge);
     OPEN_FAILS("offset 0: header length 1099511627776 exceeds the limit of 100000000 bytes");
 
     /* a header claiming more data than the file holds */
@@ -239,7 +221,7 @@ Test(reliability, bad_files_name_file_position_problem) {
     uint8_t more[8 + 64 + 48] = {0};
     more[0] = (uint8_t)strlen(h);
     memcpy(more + 8, h, strlen(h));
-    write_bytes(path, more, 8 + strlen(h) + 48);
+    ur_test_write_file(path, more, 8 + strlen(h) + 48);
     OPEN_FAILS("offset 9: tensor 'w' has data_offsets [0, 4096] beyond the end of the 48-byte data area");
 
     /* malformed JSON: the offset is that of the offending byte */
@@ -247,7 +229,7 @@ Test(reliability, bad_files_name_file_position_problem) {
     memcpy(bad, img, n);
     size_t colon = record_offset(img, n, "w") + 3;
     bad[colon] = ';';
-    write_bytes(path, bad, n);
+    ur_test_write_file(path, bad, n);
     snprintf(at, sizeof at, "offset %zu: expected ':' after a tensor name, found ';'", colon);
     OPEN_FAILS(at);
 
@@ -256,12 +238,12 @@ Test(reliability, bad_files_name_file_position_problem) {
     char *dt = strstr((char *)bad + 8, "\"F32\"");
     cr_assert_not_null(dt);
     dt[1] = 'I';
-    write_bytes(path, bad, n);
+    ur_test_write_file(path, bad, n);
     cr_expect_eq(ur_ckpt_load_params(path, ps, 0), UR_ERR_FORMAT);
     MESSAGE_HOLDS("checkpoint ", path, at_w, "tensor 'w' has dtype I32; only F32 and F64 can be read");
 
     /* a shape that does not fit the parameter */
-    write_bytes(path, img, n);
+    ur_test_write_file(path, img, n);
     ur_paramset *other = ur_paramset_new();
     add_param(other, "w", 2, 4, 3);
     add_param(other, "b", 1, 4, 1);
@@ -279,7 +261,7 @@ Test(reliability, bad_files_name_file_position_problem) {
             uint64_t claim = ur_rng_below(&r, (uint32_t)(len - 7));
             for (int k = 0; k < 8; k++) bad[k] = (uint8_t)(claim >> (8 * k));
         }
-        write_bytes(path, bad, len);
+        ur_test_write_file(path, bad, len);
         ur_ckpt *ck = ur_ckpt_open(path);
         cr_assert_null(ck, "random bytes opened as a checkpoint (round %d)", round);
         const char *msg = ur_last_error(), *off = strstr(msg, ": offset ");
@@ -449,7 +431,7 @@ Test(reliability, zero_length_sequences_and_empty_batches) {
     cr_expect_eq(ur_char_corpus_make(&text, 0.9, &cc), UR_ERR_ARG);
     char path[512];
     ur_test_tmp_path("empty.txt", path, sizeof path);
-    write_bytes(path, "", 0);
+    ur_test_write_file(path, "", 0);
     ur_text *tx = NULL;
     cr_expect_eq(ur_text_read_file(path, 0, &tx), UR_ERR_FORMAT);
     cr_expect(strstr(ur_last_error(), path) && strstr(ur_last_error(), "is empty"), "%s", ur_last_error());

@@ -242,6 +242,28 @@ ur_vocab *cli_vocab_from_text(const char *s, unsigned specials) {
     return v;
 }
 
+int cli_start(int argc, char **argv, const char *prog, const char *about, const cli_common *c,
+              const cli_opt *opts, int n_opts, const char *const *stored, ur_ckpt **ck) {
+    *ck = NULL;
+    int r = cli_parse(argc, argv, about, opts, n_opts);
+    if (r) return r > 0 ? 0 : 2;
+    if (c->load) {
+        *ck = ur_ckpt_open(c->load);
+        if (!*ck) {
+            fprintf(stderr, "%s: --load: %s\n", prog, ur_last_error());
+            return 1;
+        }
+        if (cli_meta_get(*ck, c->load, opts, n_opts, stored) != 0) {
+            ur_ckpt_close(*ck);
+            *ck = NULL;
+            return 1;
+        }
+        cli_parse(argc, argv, about, opts, n_opts); /* the command line wins */
+    }
+    cli_apply_common(c);
+    return -1;
+}
+
 /* ---- looking inside one training step ---- */
 
 int cli_write_dot(const ur_tape *t, const char *path) {

@@ -73,6 +73,15 @@ int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char
  * naming the file and the key. */
 int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n_opts, const char *const *names);
 
+/* The start of a training program: parses argv; with --load, opens the checkpoint,
+ * takes the settings it stored (`stored`, as for cli_meta_get) and parses argv again,
+ * so flags on the command line win; then applies --threads. *ck is the open
+ * checkpoint (NULL without --load; the caller closes it). Returns -1 to go on, else
+ * the status to exit with at once: 0 after --help, 2 for a bad flag, 1 for a
+ * checkpoint that cannot be read (the error is printed, prefixed with `prog`). */
+int cli_start(int argc, char **argv, const char *prog, const char *about, const cli_common *c,
+              const cli_opt *opts, int n_opts, const char *const *stored, ur_ckpt **ck);
+
 /* A vocabulary as checkpoint metadata: one "word<TAB>count" line per entry after the
  * first `skip` (the reserved ones); malloc'ed, NULL when out of memory. */
 char *cli_vocab_to_text(const ur_vocab *v, int skip);
