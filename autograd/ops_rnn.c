@@ -36,6 +36,13 @@ static void put(int fresh, int n, ur_real *restrict out, const ur_real *restrict
         for (int j = 0; j < n; j++) out[j] += v[j];
 }
 
+/* ALIASED: in a recurrent layer the gates' gradient may live in the gates' own
+ * memory (ur_grad_in_value in tape.c; detected as gg == gates->value). Each
+ * part is then written once, by assignment, right after its values were read,
+ * and the two ops share the rows without zeroing them first: lstm_hidden (whose
+ * backward comes first) writes the o part; lstm_cell writes i, f and g, and the o
+ * part too (zeros) when it comes first, i.e. when h had no gradient. */
+
 /* ---- c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g) ---- */
 
 /* sigmoid(i), sigmoid(f), tanh(g) of columns j0 .. j0+n of one row of gates */
@@ -75,6 +82,7 @@ static void lstm_cell_backward(ur_tape *t, ur_node *y) {
     int fg, fc;
     ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c_prev, &fc);
     int B = c_prev->shape.dims[0], H = c_prev->shape.dims[1];
+    int fifg = fg || (gg && gg == gates->value); /* i, f, g assigned: see ALIASED above */
     for (int b = 0; b < B; b++) {
         const ur_real *row = gates->value + (size_t)b * 4 * H;
         const ur_real *restrict dc = y->grad + (size_t)b * H, *restrict cp = c_prev->value + (size_t)b * H;
@@ -88,11 +96,11 @@ static void lstm_cell_backward(ur_tape *t, ur_node *y) {
             if (gg) {
                 ur_real *out = gg + (size_t)b * 4 * H + j0;
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * tg[j] * si[j] * (1 - si[j]);
-                put(fg, n, out, d);
+                put(fifg, n, out, d);
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * cp[j0 + j] * sf[j] * (1 - sf[j]);
-                put(fg, n, out + H, d);
+                put(fifg, n, out + H, d);
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * si[j] * (1 - tg[j] * tg[j]);
-                put(fg, n, out + 2 * H, d);
+                put(fifg, n, out + 2 * H, d);
             }
             if (gc) {
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * sf[j];
@@ -135,10 +143,12 @@ static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
     int fg, fc;
     ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c, &fc);
     int B = c->shape.dims[0], H = c->shape.dims[1];
+    int aliased = gg && gg == gates->value; /* see ALIASED above */
     for (int b = 0; b < B; b++) {
         const ur_real *og = gates->value + (size_t)b * 4 * H + 3 * H, *cr = c->value + (size_t)b * H;
         const ur_real *restrict dh = y->grad + (size_t)b * H;
-        if (gg && fg) memset(gg + (size_t)b * 4 * H, 0, (size_t)3 * H * sizeof(ur_real)); /* i, f, g: not ours */
+        if (gg && fg && !aliased) /* i, f, g: not ours */
+            memset(gg + (size_t)b * 4 * H, 0, (size_t)3 * H * sizeof(ur_real));
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
             ur_real bo[CHUNK], bt[CHUNK], d[CHUNK];
@@ -151,7 +161,7 @@ static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
             }
             if (gg) {
                 for (int j = 0; j < n; j++) d[j] = dh[j0 + j] * tc[j] * so[j] * (1 - so[j]);
-                put(fg, n, gg + (size_t)b * 4 * H + 3 * H + j0, d);
+                put(fg || aliased, n, gg + (size_t)b * 4 * H + 3 * H + j0, d);
             }
             if (gc) {
                 for (int j = 0; j < n; j++) d[j] = dh[j0 + j] * so[j] * (1 - tc[j] * tc[j]);

@@ -287,6 +287,7 @@ typedef struct bw_state {
     const ur_tape *t;
     int last;             /* id of the loss */
     wgrad_part **pending; /* per node: deferred weight-gradient products (ur__defer_wgrad) */
+    ur_real **wt;         /* per node, allocated on first use: transposed values (ur__transposed) */
     int *uses;            /* consumers among the nodes up to the loss */
     int *owner;           /* node whose buffer this node's gradient lives in */
     unsigned char *fresh; /* per owner: allocated, nothing written yet */
@@ -317,6 +318,7 @@ static bw_state *bw_begin(ur_tape *t, int last) {
     s->pending = ur__alloc(t, n * sizeof *s->pending);
     if (!s->uses || !s->owner || !s->fresh || !s->sliced || !s->dir || !s->lo || !s->hi || !s->pending) return NULL;
     memset(s->pending, 0, n * sizeof *s->pending);
+    s->wt = NULL;
     memset(s->uses, 0, n * sizeof *s->uses);
     memset(s->fresh, 0, n);
     memset(s->sliced, 1, n);
@@ -391,6 +393,17 @@ static ur_real *grad_buffer(ur_tape *t, bw_state *s, ur_node *x) {
         total += off;
         e = a;
     }
+    if (e->grad_in_value && e != x) { /* see ur_grad_in_value */
+        if (!e->grad) e->grad = e->value;
+        for (ur_node *n = x; n != e; n = a) { /* x's part is a buffer of its own */
+            a = share_source(s, n, &off);
+            n->grad = e->grad + total;
+            s->owner[n->id] = x->id;
+            total -= off;
+        }
+        s->fresh[x->id] = 1;
+        return x->grad;
+    }
     if (!e->grad) {
         if (!(e->grad = ur__alloc_real(t, e->size))) return NULL;
         s->fresh[e->id] = 1;
@@ -426,14 +439,70 @@ ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign) {
     return g;
 }
 
+/* ---- transposed weights ----
+ * dx = G W^T for a weight read by many thin products (a recurrent step, a tree
+ * node): as a product with B transposed it either goes through dot products
+ * (few rows) or packs all of W again at every use. With W^T stored once per
+ * backward walk, each use reads it in place like any untransposed B. */
+enum { TRANSPOSED_MAX_ROWS = 128 };
+
+/* tensor/gemm_pack.c: dst[p*ldd + r] = src[r*lds + p], r < rows, p < cols. */
+void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
+
+const ur_real *ur__transposed(ur_tape *t, ur_node *W, int rows) {
+    bw_state *s = bw_cur;
+    if (!s || s->t != t || rows > TRANSPOSED_MAX_ROWS || W->shape.ndim != 2 || W->id > s->last ||
+        t->nodes[W->id] != W || s->uses[W->id] < 2)
+        return NULL;
+    if (!s->wt) {
+        size_t n = (size_t)s->last + 1;
+        if (!(s->wt = ur__alloc(t, n * sizeof *s->wt))) return NULL;
+        memset(s->wt, 0, n * sizeof *s->wt);
+    }
+    if (!s->wt[W->id]) {
+        int K = W->shape.dims[0], M = W->shape.dims[1];
+        ur_real *d = ur__alloc_real(t, (size_t)K * M);
+        if (!d) return NULL;
+        ur_gemm_transpose(K, M, W->value, M, d, K);
+        s->wt[W->id] = d;
+    }
+    return s->wt[W->id];
+}
+
+/* ---- gradients in the values' memory ----
+ * A recurrent layer's projected inputs gx (T*B rows) are read during backward by
+ * nothing but the steps that own their rows, each of which reads its rows' values
+ * and then writes their gradient. ur_grad_in_value(gx) lets the gradient take
+ * the values' memory instead of a buffer of its own (a large LSTM's biggest
+ * buffer). The rows are handed out through gx's view slices; each slice's chain
+ * (the step's pre-activation node, the slice) is then a buffer of its own for
+ * freshness, so that its first writer assigns (the ops that write only part of it
+ * detect the shared memory and keep to the protocol in ops_rnn.c). Rows that no
+ * step claimed still hold values when the walk reaches gx: they are zeroed then. */
+void ur_grad_in_value(ur_node *x) {
+    if (x) x->grad_in_value = 1;
+}
+
+/* Before gx's own backward: zero the rows of view slices that never got a gradient. */
+static void zero_unclaimed(const ur_tape *t, const bw_state *s, ur_node *y) {
+    for (int id = y->id + 1; id <= s->last; id++) {
+        const ur_node *n = t->nodes[id];
+        if (n->op == UR_OP_SLICE && n->iattr[2] && n->n_in == 1 && n->in[0] == y && !n->grad)
+            memset(y->grad + (n->value - y->value), 0, n->size * sizeof(ur_real));
+    }
+}
+
 /* ---- deferred weight gradients ----
- * A weight read by many products of a few rows each (a recurrent weight at batch
- * size 1, a tree's composition matrix) would get dW += x^T G as many rank-few
- * updates, each reading and writing all of dW. Instead each product leaves its
- * (x, G) here, and when the walk reaches W -- after all its consumers -- the parts
- * are joined into one (K x R) * (R x M) product, R = all their rows. x and G are a
- * node's value and gradient, which stay unchanged until then. */
-enum { DEFER_MAX_ROWS = 8 };
+ * A weight read by many products of a few rows each (a recurrent weight: one
+ * product per time step; a tree's composition matrix: one per node) would get
+ * dW += x^T G as many thin updates, each reading and writing all of dW for a
+ * product of depth N (the batch). Instead each product leaves its (x, G) here, and
+ * when the walk reaches W -- after all its consumers -- the parts are joined into
+ * products of depth about DEFER_ROWS: (K x R) * (R x M), R = the rows of several
+ * parts. x and G are a node's value and gradient, which stay unchanged until then.
+ * The grouping depends on the parts' sizes only: results do not depend on the
+ * number of threads. */
+enum { DEFER_ROWS = 256 };
 
 struct wgrad_part {
     const ur_real *x, *G; /* (N, K) and (N, M) */
@@ -443,8 +512,7 @@ struct wgrad_part {
 
 int ur__defer_wgrad(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N) {
     bw_state *s = bw_cur;
-    if (!s || s->t != t || N > DEFER_MAX_ROWS || W->id > s->last || s->uses[W->id] < 2 || !W->requires_grad)
-        return 0;
+    if (!s || s->t != t || W->id > s->last || s->uses[W->id] < 2 || !W->requires_grad) return 0;
     wgrad_part *p = ur__alloc(t, sizeof *p);
     if (!p) return 0;
     p->x = x;
@@ -455,47 +523,58 @@ int ur__defer_wgrad(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, 
     return 1;
 }
 
-/* The rows of the parts, in list order, as one matrix: in place when they follow
- * each other in memory, else copied into the arena. */
-static const ur_real *join_rows(ur_tape *t, wgrad_part *const *parts, int n, int use_G, size_t cols, size_t R) {
-    const ur_real *first = use_G ? parts[0]->G : parts[0]->x;
-    const ur_real *at = first;
+/* The rows of parts[0..n) (x when use_G is 0, else G) as one matrix: in place when
+ * they follow each other in memory, else copied into *buf (cap rows, taken from
+ * the arena on first use). NULL when out of memory. */
+static const ur_real *join_rows(ur_tape *t, wgrad_part *const *parts, int n, int use_G, size_t cols,
+                                ur_real **buf, size_t cap) {
+    const ur_real *first = use_G ? parts[0]->G : parts[0]->x, *at = first;
     int contiguous = 1;
     for (int i = 0; i < n && contiguous; i++) {
         contiguous = (use_G ? parts[i]->G : parts[i]->x) == at;
         at += (size_t)parts[i]->N * cols;
     }
     if (contiguous) return first;
-    ur_real *out = ur__alloc_real(t, R * cols), *o = out;
-    for (int i = 0; out && i < n; i++) {
+    if (!*buf && !(*buf = ur__alloc_real(t, cap * cols))) return NULL;
+    ur_real *o = *buf;
+    for (int i = 0; i < n; i++) {
         size_t len = (size_t)parts[i]->N * cols;
         memcpy(o, use_G ? parts[i]->G : parts[i]->x, len * sizeof(ur_real));
         o += len;
     }
-    return out;
+    return *buf;
 }
 
 static void flush_wgrad(ur_tape *t, bw_state *s, ur_node *W) {
     int n = 0;
-    size_t R = 0;
-    for (wgrad_part *p = s->pending[W->id]; p; p = p->next) n++, R += (size_t)p->N;
+    for (wgrad_part *p = s->pending[W->id]; p; p = p->next) n++;
     wgrad_part **parts = ur__alloc(t, (size_t)n * sizeof *parts);
     if (!parts) return;
     int i = 0;
     for (wgrad_part *p = s->pending[W->id]; p; p = p->next) parts[i++] = p;
+    s->pending[W->id] = NULL;
+    int K = W->shape.dims[0], M = W->shape.dims[1];
     /* parts are in reverse order of recording: put them back when that makes G one block */
-    if (n > 1 && parts[1]->G + (size_t)parts[1]->N * W->shape.dims[1] == parts[0]->G)
+    if (n > 1 && parts[1]->G + (size_t)parts[1]->N * M == parts[0]->G)
         for (int a = 0, b = n - 1; a < b; a++, b--) {
             wgrad_part *tmp = parts[a];
             parts[a] = parts[b];
             parts[b] = tmp;
         }
-    int K = W->shape.dims[0], M = W->shape.dims[1];
-    const ur_real *X = join_rows(t, parts, n, 0, (size_t)K, R), *G = join_rows(t, parts, n, 1, (size_t)M, R);
     int fresh;
     ur_real *gW = ur__grad_w(t, W, &fresh);
-    if (X && G && gW) ur_gemm(1, 0, K, M, (int)R, 1, X, K, G, M, fresh ? 0 : 1, gW, M);
-    s->pending[W->id] = NULL;
+    if (!gW) return;
+    /* groups of consecutive parts of up to DEFER_ROWS rows (or one larger part) */
+    size_t cap = DEFER_ROWS;
+    ur_real *xbuf = NULL, *gbuf = NULL;
+    for (int lo = 0, hi; lo < n; lo = hi) {
+        int R = parts[lo]->N;
+        for (hi = lo + 1; hi < n && R + parts[hi]->N <= DEFER_ROWS; hi++) R += parts[hi]->N;
+        const ur_real *X = join_rows(t, parts + lo, hi - lo, 0, (size_t)K, &xbuf, cap);
+        const ur_real *G = join_rows(t, parts + lo, hi - lo, 1, (size_t)M, &gbuf, cap);
+        if (!X || !G) return;
+        ur_gemm(1, 0, K, M, R, 1, X, K, G, M, fresh && lo == 0 ? 0 : 1, gW, M);
+    }
 }
 
 ur_real *ur__grad(ur_tape *t, ur_node *x) {
@@ -675,6 +754,7 @@ ur_status ur_backward(ur_tape *t, ur_node *loss) {
     for (int id = loss->id; g && id >= 0 && !t->err; id--) {
         ur_node *y = t->nodes[id];
         if (bw_cur && bw_cur->pending[id]) flush_wgrad(t, bw_cur, y); /* y's gradient is now complete */
+        if (bw_cur && y->grad_in_value && y->grad == y->value) zero_unclaimed(t, bw_cur, y);
         if (!y->grad || y->n_in == 0 || !y->requires_grad) continue;
         ur__op_table[y->op].backward(t, y);
         if (t->anomaly && !t->err) check_input_grads(t, y);

@@ -25,6 +25,7 @@ struct ur_node {
     ur_real fattr[2];
     uint64_t seed;
     void *aux;          /* op data in the arena (targets, ids, saved activations) */
+    int grad_in_value;  /* backward may keep the gradient in the value's memory (ur_grad_in_value) */
 };
 
 typedef struct ur_group {

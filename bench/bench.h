@@ -52,4 +52,9 @@ void bench_bilstm_tagger(bench_report *r, double seconds);
 void bench_charlm_lstm_primitives(bench_report *r, double seconds);
 void bench_tree_rnn(bench_report *r, double seconds);     /* bench_tree.c */
 
+/* --determinism (bench_rnn.c): trains each LSTM config (and medium GRU and Elman)
+ * `steps` steps on 1 and on 2 threads and prints whether every parameter and the
+ * loss came out bit for bit the same; nonzero when one did not. */
+int bench_determinism(int steps);
+
 #endif

@@ -2,9 +2,12 @@
  * the schema of shared/bench/torch_ref.py, so the two compare key by key.
  *
  *   unroll-bench [--threads N] [--seconds S] [--only name,name,...]
+ *   unroll-bench --determinism
  *
  * --threads: kernel threads (default: all cores). --seconds: length of each of
  * the 3 timed windows (default 2). --only: workloads by name (see WORKLOADS).
+ * --determinism: no timing; trains the recurrent configs 3 steps on 1 and on 2
+ * threads and checks that the results are bit-identical (exit status 1 if not).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +125,8 @@ static int listed(const char *only, const char *name) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: unroll-bench [--threads N] [--seconds S] [--only NAME,...]\nworkloads:");
+    fprintf(f, "usage: unroll-bench [--threads N] [--seconds S] [--only NAME,...]\n"
+               "       unroll-bench --determinism\nworkloads:");
     for (int i = 0; i < N_WORKLOADS; i++)
         fprintf(f, " %s%s", WORKLOADS[i].name, WORKLOADS[i].by_default ? "" : " (only on request)");
     fprintf(f, "\n");
@@ -137,6 +141,12 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--determinism")) {
+            /* really run 2 threads, even when the machine is busy (see ur_set_num_threads) */
+            setenv("UR_GEMM_STALL_GUARD", "0", 1);
+            int bad = bench_determinism(3);
+            ur_kernel_free_buffers();
+            return bad ? 1 : 0;
         } else if (!strcmp(a, "--threads") && v) {
             threads = atoi(v), i++;
         } else if (!strcmp(a, "--seconds") && v) {

@@ -10,9 +10,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 #include "ur_optim.h"
+#include "ur_kernels.h"
 #include "ur_rnn.h"
 
 typedef struct seq_config {
@@ -136,6 +138,78 @@ static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn
     ur_rnn_free(s.rnn);
     ur_paramset_free(s.ps);
     seq_data_free(&s.data);
+}
+
+/* ---- determinism: the same training steps on 1 and on 2 threads ---- */
+
+/* Every parameter after `steps` training steps with the given thread count, one
+ * array (malloc); *n values, *loss the last step's loss. */
+static ur_real *train_params(const seq_config *c, ur_rnn_kind kind, int threads, int steps, size_t *n,
+                             double *loss) {
+    ur_set_num_threads(threads);
+    seq_bench s = {c, ur_paramset_new(), NULL, NULL, NULL, NULL, NULL, seq_data_new(c)};
+    check(s.ps != NULL, "paramset");
+    ur_rnn_config cfg = ur_rnn_defaults(kind, c->in, c->hidden);
+    cfg.num_layers = c->layers;
+    cfg.bidirectional = c->bidirectional;
+    check((s.rnn = ur_rnn_new(s.ps, "rnn", &cfg)) != NULL, "ur_rnn_new");
+    int out = ur_rnn_output_size(s.rnn), wd[2] = {out, c->classes};
+    s.Wy = ur_paramset_add(s.ps, "head.weight", 2, wd);
+    s.by = ur_paramset_add(s.ps, "head.bias", 1, &c->classes);
+    check(s.Wy && s.by, "head");
+    ur_rng rng;
+    ur_rng_seed(&rng, 2);
+    ur_tensor_uniform(&s.Wy->value, &rng, -0.1, 0.1);
+    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
+    check((s.opt = ur_optim_new(s.ps, &oc)) != NULL, "optimizer");
+    check((s.tape = ur_tape_new()) != NULL, "tape");
+    for (int i = 0; i < steps; i++) seq_step(&s);
+    *loss = ur_node_item(ur_tape_node(s.tape, ur_tape_size(s.tape) - 1));
+    size_t total = 0;
+    for (int i = 0; i < ur_paramset_count(s.ps); i++) total += ur_paramset_get(s.ps, i)->value.size;
+    ur_real *v = malloc(total * sizeof *v);
+    check(v != NULL, "out of memory");
+    total = 0;
+    for (int i = 0; i < ur_paramset_count(s.ps); i++) {
+        const ur_param *p = ur_paramset_get(s.ps, i);
+        memcpy(v + total, p->value.data, p->value.size * sizeof *v);
+        total += p->value.size;
+    }
+    *n = total;
+    ur_tape_free(s.tape);
+    ur_optim_free(s.opt);
+    ur_rnn_free(s.rnn);
+    ur_paramset_free(s.ps);
+    seq_data_free(&s.data);
+    return v;
+}
+
+int bench_determinism(int steps) {
+    static const struct {
+        const seq_config *c;
+        ur_rnn_kind kind;
+        const char *cell;
+    } RUNS[] = {
+        {&CHARLM, UR_RNN_LSTM, "lstm"}, {&CHARLM_B1, UR_RNN_LSTM, "lstm"}, {&MEDIUM, UR_RNN_LSTM, "lstm"},
+        {&LARGE, UR_RNN_LSTM, "lstm"},  {&TAGGER, UR_RNN_LSTM, "lstm"},    {&MEDIUM, UR_RNN_GRU, "gru"},
+        {&MEDIUM, UR_RNN_TANH, "rnn"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof RUNS / sizeof RUNS[0]; i++) {
+        size_t n1, n2;
+        double l1, l2;
+        ur_real *a = train_params(RUNS[i].c, RUNS[i].kind, 1, steps, &n1, &l1);
+        ur_real *b = train_params(RUNS[i].c, RUNS[i].kind, 2, steps, &n2, &l2);
+        int same = n1 == n2 && memcmp(a, b, n1 * sizeof *a) == 0 && memcmp(&l1, &l2, sizeof l1) == 0;
+        char key[64];
+        snprintf(key, sizeof key, "%s-%s", RUNS[i].c->name, RUNS[i].cell);
+        printf("%-20s %d SGD steps, %8zu parameters, loss %.9g / %.9g: 1 vs 2 threads %s\n", key, steps, n1, l1, l2,
+               same ? "bit-identical" : "DIFFERENT");
+        bad |= !same;
+        free(a);
+        free(b);
+    }
+    return bad;
 }
 
 void bench_charlm_rnn(bench_report *r, double s) { seq_run(r, s, &CHARLM, UR_RNN_TANH, "rnn"); }

@@ -17,7 +17,9 @@ typedef struct ur_rnn_bound {
 
 /* Fills w for cell on t; 0 on failure (the tape holds the error). */
 int ur_rnn_bind(ur_tape *t, const ur_rnn_cell *cell, ur_rnn_bound *w, const char *fn);
-/* One step from a projected input, as ur_rnn_cell_recur; prev.h (and prev.c) must not be NULL. */
+/* One step from a projected input, as ur_rnn_cell_recur; prev.h (and prev.c) must not be NULL.
+ * With w->b_hh NULL (a layer: b_hh is inside gx), gx must be a view of the layer's
+ * own projected inputs: an LSTM or Elman step writes its pre-activations over it. */
 ur_rnn_hc ur_rnn_bound_step(ur_tape *t, const ur_rnn_bound *w, ur_node *gx, ur_rnn_hc prev, ur_node *hdrop);
 /* 1 if the cell's fields are usable, else records "fn: problem" on t and returns 0. */
 int ur_rnn_cell_check(ur_tape *t, const ur_rnn_cell *cell, const char *fn);

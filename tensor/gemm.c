@@ -49,8 +49,9 @@ enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = 
 /* On an oversubscribed machine a parallel region can wait milliseconds at its
  * closing barrier for a team thread that the OS is not running, which makes a
  * small product a hundred times slower than on one thread. When a parallel call
- * waits more than UR_GEMM_STALL_S beyond its own work, calls run on one thread for
- * the next UR_GEMM_BACKOFF_S seconds. Results are the same either way. */
+ * waits more than UR_GEMM_STALL_S beyond its own work, and more than half that
+ * work (a shorter wait still leaves two threads ahead of one), calls run on one
+ * thread for the next UR_GEMM_BACKOFF_S seconds. Results are the same either way. */
 #define UR_GEMM_STALL_S 300e-6
 #define UR_GEMM_BACKOFF_S 0.05
 static _Atomic double serial_until; /* omp_get_wtime() before which to stay serial */
@@ -317,7 +318,8 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
     /* Thread 0 has the largest share; waiting much longer than its own work means
      * another thread was not running. */
     double now = omp_get_wtime();
-    if (now - t0 - master_busy > UR_GEMM_STALL_S)
+    double wait = now - t0 - master_busy;
+    if (wait > UR_GEMM_STALL_S && wait > 0.5 * master_busy)
         atomic_store_explicit(&serial_until, now + UR_GEMM_BACKOFF_S, memory_order_relaxed);
 }
 

@@ -52,6 +52,10 @@ void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real 
 void ur_gemm_dot_nt(int m, int n, int k, ur_real alpha, const ur_real *A, ptrdiff_t lda,
                     const ur_real *B, ptrdiff_t ldb, ur_real beta, ur_real *C, ptrdiff_t ldc);
 
+/* dst[p*ldd + r] = src[r*lds + p] for r < rows, p < cols: a transposed copy (the
+ * packing's block transposes; autograd/tape.c keeps weights transposed with it). */
+void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
+
 /* Packs rows i0..i0+mc-1, depth p0..p0+kc-1 of op(A) into dst (mc rounded up to
  * whole panels). */
 void ur_gemm_pack_a(int trans_a, const ur_real *A, int lda, int i0, int mc, int p0, int kc,

@@ -66,8 +66,8 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
 
 /* Tiles of fewer than UR_WIDE_ROWS rows have too few accumulators to hide the FMA
  * latency in an MR x NR tile, so they span np NR-panels of B at once (panel q at
- * b + q * psb), nr <= np * NR columns in all. Same arithmetic per element as
- * micro_tile. */
+ * b + q * psb), (np - 1) * NR < nr <= np * NR columns in all. Same arithmetic per
+ * element as micro_tile. */
 UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int nr, int kc,
                                  const ur_real *a, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb,
                                  ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
@@ -84,8 +84,9 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
         UR_V bv[W];
         UR_UNROLL
         for (int v = 0; v < nv; v++) {
+            /* callers pass np = ceil(nr / NR): only the last panel can be partial */
             const ur_real *bp = b + (v / UR_NV) * psb + (v % UR_NV) * UR_VL;
-            bv[v] = full ? UR_V_LOAD(bp) : UR_V_LOADN(bp, nr - v * UR_VL);
+            bv[v] = full || v < nv - UR_NV ? UR_V_LOAD(bp) : UR_V_LOADN(bp, nr - v * UR_VL);
         }
         UR_UNROLL
         for (int r = 0; r < mr; r++) {
@@ -122,6 +123,16 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
 
 int ur_gemm_wide_panels(int mr) { return mr == 1 ? UR_WIDE_NP1 : UR_WIDE_NP; }
 
+/* The tile spans only the panels that nr needs: a tile of 1 row x 64 columns (a
+ * tree node's layer) would otherwise run 8 panels of FMAs on zeros. */
+#define UR_WIDE_NP_CASE(R, NP)                                                                     \
+    case NP:                                                                                       \
+        if (nr == NP * UR_GEMM_NR)                                                                 \
+            micro_wide(R, NP, 1, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
+        else                                                                                       \
+            micro_wide(R, NP, 0, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
+        break;
+
 #define UR_WIDE_CASE(R, NP)                                                                        \
     case R:                                                                                        \
         if (nr == NP * UR_GEMM_NR)                                                                 \
@@ -130,10 +141,38 @@ int ur_gemm_wide_panels(int mr) { return mr == 1 ? UR_WIDE_NP1 : UR_WIDE_NP; }
             micro_wide(R, NP, 0, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
         break;
 
+/* One row: 1..UR_WIDE_NP1 panels (2, 4 or 8 by ISA). */
+static void micro_wide_row(int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
+                           ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+    switch ((nr + UR_GEMM_NR - 1) / UR_GEMM_NR) {
+        UR_WIDE_NP_CASE(1, 1)
+        UR_WIDE_NP_CASE(1, 2)
+#if UR_WIDE_NP1 > 2
+        UR_WIDE_NP_CASE(1, 3)
+        UR_WIDE_NP_CASE(1, 4)
+#endif
+#if UR_WIDE_NP1 > 4
+        UR_WIDE_NP_CASE(1, 5)
+        UR_WIDE_NP_CASE(1, 6)
+        UR_WIDE_NP_CASE(1, 7)
+        UR_WIDE_NP_CASE(1, 8)
+#endif
+    default:
+        break;
+    }
+}
+
 void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
                         ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+    if (mr == 1) {
+        micro_wide_row(nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);
+        return;
+    }
+    if (nr <= UR_GEMM_NR) { /* one panel is enough */
+        ur_gemm_micro(mr, nr, kc, a, b, rsb, alpha, beta, c, ldc);
+        return;
+    }
     switch (mr) {
-        UR_WIDE_CASE(1, UR_WIDE_NP1)
 #if UR_WIDE_ROWS > 2
         UR_WIDE_CASE(2, UR_WIDE_NP)
 #endif

@@ -68,6 +68,10 @@ static inline void transpose_block(__m512 r[16]) {
 /* dst[p*ldd + r] = src[r*lds + p] for r < rows, p < kc. */
 static void pack_rows_to_columns(const ur_real *src, size_t lds, int rows, int kc, ur_real *dst,
                                  int ldd) {
+    if (rows == 1) { /* one row (a product of one row, as in a tree node): a strided copy */
+        for (int p = 0; p < kc; p++) dst[(size_t)p * ldd] = src[p];
+        return;
+    }
     for (int r0 = 0; r0 < rows; r0 += VL) {
         int nrow = rows - r0 < VL ? rows - r0 : VL;
         for (int p = 0; p < kc; p += VL) {
@@ -118,4 +122,8 @@ void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, int p0, int kc, int 
             pack_rows_to_columns(B + (size_t)(j0 + q) * ldb + p0, (size_t)ldb, nr, kc, dst, NR);
         }
     }
+}
+
+void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd) {
+    pack_rows_to_columns(src, (size_t)lds, rows, cols, dst, ldd);
 }

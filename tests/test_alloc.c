@@ -9,6 +9,7 @@
  * own buffers per thread are the business of test_kernels.c. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support.h"
@@ -275,4 +276,71 @@ Test(backward_shortcuts, deferred_weight_gradient_is_the_sum_over_uses) {
     ur_tape_free(t);
     ur_tensor_free(v);
     ur_paramset_free(ps);
+}
+
+/* An LSTM layer keeps its gates' gradient in the memory of its projected inputs,
+ * step by step (ur_grad_in_value). Without a mask the shortcut is taken, with an
+ * all-ones mask it is not and the arithmetic is the same: the gradients must be
+ * equal, also when the loss reads only some steps' outputs or only the final c
+ * (the last step's cell then writes its rows with no hidden op before it). */
+static size_t lstm_layer_grads(int layers, int bidir, int which, int use_mask, ur_real *out) {
+    enum { T = 5, B = 64, IN = 4, H = 300 }; /* B*H above the size whose activations are kept */
+    ur_paramset *ps = ur_paramset_new();
+    ur_rnn_config cfg = ur_rnn_defaults(UR_RNN_LSTM, IN, H);
+    cfg.num_layers = layers;
+    cfg.bidirectional = bidir;
+    cfg.seed = 3;
+    ur_rnn *r = ur_rnn_new(ps, "rnn", &cfg);
+    int dims[3] = {T, B, IN}, D = bidir ? 2 : 1, d2[2] = {T * B, D * H};
+    ur_tensor *x = ur_tensor_new(3, dims);
+    ur_rng rng;
+    ur_rng_seed(&rng, 1);
+    ur_tensor_normal(x, &rng, 0, 1);
+    ur_real mask[T * B];
+    for (int i = 0; i < T * B; i++) mask[i] = 1;
+    ur_rnn_args a;
+    memset(&a, 0, sizeof a);
+    a.mask = use_mask ? mask : NULL;
+    ur_tape *t = ur_tape_new();
+    ur_rnn_final fin;
+    ur_node *xin = ur_variable(t, x);
+    ur_node *o = ur_reshape(t, ur_rnn_forward(r, t, xin, &a, &fin), 2, d2), *loss;
+    switch (which) {
+    case 0: loss = ur_sum(t, ur_tanh(t, o)); break;                                 /* every output */
+    case 1: loss = ur_sum(t, ur_tanh(t, fin.c[fin.n - 1])); break;                  /* final c only */
+    case 2: loss = ur_sum(t, ur_tanh(t, ur_slice(t, o, 0, 0, B))); break;           /* step 0 only */
+    default: loss = ur_sum(t, ur_tanh(t, ur_slice(t, o, 0, 2 * B, B))); break;      /* step 2 only */
+    }
+    cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+    size_t k = 0;
+    for (int i = 0; i < ur_paramset_count(ps); i++) {
+        const ur_param *p = ur_paramset_get(ps, i);
+        memcpy(out + k, p->grad.data, p->grad.size * sizeof(ur_real));
+        k += p->grad.size;
+    }
+    memcpy(out + k, ur_node_grad(xin), x->size * sizeof(ur_real));
+    k += x->size;
+    ur_tape_free(t);
+    ur_rnn_free(r);
+    ur_paramset_free(ps);
+    ur_tensor_free(x);
+    return k;
+}
+
+Test(backward_shortcuts, lstm_layer_gradients_in_the_projection_memory) {
+    enum { CAP = 3000000 };
+    ur_real *g[2] = {malloc(CAP * sizeof(ur_real)), malloc(CAP * sizeof(ur_real))};
+    cr_assert(g[0] && g[1]);
+    for (int layers = 1; layers <= 2; layers++)
+        for (int bidir = 0; bidir <= 1; bidir++)
+            for (int which = 0; which < 4; which++) {
+                size_t n = lstm_layer_grads(layers, bidir, which, 0, g[0]);
+                cr_assert(n <= CAP && n == lstm_layer_grads(layers, bidir, which, 1, g[1]));
+                size_t differ = 0;
+                for (size_t i = 0; i < n; i++) differ += g[0][i] != g[1][i];
+                cr_expect_eq(differ, 0, "%d layer(s), bidirectional %d, loss %d: %zu of %zu gradients differ",
+                             layers, bidir, which, differ, n);
+            }
+    free(g[0]);
+    free(g[1]);
 }
