@@ -4,18 +4,19 @@
  *   seq2seq --task eng-fra --beam 5        English -> French sentence pairs (TSV)
  *   seq2seq --load m.safetensors --eval --attention-svg attn.svg
  *
- * The model: a bidirectional GRU (or LSTM) reads the source; a GRU decoder reads
- * the previous target word and attends over the source states at every step
+ * The model: a bidirectional GRU (or LSTM) reads the source; a decoder of the same
+ * cell reads the previous target word and attends over the source states at every step
  * (dot, general or additive scores; the context joins the decoder's output, and
  * with --attn-mode feed also its next input). Training is teacher-forced: the
  * loss is the mean negative log-likelihood per target word (EOS included).
  * Decoding is greedy, or beam search with --beam K (length-normalised with
  * --len-alpha); --temperature T prints a few samples drawn at that temperature.
  *
- * Held-out data: reverse draws fresh strings from another seed; eng-fra groups the
- * pairs by English sentence and holds out 10% of the sentences (a fixed split), with
- * all their translations as references. Reported: exact match (against any
- * reference), corpus BLEU-4 (multi-reference) and perplexity.
+ * Held-out data: reverse draws 1000 strings from another seed, none of them in the
+ * training set; eng-fra groups the pairs by English sentence and holds out 10% of the
+ * sentences (a fixed split), with all their translations as references. Reported:
+ * exact match (against any reference), corpus BLEU-4 (multi-reference) and perplexity.
+ * --attention-svg draws the attention weights of one held-out example as a heat map.
  */
 #include <ctype.h>
 #include <math.h>
@@ -30,12 +31,15 @@ enum { MAX_TOKENS = 64, SPLIT_SEED = 12345 };
 
 typedef struct config {
     const char *task, *data, *cell, *score, *attn_mode, *svg;
-    int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len;
+    int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len, svg_index;
     double dropout, lr, clip, len_alpha, temperature;
 } config;
 
 static const char *const STORED[] = {"--task", "--cell", "--score", "--attn-mode", "--emb", "--hidden", "--layers",
-                                     "--bi", "--attn-size", "--dropout", "--max-digits", "--n-train", "--seed", NULL};
+                                     "--bi", "--attn-size", "--dropout", "--lr", "--clip", "--batch", "--epochs",
+                                     "--max-digits", "--n-train", "--seed", NULL};
+enum { N_STORED = 17 };
+_Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 1, "N_STORED counts the stored flags");
 
 /* ---- data: pairs of token-id sequences ---- */
 
@@ -66,10 +70,11 @@ static void dataset_free(dataset *d) {
 }
 
 static int dataset_views(dataset *d) {
-    d->src = malloc((size_t)d->n * sizeof *d->src);
-    d->tgt = malloc((size_t)d->n * sizeof *d->tgt);
-    d->src_len = malloc((size_t)d->n * sizeof *d->src_len);
-    d->tgt_len = malloc((size_t)d->n * sizeof *d->tgt_len);
+    size_t n = d->n > 0 ? (size_t)d->n : 1;
+    d->src = malloc(n * sizeof *d->src);
+    d->tgt = malloc(n * sizeof *d->tgt);
+    d->src_len = malloc(n * sizeof *d->src_len);
+    d->tgt_len = malloc(n * sizeof *d->tgt_len);
     if (!d->src || !d->tgt || !d->src_len || !d->tgt_len) return 0;
     for (int i = 0; i < d->n; i++) {
         d->src[i] = d->ex[i].src;
@@ -89,26 +94,60 @@ static int *encode(const ur_vocab *v, const ur_tokens *tk, int *len) {
     return ids;
 }
 
-/* Digit strings of 1..max_digits digits, each token one digit; the target reversed. */
-static int make_reverse(dataset *d, int n, int max_digits, uint64_t seed, const ur_vocab *sv, const ur_vocab *tv) {
+/* A digit string of up to 18 digits as one number, after a leading 1 ("042" -> 1042). */
+static uint64_t digits_key(const int *ids, int n, const ur_vocab *v) {
+    uint64_t k = 1;
+    for (int j = 0; j < n; j++) k = 10 * k + (uint64_t)(ur_vocab_string(v, ids[j])[0] - '0');
+    return k;
+}
+
+static int key_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Digit strings of 1..max_digits digits, each token one digit; the target reversed.
+ * A string that is also in `avoid` (the training set, when drawing the held-out set)
+ * is drawn again, up to 100 times; *n_seen counts those left (strings of more than 18
+ * digits are not checked: they almost never repeat). */
+static int make_reverse(dataset *d, int n, int max_digits, uint64_t seed, const ur_vocab *sv, const ur_vocab *tv,
+                        const dataset *avoid, int *n_seen) {
     ur_rng rng;
     ur_rng_seed(&rng, seed);
     d->n = n;
     d->ex = calloc((size_t)n, sizeof *d->ex);
-    if (!d->ex) return 0;
+    int check = avoid && avoid->n > 0 && max_digits <= 18;
+    uint64_t *seen = check ? malloc((size_t)avoid->n * sizeof *seen) : NULL;
+    if (!d->ex || (check && !seen)) {
+        free(seen);
+        return 0;
+    }
+    for (int i = 0; check && i < avoid->n; i++) seen[i] = digits_key(avoid->src[i], avoid->src_len[i], sv);
+    if (check) qsort(seen, (size_t)avoid->n, sizeof *seen, key_cmp);
+    if (n_seen) *n_seen = 0;
     for (int i = 0; i < n; i++) {
         example *e = &d->ex[i];
-        e->src_len = e->tgt_len = 1 + (int)ur_rng_below(&rng, (uint32_t)max_digits);
-        e->src = malloc((size_t)e->src_len * sizeof(int));
-        e->tgt = malloc((size_t)e->tgt_len * sizeof(int));
-        if (!e->src || !e->tgt) return 0;
-        for (int j = 0; j < e->src_len; j++) {
-            char digit[2] = {(char)('0' + ur_rng_below(&rng, 10)), 0};
-            e->src[j] = ur_vocab_id(sv, digit);
-            e->tgt[e->src_len - 1 - j] = ur_vocab_id(tv, digit);
+        e->src = malloc((size_t)max_digits * sizeof(int));
+        e->tgt = malloc((size_t)max_digits * sizeof(int));
+        if (!e->src || !e->tgt) {
+            free(seen);
+            return 0;
         }
+        int again = 1;
+        for (int tries = 0; again && tries < 100; tries++) {
+            e->src_len = e->tgt_len = 1 + (int)ur_rng_below(&rng, (uint32_t)max_digits);
+            for (int j = 0; j < e->src_len; j++) {
+                char digit[2] = {(char)('0' + ur_rng_below(&rng, 10)), 0};
+                e->src[j] = ur_vocab_id(sv, digit);
+                e->tgt[e->src_len - 1 - j] = ur_vocab_id(tv, digit);
+            }
+            uint64_t key = check ? digits_key(e->src, e->src_len, sv) : 0;
+            again = check && bsearch(&key, seen, (size_t)avoid->n, sizeof *seen, key_cmp) != NULL;
+        }
+        if (n_seen) *n_seen += again;
         e->group = i;
     }
+    free(seen);
     return dataset_views(d);
 }
 
@@ -275,11 +314,20 @@ static int write_svg(const char *path, const ur_vocab *sv, const ur_vocab *tv, c
                      int n_out, int ended, int eos, const ur_real *attn) {
     FILE *f = fopen(path, "w");
     if (!f) return 0;
-    const int cell = 28, left = 110, top = 110;
-    int rows = n_out + ended;
+    /* margins for the labels, at about 7 px per character of 12 px text; the source
+     * words are rotated by 60 degrees, so they rise 0.87 and lean right 0.5 of their length */
+    const int cell = 28, rows = n_out + ended;
+    size_t src_chars = 1, out_chars = 1;
+    for (int j = 0; j < S; j++)
+        if (ur_vocab_string_len(sv, src[j]) > src_chars) src_chars = ur_vocab_string_len(sv, src[j]);
+    for (int i = 0; i < rows; i++)
+        if (ur_vocab_string_len(tv, i < n_out ? out[i] : eos) > out_chars)
+            out_chars = ur_vocab_string_len(tv, i < n_out ? out[i] : eos);
+    int left = 16 + 7 * (int)out_chars, top = 16 + (int)(0.87 * 7 * (double)src_chars);
+    int right = 10 + (int)(0.5 * 7 * (double)src_chars);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            left + S * cell + 20, top + rows * cell + 20);
+            left + S * cell + right, top + rows * cell + 10);
     for (int j = 0; j < S; j++) { /* source words, rotated, above their columns */
         int x = left + j * cell + cell / 2 + 4, y = top - 6;
         fprintf(f, "<text x=\"%d\" y=\"%d\" transform=\"rotate(-60 %d %d)\">", x, y, x, y);
@@ -302,38 +350,16 @@ static int write_svg(const char *path, const ur_vocab *sv, const ur_vocab *tv, c
     return fclose(f) == 0;
 }
 
-/* ---- checkpoints: vocabularies as metadata ---- */
-
-static char *vocab_text(const ur_vocab *v, int first) {
-    size_t n = 1;
-    for (int i = first; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 1;
-    char *s = malloc(n), *p = s;
-    for (int i = first; s && i < ur_vocab_size(v); i++) {
-        memcpy(p, ur_vocab_string(v, i), ur_vocab_string_len(v, i));
-        p += ur_vocab_string_len(v, i);
-        *p++ = '\n';
-    }
-    if (s) *p = '\0';
-    return s;
-}
-
-static ur_vocab *vocab_parse(const char *s, unsigned specials) {
-    ur_vocab *v = ur_vocab_new(specials);
-    for (const char *nl; v && s && (nl = strchr(s, '\n')); s = nl + 1)
-        if (ur_vocab_add_n(v, s, (size_t)(nl - s), 1) < 0) {
-            ur_vocab_free(v);
-            return NULL;
-        }
-    return v;
-}
-
 enum {
     SRC_SPECIALS = UR_VOCAB_PAD | UR_VOCAB_UNK,
     TGT_SPECIALS = UR_VOCAB_PAD | UR_VOCAB_UNK | UR_VOCAB_BOS | UR_VOCAB_EOS
 };
 
-/* Builds the vocabularies (unless loaded) and the two datasets of the task. */
-static int load_data(const config *cfg, uint64_t seed, ur_vocab **sv, ur_vocab **tv, dataset *train, dataset *held) {
+/* Builds the vocabularies (unless loaded) and the two datasets of the task; 0 after
+ * printing an error. *n_seen: held-out reverse strings that are also training strings. */
+static int load_data(const config *cfg, uint64_t seed, ur_vocab **sv, ur_vocab **tv, dataset *train, dataset *held,
+                     int *n_seen) {
+    *n_seen = 0;
     if (!strcmp(cfg->task, "reverse")) { /* the ten digits on both sides */
         if (!*sv) *sv = ur_vocab_new(SRC_SPECIALS);
         if (!*tv) *tv = ur_vocab_new(TGT_SPECIALS);
@@ -341,8 +367,10 @@ static int load_data(const config *cfg, uint64_t seed, ur_vocab **sv, ur_vocab *
             ur_vocab_add(*sv, (char[]){dgt, 0});
             ur_vocab_add(*tv, (char[]){dgt, 0});
         }
-        return *sv && *tv && make_reverse(train, cfg->n_train, cfg->max_digits, seed, *sv, *tv) &&
-               make_reverse(held, 1000, cfg->max_digits, SPLIT_SEED, *sv, *tv);
+        int ok = *sv && *tv && make_reverse(train, cfg->n_train, cfg->max_digits, seed, *sv, *tv, NULL, NULL) &&
+                 make_reverse(held, 1000, cfg->max_digits, SPLIT_SEED, *sv, *tv, train, n_seen);
+        if (!ok) fprintf(stderr, "seq2seq: out of memory for the digit strings\n");
+        return ok;
     }
     ur_pairs *p = NULL;
     if (ur_pairs_read_file(cfg->data, &p) != UR_OK) {
@@ -351,8 +379,15 @@ static int load_data(const config *cfg, uint64_t seed, ur_vocab **sv, ur_vocab *
     }
     ur_tokens **st = tokenize_all(p, 0), **tt = tokenize_all(p, 1);
     int *group = malloc((size_t)p->n * sizeof *group), *is_held = malloc((size_t)p->n * sizeof *is_held);
-    int ok = st && tt && group && is_held;
-    for (int i = 0; ok && i < p->n; i++) ok = st[i] && tt[i];
+    int ok = st && tt && group && is_held, bad = -1;
+    for (int i = 0; ok && i < p->n && bad < 0; i++) {
+        ok = st[i] && tt[i];
+        if (ok && st[i]->n == 0) bad = i;
+    }
+    if (bad >= 0) { /* a column of spaces: blank lines are skipped, so count pairs, not lines */
+        fprintf(stderr, "seq2seq: %s: pair %d ('%s') has no source words\n", cfg->data, bad + 1, p->src[bad]);
+        ok = 0;
+    }
     if (ok) split_pairs(p, group, is_held);
     if (ok && !*sv) { /* the words of the training side */
         ur_vocab *cs = ur_vocab_new(0), *ct = ur_vocab_new(0);
@@ -376,9 +411,16 @@ static int load_data(const config *cfg, uint64_t seed, ur_vocab **sv, ur_vocab *
             e->src = encode(*sv, st[i], &e->src_len);
             e->tgt = encode(*tv, tt[i], &e->tgt_len);
             e->group = group[i];
-            ok = e->src && e->tgt && e->src_len > 0;
+            ok = e->src && e->tgt;
         }
         ok = ok && dataset_views(d);
+    }
+    if (ok && (train->n == 0 || held->n == 0)) {
+        fprintf(stderr, "seq2seq: %s: %d pairs are too few: 10%% of the distinct sources are held out, "
+                        "and both parts need some\n", cfg->data, p->n);
+        ok = 0;
+    } else if (!ok && bad < 0) {
+        fprintf(stderr, "seq2seq: %s: out of memory\n", cfg->data);
     }
     tokens_free_all(st, p->n);
     tokens_free_all(tt, p->n);
@@ -411,8 +453,8 @@ int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
     config cfg = {.task = "reverse", .data = "../shared/data/eng-fra/eng-fra.txt", .cell = "gru", .score = "additive",
-                  .attn_mode = "feed", .emb = 64, .hidden = 128, .layers = 1, .bi = 1, .attn_size = 128, .batch = 64,
-                  .epochs = 0, .beam = 1, .max_digits = 10, .n_train = 20000, .show = 5, .dropout = 0.1,
+                  .attn_mode = "feed", .emb = 0, .hidden = 0, .layers = 1, .bi = 1, .attn_size = 128, .batch = 64,
+                  .epochs = 0, .beam = 1, .max_digits = 10, .n_train = 20000, .show = 5, .dropout = -1,
                   .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0};
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
@@ -422,12 +464,12 @@ int main(int argc, char **argv) {
         {"--cell", 's', &cfg.cell, "gru or lstm (default gru)"},
         {"--score", 's', &cfg.score, "attention score: dot, general or additive (default additive)"},
         {"--attn-mode", 's', &cfg.attn_mode, "context joins the output, feed (and input), or input (default feed)"},
-        {"--emb", 'i', &cfg.emb, "embedding size (default 64)"},
-        {"--hidden", 'i', &cfg.hidden, "state size per direction (default 128)"},
+        {"--emb", 'i', &cfg.emb, "embedding size (default: reverse 64, eng-fra 256)"},
+        {"--hidden", 'i', &cfg.hidden, "state size per direction (default: reverse 128, eng-fra 512)"},
         {"--layers", 'i', &cfg.layers, "encoder layers (default 1)"},
         {"--bi", 'i', &cfg.bi, "1: bidirectional encoder (default 1)"},
         {"--attn-size", 'i', &cfg.attn_size, "additive attention size (default 128)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout (default 0.1)"},
+        {"--dropout", 'f', &cfg.dropout, "dropout (default: reverse 0.1, eng-fra 0.4)"},
         {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed (default 2e-3)"},
         {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5)"},
         {"--batch", 'i', &cfg.batch, "pairs per step (default 64)"},
@@ -439,23 +481,15 @@ int main(int argc, char **argv) {
         {"--len-alpha", 'f', &cfg.len_alpha, "beam: normalise log-probs by length^alpha (default 0)"},
         {"--temperature", 'f', &cfg.temperature, "print samples drawn at this temperature"},
         {"--show", 'i', &cfg.show, "held-out examples to print (default 5)"},
-        {"--attention-svg", 's', &cfg.svg, "write the attention of the first held-out example as SVG"},
+        {"--attention-svg", 's', &cfg.svg, "write the attention of one held-out example as SVG"},
+        {"--attention-example", 'i', &cfg.svg_index, "which held-out source --attention-svg draws, counted from 0 "
+                                                      "in the order the examples print (default 0)"},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "seq2seq: an encoder-decoder with attention (reverse digit strings, or English -> French)";
-    int r = cli_parse(argc, argv, about, opts, n_opts);
-    if (r) return r > 0 ? 0 : 2;
     ur_ckpt *ck = NULL;
-    if (c.load) { /* the checkpoint's settings, then the command line's */
-        ck = ur_ckpt_open(c.load);
-        if (!ck || cli_meta_get(ck, c.load, opts, n_opts, STORED) != 0) {
-            if (!ck) fprintf(stderr, "seq2seq: --load: %s\n", ur_last_error());
-            ur_ckpt_close(ck);
-            return 1;
-        }
-        cli_parse(argc, argv, about, opts, n_opts);
-    }
-    cli_apply_common(&c);
+    int r = cli_start(argc, argv, "seq2seq", about, &c, opts, n_opts, STORED, &ck);
+    if (r >= 0) return r;
     int reverse = !strcmp(cfg.task, "reverse");
     ur_seq2seq_config mc = ur_seq2seq_defaults(1, 1, 0, 0);
     if ((!reverse && strcmp(cfg.task, "eng-fra")) || ur_attn_score_parse(cfg.score, &mc.score) != UR_OK ||
@@ -470,24 +504,40 @@ int main(int argc, char **argv) {
         fprintf(stderr, "seq2seq: --eval needs a model (--load)\n");
         return 2;
     }
+    /* the defaults of each task: 4,500 sentence pairs need a wider, more regularised model */
     if (cfg.epochs <= 0) cfg.epochs = reverse ? 4 : 30;
+    if (cfg.emb <= 0) cfg.emb = reverse ? 64 : 256;
+    if (cfg.hidden <= 0) cfg.hidden = reverse ? 128 : 512;
+    if (cfg.dropout < 0) cfg.dropout = reverse ? 0.1 : 0.4;
 
     /* ---- data ---- */
     ur_vocab *sv = NULL, *tv = NULL;
     if (ck) {
-        sv = vocab_parse(ur_ckpt_meta(ck, "src_vocab"), SRC_SPECIALS);
-        tv = vocab_parse(ur_ckpt_meta(ck, "tgt_vocab"), TGT_SPECIALS);
+        const char *st = ur_ckpt_meta(ck, "src_vocab"), *tt = ur_ckpt_meta(ck, "tgt_vocab");
+        sv = st ? cli_vocab_from_text(st, SRC_SPECIALS) : NULL;
+        tv = tt ? cli_vocab_from_text(tt, TGT_SPECIALS) : NULL;
         if (!sv || !tv) fprintf(stderr, "seq2seq: --load %s: no usable vocabularies in the metadata\n", c.load);
     }
     dataset train = {0}, held = {0};
-    int ok = (!ck || (sv && tv)) && load_data(&cfg, (uint64_t)c.seed, &sv, &tv, &train, &held);
-    if (!ok) fprintf(stderr, "seq2seq: could not prepare the data: %s\n", ur_last_error());
+    int n_seen = 0, ok = (!ck || (sv && tv)) && load_data(&cfg, (uint64_t)c.seed, &sv, &tv, &train, &held, &n_seen);
     int longest = 0;
     for (int i = 0; ok && i < held.n; i++)
         if (held.tgt_len[i] > longest) longest = held.tgt_len[i];
     if (cfg.max_len <= 0) cfg.max_len = longest + 5;
-    if (ok)
-        printf("seq2seq: %s: %d training pairs, %d held-out pairs; vocabularies %d -> %d words\n", cfg.task, train.n,
+    int svg_pair = -1; /* the first pair of the chosen source: its references follow it */
+    for (int i = 0, k = -1; ok && cfg.svg && i < held.n && svg_pair < 0; i++) {
+        k += i == 0 || held.ex[i].group != held.ex[i - 1].group;
+        if (k == cfg.svg_index) svg_pair = i;
+    }
+    if (ok && cfg.svg && svg_pair < 0) {
+        fprintf(stderr, "seq2seq: --attention-example %d: there are fewer held-out sources\n", cfg.svg_index);
+        ok = 0;
+    }
+    if (ok && reverse)
+        printf("seq2seq: reverse: %d training strings, %d held-out strings (%d of them also in training)\n", train.n,
+               held.n, n_seen);
+    else if (ok)
+        printf("seq2seq: eng-fra: %d training pairs, %d held-out pairs; vocabularies %d -> %d words\n", train.n,
                held.n, ur_vocab_size(sv), ur_vocab_size(tv));
 
     /* ---- the model ---- */
@@ -551,7 +601,9 @@ int main(int argc, char **argv) {
         ur_paramset_zero_grad(ps);
     }
     double started = cli_now(), window = 0, first_loss = NAN, last_loss = NAN;
+    double *losses = calloc((size_t)(last > first ? last - first : 1), sizeof *losses);
     long n_window = 0, tokens = 0;
+    ok = ok && losses;
     if (ok && last > first) cli_progress_start(first);
     for (long step = first; ok && step < last; step++) {
         long k = step % per_epoch;
@@ -583,7 +635,7 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-        double l = ur_node_item(loss);
+        double l = losses[step - first] = ur_node_item(loss);
         if (step == first) first_loss = l;
         tokens += n_tok;
         window += l;
@@ -606,9 +658,9 @@ int main(int argc, char **argv) {
     cli_progress_end();
     double seconds = cli_now() - started;
     if (ok && c.save) {
-        char store[16][CLI_META_LEN];
-        ur_ckpt_kv meta[24];
-        char *st = vocab_text(sv, 2), *tt = vocab_text(tv, 4); /* after the specials */
+        char store[N_STORED][CLI_META_LEN];
+        ur_ckpt_kv meta[N_STORED + 4];
+        char *st = cli_vocab_to_text(sv, 2), *tt = cli_vocab_to_text(tv, 4); /* after the specials */
         int k = cli_meta_put(opts, n_opts, STORED, store, meta);
         meta[k++] = (ur_ckpt_kv){"example", "seq2seq"};
         meta[k++] = (ur_ckpt_kv){"src_vocab", st ? st : ""};
@@ -669,27 +721,37 @@ int main(int argc, char **argv) {
             }
         printf("\n");
     }
-    if (ok && out && cfg.svg) {
-        int S = held.src_len[0];
+    if (ok && out && cfg.svg) { /* greedy decoding of one held-out source, its attention as a picture */
+        int i = svg_pair, S = held.src_len[i];
         ur_real *attn = malloc((size_t)cfg.max_len * (size_t)S * sizeof *attn);
         double lp;
-        ok = attn && ur_seq2seq_greedy(m, tape, &held.src[0], &held.src_len[0], 1, cfg.max_len, out, &len, &lp,
-                                       attn) == UR_OK;
-        ok = ok && write_svg(cfg.svg, sv, tv, held.src[0], S, out, len, len < cfg.max_len, eos, attn);
-        if (ok) printf("wrote the attention of the first held-out example to %s\n", cfg.svg);
-        else fprintf(stderr, "seq2seq: --attention-svg %s failed\n", cfg.svg);
+        ok = 0;
+        if (!attn)
+            fprintf(stderr, "seq2seq: --attention-svg: out of memory\n");
+        else if (ur_seq2seq_greedy(m, tape, &held.src[i], &held.src_len[i], 1, cfg.max_len, out, &len, &lp,
+                                   attn) != UR_OK)
+            fprintf(stderr, "seq2seq: --attention-svg: %s\n", ur_last_error());
+        else if (!write_svg(cfg.svg, sv, tv, held.src[i], S, out, len, len < cfg.max_len, eos, attn))
+            fprintf(stderr, "seq2seq: --attention-svg: cannot write %s\n", cfg.svg);
+        else
+            ok = 1;
+        if (ok) printf("wrote the attention of held-out example %d to %s\n", cfg.svg_index, cfg.svg);
         free(attn);
     }
     free(out);
-    if (ok) printf("trained %ld steps in %.1f s; held-out decoding %.1f s\n", last - first, seconds, eval_s);
+    if (ok && !cfg.eval) printf("trained %ld steps in %.1f s; ", last - first, seconds);
+    if (ok) printf("held-out decoding %.1f s\n", eval_s);
     if (ok && c.json) {
         cli_json j;
         cli_json_begin(&j);
         cli_json_str(&j, "example", "seq2seq");
         cli_json_str(&j, "task", cfg.task);
-        cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
-        cli_json_num(&j, "first_loss", first_loss);
-        cli_json_num(&j, "last_loss", last_loss);
+        if (!cfg.eval) { /* --eval does not read the optimizer: no step count */
+            cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
+            cli_json_int(&j, "first_step", first + 1);
+            cli_json_num(&j, "first_loss", first_loss);
+            cli_json_num(&j, "last_loss", last_loss);
+        }
         cli_json_num(&j, "exact_match", greedy.exact);
         cli_json_num(&j, "bleu4", greedy.bleu);
         cli_json_num(&j, "perplexity", greedy.ppl);
@@ -699,11 +761,15 @@ int main(int argc, char **argv) {
             cli_json_num(&j, "beam_bleu4", beam.bleu);
             cli_json_num(&j, "beam_not_below_greedy", beam.beam_not_worse);
         }
-        cli_json_num(&j, "seconds", seconds);
-        cli_json_num(&j, "tokens_per_s", seconds > 0 ? (double)tokens / seconds : 0);
         cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
+        if (!cfg.eval) {
+            cli_json_num(&j, "seconds", seconds);
+            cli_json_num(&j, "tokens_per_s", seconds > 0 ? (double)tokens / seconds : 0);
+            cli_json_array(&j, "losses", losses, (int)(last > first ? last - first : 0));
+        }
         cli_json_end(&j);
     }
+    free(losses);
     free(bsrc);
     free(blen);
     ur_batches_free(order);

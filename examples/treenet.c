@@ -18,7 +18,8 @@
  *
  * Dynamic batching (--batch-trees N): the N trees of a step run level by level, all
  * nodes of one height across all trees in one batched op per step of the cell.
- * --no-batching builds each tree node by node instead: the same numbers, slower.
+ * --no-batching builds each tree node by node instead: the same numbers, slower
+ * (with --dropout 0; with dropout each tree then draws its own masks).
  */
 #include <ctype.h>
 #include <math.h>
@@ -41,6 +42,8 @@ typedef struct config {
 static const char *const STORED[] = {"--model", "--task", "--dim", "--emb", "--dropout", "--lower", "--min-count",
                                      "--root-only", "--optim", "--lr", "--lr-final", "--wd", "--batch-trees",
                                      "--epochs", "--seed", NULL};
+enum { N_STORED = 15 };
+_Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 1, "N_STORED counts the stored flags");
 
 /* ---- data ---- */
 
@@ -71,30 +74,6 @@ static void set_word_ids(ur_treebank *tb, const ur_vocab *v, int lower) {
             normalise(tb->trees[k].words[i], lower, w);
             tb->trees[k].word_ids[i] = ur_vocab_id(v, w);
         }
-}
-
-/* The vocabulary as checkpoint metadata: one word per line, in id order after <unk>. */
-static char *vocab_text(const ur_vocab *v) {
-    size_t n = 1;
-    for (int i = 1; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 1;
-    char *s = malloc(n), *p = s;
-    for (int i = 1; s && i < ur_vocab_size(v); i++) {
-        memcpy(p, ur_vocab_string(v, i), ur_vocab_string_len(v, i));
-        p += ur_vocab_string_len(v, i);
-        *p++ = '\n';
-    }
-    if (s) *p = '\0';
-    return s;
-}
-
-static ur_vocab *vocab_parse(const char *s) {
-    ur_vocab *v = ur_vocab_new(UR_VOCAB_UNK);
-    for (const char *nl; v && (nl = strchr(s, '\n')); s = nl + 1)
-        if (ur_vocab_add_n(v, s, (size_t)(nl - s), 1) < 0) {
-            ur_vocab_free(v);
-            return NULL;
-        }
-    return v;
 }
 
 static ur_treebank *read_trees(const char *path) {
@@ -135,6 +114,7 @@ static score evaluate(ur_treenet *net, ur_tape *t, const ur_treebank *tb, int bi
     double loss = 0;
     long counted = 0;
     const ur_tree *batch[64];
+    int root_only = ur_treenet_config_of(net)->root_only;
     int was = ur_tape_set_grad_enabled(t, 0);
     for (int k0 = 0; k0 < tb->n_trees; k0 += 64) {
         int n = tb->n_trees - k0 < 64 ? tb->n_trees - k0 : 64;
@@ -173,10 +153,11 @@ static score evaluate(ur_treenet *net, ur_tape *t, const ur_treebank *tb, int bi
                 }
             }
         }
-        /* the loss is a mean over the counted nodes of this batch */
+        /* the loss is a mean over the nodes it counts in this batch (the roots only with root_only) */
         long c = 0;
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < batch[i]->n_nodes; j++) c += label_map[batch[i]->nodes[j].label] >= 0;
+            for (int j = root_only ? batch[i]->n_nodes - 1 : 0; j < batch[i]->n_nodes; j++)
+                c += label_map[batch[i]->nodes[j].label] >= 0;
         loss += ur_node_item(l) * (double)c;
         counted += c;
     }
@@ -251,7 +232,7 @@ int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
     config cfg = {.data_dir = "../shared/data/sst", .model = "treelstm", .task = "binary", .optim = "adagrad",
-                  .dim = 150, .emb = 0, .batch = 25, .epochs = 5, .lower = 1, .min_count = 1, .lr = 0.05,
+                  .dim = 0, .emb = 0, .batch = 25, .epochs = 5, .lower = 1, .min_count = 1, .lr = 0.05,
                   .lr_final = 0.1, .dropout = 0.5, .wd = 1e-4, .clip = 5};
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
@@ -261,7 +242,7 @@ int main(int argc, char **argv) {
         {"--eval", 's', &cfg.eval, "score the --load model on this tree file (no training)"},
         {"--model", 's', &cfg.model, "rnn, treelstm or childsum (default treelstm)"},
         {"--task", 's', &cfg.task, "binary (neutral dropped) or fine (5 classes) (default binary)"},
-        {"--dim", 'i', &cfg.dim, "state size H (default 150)"},
+        {"--dim", 'i', &cfg.dim, "state size H (default 150; rnn 30)"},
         {"--emb", 'i', &cfg.emb, "word embedding size (default: H; rnn needs H)"},
         {"--dropout", 'f', &cfg.dropout, "dropout on embeddings and states before the classifier (default 0.5)"},
         {"--lower", 'i', &cfg.lower, "1: lowercase words (default 1)"},
@@ -278,22 +259,14 @@ int main(int argc, char **argv) {
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "treenet: recursive networks (RNN, Tree-LSTM, Child-Sum) on the Stanford Sentiment Treebank";
-    int r = cli_parse(argc, argv, about, opts, n_opts);
-    if (r) return r > 0 ? 0 : 2;
     ur_ckpt *ck = NULL;
-    if (c.load) { /* the checkpoint's settings, then the command line's */
-        ck = ur_ckpt_open(c.load);
-        if (!ck || cli_meta_get(ck, c.load, opts, n_opts, STORED) != 0) {
-            if (!ck) fprintf(stderr, "treenet: --load: %s\n", ur_last_error());
-            ur_ckpt_close(ck);
-            return 1;
-        }
-        cli_parse(argc, argv, about, opts, n_opts);
-    }
-    cli_apply_common(&c);
+    int r = cli_start(argc, argv, "treenet", about, &c, opts, n_opts, STORED, &ck);
+    if (r >= 0) return r;
     ur_tree_cell cell;
-    int binary = !strcmp(cfg.task, "binary");
-    if (ur_tree_cell_parse(cfg.model, &cell) != UR_OK || (!binary && strcmp(cfg.task, "fine")) ||
+    int binary = !strcmp(cfg.task, "binary"), cell_ok = ur_tree_cell_parse(cfg.model, &cell) == UR_OK;
+    /* the plain recursive net overfits with wide states: 30 units do best on SST dev */
+    if (cell_ok && cfg.dim == 0) cfg.dim = cell == UR_TREE_RNN ? 30 : 150;
+    if (!cell_ok || (!binary && strcmp(cfg.task, "fine")) ||
         (strcmp(cfg.optim, "adagrad") && strcmp(cfg.optim, "adam")) || cfg.batch < 1 || cfg.dim < 1) {
         fprintf(stderr, "treenet: bad --model, --task, --optim, --dim or --batch-trees (see --help)\n");
         ur_ckpt_close(ck);
@@ -314,12 +287,12 @@ int main(int argc, char **argv) {
     const char *train_file = cfg.train ? cfg.train : train_path;
     const char *dev_file = cfg.eval ? cfg.eval : cfg.dev ? cfg.dev : dev_path;
     ur_treebank *train_tb = cfg.eval ? NULL : read_trees(train_file);
-    ur_treebank *dev_tb = read_trees(dev_file);
+    ur_treebank *dev_tb = cfg.eval || train_tb ? read_trees(dev_file) : NULL;
     ur_vocab *vocab = NULL;
     int ok = dev_tb && (cfg.eval || train_tb);
     if (ok && ck) {
         const char *text = ur_ckpt_meta(ck, "vocab");
-        vocab = text ? vocab_parse(text) : NULL;
+        vocab = text ? cli_vocab_from_text(text, UR_VOCAB_UNK) : NULL;
         if (!vocab) fprintf(stderr, "treenet: --load %s: no usable 'vocab' in the metadata\n", c.load);
     } else if (ok) {
         vocab = build_vocab(train_tb, cfg.lower, cfg.min_count);
@@ -387,7 +360,8 @@ int main(int argc, char **argv) {
     int *order = ok ? malloc((size_t)n_train * sizeof *order) : NULL;
     const ur_tree **batch = ok ? malloc((size_t)cfg.batch * sizeof *batch) : NULL;
     ur_node **parts = ok ? malloc((size_t)cfg.batch * sizeof *parts) : NULL;
-    ok = ok && order && batch && parts;
+    double *losses = ok ? calloc((size_t)(last > first ? last - first : 1), sizeof *losses) : NULL;
+    ok = ok && order && batch && parts && losses;
     double started = cli_now(), window = 0, first_loss = NAN, last_loss = NAN, best_dev = 0, graph_s = 0;
     long n_window = 0, nodes = 0;
     score dev = {NAN, NAN, NAN, NAN, 0, 0, 0};
@@ -434,7 +408,7 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-        double l = ur_node_item(loss);
+        double l = losses[step - first] = ur_node_item(loss);
         if (step == first) first_loss = l;
         window += l;
         n_window++;
@@ -458,9 +432,9 @@ int main(int argc, char **argv) {
 
     /* ---- save, evaluate ---- */
     if (ok && c.save) {
-        char store[16][CLI_META_LEN];
-        ur_ckpt_kv meta[24];
-        char *vt = vocab_text(vocab);
+        char store[N_STORED][CLI_META_LEN];
+        ur_ckpt_kv meta[N_STORED + 3];
+        char *vt = cli_vocab_to_text(vocab, 1); /* after <unk> */
         int k = cli_meta_put(opts, n_opts, STORED, store, meta);
         meta[k++] = (ur_ckpt_kv){"example", "treenet"};
         meta[k++] = (ur_ckpt_kv){"vocab", vt ? vt : ""};
@@ -484,6 +458,7 @@ int main(int argc, char **argv) {
         cli_json_str(&j, "model", ur_tree_cell_name(cell));
         cli_json_str(&j, "task", cfg.task);
         cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
+        cli_json_int(&j, "first_step", first + 1);
         cli_json_num(&j, "first_loss", first_loss);
         cli_json_num(&j, "last_loss", last_loss);
         cli_json_num(&j, "dev_fine_root_accuracy", dev.fine_root);
@@ -496,8 +471,10 @@ int main(int argc, char **argv) {
         cli_json_num(&j, "graph_seconds", graph_s);
         cli_json_num(&j, "graph_nodes_per_s", graph_s > 0 ? (double)nodes / graph_s : 0);
         cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
+        cli_json_array(&j, "losses", losses, (int)(last > first ? last - first : 0));
         cli_json_end(&j);
     }
+    free(losses);
     free(order);
     free(batch);
     free(parts);

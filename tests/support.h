@@ -13,4 +13,30 @@ const char *ur_test_tmp_path(const char *name, char *buf, size_t n);
 char *ur_test_read_file(const char *path, size_t *n);
 /* Writes n bytes to path, replacing the file; the test fails when it cannot. */
 void ur_test_write_file(const char *path, const void *data, size_t n);
+
+/* ---- running the example programs (their last line of stdout is a JSON object) ---- */
+typedef struct ur_test_result {
+    char *out; /* stdout (and stderr with merge_stderr), malloc'ed */
+    int code;  /* exit code, or -1 if it did not exit normally */
+} ur_test_result;
+/* Runs a shell command; stderr is merged into out or discarded. */
+ur_test_result ur_test_run(const char *cmd, int merge_stderr);
+/* Runs cmd, which must succeed; returns its last line of stdout (malloc'ed). */
+char *ur_test_run_json(const char *cmd);
+/* Runs cmd, which must fail cleanly (no sanitizer report); its output must contain
+ * every one of the NULL-terminated strings. */
+void ur_test_expect_failure(const char *cmd, const char *const *needles);
+/* Values of a flat JSON object's keys (the key must be there): where the value
+ * starts; a number (NaN for null); an array's numbers (returns the count, at most
+ * max); a string's length (an escape counts as one character). */
+const char *ur_test_json_value(const char *line, const char *key);
+double ur_test_json_number(const char *line, const char *key);
+int ur_test_json_array(const char *line, const char *key, double *out, int max);
+int ur_test_json_string_len(const char *line, const char *key);
+/* Trains `base` for `full` steps, and for `half` steps + --save ckpt + (resume_flags
+ * --load ckpt) up to `full`: the resumed losses must equal the uninterrupted ones bit
+ * for bit (both print "losses" and "first_step"). */
+void ur_test_check_resume(const char *base, const char *resume_flags, int half, int full, const char *ckpt);
+/* Writes a NUL-terminated text to path. */
+void ur_test_write_text(const char *path, const char *text);
 #endif

@@ -21,93 +21,7 @@
 /* One kernel thread: ctest runs test binaries side by side on a small machine. */
 #define ONE " --threads 1"
 
-/* ---- running a program ---- */
-
-typedef struct run_result {
-    char *out; /* stdout (and stderr with merge), malloc'ed */
-    int code;  /* exit code, or -1 if it did not exit normally */
-} run_result;
-
-static run_result run_cmd(const char *cmd, int merge_stderr) {
-    char full[4096];
-    snprintf(full, sizeof full, "%s %s", cmd, merge_stderr ? "2>&1" : "2>/dev/null");
-    FILE *p = popen(full, "r");
-    cr_assert_not_null(p, "popen: %s", full);
-    size_t cap = 1 << 16, n = 0, got;
-    char *out = malloc(cap);
-    cr_assert_not_null(out);
-    while ((got = fread(out + n, 1, cap - 1 - n, p)) > 0) {
-        n += got;
-        if (cap - 1 - n < 4096) {
-            out = realloc(out, cap *= 2);
-            cr_assert_not_null(out);
-        }
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    return (run_result){out, WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-}
-
-/* Runs cmd, which must succeed; returns its last line of stdout (the JSON object). */
-static char *run_json(const char *cmd) {
-    run_result r = run_cmd(cmd, 0);
-    cr_assert_eq(r.code, 0, "'%s' exited with %d; output:\n%.2000s", cmd, r.code, r.out);
-    size_t n = strlen(r.out);
-    while (n && r.out[n - 1] == '\n') r.out[--n] = '\0';
-    char *nl = strrchr(r.out, '\n');
-    char *line = strdup(nl ? nl + 1 : r.out);
-    free(r.out);
-    cr_assert(line[0] == '{' && line[strlen(line) - 1] == '}', "'%s': last line is not a JSON object: %s", cmd,
-              line);
-    return line;
-}
-
-/* ---- reading the flat JSON object ---- */
-
-static const char *json_value(const char *line, const char *key) {
-    char pat[80];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(line, pat);
-    cr_assert_not_null(p, "no \"%s\" in %s", key, line);
-    return p + strlen(pat);
-}
-
-static double json_number(const char *line, const char *key) {
-    const char *v = json_value(line, key);
-    char *end;
-    double x = strtod(v, &end);
-    return end == v ? NAN : x; /* null -> NaN */
-}
-
-/* The numbers of an array value; returns the count (at most max). */
-static int json_array(const char *line, const char *key, double *out, int max) {
-    const char *p = json_value(line, key);
-    cr_assert_eq(*p, '[', "\"%s\" is not an array", key);
-    int n = 0;
-    for (p++; *p && *p != ']';) {
-        char *end;
-        double x = strtod(p, &end);
-        cr_assert(end != p, "\"%s\": bad element at '%.12s'", key, p);
-        if (n < max) out[n++] = x;
-        p = end;
-        while (*p == ',' || *p == ' ') p++;
-    }
-    return n;
-}
-
-/* The length of a string value (escapes counted as one character). */
-static int json_string_len(const char *line, const char *key) {
-    const char *p = json_value(line, key);
-    cr_assert_eq(*p, '"', "\"%s\" is not a string", key);
-    int n = 0;
-    for (p++; *p && *p != '"'; p++, n++)
-        if (*p == '\\') p += p[1] == 'u' ? 5 : 1;
-    return n;
-}
-
 /* ---- small input files ---- */
-
-static void write_text(const char *path, const char *text) { ur_test_write_file(path, text, strlen(text)); }
 
 
 /* A CoNLL-U file of n short sentences built from a few patterns ("the dog runs ."). */
@@ -152,55 +66,32 @@ static void write_trees(const char *path, int n) {
 #define CHAR_SMALL BIN "char_rnn" ONE " --hidden 64 --embed 16 --batch 16 --bptt 32 --val-chars 4000"
 
 Test(apps, char_rnn_generated_text_learns_and_samples, .timeout = 60) {
-    char *j = run_json(CHAR_SMALL " --steps 60 --sample 80 --json");
-    double first = json_number(j, "first_loss"), last = json_number(j, "last_loss");
+    char *j = ur_test_run_json(CHAR_SMALL " --steps 60 --sample 80 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
     cr_expect(isfinite(first) && isfinite(last), "losses %g, %g", first, last);
     cr_expect_lt(last, first - 0.5, "the loss did not fall: %g -> %g", first, last);
-    double bpc = json_number(j, "val_bpc"), ppl = json_number(j, "val_ppl");
+    double bpc = ur_test_json_number(j, "val_bpc"), ppl = ur_test_json_number(j, "val_ppl");
     cr_expect(bpc > 0 && bpc < 6, "validation bits/char %g", bpc);
     cr_expect_float_eq(ppl, exp(bpc * log(2.0)), 1e-3 * ppl, "perplexity %g vs bpc %g", ppl, bpc);
-    cr_expect_geq(json_string_len(j, "sample"), 80, "sample too short: %s", j);
-    cr_expect_eq((int)json_number(j, "step"), 60);
+    cr_expect_geq(ur_test_json_string_len(j, "sample"), 80, "sample too short: %s", j);
+    cr_expect_eq((int)ur_test_json_number(j, "step"), 60);
     free(j);
-}
-
-/* Runs the same training uninterrupted, and stopped + saved + resumed; the resumed
- * run's losses must equal the uninterrupted run's, bit for bit (%.9g is exact for floats). */
-static void check_resume(const char *base, const char *resume_flags, int half, int full, const char *ckpt) {
-    char cmd[4096];
-    double a[256], b[256];
-    snprintf(cmd, sizeof cmd, "%s --steps %d --json", base, full);
-    char *j = run_json(cmd);
-    int na = json_array(j, "losses", a, 256);
-    free(j);
-    cr_assert_eq(na, full, "uninterrupted run gave %d losses", na);
-    snprintf(cmd, sizeof cmd, "%s --steps %d --save %s --json", base, half, ckpt);
-    free(run_json(cmd));
-    snprintf(cmd, sizeof cmd, "%s --load %s --steps %d --json", resume_flags, ckpt, full);
-    j = run_json(cmd);
-    int nb = json_array(j, "losses", b, 256);
-    cr_expect_eq((int)json_number(j, "first_step"), half + 1);
-    free(j);
-    cr_assert_eq(nb, full - half, "resumed run gave %d losses", nb);
-    for (int i = 0; i < nb; i++)
-        cr_expect_eq(a[half + i], b[i], "step %d: uninterrupted %.9g, resumed %.9g", half + i + 1, a[half + i], b[i]);
-    remove(ckpt);
 }
 
 Test(apps, char_rnn_resume_is_bit_identical, .timeout = 60) {
     char ck[512];
     ur_test_tmp_path("char.safetensors", ck, sizeof ck);
     /* dropout and two layers: the checkpoint must carry states, Adam moments and step */
-    check_resume(CHAR_SMALL " --sample 10 --layers 2 --dropout 0.1", BIN "char_rnn" ONE " --val-chars 4000 --sample 10",
+    ur_test_check_resume(CHAR_SMALL " --sample 10 --layers 2 --dropout 0.1", BIN "char_rnn" ONE " --val-chars 4000 --sample 10",
                  7, 14, ck);
 }
 
 Test(apps, char_rnn_gru_and_rnn_one_hot, .timeout = 60) {
-    char *j = run_json(CHAR_SMALL " --cell gru --embed 0 --steps 10 --sample 10 --json");
-    cr_expect(isfinite(json_number(j, "val_loss")));
+    char *j = ur_test_run_json(CHAR_SMALL " --cell gru --embed 0 --steps 10 --sample 10 --json");
+    cr_expect(isfinite(ur_test_json_number(j, "val_loss")));
     free(j);
-    j = run_json(CHAR_SMALL " --cell rnn --steps 10 --sample 10 --json");
-    cr_expect(isfinite(json_number(j, "val_loss")));
+    j = ur_test_run_json(CHAR_SMALL " --cell rnn --steps 10 --sample 10 --json");
+    cr_expect(isfinite(ur_test_json_number(j, "val_loss")));
     free(j);
 }
 
@@ -209,25 +100,25 @@ Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {
     if (!ur_test_data_path("tinyshakespeare/input.txt", path, sizeof path))
         cr_skip_test("tinyshakespeare/input.txt is not in the data folder");
     snprintf(cmd, sizeof cmd, CHAR_SMALL " --data %s --steps 30 --sample 40 --json", path);
-    char *j = run_json(cmd);
-    cr_expect_lt(json_number(j, "last_loss"), json_number(j, "first_loss"));
-    cr_expect(json_number(j, "val_bpc") < 6.5, "bpc %g", json_number(j, "val_bpc"));
+    char *j = ur_test_run_json(cmd);
+    cr_expect_lt(ur_test_json_number(j, "last_loss"), ur_test_json_number(j, "first_loss"));
+    cr_expect(ur_test_json_number(j, "val_bpc") < 6.5, "bpc %g", ur_test_json_number(j, "val_bpc"));
     free(j);
 }
 
 Test(apps, char_rnn_bad_files, .timeout = 30) {
     char path[512], cmd[1024];
     ur_test_tmp_path("empty.txt", path, sizeof path);
-    write_text(path, "");
+    ur_test_write_text(path, "");
     snprintf(cmd, sizeof cmd, BIN "char_rnn" ONE " --data %s --json", path);
-    run_result r = run_cmd(cmd, 1);
+    ur_test_result r = ur_test_run(cmd, 1);
     cr_expect_neq(r.code, 0);
     cr_expect(strstr(r.out, path) != NULL, "message does not name %s: %s", path, r.out);
     free(r.out);
     /* a text file is not a checkpoint: the message names it and the byte offset */
-    write_text(path, "not a checkpoint at all, just text\n");
+    ur_test_write_text(path, "not a checkpoint at all, just text\n");
     snprintf(cmd, sizeof cmd, BIN "char_rnn" ONE " --load %s", path);
-    r = run_cmd(cmd, 1);
+    r = ur_test_run(cmd, 1);
     cr_expect_neq(r.code, 0);
     cr_expect(strstr(r.out, path) && strstr(r.out, "offset"), "message: %s", r.out);
     free(r.out);
@@ -245,18 +136,18 @@ Test(apps, tagger_learns_small_file_and_evaluates, .timeout = 60) {
     write_conllu(train, 64);
     snprintf(cmd, sizeof cmd, TAG_SMALL " --char --train %s --dev %s --epochs 6 --lr 0.01 --save %s --json", train,
              train, ck);
-    char *j = run_json(cmd);
-    double first = json_number(j, "first_loss"), last = json_number(j, "last_loss");
-    double acc = json_number(j, "dev_accuracy");
+    char *j = ur_test_run_json(cmd);
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    double acc = ur_test_json_number(j, "dev_accuracy");
     cr_expect(isfinite(first) && last < first - 0.5, "loss %g -> %g", first, last);
     cr_expect(acc >= 0 && acc <= 1, "accuracy %g", acc);
     cr_expect_gt(acc, 0.8, "a pattern this simple should be learned: accuracy %g", acc);
     free(j);
     /* --eval rebuilds the model from the checkpoint alone */
     snprintf(cmd, sizeof cmd, BIN "tagger" ONE " --load %s --eval %s --json", ck, train);
-    j = run_json(cmd);
-    cr_expect_float_eq(json_number(j, "accuracy"), acc, 1e-6, "--eval gives %g, training run %g",
-                       json_number(j, "accuracy"), acc);
+    j = ur_test_run_json(cmd);
+    cr_expect_float_eq(ur_test_json_number(j, "accuracy"), acc, 1e-6, "--eval gives %g, training run %g",
+                       ur_test_json_number(j, "accuracy"), acc);
     free(j);
     remove(train);
     remove(ck);
@@ -268,7 +159,7 @@ Test(apps, tagger_resume_is_bit_identical, .timeout = 60) {
     ur_test_tmp_path("tagger-resume.safetensors", ck, sizeof ck);
     write_conllu(train, 60); /* 8 batches per epoch: stop mid-epoch, resume into the next */
     snprintf(base, sizeof base, TAG_SMALL " --char --train %s", train);
-    check_resume(base, BIN "tagger" ONE, 5, 12, ck);
+    ur_test_check_resume(base, BIN "tagger" ONE, 5, 12, ck);
     remove(train);
 }
 
@@ -278,19 +169,19 @@ Test(apps, tagger_ud_english_ewt, .timeout = 60) {
         !ur_test_data_path("ud-en-ewt/en_ewt-ud-dev.conllu", dev, sizeof dev))
         cr_skip_test("ud-en-ewt is not in the data folder");
     snprintf(cmd, sizeof cmd, TAG_SMALL " --char --train %s --dev %s --limit 400 --steps 40 --json", train, dev);
-    char *j = run_json(cmd);
-    double acc = json_number(j, "dev_accuracy");
+    char *j = ur_test_run_json(cmd);
+    double acc = ur_test_json_number(j, "dev_accuracy");
     cr_expect(acc >= 0 && acc <= 1, "accuracy %g", acc);
-    cr_expect_lt(json_number(j, "last_loss"), json_number(j, "first_loss"));
+    cr_expect_lt(ur_test_json_number(j, "last_loss"), ur_test_json_number(j, "first_loss"));
     free(j);
 }
 
 Test(apps, tagger_malformed_file, .timeout = 30) {
     char path[512], cmd[1024];
     ur_test_tmp_path("bad.conllu", path, sizeof path);
-    write_text(path, "# a comment\n1\tThe\t_\tDET\t_\t_\t0\t_\t_\t_\n2\tdog\t_\tNOUNISH\t_\t_\t0\t_\t_\t_\n\n");
+    ur_test_write_text(path, "# a comment\n1\tThe\t_\tDET\t_\t_\t0\t_\t_\t_\n2\tdog\t_\tNOUNISH\t_\t_\t0\t_\t_\t_\n\n");
     snprintf(cmd, sizeof cmd, BIN "tagger" ONE " --train %s", path);
-    run_result r = run_cmd(cmd, 1);
+    ur_test_result r = ur_test_run(cmd, 1);
     char where[600];
     snprintf(where, sizeof where, "%s:3", path);
     cr_expect_neq(r.code, 0);
@@ -311,9 +202,9 @@ Test(apps, classify_every_pooling_learns, .timeout = 60) {
     for (int i = 0; i < 4; i++) {
         snprintf(cmd, sizeof cmd, CLS_SMALL " --train %s --dev %s --pool %s --epochs 8 --lr 0.01 --dropout 0.1 --json",
                  train, train, pools[i]);
-        char *j = run_json(cmd);
-        double first = json_number(j, "first_loss"), last = json_number(j, "last_loss");
-        double acc = json_number(j, "dev_accuracy");
+        char *j = ur_test_run_json(cmd);
+        double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+        double acc = ur_test_json_number(j, "dev_accuracy");
         cr_expect(isfinite(first) && last < first, "--pool %s: loss %g -> %g", pools[i], first, last);
         cr_expect(acc >= 0 && acc <= 1, "--pool %s: accuracy %g", pools[i], acc);
         cr_expect_gt(acc, 0.9, "--pool %s: one word decides the class, accuracy %g", pools[i], acc);
@@ -328,14 +219,14 @@ Test(apps, classify_resume_and_eval, .timeout = 60) {
     ur_test_tmp_path("classify.safetensors", ck, sizeof ck);
     write_trees(train, 40);
     snprintf(base, sizeof base, CLS_SMALL " --cell gru --pool mean --phrases --train %s", train);
-    check_resume(base, BIN "classify" ONE, 9, 20, ck);
+    ur_test_check_resume(base, BIN "classify" ONE, 9, 20, ck);
     snprintf(cmd, sizeof cmd, "%s --steps 4 --save %s --json", base, ck);
-    free(run_json(cmd));
+    free(ur_test_run_json(cmd));
     snprintf(cmd, sizeof cmd, BIN "classify" ONE " --load %s --eval %s --json", ck, train);
-    char *j = run_json(cmd);
-    double acc = json_number(j, "accuracy");
+    char *j = ur_test_run_json(cmd);
+    double acc = ur_test_json_number(j, "accuracy");
     cr_expect(acc >= 0 && acc <= 1, "accuracy %g", acc);
-    cr_expect_eq((int)json_number(j, "examples"), 40);
+    cr_expect_eq((int)ur_test_json_number(j, "examples"), 40);
     free(j);
     remove(train);
     remove(ck);
@@ -346,19 +237,19 @@ Test(apps, classify_sst, .timeout = 60) {
     if (!ur_test_data_path("sst/train.txt", train, sizeof train) || !ur_test_data_path("sst/dev.txt", dev, sizeof dev))
         cr_skip_test("sst is not in the data folder");
     snprintf(cmd, sizeof cmd, CLS_SMALL " --task fine --train %s --dev %s --limit 300 --steps 30 --json", train, dev);
-    char *j = run_json(cmd);
-    double acc = json_number(j, "dev_accuracy");
+    char *j = ur_test_run_json(cmd);
+    double acc = ur_test_json_number(j, "dev_accuracy");
     cr_expect(acc >= 0 && acc <= 1, "accuracy %g", acc);
-    cr_expect(isfinite(json_number(j, "last_loss")));
+    cr_expect(isfinite(ur_test_json_number(j, "last_loss")));
     free(j);
 }
 
 Test(apps, classify_malformed_file, .timeout = 30) {
     char path[512], cmd[1024];
     ur_test_tmp_path("bad-trees.txt", path, sizeof path);
-    write_text(path, "(3 (2 it) (3 works))\n(4 (2 it) (4 (2 does) (4 not))\n");
+    ur_test_write_text(path, "(3 (2 it) (3 works))\n(4 (2 it) (4 (2 does) (4 not))\n");
     snprintf(cmd, sizeof cmd, BIN "classify" ONE " --train %s", path);
-    run_result r = run_cmd(cmd, 1);
+    ur_test_result r = ur_test_run(cmd, 1);
     char where[600];
     snprintf(where, sizeof where, "%s:2", path);
     cr_expect_neq(r.code, 0);
@@ -372,13 +263,13 @@ Test(apps, help_and_bad_flags, .timeout = 30) {
     for (int i = 0; i < 3; i++) {
         char cmd[512];
         snprintf(cmd, sizeof cmd, BIN "%s --help", progs[i]);
-        run_result r = run_cmd(cmd, 1);
+        ur_test_result r = ur_test_run(cmd, 1);
         cr_expect_eq(r.code, 0, "%s --help exited with %d", progs[i], r.code);
         cr_expect(strstr(r.out, "usage:") && strstr(r.out, "--seed") && strstr(r.out, "--grad-report"),
                   "%s --help: %s", progs[i], r.out);
         free(r.out);
         snprintf(cmd, sizeof cmd, BIN "%s --no-such-flag", progs[i]);
-        r = run_cmd(cmd, 1);
+        r = ur_test_run(cmd, 1);
         cr_expect_eq(r.code, 2, "%s with an unknown flag exited with %d", progs[i], r.code);
         free(r.out);
     }
@@ -388,7 +279,7 @@ Test(apps, grad_report_and_dot, .timeout = 30) {
     char dot[512], cmd[1024];
     ur_test_tmp_path("step.dot", dot, sizeof dot);
     snprintf(cmd, sizeof cmd, CHAR_SMALL " --bptt 5 --steps 1 --sample 0 --grad-report --dot %s", dot);
-    run_result r = run_cmd(cmd, 0);
+    ur_test_result r = ur_test_run(cmd, 0);
     cr_expect_eq(r.code, 0);
     cr_expect(strstr(r.out, "rnn.weight_hh_l0") && strstr(r.out, "||dL/dh_t||"), "no gradient report: %s", r.out);
     free(r.out);
