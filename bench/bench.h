@@ -51,6 +51,7 @@ void bench_large_lstm(bench_report *r, double seconds);
 void bench_bilstm_tagger(bench_report *r, double seconds);
 void bench_charlm_lstm_primitives(bench_report *r, double seconds);
 void bench_tree_rnn(bench_report *r, double seconds);     /* bench_tree.c */
+void bench_tree_batching(bench_report *r, double seconds); /* bench_tree.c: ur_treenet, batched or not */
 
 /* --determinism (bench_rnn.c): trains each LSTM config (and medium GRU and Elman)
  * `steps` steps on 1 and on 2 threads and prints whether every parameter and the

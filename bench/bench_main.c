@@ -36,6 +36,7 @@ static const bench_workload WORKLOADS[] = {
     {"bilstm-tagger-lstm", 1, bench_bilstm_tagger},
     {"charlm-lstm-primitives", 1, bench_charlm_lstm_primitives},
     {"tree-rnn", 1, bench_tree_rnn},
+    {"tree-batching", 1, bench_tree_batching},
     {"matmul-64", 1, bench_matmul_64},
     {"matmul-256", 1, bench_matmul_256},
     {"matmul-1024", 1, bench_matmul_1024},

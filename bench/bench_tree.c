@@ -17,6 +17,8 @@
 #include "bench.h"
 #include "ur_ops.h"
 #include "ur_optim.h"
+#include "ur_data.h"
+#include "ur_tree.h"
 
 enum { N_TREES = 64, N_LEAVES = 20, DIM = 64, VOCAB = 1000, CLASSES = 5 };
 
@@ -127,4 +129,114 @@ void bench_tree_rnn(bench_report *r, double seconds) {
     ur_tape_free(s.tape);
     ur_optim_free(s.opt);
     ur_paramset_free(s.ps);
+}
+
+/* ---- dynamic batching: ur_treenet on 25 trees per step, batched or node by node ----
+ * The same 64 random trees (20 leaves, a random label 0-4 on every node), as SST
+ * bracket text read by ur_treebank_parse; the loss counts every node; SGD, lr 0.01.
+ * Batched: ur_treenet_forward_batch (one op per level and cell step across the 25
+ * trees). Node by node: ur_treenet_forward per tree, the logits concatenated (the
+ * graph `treenet --no-batching` builds). Both give the same loss. */
+enum { BATCH_TREES = 25 };
+
+typedef struct batching_bench {
+    ur_treebank *tb;
+    ur_treenet *net;
+    ur_paramset *ps;
+    ur_optim *opt;
+    ur_tape *tape;
+    int batched;
+    long step;
+} batching_bench;
+
+/* Appends the bracketed text of node id of tr at *p (at most end - *p bytes). */
+static void tree_text(const bench_tree *tr, int id, ur_rng *rng, char **p, const char *end) {
+    int label = (int)ur_rng_below(rng, CLASSES);
+    if (id < N_LEAVES) {
+        *p += snprintf(*p, (size_t)(end - *p), "(%d w%d)", label, tr->words[id]);
+        return;
+    }
+    *p += snprintf(*p, (size_t)(end - *p), "(%d ", label);
+    tree_text(tr, tr->kid[id - N_LEAVES][0], rng, p, end);
+    *p += snprintf(*p, (size_t)(end - *p), " ");
+    tree_text(tr, tr->kid[id - N_LEAVES][1], rng, p, end);
+    *p += snprintf(*p, (size_t)(end - *p), ")");
+}
+
+static double batching_step(void *ctx) {
+    batching_bench *s = ctx;
+    const ur_tree *batch[BATCH_TREES];
+    for (int i = 0; i < BATCH_TREES; i++) batch[i] = &s->tb->trees[(s->step * BATCH_TREES + i) % N_TREES];
+    s->step++;
+    ur_tape *t = s->tape;
+    ur_tape_reset(t);
+    ur_optim_zero_grad(s->opt);
+    ur_node *logits;
+    if (s->batched) {
+        logits = ur_treenet_forward_batch(s->net, t, batch, BATCH_TREES, 1, 0, NULL);
+    } else {
+        ur_node *parts[BATCH_TREES];
+        for (int i = 0; i < BATCH_TREES; i++) parts[i] = ur_treenet_forward(s->net, t, batch[i], 1, 0, NULL, NULL);
+        logits = ur_concat(t, BATCH_TREES, parts, 0);
+    }
+    ur_node *loss = ur_treenet_loss(s->net, t, logits, batch, BATCH_TREES, NULL, 0);
+    if (ur_backward(t, loss) != UR_OK || ur_optim_step(s->opt) != UR_OK) {
+        fprintf(stderr, "unroll-bench: tree-batching: %s\n", ur_tape_error(t) ? ur_tape_errmsg(t) : ur_last_error());
+        exit(1);
+    }
+    return BATCH_TREES;
+}
+
+void bench_tree_batching(bench_report *r, double seconds) {
+    static bench_tree trees[N_TREES];
+    static char text[1 << 17];
+    ur_rng rng;
+    ur_rng_seed(&rng, 1);
+    char *p = text;
+    for (int i = 0; i < N_TREES; i++) {
+        random_tree(&trees[i], &rng);
+        tree_text(&trees[i], 2 * N_LEAVES - 2, &rng, &p, text + sizeof text);
+        p += snprintf(p, (size_t)(text + sizeof text - p), "\n");
+    }
+    batching_bench s = {0};
+    ur_vocab *voc = ur_vocab_new(UR_VOCAB_UNK);
+    if (!voc || ur_treebank_parse(text, (size_t)(p - text), "tree-batching", CLASSES - 1, UR_TREE_BINARY, &s.tb) != UR_OK) {
+        fprintf(stderr, "unroll-bench: tree-batching: %s\n", ur_last_error());
+        exit(1);
+    }
+    for (int k = 0; k < s.tb->n_trees; k++)
+        for (int i = 0; i < s.tb->trees[k].n_words; i++) ur_vocab_add(voc, s.tb->trees[k].words[i]);
+    ur_treebank_set_word_ids(s.tb, voc);
+    static const struct { ur_tree_cell cell; const char *key; } CELLS[] = {
+        {UR_TREE_RNN, "tree-batching-rnn"}, {UR_TREE_LSTM, "tree-batching-treelstm"}};
+    for (int c = 0; c < 2; c++) {
+        double rate[2];
+        for (int batched = 0; batched < 2; batched++) { /* fresh weights for each: the same work */
+            ur_rng init;
+            ur_rng_seed(&init, 2);
+            s.ps = ur_paramset_new();
+            ur_treenet_config cfg = {CELLS[c].cell, ur_vocab_size(voc), DIM, DIM, CLASSES, 0, 0.0};
+            s.net = s.ps ? ur_treenet_new(s.ps, "tree", &cfg, &init) : NULL;
+            ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
+            s.opt = s.net ? ur_optim_new(s.ps, &oc) : NULL;
+            s.tape = ur_tape_new();
+            if (!s.opt || !s.tape) {
+                fprintf(stderr, "unroll-bench: tree-batching: %s\n", ur_last_error());
+                exit(1);
+            }
+            s.batched = batched;
+            s.step = 0;
+            rate[batched] = bench_timed(batching_step, &s, seconds);
+            ur_tape_free(s.tape);
+            ur_optim_free(s.opt);
+            ur_treenet_free(s.net);
+            ur_paramset_free(s.ps);
+        }
+        char json[160];
+        snprintf(json, sizeof json, "{\"trees_per_s_batched\": %.2f, \"trees_per_s_node_by_node\": %.2f, \"speedup\": %.2f}",
+                 rate[1], rate[0], rate[1] / rate[0]);
+        bench_report_json(r, BENCH_OTHER, CELLS[c].key, json);
+    }
+    ur_treebank_free(s.tb);
+    ur_vocab_free(voc);
 }
