@@ -6,6 +6,11 @@
 #include "ur_ops.h"
 #include "../tensor/ur_kernels.h"
 
+/* tensor/gemm.c: the number of threads for a loop of `work` units split over
+ * independent outputs (rows): 1 below min_work, inside a parallel region, or while
+ * ur_gemm's stall guard holds the kernels on one thread; else all of them. */
+int ur__par_threads(double work, double min_work);
+
 struct ur_node {
     int id;
     ur_op op;

@@ -51,10 +51,27 @@ enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = 
  * small product a hundred times slower than on one thread. When a parallel call
  * waits more than UR_GEMM_STALL_S beyond its own work, and more than half that
  * work (a shorter wait still leaves two threads ahead of one), calls run on one
- * thread for the next UR_GEMM_BACKOFF_S seconds. Results are the same either way. */
+ * thread for a while: UR_GEMM_BACKOFF_MIN seconds after an isolated stall (a quiet
+ * machine has a few a second), twice the last pause when the first parallel call
+ * after it stalls again, up to UR_GEMM_BACKOFF_MAX (a busy machine). Results are
+ * the same either way. */
 #define UR_GEMM_STALL_S 300e-6
-#define UR_GEMM_BACKOFF_S 0.05
+#define UR_GEMM_BACKOFF_MIN 0.005
+#define UR_GEMM_BACKOFF_MAX 0.1
 static _Atomic double serial_until; /* omp_get_wtime() before which to stay serial */
+static _Atomic double backoff = UR_GEMM_BACKOFF_MIN; /* the last pause */
+
+/* A parallel call that started at t0 and ended at `now` stalled. */
+static void note_stall(double t0, double now) {
+    double last = atomic_load_explicit(&backoff, memory_order_relaxed);
+    double until = atomic_load_explicit(&serial_until, memory_order_relaxed);
+    /* the first parallel call since the last pause ended: the machine is still busy */
+    int again = until > 0 && t0 - until < last;
+    double pause = again ? last * 2 : UR_GEMM_BACKOFF_MIN;
+    if (pause > UR_GEMM_BACKOFF_MAX) pause = UR_GEMM_BACKOFF_MAX;
+    atomic_store_explicit(&backoff, pause, memory_order_relaxed);
+    atomic_store_explicit(&serial_until, now + pause, memory_order_relaxed);
+}
 
 /* The guard is on unless the environment has UR_GEMM_STALL_GUARD=0 (tests that
  * need the thread count to be exactly the one asked for). */
@@ -319,8 +336,7 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
      * another thread was not running. */
     double now = omp_get_wtime();
     double wait = now - t0 - master_busy;
-    if (wait > UR_GEMM_STALL_S && wait > 0.5 * master_busy)
-        atomic_store_explicit(&serial_until, now + UR_GEMM_BACKOFF_S, memory_order_relaxed);
+    if (wait > UR_GEMM_STALL_S && wait > 0.5 * master_busy) note_stall(t0, now);
 }
 
 /* The reference: one dot product per element, summed in order, then scaled. */
@@ -342,6 +358,15 @@ void ur_gemm_ref(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, c
             ur_real *c = &C[(size_t)i * ldc + j];
             *c = beta == 0 ? alpha * sum : alpha * sum + beta * *c;
         }
+}
+
+int ur__par_threads(double work, double min_work) {
+    if (work < min_work || omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads();
+    if (nt > 1 && stall_guard_on() &&
+        omp_get_wtime() < atomic_load_explicit(&serial_until, memory_order_relaxed))
+        nt = 1;
+    return nt;
 }
 
 void ur_set_num_threads(int n) { omp_set_num_threads(n < 1 ? omp_get_num_procs() : n); }

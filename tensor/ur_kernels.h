@@ -31,7 +31,7 @@ void ur_gemm_ref(int trans_a, int trans_b, int m, int n, int k, ur_real alpha,
                  ur_real *C, int ldc);
 
 /* Threads used by the kernels (OpenMP); n < 1 means "all cores". ur_gemm uses one
- * thread for small products, and for 50 ms after a parallel call was held up by
+ * thread for small products, and for 5 to 100 ms after a parallel call was held up by
  * an oversubscribed machine (UR_GEMM_STALL_GUARD=0 in the environment turns that
  * guard off). Neither changes any result. */
 void ur_set_num_threads(int n);

@@ -361,7 +361,69 @@ static void expect_identical(const det_model *a, const ur_real *la, const det_mo
     }
 }
 
+/* The fused gate ops of LSTM and GRU split their rows over threads from 2048
+ * elements on: values and gradients must not depend on it. B x H = 48 x 96, with
+ * and without kept activations (STORE_MAX in ops_rnn.c: 4608 values are kept, a
+ * state of 96 x 192 is recomputed). Returns every value and gradient, malloc'ed. */
+static ur_real *gate_ops_run(int threads, int B, int H, size_t *n) {
+    ur_set_num_threads(threads);
+    ur_paramset *ps = ur_paramset_new();
+    ur_param *g4 = add_param(ps, "g4", 2, B, 4 * H), *c0 = add_param(ps, "c0", 2, B, H);
+    ur_param *gx = add_param(ps, "gx", 2, B, 3 * H), *gh = add_param(ps, "gh", 2, B, 3 * H);
+    ur_rng r;
+    ur_rng_seed(&r, 5);
+    for (int i = 0; i < ur_paramset_count(ps); i++)
+        cr_assert_eq(ur_init_uniform(&ur_paramset_get(ps, i)->value, &r, 2.0), UR_OK);
+    ur_tape *t = ur_tape_new();
+    ur_node *c = ur_lstm_cell(t, ur_param_node(t, g4), ur_param_node(t, c0));
+    ur_node *h = ur_lstm_hidden(t, ur_param_node(t, g4), c);
+    ur_node *hg = ur_gru_hidden(t, ur_param_node(t, gx), ur_param_node(t, gh), h);
+    /* a loss that weighs every element differently */
+    ur_node *w = ur_input_data(t, 2, (int[]){B, H}, gh->value.data);
+    ur_node *loss = ur_sum(t, ur_mul(t, ur_add(t, hg, c), w));
+    cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+    const ur_node *outs[3] = {c, h, hg};
+    *n = 3 * (size_t)B * H;
+    for (int i = 0; i < ur_paramset_count(ps); i++) *n += ur_paramset_get(ps, i)->grad.size;
+    ur_real *v = malloc(*n * sizeof *v), *at = v;
+    cr_assert_not_null(v);
+    for (int k = 0; k < 3; k++) {
+        memcpy(at, ur_node_cdata(outs[k]), (size_t)B * H * sizeof *v);
+        at += (size_t)B * H;
+    }
+    for (int i = 0; i < ur_paramset_count(ps); i++) {
+        const ur_tensor *g = &ur_paramset_get(ps, i)->grad;
+        memcpy(at, g->data, g->size * sizeof *v);
+        at += g->size;
+    }
+    ur_tape_free(t);
+    ur_paramset_free(ps);
+    ur_set_num_threads(0);
+    return v;
+}
+
+Test(reliability, gate_ops_same_bits_any_thread_count) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1); /* really use the threads, even on a busy machine */
+    static const int SIZES[2][2] = {{48, 96}, {96, 192}};
+    for (int k = 0; k < 2; k++) {
+        int B = SIZES[k][0], H = SIZES[k][1];
+        size_t n1, n;
+        ur_real *one = gate_ops_run(1, B, H, &n1);
+        for (int threads = 2; threads <= 3; threads++) {
+            ur_real *many = gate_ops_run(threads, B, H, &n);
+            cr_assert_eq(n, n1);
+            size_t diff = 0;
+            for (size_t i = 0; i < n; i++) diff += memcmp(&one[i], &many[i], sizeof(ur_real)) != 0;
+            cr_expect_eq(diff, 0, "B %d, H %d: %zu of %zu values differ between 1 and %d threads", B, H, diff, n,
+                         threads);
+            free(many);
+        }
+        free(one);
+    }
+}
+
 Test(reliability, same_seed_same_bits_any_thread_count, .timeout = 120) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
     det_model a, b, c, d;
     ur_real la[DSTEPS], lb[DSTEPS], lc[DSTEPS], ld[DSTEPS];
     det_train(&a, 11, 1, la);
