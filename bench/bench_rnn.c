@@ -109,7 +109,9 @@ static double seq_step(void *ctx) {
     return (double)c->seq * c->batch;
 }
 
-static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn_kind kind, const char *cell) {
+/* The model of a workload: ur_rnn, then a linear head initialised as torch's
+ * nn.Linear; SGD with lr 0.01. */
+static seq_bench seq_bench_new(const seq_config *c, ur_rnn_kind kind) {
     seq_bench s = {c, ur_paramset_new(), NULL, NULL, NULL, NULL, NULL, seq_data_new(c)};
     check(s.ps != NULL, "paramset");
     ur_rnn_config cfg = ur_rnn_defaults(kind, c->in, c->hidden);
@@ -128,16 +130,23 @@ static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
     check((s.opt = ur_optim_new(s.ps, &oc)) != NULL, "optimizer");
     check((s.tape = ur_tape_new()) != NULL, "tape");
+    return s;
+}
 
+static void seq_bench_free(seq_bench *s) {
+    ur_tape_free(s->tape);
+    ur_optim_free(s->opt);
+    ur_rnn_free(s->rnn);
+    ur_paramset_free(s->ps);
+    seq_data_free(&s->data);
+}
+
+static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn_kind kind, const char *cell) {
+    seq_bench s = seq_bench_new(c, kind);
     char key[64];
     snprintf(key, sizeof key, "%s-%s", c->name, cell);
     report_seq(r, key, bench_timed(seq_step, &s, seconds), c, ur_rnn_gates(kind));
-
-    ur_tape_free(s.tape);
-    ur_optim_free(s.opt);
-    ur_rnn_free(s.rnn);
-    ur_paramset_free(s.ps);
-    seq_data_free(&s.data);
+    seq_bench_free(&s);
 }
 
 /* ---- determinism: the same training steps on 1 and on 2 threads ---- */
@@ -147,22 +156,7 @@ static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn
 static ur_real *train_params(const seq_config *c, ur_rnn_kind kind, int threads, int steps, size_t *n,
                              double *loss) {
     ur_set_num_threads(threads);
-    seq_bench s = {c, ur_paramset_new(), NULL, NULL, NULL, NULL, NULL, seq_data_new(c)};
-    check(s.ps != NULL, "paramset");
-    ur_rnn_config cfg = ur_rnn_defaults(kind, c->in, c->hidden);
-    cfg.num_layers = c->layers;
-    cfg.bidirectional = c->bidirectional;
-    check((s.rnn = ur_rnn_new(s.ps, "rnn", &cfg)) != NULL, "ur_rnn_new");
-    int out = ur_rnn_output_size(s.rnn), wd[2] = {out, c->classes};
-    s.Wy = ur_paramset_add(s.ps, "head.weight", 2, wd);
-    s.by = ur_paramset_add(s.ps, "head.bias", 1, &c->classes);
-    check(s.Wy && s.by, "head");
-    ur_rng rng;
-    ur_rng_seed(&rng, 2);
-    ur_tensor_uniform(&s.Wy->value, &rng, -0.1, 0.1);
-    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
-    check((s.opt = ur_optim_new(s.ps, &oc)) != NULL, "optimizer");
-    check((s.tape = ur_tape_new()) != NULL, "tape");
+    seq_bench s = seq_bench_new(c, kind);
     for (int i = 0; i < steps; i++) seq_step(&s);
     *loss = ur_node_item(ur_tape_node(s.tape, ur_tape_size(s.tape) - 1));
     size_t total = 0;
@@ -176,11 +170,7 @@ static ur_real *train_params(const seq_config *c, ur_rnn_kind kind, int threads,
         total += p->value.size;
     }
     *n = total;
-    ur_tape_free(s.tape);
-    ur_optim_free(s.opt);
-    ur_rnn_free(s.rnn);
-    ur_paramset_free(s.ps);
-    seq_data_free(&s.data);
+    seq_bench_free(&s);
     return v;
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "epochs.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_init.h"
@@ -260,40 +261,42 @@ static score evaluate(classifier *m, ur_tape *t, const examples *e, ur_real *scr
     return sc;
 }
 
-/* Word dropout: a word seen n times becomes <unk> with probability a / (a + n). */
-static void drop_words(const ur_padded *p, const ur_vocab *v, double a, uint64_t seed, int *out) {
-    int unk = ur_vocab_special_id(v, UR_VOCAB_UNK);
-    for (int i = 0; i < p->T * p->B; i++) {
-        out[i] = p->ids[i];
-        double n = (double)ur_vocab_count(v, p->ids[i]);
-        if (a > 0 && p->mask[i] && ur_hash_uniform(seed, (uint64_t)i) < a / (a + n)) out[i] = unk;
+/* ---- training ---- */
+
+/* What a training step needs (cli_task.ctx). */
+typedef struct trainer {
+    classifier *m;
+    const examples *train, *dev;
+    const ur_vocab *vocab;
+    const config *cfg;
+    ur_tape *tape;
+    ur_real *scratch; /* max_len * max_batch */
+    int max_batch;
+    ur_padded *p;     /* the current batch: the tape reads its mask */
+    int *ids, *labels; /* its word ids after word dropout, its classes */
+} trainer;
+
+static ur_node *train_loss(void *ctx, ur_tape *t, const int *pick, int B, uint64_t seed, ur_node **h, long *tokens) {
+    trainer *tr = ctx;
+    ur_padded_free(tr->p);
+    tr->p = NULL;
+    for (int b = 0; b < B; b++) tr->labels[b] = tr->train->labels[pick[b]];
+    if (ur_batch_pad((const int *const *)tr->train->words, tr->train->lens, pick, B, 0, 0, &tr->p) != UR_OK) {
+        fprintf(stderr, "classify: %s\n", ur_last_error());
+        return NULL;
     }
+    cli_drop_words(tr->p, tr->vocab, tr->cfg->word_dropout, seed ^ 0x77ULL, tr->ids);
+    for (int i = 0; i < tr->p->T * B; i++) *tokens += tr->p->mask[i] != 0;
+    return ur_cross_entropy(t, classifier_forward(t, tr->m, tr->p, tr->ids, 1, seed, tr->scratch, h), tr->labels,
+                            NULL);
 }
 
-static int save_checkpoint(const char *path, const classifier *m, const ur_optim *opt, const ur_vocab *v,
-                           const ur_rng *rng, const cli_opt *opts, int n_opts) {
-    char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
-    ur_ckpt_kv meta[32];
-    char *vocab = cli_vocab_to_text(v, 2); /* after <pad>, <unk> */
-    int k = cli_meta_put(opts, n_opts, STORED, store, meta);
-    ur_ckpt_rng_encode(rng, rng_hex);
-    meta[k++] = (ur_ckpt_kv){"example", "classify"};
-    meta[k++] = (ur_ckpt_kv){"rng", rng_hex};
-    meta[k++] = (ur_ckpt_kv){"vocab", vocab ? vocab : ""};
-    meta[k] = (ur_ckpt_kv){NULL, NULL};
-    ur_status s = vocab ? ur_ckpt_save_training(path, m->ps, opt, meta) : UR_ERR_NOMEM;
-    free(vocab);
-    if (s != UR_OK) fprintf(stderr, "classify: --save %s: %s\n", path, ur_last_error());
-    return s == UR_OK;
-}
-
-static int load_checkpoint(ur_ckpt *ck, const char *path, classifier *m, ur_optim *opt, ur_rng *rng) {
-    const char *rng_hex = ur_ckpt_meta(ck, "rng");
-    ur_status s = ur_ckpt_read_params(ck, m->ps, 0);
-    if (s == UR_OK) s = ur_ckpt_read_optim(ck, opt);
-    if (s == UR_OK) s = rng_hex ? ur_ckpt_rng_decode(rng_hex, rng) : ur_set_error(UR_ERR_FORMAT, "no 'rng'");
-    if (s != UR_OK) fprintf(stderr, "classify: --load %s: %s\n", path, ur_last_error());
-    return s == UR_OK;
+static long dev_score(void *ctx, double *acc, double *loss) {
+    trainer *tr = ctx;
+    score sc = evaluate(tr->m, tr->tape, tr->dev, tr->scratch, tr->max_batch);
+    *acc = sc.acc;
+    *loss = sc.loss;
+    return sc.n;
 }
 
 static ur_treebank *read_trees(const char *path) {
@@ -361,9 +364,7 @@ int main(int argc, char **argv) {
     int n_train = train_tb ? (cfg.limit > 0 && cfg.limit < train_tb->n_trees ? cfg.limit : train_tb->n_trees) : 0;
     ur_vocab *vocab = NULL;
     if (ok && ck) {
-        const char *text = ur_ckpt_meta(ck, "vocab");
-        vocab = text ? cli_vocab_from_text(text, UR_VOCAB_PAD | UR_VOCAB_UNK) : NULL;
-        if (!vocab) fprintf(stderr, "classify: --load %s: no usable 'vocab' in the metadata\n", c.load);
+        vocab = cli_load_vocab(ck, c.load, "classify");
     } else if (ok) { /* lowercased words of the training sentences */
         ur_vocab *counts = ur_vocab_new(0);
         for (int i = 0; counts && i < n_train; i++)
@@ -409,7 +410,7 @@ int main(int argc, char **argv) {
              (opt = ur_optim_new(m.ps, &oc)) != NULL;
         if (!ok) fprintf(stderr, "classify: setup failed: %s\n", ur_last_error());
     }
-    if (ok && ck) ok = load_checkpoint(ck, c.load, &m, opt, &rng);
+    if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "classify", m.ps, opt, &rng);
     if (ok)
         printf("model: embed %d, %s%s %d x %d, pool %s, %zu parameters\n", cfg.embed, cfg.bidir ? "bi" : "",
                cfg.cell, cfg.layers, cfg.hidden, cfg.pool, ur_paramset_numel(m.ps));
@@ -434,120 +435,38 @@ int main(int argc, char **argv) {
     }
 
     /* ---- training: bucketed batches, a new order every epoch ---- */
-    long nb = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1;
-    long first = ok ? (long)ur_optim_step_count(opt) : 0, total = nb * cfg.epochs;
-    long last = c.steps > 0 && c.steps < total ? c.steps : total;
-    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
-    ur_batches *order = NULL;
-    ur_rng epoch_rng = rng;
-    double *losses = calloc((size_t)(last > first ? last - first : 1), sizeof *losses);
-    int *ids = malloc((size_t)max_len * (size_t)max_batch * sizeof *ids);
-    int *labels = malloc((size_t)max_batch * sizeof *labels);
-    double started = cli_now(), window = 0, best_dev = 0;
-    long n_window = 0, tokens = 0;
-    score dev_sc = {NAN, NAN, 0};
-    ok = ok && losses && ids && labels;
-    if (ok) cli_progress_start(first);
-    for (long step = first; ok && step < last; step++) {
-        if (!order || step % nb == 0) { /* a new epoch: draw its batch order */
-            ur_batches_free(order);
-            order = NULL;
-            epoch_rng = rng;
-            if (ur_bucket_batches(train.lens, train.n, cfg.batch, &rng, &order) != UR_OK) {
-                fprintf(stderr, "classify: %s\n", ur_last_error());
-                ok = 0;
-                break;
-            }
-        }
-        long k = step % nb;
-        int B = order->offset[k + 1] - order->offset[k];
-        const int *pick = order->index + order->offset[k];
-        for (int b = 0; b < B; b++) labels[b] = train.labels[pick[b]];
-        ur_padded *p = NULL;
-        if (ur_batch_pad((const int *const *)train.words, train.lens, pick, B, 0, 0, &p) != UR_OK) {
-            fprintf(stderr, "classify: %s\n", ur_last_error());
-            ok = 0;
-            break;
-        }
-        uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step;
-        drop_words(p, vocab, cfg.word_dropout, seed ^ 0x77ULL, ids);
-
-        ur_tape_reset(tape);
-        ur_node *h;
-        ur_node *loss = ur_cross_entropy(tape, classifier_forward(tape, &m, p, ids, 1, seed, scratch, &h), labels, NULL);
-        ur_optim_zero_grad(opt);
-        if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
-            fprintf(stderr, "classify: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
-            ur_padded_free(p);
-            ok = 0;
-            break;
-        }
-        if (step == first) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
-        for (int i = 0; i < p->T * B; i++) tokens += p->mask[i] != 0;
-        ur_padded_free(p);
-        ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
-            fprintf(stderr, "classify: step %ld: %s\n", step + 1, ur_last_error());
-            ok = 0;
-            break;
-        }
-        losses[step - first] = ur_node_item(loss);
-        window += losses[step - first];
-        n_window++;
-        if ((step + 1) % cfg.log_every == 0 || step + 1 == last) {
-            cli_progress(step + 1, last, window / (double)n_window, (double)tokens / (cli_now() - started), started);
-            window = 0;
-            n_window = 0;
-        }
-        if ((step + 1) % nb == 0 && dev.n && step + 1 < last) { /* end of an epoch */
-            dev_sc = evaluate(&m, tape, &dev, scratch, max_batch);
-            if (dev_sc.acc > best_dev) best_dev = dev_sc.acc;
-            cli_progress_end();
-            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / nb, 100 * dev_sc.acc, dev_sc.loss);
-        }
+    trainer tr = {&m, &train, &dev, vocab, &cfg, tape, scratch, max_batch, NULL,
+                  malloc((size_t)max_len * (size_t)max_batch * sizeof(int)), malloc((size_t)max_batch * sizeof(int))};
+    cli_task task = {&tr, train_loss, dev_score};
+    cli_epochs e = {.prog = "classify", .c = &c, .lens = train.lens, .n = train.n, .batch = cfg.batch,
+                    .epochs = cfg.epochs, .has_dev = dev.n > 0, .log_every = cfg.log_every, .lr = cfg.lr,
+                    .clip = cfg.clip, .tape = tape, .ps = m.ps, .opt = opt, .rng = &rng};
+    if (ok && (!tr.ids || !tr.labels)) {
+        fprintf(stderr, "classify: out of memory\n");
+        ok = 0;
     }
-    cli_progress_end();
-    double seconds = cli_now() - started;
-    long done_steps = last > first ? last - first : 0;
+    ok = ok && cli_epochs_run(&e, &task);
+    ur_padded_free(tr.p);
+    free(tr.ids);
+    free(tr.labels);
 
     /* ---- save, evaluate ---- */
     if (ok && c.save) {
-        /* mid-epoch, a resumed run redraws this epoch's order from epoch_rng */
-        ok = save_checkpoint(c.save, &m, opt, vocab, last % nb ? &epoch_rng : &rng, opts, n_opts);
+        ok = cli_save_with_vocab(c.save, "classify", m.ps, opt, vocab, cli_epochs_rng_to_save(&e), opts, n_opts,
+                                 STORED);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
-    if (ok && dev.n) {
-        dev_sc = evaluate(&m, tape, &dev, scratch, max_batch);
-        if (dev_sc.acc > best_dev) best_dev = dev_sc.acc;
-        printf("dev (%s): %ld sentences, accuracy %.2f%%, loss %.4f\n", cfg.dev, dev_sc.n, 100 * dev_sc.acc,
-               dev_sc.loss);
-    }
+    if (ok && dev.n) cli_epochs_final_dev(&e, &task, cfg.dev, "sentences");
     if (ok && c.json) {
-        double tail = 0;
-        long n_tail = done_steps < 10 ? done_steps : 10;
-        for (long i = done_steps - n_tail; i < done_steps; i++) tail += losses[i];
         cli_json j;
         cli_json_begin(&j);
         cli_json_str(&j, "example", "classify");
         cli_json_str(&j, "task", cfg.task);
         cli_json_str(&j, "pool", cfg.pool);
-        cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
-        cli_json_int(&j, "first_step", first + 1);
-        cli_json_num(&j, "first_loss", done_steps ? losses[0] : NAN);
-        cli_json_num(&j, "last_loss", n_tail ? tail / (double)n_tail : NAN);
-        cli_json_num(&j, "dev_accuracy", dev_sc.acc);
-        cli_json_num(&j, "dev_loss", dev_sc.loss);
-        cli_json_num(&j, "best_dev_accuracy", best_dev);
-        cli_json_num(&j, "seconds", seconds);
-        cli_json_num(&j, "tokens_per_s", seconds > 0 ? (double)tokens / seconds : 0);
-        cli_json_int(&j, "params", (long)ur_paramset_numel(m.ps));
-        cli_json_array(&j, "losses", losses, (int)done_steps);
+        cli_epochs_json(&j, &e);
         cli_json_end(&j);
     }
-    free(losses);
-    free(ids);
-    free(labels);
-    ur_batches_free(order);
+    cli_epochs_free(&e);
 done:
     free(scratch);
     ur_optim_free(opt);

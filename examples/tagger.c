@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "epochs.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_init.h"
@@ -298,40 +299,39 @@ static score evaluate(tagger *m, ur_tape *t, const dataset *d, int use_char) {
 
 /* ---- training ---- */
 
-/* Word dropout: a word seen n times becomes <unk> with probability a / (a + n). */
-static void drop_words(const ur_padded *p, const ur_vocab *v, double a, uint64_t seed, int *out) {
-    int unk = ur_vocab_special_id(v, UR_VOCAB_UNK);
-    for (int i = 0; i < p->T * p->B; i++) {
-        out[i] = p->ids[i];
-        double n = (double)ur_vocab_count(v, p->ids[i]);
-        if (a > 0 && p->mask[i] && ur_hash_uniform(seed, (uint64_t)i) < a / (a + n)) out[i] = unk;
+/* What a training step needs (cli_task.ctx). */
+typedef struct trainer {
+    tagger *m;
+    const dataset *train, *dev;
+    const ur_vocab *vocab;
+    const config *cfg;
+    ur_tape *tape;
+    batch bt;     /* the current batch: the tape reads its tags and mask */
+    int *word_ids; /* its word ids after word dropout */
+} trainer;
+
+static ur_node *train_loss(void *ctx, ur_tape *t, const int *pick, int B, uint64_t seed, ur_node **h, long *tokens) {
+    trainer *tr = ctx;
+    batch_free(&tr->bt);
+    int ok = batch_make(&tr->bt, tr->train, pick, B, tr->cfg->use_char);
+    int *w = ok ? realloc(tr->word_ids, (size_t)tr->bt.words->T * (size_t)B * sizeof *w) : NULL;
+    if (!w) {
+        fprintf(stderr, "tagger: out of memory\n");
+        return NULL;
     }
+    tr->word_ids = w;
+    cli_drop_words(tr->bt.words, tr->vocab, tr->cfg->word_dropout, seed ^ 0x77ULL, w);
+    for (int i = 0; i < tr->bt.words->T * B; i++) *tokens += tr->bt.words->mask[i] != 0;
+    ur_node *logits = tagger_forward(t, tr->m, &tr->bt, w, 1, seed, h);
+    return ur_cross_entropy(t, logits, tr->bt.tags->ids, tr->bt.words->mask);
 }
 
-static int load_checkpoint(ur_ckpt *ck, const char *path, tagger *m, ur_optim *opt, ur_rng *rng) {
-    const char *rng_hex = ur_ckpt_meta(ck, "rng");
-    ur_status s = ur_ckpt_read_params(ck, m->ps, 0);
-    if (s == UR_OK && opt) s = ur_ckpt_read_optim(ck, opt);
-    if (s == UR_OK && rng) s = rng_hex ? ur_ckpt_rng_decode(rng_hex, rng) : ur_set_error(UR_ERR_FORMAT, "no 'rng'");
-    if (s != UR_OK) fprintf(stderr, "tagger: --load %s: %s\n", path, ur_last_error());
-    return s == UR_OK;
-}
-
-static int save_checkpoint(const char *path, const tagger *m, const ur_optim *opt, const ur_vocab *v,
-                           const ur_rng *epoch_rng, const cli_opt *opts, int n_opts) {
-    char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
-    ur_ckpt_kv meta[32];
-    char *vocab = cli_vocab_to_text(v, 2); /* after <pad>, <unk> */
-    int k = cli_meta_put(opts, n_opts, STORED, store, meta);
-    ur_ckpt_rng_encode(epoch_rng, rng_hex);
-    meta[k++] = (ur_ckpt_kv){"example", "tagger"};
-    meta[k++] = (ur_ckpt_kv){"rng", rng_hex}; /* at the start of the current epoch */
-    meta[k++] = (ur_ckpt_kv){"vocab", vocab ? vocab : ""};
-    meta[k] = (ur_ckpt_kv){NULL, NULL};
-    ur_status s = vocab ? ur_ckpt_save_training(path, m->ps, opt, meta) : UR_ERR_NOMEM;
-    free(vocab);
-    if (s != UR_OK) fprintf(stderr, "tagger: --save %s: %s\n", path, ur_last_error());
-    return s == UR_OK;
+static long dev_score(void *ctx, double *acc, double *loss) {
+    trainer *tr = ctx;
+    score sc = evaluate(tr->m, tr->tape, tr->dev, tr->cfg->use_char);
+    *acc = sc.acc;
+    *loss = sc.loss;
+    return sc.tokens;
 }
 
 static ur_conllu *read_conllu(const char *path) {
@@ -395,9 +395,7 @@ int main(int argc, char **argv) {
     ur_vocab *vocab = NULL;
     int ok = (cfg.eval || train_c) && (!dev_path || !dev_path[0] || dev_c);
     if (ok && ck) { /* the vocabulary the model was trained with */
-        const char *text = ur_ckpt_meta(ck, "vocab");
-        vocab = text ? cli_vocab_from_text(text, UR_VOCAB_PAD | UR_VOCAB_UNK) : NULL;
-        if (!vocab) fprintf(stderr, "tagger: --load %s: no usable 'vocab' in the metadata\n", c.load);
+        vocab = cli_load_vocab(ck, c.load, "tagger");
     } else if (ok) { /* count normalized words, keep those seen >= min_count times */
         ur_vocab *counts = ur_vocab_new(0);
         int n = cfg.limit > 0 && cfg.limit < train_c->n_sentences ? cfg.limit : train_c->n_sentences;
@@ -434,7 +432,7 @@ int main(int argc, char **argv) {
              (opt = ur_optim_new(m.ps, &oc)) != NULL;
         if (!ok) fprintf(stderr, "tagger: setup failed: %s\n", ur_last_error());
     }
-    if (ok && ck) ok = load_checkpoint(ck, c.load, &m, opt, &rng);
+    if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "tagger", m.ps, opt, &rng);
     if (ok)
         printf("model: words %d%s, BiLSTM %d x %d per direction, %zu parameters\n", cfg.word_dim,
                cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden, ur_paramset_numel(m.ps));
@@ -459,119 +457,30 @@ int main(int argc, char **argv) {
     }
 
     /* ---- training: bucketed batches, a new order every epoch ---- */
-    long nb = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1; /* batches per epoch */
-    long first = ok ? (long)ur_optim_step_count(opt) : 0, total = nb * cfg.epochs;
-    long last = c.steps > 0 && c.steps < total ? c.steps : total;
-    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
-    ur_batches *order = NULL;
-    ur_rng epoch_rng = rng; /* the RNG at the start of the current epoch (checkpoints keep it) */
-    double *losses = calloc((size_t)(last > first ? last - first : 1), sizeof *losses);
-    int *word_ids = NULL;
-    double started = cli_now(), window = 0, best_dev = 0;
-    long n_window = 0, tokens = 0;
-    score dev_sc = {NAN, NAN, 0};
-    ok = ok && losses;
-    if (ok) cli_progress_start(first);
-    for (long step = first; ok && step < last; step++) {
-        if (!order || step % nb == 0) { /* a new epoch: draw its batch order */
-            ur_batches_free(order);
-            order = NULL;
-            epoch_rng = rng;
-            if (ur_bucket_batches(train.lens, train.n, cfg.batch, &rng, &order) != UR_OK) {
-                fprintf(stderr, "tagger: %s\n", ur_last_error());
-                ok = 0;
-                break;
-            }
-        }
-        long k = step % nb;
-        int B = order->offset[k + 1] - order->offset[k];
-        batch bt;
-        ok = batch_make(&bt, &train, order->index + order->offset[k], B, cfg.use_char);
-        int *w = ok ? realloc(word_ids, (size_t)bt.words->T * (size_t)B * sizeof *w) : NULL;
-        if (!w) {
-            fprintf(stderr, "tagger: out of memory\n");
-            batch_free(&bt);
-            ok = 0;
-            break;
-        }
-        word_ids = w;
-        uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step;
-        drop_words(bt.words, vocab, cfg.word_dropout, seed ^ 0x77ULL, word_ids);
-
-        ur_tape_reset(tape);
-        ur_node *h;
-        ur_node *logits = tagger_forward(tape, &m, &bt, word_ids, 1, seed, &h);
-        ur_node *loss = ur_cross_entropy(tape, logits, bt.tags->ids, bt.words->mask);
-        ur_optim_zero_grad(opt);
-        if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
-            fprintf(stderr, "tagger: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
-            batch_free(&bt);
-            ok = 0;
-            break;
-        }
-        if (step == first) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
-        for (int i = 0; i < bt.words->T * B; i++) tokens += bt.words->mask[i] != 0;
-        batch_free(&bt);
-        ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
-            fprintf(stderr, "tagger: step %ld: %s\n", step + 1, ur_last_error());
-            ok = 0;
-            break;
-        }
-        losses[step - first] = ur_node_item(loss);
-        window += losses[step - first];
-        n_window++;
-        if ((step + 1) % cfg.log_every == 0 || step + 1 == last) {
-            cli_progress(step + 1, last, window / (double)n_window, (double)tokens / (cli_now() - started), started);
-            window = 0;
-            n_window = 0;
-        }
-        if ((step + 1) % nb == 0 && dev.n && step + 1 < last) { /* end of an epoch */
-            dev_sc = evaluate(&m, tape, &dev, cfg.use_char);
-            if (dev_sc.acc > best_dev) best_dev = dev_sc.acc;
-            cli_progress_end();
-            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / nb, 100 * dev_sc.acc, dev_sc.loss);
-        }
-    }
-    cli_progress_end();
-    double seconds = cli_now() - started;
-    long done_steps = last > first ? last - first : 0;
+    trainer tr = {&m, &train, &dev, vocab, &cfg, tape, {0}, NULL};
+    cli_task task = {&tr, train_loss, dev_score};
+    cli_epochs e = {.prog = "tagger", .c = &c, .lens = train.lens, .n = train.n, .batch = cfg.batch,
+                    .epochs = cfg.epochs, .has_dev = dev.n > 0, .log_every = cfg.log_every, .lr = cfg.lr,
+                    .clip = cfg.clip, .tape = tape, .ps = m.ps, .opt = opt, .rng = &rng};
+    ok = ok && cli_epochs_run(&e, &task);
+    batch_free(&tr.bt);
+    free(tr.word_ids);
 
     /* ---- save, evaluate ---- */
     if (ok && c.save) {
-        /* mid-epoch, a resumed run redraws this epoch's order from epoch_rng */
-        ok = save_checkpoint(c.save, &m, opt, vocab, last % nb ? &epoch_rng : &rng, opts, n_opts);
+        ok = cli_save_with_vocab(c.save, "tagger", m.ps, opt, vocab, cli_epochs_rng_to_save(&e), opts, n_opts,
+                                 STORED);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
-    if (ok && dev.n) {
-        dev_sc = evaluate(&m, tape, &dev, cfg.use_char);
-        if (dev_sc.acc > best_dev) best_dev = dev_sc.acc;
-        printf("dev (%s): %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.dev, dev_sc.tokens, 100 * dev_sc.acc,
-               dev_sc.loss);
-    }
+    if (ok && dev.n) cli_epochs_final_dev(&e, &task, cfg.dev, "tokens");
     if (ok && c.json) {
-        double tail = 0;
-        long n_tail = done_steps < 10 ? done_steps : 10;
-        for (long i = done_steps - n_tail; i < done_steps; i++) tail += losses[i];
         cli_json j;
         cli_json_begin(&j);
         cli_json_str(&j, "example", "tagger");
-        cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
-        cli_json_int(&j, "first_step", first + 1);
-        cli_json_num(&j, "first_loss", done_steps ? losses[0] : NAN);
-        cli_json_num(&j, "last_loss", n_tail ? tail / (double)n_tail : NAN);
-        cli_json_num(&j, "dev_accuracy", dev_sc.acc);
-        cli_json_num(&j, "dev_loss", dev_sc.loss);
-        cli_json_num(&j, "best_dev_accuracy", best_dev);
-        cli_json_num(&j, "seconds", seconds);
-        cli_json_num(&j, "tokens_per_s", seconds > 0 ? (double)tokens / seconds : 0);
-        cli_json_int(&j, "params", (long)ur_paramset_numel(m.ps));
-        cli_json_array(&j, "losses", losses, (int)done_steps);
+        cli_epochs_json(&j, &e);
         cli_json_end(&j);
     }
-    free(losses);
-    free(word_ids);
-    ur_batches_free(order);
+    cli_epochs_free(&e);
 done:
     ur_optim_free(opt);
     tagger_free(&m);
