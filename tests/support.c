@@ -73,10 +73,7 @@ ur_test_result ur_test_run(const char *cmd, int merge_stderr) {
 char *ur_test_run_json(const char *cmd) {
     ur_test_result r = ur_test_run(cmd, 0);
     cr_assert_eq(r.code, 0, "'%s' exited with %d; output:\n%.2000s", cmd, r.code, r.out);
-    size_t n = strlen(r.out);
-    while (n && r.out[n - 1] == '\n') r.out[--n] = '\0';
-    char *nl = strrchr(r.out, '\n');
-    char *line = strdup(nl ? nl + 1 : r.out);
+    char *line = strdup(ur_test_last_line(r.out));
     free(r.out);
     cr_assert(line[0] == '{' && line[strlen(line) - 1] == '}', "'%s': last line is not a JSON object: %s", cmd,
               line);
@@ -112,20 +109,43 @@ double ur_test_json_number(const char *line, const char *key) {
     return end == v ? NAN : x; /* null -> NaN */
 }
 
-/* The numbers of an array value; returns the count (at most max). */
+/* The numbers of an array value, nested arrays flattened row by row; returns the
+ * count (at most max). */
 int ur_test_json_array(const char *line, const char *key, double *out, int max) {
     const char *p = ur_test_json_value(line, key);
     cr_assert_eq(*p, '[', "\"%s\" is not an array", key);
-    int n = 0;
-    for (p++; *p && *p != ']';) {
-        char *end;
-        double x = strtod(p, &end);
-        cr_assert(end != p, "\"%s\": bad element at '%.12s'", key, p);
-        if (n < max) out[n++] = x;
-        p = end;
-        while (*p == ',' || *p == ' ') p++;
-    }
+    int depth = 0, n = 0;
+    do {
+        if (*p == '[') depth++, p++;
+        else if (*p == ']') depth--, p++;
+        else if (*p == ',' || *p == ' ') p++;
+        else {
+            char *end;
+            double x = strtod(p, &end);
+            cr_assert(end != p, "\"%s\": bad element at '%.12s'", key, p);
+            if (n < max) out[n++] = x;
+            p = end;
+        }
+    } while (depth > 0 && *p);
+    cr_assert_eq(depth, 0, "\"%s\": unbalanced brackets", key);
     return n;
+}
+
+void ur_test_json_string(const char *line, const char *key, char *buf, size_t size) {
+    const char *p = ur_test_json_value(line, key);
+    cr_assert_eq(*p, '"', "\"%s\" is not a string", key);
+    const char *q = strchr(p + 1, '"');
+    cr_assert_not_null(q, "\"%s\": unterminated string", key);
+    size_t n = (size_t)(q - p - 1) < size - 1 ? (size_t)(q - p - 1) : size - 1;
+    memcpy(buf, p + 1, n);
+    buf[n] = '\0';
+}
+
+char *ur_test_last_line(char *text) {
+    size_t n = strlen(text);
+    while (n && text[n - 1] == '\n') text[--n] = '\0';
+    char *nl = strrchr(text, '\n');
+    return nl ? nl + 1 : text;
 }
 
 /* Runs the same training uninterrupted, and stopped + saved + resumed; the resumed

@@ -26,12 +26,16 @@ char *ur_test_run_json(const char *cmd);
 /* Runs cmd, which must fail cleanly (no sanitizer report); its output must contain
  * every one of the NULL-terminated strings. */
 void ur_test_expect_failure(const char *cmd, const char *const *needles);
+/* The last non-empty line of text (cut in place). */
+char *ur_test_last_line(char *text);
 /* Values of a flat JSON object's keys (the key must be there): where the value
- * starts; a number (NaN for null); an array's numbers (returns the count, at most
- * max); a string's length (an escape counts as one character). */
+ * starts; a number (NaN for null); an array's numbers, nested arrays flattened row
+ * by row (returns the count, at most max); a string without escapes, cut to fit
+ * buf; a string's length (an escape counts as one character). */
 const char *ur_test_json_value(const char *line, const char *key);
 double ur_test_json_number(const char *line, const char *key);
 int ur_test_json_array(const char *line, const char *key, double *out, int max);
+void ur_test_json_string(const char *line, const char *key, char *buf, size_t size);
 int ur_test_json_string_len(const char *line, const char *key);
 /* Trains `base` for `full` steps, and for `half` steps + --save ckpt + (resume_flags
  * --load ckpt) up to `full`: the resumed losses must equal the uninterrupted ones bit

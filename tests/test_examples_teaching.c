@@ -13,83 +13,11 @@
 
 #define BIN UR_BINARY_DIR "/bin/"
 
-/* Runs cmd, returns its whole stdout (malloc'ed) and exit status in *status. */
-static char *run(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen %s", cmd);
-    size_t cap = 1 << 16, n = 0;
-    char *out = malloc(cap);
-    cr_assert_not_null(out);
-    size_t got;
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (cap - n < 4096) {
-            cap *= 2;
-            out = realloc(out, cap);
-            cr_assert_not_null(out);
-        }
-    }
-    out[n] = '\0';
-    *status = pclose(p);
-    return out;
-}
-
-/* The last non-empty line of text (modified in place). */
-static char *last_line(char *text) {
-    size_t n = strlen(text);
-    while (n && text[n - 1] == '\n') text[--n] = '\0';
-    char *nl = strrchr(text, '\n');
-    return nl ? nl + 1 : text;
-}
-
-/* The value of "key" in a flat JSON object line; fails the test if absent. */
-static const char *json_at(const char *line, const char *key) {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(line, pat);
-    cr_assert_not_null(p, "key %s missing in %s", key, line);
-    return p + strlen(pat);
-}
-
-static double json_num(const char *line, const char *key) {
-    const char *p = json_at(line, key);
-    if (!strncmp(p, "null", 4)) return NAN;
-    char *end;
-    double v = strtod(p, &end);
-    cr_assert(end != p, "key %s: not a number", key);
-    return v;
-}
-
-/* Reads a (possibly nested) array of numbers into out, flattened row by row;
- * returns the count. Fails on malformed input. */
-static int json_numbers(const char *line, const char *key, double *out, int max) {
-    const char *p = json_at(line, key);
-    cr_assert_eq(*p, '[', "key %s: not an array", key);
-    int depth = 0, n = 0;
-    do {
-        if (*p == '[') depth++, p++;
-        else if (*p == ']') depth--, p++;
-        else if (*p == ',' || *p == ' ') p++;
-        else {
-            char *end;
-            double v = strtod(p, &end);
-            cr_assert(end != p && n < max, "key %s: bad element at '%.10s'", key, p);
-            out[n++] = v;
-            p = end;
-        }
-    } while (depth > 0 && *p);
-    cr_assert_eq(depth, 0, "key %s: unbalanced brackets", key);
-    return n;
-}
-
-static void json_str(const char *line, const char *key, char *buf, size_t size) {
-    const char *p = json_at(line, key);
-    cr_assert_eq(*p, '"');
-    const char *q = strchr(p + 1, '"');
-    cr_assert_not_null(q);
-    size_t n = (size_t)(q - p - 1) < size - 1 ? (size_t)(q - p - 1) : size - 1;
-    memcpy(buf, p + 1, n);
-    buf[n] = '\0';
+/* Runs cmd (stderr discarded), which must exit with 0; returns its stdout. */
+static char *run_ok(const char *cmd) {
+    ur_test_result r = ur_test_run(cmd, 0);
+    cr_assert_eq(r.code, 0, "'%s' exited with %d", cmd, r.code);
+    return r.out;
 }
 
 /* ---- hello_rnn ---- */
@@ -98,21 +26,19 @@ Test(hello_rnn, learns_ello_and_reports_40_parameters) {
     char dot[512];
     ur_test_tmp_path("hello.dot", dot, sizeof dot);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --json --dot %s 2>/dev/null", dot);
-    int st;
-    char *out = run(cmd, &st);
-    cr_assert_eq(st, 0, "hello_rnn exited with %d", st);
+    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --json --dot %s", dot);
+    char *out = run_ok(cmd);
     cr_expect(strstr(out, "33 weights") && strstr(out, "7 biases") && strstr(out, "40 in all"));
     cr_expect(strstr(out, "tanh") != NULL, "the tape is printed");
-    char *line = last_line(out), pred[16];
-    json_str(line, "predicted", pred, sizeof pred);
+    char *line = ur_test_last_line(out), pred[16];
+    ur_test_json_string(line, "predicted", pred, sizeof pred);
     cr_expect_str_eq(pred, "ello");
-    cr_expect_eq(json_num(line, "params"), 40);
-    double loss = json_num(line, "loss"), steps = json_num(line, "steps_to_converge");
+    cr_expect_eq(ur_test_json_number(line, "params"), 40);
+    double loss = ur_test_json_number(line, "loss"), steps = ur_test_json_number(line, "steps_to_converge");
     cr_expect(loss < 0.05, "loss %g", loss);
-    cr_expect(steps >= 1 && steps <= json_num(line, "steps"), "steps_to_converge %g", steps);
+    cr_expect(steps >= 1 && steps <= ur_test_json_number(line, "steps"), "steps_to_converge %g", steps);
     double sl[8];
-    cr_expect_eq(json_numbers(line, "step_losses", sl, 8), 4);
+    cr_expect_eq(ur_test_json_array(line, "step_losses", sl, 8), 4);
     cr_expect_float_eq((sl[0] + sl[1] + sl[2] + sl[3]) / 4, loss, 1e-4);
     free(out);
 
@@ -127,17 +53,14 @@ Test(hello_rnn, learns_ello_and_reports_40_parameters) {
 Test(hello_rnn, save_then_load_predicts_at_once) {
     char ck[512], cmd[1200];
     ur_test_tmp_path("hello.safetensors", ck, sizeof ck);
-    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --save %s >/dev/null 2>&1", ck);
-    int st;
-    free(run(cmd, &st));
-    cr_assert_eq(st, 0);
-    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --json --load %s 2>/dev/null", ck);
-    char *out = run(cmd, &st);
-    cr_assert_eq(st, 0);
-    char *line = last_line(out), pred[16];
-    json_str(line, "predicted", pred, sizeof pred);
+    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --save %s >/dev/null", ck);
+    free(run_ok(cmd));
+    snprintf(cmd, sizeof cmd, BIN "hello_rnn --threads 1 --json --load %s", ck);
+    char *out = run_ok(cmd);
+    char *line = ur_test_last_line(out), pred[16];
+    ur_test_json_string(line, "predicted", pred, sizeof pred);
     cr_expect_str_eq(pred, "ello");
-    cr_expect_eq(json_num(line, "steps_to_converge"), 1);
+    cr_expect_eq(ur_test_json_number(line, "steps_to_converge"), 1);
     free(out);
     remove(ck);
 }
@@ -209,18 +132,16 @@ Test(worked_example, matches_the_hand_computation) {
     const double h_lecture[T][H] = {{1, 1}, {5, 4}, {3.5, 7}};
     expect_close(&r.h[1][0], &h_lecture[0][0], T * H, 1e-12, "hand h");
 
-    int st;
-    char *out = run(BIN "worked_example --threads 1 --json 2>/dev/null", &st);
-    cr_assert_eq(st, 0, "worked_example exited with %d", st);
-    const char *line = last_line(out);
+    char *out = run_ok(BIN "worked_example --threads 1 --json");
+    const char *line = ur_test_last_line(out);
     double v[64];
-    cr_assert_eq(json_numbers(line, "h", v, 64), T * H);
+    cr_assert_eq(ur_test_json_array(line, "h", v, 64), T * H);
     expect_close(v, &h_lecture[0][0], T * H, 1e-5, "h");
-    cr_assert_eq(json_numbers(line, "yhat", v, 64), T * K);
+    cr_assert_eq(ur_test_json_array(line, "yhat", v, 64), T * K);
     expect_close(v, &r.p[0][0], T * K, 1e-5, "yhat");
-    cr_assert_eq(json_numbers(line, "step_losses", v, 64), T);
+    cr_assert_eq(ur_test_json_array(line, "step_losses", v, 64), T);
     expect_close(v, r.step_loss, T, 1e-5, "step_losses");
-    cr_expect(fabs(json_num(line, "loss") - r.loss) <= 1e-5, "loss %g vs %g", json_num(line, "loss"), r.loss);
+    cr_expect(fabs(ur_test_json_number(line, "loss") - r.loss) <= 1e-5, "loss %g vs %g", ur_test_json_number(line, "loss"), r.loss);
 
     struct {
         const char *tape, *fd;
@@ -230,8 +151,8 @@ Test(worked_example, matches_the_hand_computation) {
               {"grad_V", "fd_V", &r.dV[0][0], H * K}};
     for (int i = 0; i < 3; i++) {
         double tape[16], fd[16];
-        cr_assert_eq(json_numbers(line, g[i].tape, tape, 16), g[i].n);
-        cr_assert_eq(json_numbers(line, g[i].fd, fd, 16), g[i].n);
+        cr_assert_eq(ur_test_json_array(line, g[i].tape, tape, 16), g[i].n);
+        cr_assert_eq(ur_test_json_array(line, g[i].fd, fd, 16), g[i].n);
         expect_close(tape, g[i].want, g[i].n, 1e-5, g[i].tape); /* backward = hand BPTT */
         expect_close(tape, fd, g[i].n, 1e-4, g[i].fd);         /* backward = finite differences */
     }
@@ -246,21 +167,19 @@ Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
     char csv[512], svg[512], cmd[1400];
     ur_test_tmp_path("vanishing.csv", csv, sizeof csv);
     ur_test_tmp_path("vanishing.svg", svg, sizeof svg);
-    snprintf(cmd, sizeof cmd, BIN "vanishing --threads 1 --json --csv %s --svg %s 2>/dev/null", csv, svg);
-    int st;
-    char *out = run(cmd, &st);
-    cr_assert_eq(st, 0, "vanishing exited with %d", st);
-    const char *line = last_line(out);
-    cr_expect_eq(json_num(line, "T"), 50);
-    double r09 = json_num(line, "ratio_rnn_0.9"), r11 = json_num(line, "ratio_rnn_1.1");
+    snprintf(cmd, sizeof cmd, BIN "vanishing --threads 1 --json --csv %s --svg %s", csv, svg);
+    char *out = run_ok(cmd);
+    const char *line = ur_test_last_line(out);
+    cr_expect_eq(ur_test_json_number(line, "T"), 50);
+    double r09 = ur_test_json_number(line, "ratio_rnn_0.9"), r11 = ur_test_json_number(line, "ratio_rnn_1.1");
     cr_expect(r09 < 1.0 / 100, "0.9 I: ||dL/dh_1|| / ||dL/dh_50|| = %g, expected < 0.01", r09);
     cr_expect(r09 > 0, "0.9 I: the gradient must still reach h_1");
     cr_expect(r11 > 0.1, "1.1 I: ratio %g should be far from vanishing", r11);
     cr_expect(r11 > 100 * r09, "1.1 I (%g) vs 0.9 I (%g)", r11, r09);
     double norms[64];
-    cr_expect_eq(json_numbers(line, "norms_rnn_0.9", norms, 64), 50);
+    cr_expect_eq(ur_test_json_array(line, "norms_rnn_0.9", norms, 64), 50);
     for (int t = 1; t < 50; t++) cr_expect(norms[t - 1] < norms[t], "0.9 I: norm must shrink going back (t=%d)", t);
-    const double r_gru = json_num(line, "ratio_gru"), r_lstm = json_num(line, "ratio_lstm");
+    const double r_gru = ur_test_json_number(line, "ratio_gru"), r_lstm = ur_test_json_number(line, "ratio_lstm");
     cr_expect(isfinite(r_gru) && r_gru > 0, "gru ratio %g", r_gru);
     cr_expect(isfinite(r_lstm) && r_lstm > 0, "lstm ratio %g", r_lstm);
     free(out);
