@@ -23,7 +23,8 @@ enum { CHUNK = 256, STORE_MAX = 16384 };
  * threads from PAR_MIN elements on (each row is computed the same way whatever
  * the split, so results do not depend on the thread count). */
 #define PAR_MIN 2048.0
-#define ROWS_PARALLEL _Pragma("omp parallel for num_threads(nt_) if (nt_ > 1) schedule(static)")
+#define PRAGMA(x) _Pragma(#x)
+#define ROWS_PARALLEL(nt) PRAGMA(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
 
 static int check_bh(ur_tape *t, const char *name, int n, ur_node *const *in, const ur_node *state, int gates_k,
                     const ur_node *g) {
@@ -67,8 +68,8 @@ ur_node *ur_lstm_cell(ur_tape *t, ur_node *gates, ur_node *c_prev) {
     ur_real *act = y->size <= STORE_MAX ? ur__alloc_real(t, 3 * y->size) : NULL; /* rows [si sf tg] */
     if (y->size <= STORE_MAX && !act) return NULL;
     y->aux = act;
-    int nt_ = ur__par_threads((double)B * H, PAR_MIN);
-    ROWS_PARALLEL
+    int nt = ur__par_threads((double)B * H, PAR_MIN);
+    ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *row = gates->value + (size_t)b * 4 * H, *restrict cp = c_prev->value + (size_t)b * H;
         ur_real *restrict c = y->value + (size_t)b * H;
@@ -91,8 +92,8 @@ static void lstm_cell_backward(ur_tape *t, ur_node *y) {
     ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c_prev, &fc);
     int B = c_prev->shape.dims[0], H = c_prev->shape.dims[1];
     int fifg = fg || (gg && gg == gates->value); /* i, f, g assigned: see ALIASED above */
-    int nt_ = ur__par_threads((double)B * H, PAR_MIN);
-    ROWS_PARALLEL
+    int nt = ur__par_threads((double)B * H, PAR_MIN);
+    ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *row = gates->value + (size_t)b * 4 * H;
         const ur_real *restrict dc = y->grad + (size_t)b * H, *restrict cp = c_prev->value + (size_t)b * H;
@@ -131,8 +132,8 @@ ur_node *ur_lstm_hidden(ur_tape *t, ur_node *gates, ur_node *c) {
     ur_real *act = y->size <= STORE_MAX ? ur__alloc_real(t, 2 * y->size) : NULL; /* rows [so tc] */
     if (y->size <= STORE_MAX && !act) return NULL;
     y->aux = act;
-    int nt_ = ur__par_threads((double)B * H, PAR_MIN);
-    ROWS_PARALLEL
+    int nt = ur__par_threads((double)B * H, PAR_MIN);
+    ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *og = gates->value + (size_t)b * 4 * H + 3 * H, *cr = c->value + (size_t)b * H;
         ur_real *restrict h = y->value + (size_t)b * H;
@@ -156,8 +157,8 @@ static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
     ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c, &fc);
     int B = c->shape.dims[0], H = c->shape.dims[1];
     int aliased = gg && gg == gates->value; /* see ALIASED above */
-    int nt_ = ur__par_threads((double)B * H, PAR_MIN);
-    ROWS_PARALLEL
+    int nt = ur__par_threads((double)B * H, PAR_MIN);
+    ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *og = gates->value + (size_t)b * 4 * H + 3 * H, *cr = c->value + (size_t)b * H;
         const ur_real *restrict dh = y->grad + (size_t)b * H;
@@ -211,8 +212,8 @@ ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev) {
     ur_real *act = y->size <= STORE_MAX ? ur__alloc_real(t, 3 * y->size) : NULL; /* rows [r z n] */
     if (y->size <= STORE_MAX && !act) return NULL;
     y->aux = act;
-    int nt_ = ur__par_threads((double)B * H, PAR_MIN);
-    ROWS_PARALLEL
+    int nt = ur__par_threads((double)B * H, PAR_MIN);
+    ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *x = gx->value + (size_t)b * 3 * H, *hh = gh->value + (size_t)b * 3 * H;
         const ur_real *restrict hp = h_prev->value + (size_t)b * H;
@@ -236,8 +237,8 @@ static void gru_hidden_backward(ur_tape *t, ur_node *y) {
     int fx, fh, fp;
     ur_real *dgx = ur__grad_w(t, gx, &fx), *dgh = ur__grad_w(t, gh, &fh), *dhp = ur__grad_w(t, h_prev, &fp);
     int B = h_prev->shape.dims[0], H = h_prev->shape.dims[1];
-    int nt_ = ur__par_threads((double)B * H, PAR_MIN);
-    ROWS_PARALLEL
+    int nt = ur__par_threads((double)B * H, PAR_MIN);
+    ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *x = gx->value + (size_t)b * 3 * H, *hh = gh->value + (size_t)b * 3 * H;
         const ur_real *restrict dh = y->grad + (size_t)b * H, *restrict hp = h_prev->value + (size_t)b * H;

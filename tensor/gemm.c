@@ -300,6 +300,16 @@ static void scale_c(int m, int n, ur_real beta, ur_real *C, int ldc) {
         }
 }
 
+/* See tape_internal.h (the gate ops of autograd/ops_rnn.c use it too). */
+int ur__par_threads(double work, double min_work) {
+    if (work < min_work || omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads();
+    if (nt > 1 && stall_guard_on() &&
+        omp_get_wtime() < atomic_load_explicit(&serial_until, memory_order_relaxed))
+        nt = 1;
+    return nt;
+}
+
 void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const ur_real *A,
              int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -308,17 +318,12 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
         return;
     }
     gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc};
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (2.0 * m * n * k < UR_GEMM_PAR_FLOPS) nt = 1;
-    double t0 = nt > 1 ? omp_get_wtime() : 0;
-    if (nt > 1 && stall_guard_on() &&
-        t0 < atomic_load_explicit(&serial_until, memory_order_relaxed))
-        nt = 1;
+    int nt = ur__par_threads(2.0 * m * n * k, UR_GEMM_PAR_FLOPS);
     if (nt <= 1) {
         gemm_run_rect(&g, 0, m, 0, n, m, n);
         return;
     }
-    double master_busy = 0;
+    double master_busy = 0, t0 = omp_get_wtime();
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), got = omp_get_num_threads(), tm, tn;
@@ -358,15 +363,6 @@ void ur_gemm_ref(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, c
             ur_real *c = &C[(size_t)i * ldc + j];
             *c = beta == 0 ? alpha * sum : alpha * sum + beta * *c;
         }
-}
-
-int ur__par_threads(double work, double min_work) {
-    if (work < min_work || omp_in_parallel()) return 1;
-    int nt = omp_get_max_threads();
-    if (nt > 1 && stall_guard_on() &&
-        omp_get_wtime() < atomic_load_explicit(&serial_until, memory_order_relaxed))
-        nt = 1;
-    return nt;
 }
 
 void ur_set_num_threads(int n) { omp_set_num_threads(n < 1 ? omp_get_num_procs() : n); }
