@@ -64,7 +64,7 @@
 #define UR_RNN_H
 
 #include "../autograd/ur_ops.h"
-#include "ur_checkpoint.h"
+#include "io/ur_checkpoint.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -33,7 +33,7 @@
 #define UR_TREE_H
 
 #include "../autograd/ur_ops.h"
-#include "ur_data.h"
+#include "data/ur_data.h"
 
 #ifdef __cplusplus
 extern "C" {

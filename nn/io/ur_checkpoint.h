@@ -22,8 +22,8 @@
 #ifndef UR_CHECKPOINT_H
 #define UR_CHECKPOINT_H
 
-#include "../autograd/ur_tape.h"
-#include "ur_optim.h"
+#include "../../autograd/ur_tape.h"
+#include "../ur_optim.h"
 
 #ifdef __cplusplus
 extern "C" {

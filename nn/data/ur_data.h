@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../tensor/ur_tensor.h"
+#include "../../tensor/ur_tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
