@@ -19,5 +19,6 @@
 #include "ur_seq2seq.h"
 #include "ur_rnn.h"
 #include "ur_crf.h"
+#include "ur_ngram.h"
 
 #endif
