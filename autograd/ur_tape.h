@@ -5,9 +5,10 @@
  * inputs' gradients. Gradients accumulate (+=): a value used twice receives the sum,
  * which is all that backpropagation through time needs for tied weights.
  *
- * Memory: all nodes, values and gradients of a tape live in one arena. Reset keeps
- * the memory, so a training loop that builds the same graph every step makes no
- * allocation after its first step.
+ * Memory: the values and gradients of a tape live in one arena, its node structs in
+ * two pools used by alternate recordings (so that a node erased by a reset is
+ * recognised: see "reading nodes"). Reset keeps the memory, so a training loop that
+ * builds the same graph every step makes no allocation after its first two steps.
  *
  * Errors are sticky: the first failing op stores its name, its input shapes and what
  * was wrong; every later op on that tape returns NULL at once and ur_backward
@@ -109,8 +110,11 @@ ur_node *ur_param_node(ur_tape *t, ur_param *p);
 /* The same values, cut from their history: no gradient flows back through it. */
 ur_node *ur_detach(ur_tape *t, ur_node *x);
 
-/* ---- reading nodes (all NULL-safe) ---- */
-int ur_node_id(const ur_node *n); /* -1 for NULL */
+/* ---- reading nodes ----
+ * NULL gives the "no value" below without touching ur_last_error. A node erased by
+ * ur_tape_reset (a handle kept from the previous recording) gives the same "no
+ * value" and sets ur_last_error (UR_ERR_STATE); the tape's error is left alone. */
+int ur_node_id(const ur_node *n); /* -1 for NULL or stale */
 int ur_node_ndim(const ur_node *n);
 int ur_node_dim(const ur_node *n, int axis); /* negative axis counts from the end */
 const ur_shape *ur_node_shape(const ur_node *n);
@@ -119,11 +123,12 @@ ur_real *ur_node_data(ur_node *n);
 const ur_real *ur_node_cdata(const ur_node *n);
 /* The gradient after ur_backward, NULL if none reached this node. */
 const ur_real *ur_node_grad(const ur_node *n);
-ur_real ur_node_item(const ur_node *n); /* first element; NaN for NULL */
+ur_real ur_node_item(const ur_node *n); /* first element; NaN for NULL or stale */
 const char *ur_node_op_name(const ur_node *n);
 int ur_node_requires_grad(const ur_node *n);
 /* Copies the node's values into a tensor of the same size (for carrying state
- * across tape resets, e.g. truncated BPTT). */
+ * across tape resets, e.g. truncated BPTT): before the reset; after it the node
+ * is stale and this returns UR_ERR_STATE, copying nothing. */
 ur_status ur_node_copy_to(const ur_node *n, ur_tensor *dst);
 
 /* ---- backward ----
