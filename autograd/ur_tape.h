@@ -47,8 +47,12 @@ typedef struct ur_paramset ur_paramset;
 ur_paramset *ur_paramset_new(void);
 void ur_paramset_free(ur_paramset *ps); /* frees every parameter; NULL is a no-op */
 /* A new zero-filled parameter; NULL on a duplicate or empty name, bad shape or out
- * of memory (ur_last_error). Names are at most 95 bytes. */
+ * of memory (ur_last_error). Names are at most 95 bytes. Errors are sticky: the
+ * set keeps the first one, and every later add on it returns NULL at once, so
+ * chain the adds and check ur_paramset_error once. */
 ur_param *ur_paramset_add(ur_paramset *ps, const char *name, int ndim, const int *dims);
+ur_status ur_paramset_error(const ur_paramset *ps);    /* UR_OK or the first failed add */
+const char *ur_paramset_errmsg(const ur_paramset *ps); /* "" when there is none */
 int ur_paramset_count(const ur_paramset *ps);
 ur_param *ur_paramset_get(const ur_paramset *ps, int i); /* NULL if out of range */
 ur_param *ur_paramset_find(const ur_paramset *ps, const char *name);
