@@ -8,6 +8,12 @@
 /* Added to the score of a padded position: exp() of it underflows to exactly 0. */
 #define UR_ATTN_PAD_SCORE ((ur_real)-1e9)
 
+/* "(3, 4)" for error messages: what a caller passed where another shape was expected. */
+static const char *given(const ur_node *n, char *buf, size_t size) {
+    const ur_shape *s = ur_node_shape(n);
+    return s ? ur_shape_str(s, buf, size) : "a node erased by ur_tape_reset";
+}
+
 const char *ur_attn_score_name(ur_attn_score s) {
     switch (s) {
     case UR_ATTN_DOT: return "dot";
@@ -75,9 +81,10 @@ ur_status ur_attention_memory(ur_tape *t, const ur_attention *a, ur_node *enc, c
     memset(mem, 0, sizeof *mem);
     if (ur_tape_error(t)) return ur_tape_error(t);
     if (!a || !enc) return ur_tape_fail(t, UR_ERR_ARG, "attention_memory: NULL attention or encoder states");
+    char buf[64];
     if (ur_node_ndim(enc) != 3 || ur_node_dim(enc, 2) != a->key_size)
-        return ur_tape_fail(t, UR_ERR_SHAPE, "attention_memory: encoder states must be (B, S, %d), got %d-d",
-                            a->key_size, ur_node_ndim(enc));
+        return ur_tape_fail(t, UR_ERR_SHAPE, "attention_memory: encoder states must be (B, S, %d), got %s",
+                            a->key_size, given(enc, buf, sizeof buf));
     int B = ur_node_dim(enc, 0), S = ur_node_dim(enc, 1), Hk = a->key_size;
     mem->B = B;
     mem->S = S;
@@ -108,7 +115,9 @@ ur_node *ur_attention_scores(ur_tape *t, const ur_attention *a, const ur_attn_me
     }
     int B = mem->B, S = mem->S;
     if (ur_node_ndim(query) != 2 || ur_node_dim(query, 0) != B || ur_node_dim(query, 1) != a->query_size) {
-        ur_tape_fail(t, UR_ERR_SHAPE, "attention: query must be (%d, %d)", B, a->query_size);
+        char buf[64];
+        ur_tape_fail(t, UR_ERR_SHAPE, "attention: query must be (%d, %d), got %s", B, a->query_size,
+                     given(query, buf, sizeof buf));
         return NULL;
     }
     int d2[2] = {B, S};
