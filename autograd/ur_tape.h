@@ -155,6 +155,11 @@ typedef struct ur_gradcheck_result {
 } ur_gradcheck_result;
 ur_status ur_gradcheck(ur_tape *t, ur_loss_fn loss_fn, void *ctx, ur_param *const *params,
                        int n_params, double eps, ur_gradcheck_result *out);
+/* The same over every parameter of ps. With max_per_param > 0, a parameter larger
+ * than that is checked at max_per_param evenly spaced elements, first and last
+ * included (the same ones every call); 0 checks every element. */
+ur_status ur_gradcheck_paramset(ur_tape *t, ur_loss_fn loss_fn, void *ctx, const ur_paramset *ps, double eps,
+                                size_t max_per_param, ur_gradcheck_result *out);
 
 #ifdef __cplusplus
 }
