@@ -125,6 +125,10 @@ Test(stale, grad) {
 }
 
 Test(stale, item) {
+    cr_expect(isnan(ur_node_item(fx.old.h)));
+    /* the text docs/api.md quotes */
+    cr_expect_str_eq(ur_last_error(), "ur_node_item: node 3 (op 'tanh', shape (2, 3)) was erased by ur_tape_reset; "
+                                      "read or copy it before resetting the tape");
     cr_expect(isnan(ur_node_item(fx.old.loss)));
     expect_stale_error("ur_node_item");
     double want = 0;
