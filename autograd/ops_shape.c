@@ -1,6 +1,7 @@
 /* ops_shape.c - concat, slice, reshape, gather (embedding lookup), dropout. */
 #include "tape_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
@@ -133,10 +134,25 @@ static void slice_backward(ur_tape *t, ur_node *y) {
 
 /* ---- reshape: same elements, new shape; the value is shared, not copied ---- */
 
+/* The requested target "(2, -1, 4)" as given, for error messages. */
+static const char *target_str(int ndim, const int *dims, char *buf, size_t size) {
+    if (ndim < 0 || ndim > UR_MAX_DIMS || (ndim > 0 && !dims)) {
+        snprintf(buf, size, "of rank %d", ndim);
+        return buf;
+    }
+    size_t at = (size_t)snprintf(buf, size, "(");
+    for (int i = 0; i < ndim && at < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%d", i ? ", " : "", dims[i]);
+    if (at < size) snprintf(buf + at, size - at, ")");
+    return buf;
+}
+
 ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims) {
     if (!ur__check(t, "reshape", 1, &a)) return NULL;
+    char tb[80];
     if (ndim < 0 || ndim > UR_MAX_DIMS || (ndim > 0 && !dims)) {
-        ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "bad target rank %d", ndim);
+        ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "bad target rank %d (must be 0..%d with dims given)", ndim,
+                     UR_MAX_DIMS);
         return NULL;
     }
     int d[UR_MAX_DIMS], infer = -1;
@@ -145,13 +161,15 @@ ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims) {
         d[i] = dims[i];
         if (d[i] == -1 && infer < 0) infer = i;
         else if (d[i] < 1) {
-            ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "target dimension %d is %d", i, d[i]);
+            ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "target %s: dimension %d is %d (must be >= 1, or -1 once)",
+                         target_str(ndim, dims, tb, sizeof tb), i, d[i]);
             return NULL;
         } else known *= (size_t)d[i];
     }
     if (infer >= 0) {
         if (known == 0 || a->size % known || a->size / known > 0x7fffffff) {
-            ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "cannot infer dimension %d", infer);
+            ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "target %s: cannot infer dimension %d from %zu elements",
+                         target_str(ndim, dims, tb, sizeof tb), infer, a->size);
             return NULL;
         }
         d[infer] = (int)(a->size / known);
@@ -159,7 +177,8 @@ ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims) {
     }
     ur_shape s;
     if (known != a->size || ur_shape_make(&s, ndim, d, "reshape") != UR_OK) {
-        ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "%zu elements cannot take the target shape", a->size);
+        ur__op_error(t, UR_ERR_SHAPE, "reshape", 1, &a, "%zu elements cannot take the target shape %s", a->size,
+                     target_str(ndim, dims, tb, sizeof tb));
         return NULL;
     }
     /* Allocate the node without a value of its own: share the input's. */

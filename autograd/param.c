@@ -1,12 +1,41 @@
-/* param.c - parameter sets: named tensors with gradient buffers, outside any tape. */
+/* param.c - parameter sets: named tensors with gradient buffers, outside any tape.
+ *
+ * Errors of ur_paramset_add are sticky, like a tape's: the first one is kept on the
+ * set, and every later add returns NULL at once (repeating that message in
+ * ur_last_error), so a model can add all its parameters and check once. */
 #include "tape_internal.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 struct ur_paramset {
     ur_param **items;
     int n, cap;
+    ur_status err;      /* the first failed add, UR_OK if none */
+    char errmsg[256];
 };
+
+/* Records a failed add: ur_last_error, and the set's error if it has none yet. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static ur_param *add_failed(ur_paramset *ps, ur_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ur_set_error(s, "%s", msg);
+    if (ps && !ps->err) {
+        ps->err = s;
+        memcpy(ps->errmsg, msg, sizeof msg);
+    }
+    return NULL;
+}
+
+ur_status ur_paramset_error(const ur_paramset *ps) { return ps ? ps->err : UR_ERR_ARG; }
+
+const char *ur_paramset_errmsg(const ur_paramset *ps) { return ps ? ps->errmsg : "parameter set is NULL"; }
 
 ur_paramset *ur_paramset_new(void) {
     ur_paramset *ps = ur_calloc(1, sizeof *ps);
@@ -29,28 +58,25 @@ void ur_paramset_free(ur_paramset *ps) {
 }
 
 ur_param *ur_paramset_add(ur_paramset *ps, const char *name, int ndim, const int *dims) {
-    if (!ps || !name) {
-        ur_set_error(UR_ERR_ARG, "ur_paramset_add: %s is NULL", ps ? "name" : "parameter set");
+    if (!ps) return add_failed(NULL, UR_ERR_ARG, "ur_paramset_add: parameter set is NULL");
+    if (ps->err) { /* sticky: the set keeps its first error */
+        ur_set_error(ps->err, "%s", ps->errmsg);
         return NULL;
     }
+    if (!name) return add_failed(ps, UR_ERR_ARG, "ur_paramset_add: name is NULL");
     size_t len = strlen(name);
-    if (len == 0 || len >= sizeof ((ur_param *)0)->name) {
-        ur_set_error(UR_ERR_ARG, "ur_paramset_add: name '%.40s' must have 1..95 bytes", name);
-        return NULL;
-    }
-    if (ur_paramset_find(ps, name)) {
-        ur_set_error(UR_ERR_ARG, "ur_paramset_add: a parameter named '%s' exists already", name);
-        return NULL;
-    }
+    if (len == 0 || len >= sizeof ((ur_param *)0)->name)
+        return add_failed(ps, UR_ERR_ARG, "ur_paramset_add: name '%.40s' must have 1..95 bytes (it has %zu)",
+                          name, len);
+    if (ur_paramset_find(ps, name))
+        return add_failed(ps, UR_ERR_ARG, "ur_paramset_add: a parameter named '%s' exists already", name);
     ur_shape s;
-    if (ur_shape_make(&s, ndim, dims, "ur_paramset_add") != UR_OK) return NULL;
+    ur_status st = ur_shape_make(&s, ndim, dims, "ur_paramset_add");
+    if (st != UR_OK) return add_failed(ps, st, "%s (parameter '%s')", ur_last_error(), name);
     if (ps->n == ps->cap) {
         int cap = ps->cap ? 2 * ps->cap : 16;
         ur_param **v = ur_realloc(ps->items, (size_t)ps->cap * sizeof *v, (size_t)cap * sizeof *v);
-        if (!v) {
-            ur_set_error(UR_ERR_NOMEM, "ur_paramset_add: out of memory");
-            return NULL;
-        }
+        if (!v) return add_failed(ps, UR_ERR_NOMEM, "ur_paramset_add: out of memory for '%s'", name);
         ps->items = v;
         ps->cap = cap;
     }
@@ -62,8 +88,7 @@ ur_param *ur_paramset_add(ur_paramset *ps, const char *name, int ndim, const int
     }
     if (!p || !p->value.data || !p->grad.data) {
         param_free(p);
-        ur_set_error(UR_ERR_NOMEM, "ur_paramset_add: out of memory for '%s' (%zu elements)", name, size);
-        return NULL;
+        return add_failed(ps, UR_ERR_NOMEM, "ur_paramset_add: out of memory for '%s' (%zu elements)", name, size);
     }
     memcpy(p->name, name, len + 1);
     p->value.shape = p->grad.shape = s;

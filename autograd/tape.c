@@ -75,6 +75,7 @@ static void free_chunks(ur_arena_chunk *c) {
 void ur_tape_free(ur_tape *t) {
     if (!t) return;
     free_chunks(t->chunks);
+    ur__node_pool_free(t);
     ur_free(t->nodes);
     ur_free(t->groups);
     ur_free(t);
@@ -98,6 +99,7 @@ void ur_tape_reset(ur_tape *t) {
     t->errmsg[0] = '\0';
     t->backward_done = 0;
     t->epoch = new_epoch();
+    ur__node_pool_rewind(t);
 }
 
 ur_status ur_tape_error(const ur_tape *t) { return t ? t->err : UR_ERR_ARG; }
@@ -173,6 +175,7 @@ void ur_tape_end_group(ur_tape *t) {
 
 void ur_node_set_label(ur_tape *t, ur_node *n, const char *label) {
     if (!t || !n || !label || t->err) return;
+    if (!ur__check(t, "ur_node_set_label", 1, &n)) return; /* a stale or foreign node */
     n->label = arena_strdup(t, label);
 }
 
@@ -232,9 +235,8 @@ static int push_node(ur_tape *t, ur_node *n) {
 }
 
 ur_node *ur__node_new(ur_tape *t, ur_op op, const ur_shape *shape, int n_in, ur_node *const *in) {
-    ur_node *y = ur__alloc(t, sizeof *y);
+    ur_node *y = ur__node_alloc(t);
     if (!y) return NULL;
-    memset(y, 0, sizeof *y);
     y->op = op;
     y->shape = *shape;
     y->size = ur_shape_size(shape);
@@ -662,9 +664,8 @@ ur_node *ur_param_node(ur_tape *t, ur_param *p) {
         return NULL;
     }
     if (p->tape_ == t && p->epoch_ == t->epoch && p->node_) return p->node_;
-    ur_node *y = ur__alloc(t, sizeof *y);
+    ur_node *y = ur__node_alloc(t);
     if (!y) return NULL;
-    memset(y, 0, sizeof *y);
     y->op = UR_OP_LEAF;
     y->shape = p->value.shape;
     y->size = p->value.size;
@@ -690,26 +691,46 @@ ur_node *ur_detach(ur_tape *t, ur_node *x) {
     return y;
 }
 
-/* ---- reading nodes ---- */
+/* ---- reading nodes ----
+ * A node is readable while its tape is on the recording that made it. A handle
+ * erased by ur_tape_reset is refused: the reader sets ur_last_error (UR_ERR_STATE)
+ * and returns its "no value" (NaN, 0, NULL, -1). Readers leave the tape alone: they
+ * take const nodes and may run after backward; graph-building calls stay the ones
+ * with sticky tape errors. NULL stays a silent "no value", so reading the NULL
+ * result of a failed op keeps that op's message. */
 
-int ur_node_id(const ur_node *n) { return n ? n->id : -1; }
-int ur_node_ndim(const ur_node *n) { return n ? n->shape.ndim : 0; }
-int ur_node_dim(const ur_node *n, int axis) {
+/* 1 when n can be read; 0 for NULL (silently) and for a stale node (with error). */
+static int node_readable(const ur_node *n, const char *fn) {
     if (!n) return 0;
+    if (n->tape && n->epoch == n->tape->epoch) return 1;
+    char buf[64];
+    ur_set_error(UR_ERR_STATE, "%s: node %d (op '%s', shape %s) was erased by ur_tape_reset; "
+                 "read or copy it before resetting the tape", fn, n->id, ur_op_name(n->op),
+                 ur_shape_str(&n->shape, buf, sizeof buf));
+    return 0;
+}
+
+#define READABLE(n) node_readable((n), __func__)
+
+int ur_node_id(const ur_node *n) { return READABLE(n) ? n->id : -1; }
+int ur_node_ndim(const ur_node *n) { return READABLE(n) ? n->shape.ndim : 0; }
+int ur_node_dim(const ur_node *n, int axis) {
+    if (!READABLE(n)) return 0;
     int a = ur__axis(axis, n->shape.ndim);
     return a < 0 ? 0 : n->shape.dims[a];
 }
-const ur_shape *ur_node_shape(const ur_node *n) { return n ? &n->shape : NULL; }
-size_t ur_node_size(const ur_node *n) { return n ? n->size : 0; }
-ur_real *ur_node_data(ur_node *n) { return n ? n->value : NULL; }
-const ur_real *ur_node_cdata(const ur_node *n) { return n ? n->value : NULL; }
-const ur_real *ur_node_grad(const ur_node *n) { return n ? n->grad : NULL; }
-ur_real ur_node_item(const ur_node *n) { return n && n->size ? n->value[0] : (ur_real)NAN; }
-const char *ur_node_op_name(const ur_node *n) { return n ? ur_op_name(n->op) : "?"; }
-int ur_node_requires_grad(const ur_node *n) { return n ? n->requires_grad : 0; }
+const ur_shape *ur_node_shape(const ur_node *n) { return READABLE(n) ? &n->shape : NULL; }
+size_t ur_node_size(const ur_node *n) { return READABLE(n) ? n->size : 0; }
+ur_real *ur_node_data(ur_node *n) { return READABLE(n) ? n->value : NULL; }
+const ur_real *ur_node_cdata(const ur_node *n) { return READABLE(n) ? n->value : NULL; }
+const ur_real *ur_node_grad(const ur_node *n) { return READABLE(n) ? n->grad : NULL; }
+ur_real ur_node_item(const ur_node *n) { return READABLE(n) && n->size ? n->value[0] : (ur_real)NAN; }
+const char *ur_node_op_name(const ur_node *n) { return READABLE(n) ? ur_op_name(n->op) : "?"; }
+int ur_node_requires_grad(const ur_node *n) { return READABLE(n) ? n->requires_grad : 0; }
 
 ur_status ur_node_copy_to(const ur_node *n, ur_tensor *dst) {
     if (!n || !dst) return ur_set_error(UR_ERR_ARG, "ur_node_copy_to: node or tensor is NULL");
+    if (!READABLE(n)) return UR_ERR_STATE;
     if (dst->size != n->size) {
         char a[64], b[64];
         return ur_set_error(UR_ERR_SHAPE, "ur_node_copy_to: node %s and tensor %s differ in size",
@@ -718,6 +739,8 @@ ur_status ur_node_copy_to(const ur_node *n, ur_tensor *dst) {
     memcpy(dst->data, n->value, n->size * sizeof(ur_real));
     return UR_OK;
 }
+
+#undef READABLE
 
 const char *ur_op_name(ur_op op) {
     return (int)op >= 0 && op < UR_OP_COUNT ? ur__op_table[op].name : "?";

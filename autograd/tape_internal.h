@@ -38,6 +38,8 @@ typedef struct ur_group {
     int parent;
 } ur_group;
 
+typedef struct ur_node_chunk ur_node_chunk; /* node_pool.c */
+
 typedef struct ur_arena_chunk {
     struct ur_arena_chunk *next;
     size_t cap, used;
@@ -59,6 +61,9 @@ struct ur_tape {
     int anomaly;
     int backward_done;
     uint64_t epoch;
+    ur_node_chunk *node_pool[2]; /* node structs of alternate recordings (node_pool.c) */
+    int node_side;               /* the pool of the current recording */
+    ur_node_chunk *node_cur;     /* the pool chunk being filled; NULL right after a reset */
 };
 
 /* The op table: name and backward rule of every op kind. */
@@ -87,6 +92,11 @@ ur_real *ur__alloc_real(ur_tape *t, size_t n);
 /* Validates the tape and inputs of an op; records the error and returns 0 when
  * something is wrong. */
 int ur__check(ur_tape *t, const char *op, int n, ur_node *const *in);
+/* node_pool.c: a zeroed node struct for the current recording (NULL + tape error
+ * when out of memory); rewind after the epoch moved on; free at ur_tape_free. */
+ur_node *ur__node_alloc(ur_tape *t);
+void ur__node_pool_rewind(ur_tape *t);
+void ur__node_pool_free(ur_tape *t);
 /* A new node with an uninitialised value of the given shape. */
 ur_node *ur__node_new(ur_tape *t, ur_op op, const ur_shape *shape, int n_in, ur_node *const *in);
 /* Finishes an op: anomaly check of the output. Returns y or NULL. */
@@ -116,5 +126,7 @@ extern const ur_op_case ur__cases_shape[];
 extern const int ur__n_cases_shape;
 extern const ur_op_case ur__cases_rnn[];
 extern const int ur__n_cases_rnn;
+extern const ur_op_case ur__cases_permute[];
+extern const int ur__n_cases_permute;
 
 #endif

@@ -54,6 +54,7 @@ typedef enum ur_op {
     UR_OP_LSTM_CELL,
     UR_OP_LSTM_HIDDEN,
     UR_OP_GRU_HIDDEN,
+    UR_OP_SWAP01,
     UR_OP_COUNT
 } ur_op;
 
@@ -128,6 +129,9 @@ ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis);
 ur_node *ur_slice(ur_tape *t, ur_node *a, int axis, int start, int len);
 /* Same elements, new shape (one dim may be -1: inferred). */
 ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims);
+/* The first two axes exchanged: (A,B,C) -> (B,A,C), y[b][a][:] = x[a][b][:] (a copy).
+ * Time-major (T,B,H) to batch-major (B,T,H) and back. */
+ur_node *ur_swap01(ur_tape *t, ur_node *x);
 /* Rows ids[0..n-1] of table (V, D) -> (n, D); ids copied. Backward adds each row's
  * gradient into the table's row (embedding lookup; repeated ids sum). */
 ur_node *ur_gather(ur_tape *t, ur_node *table, const int *ids, int n);

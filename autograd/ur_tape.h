@@ -5,9 +5,10 @@
  * inputs' gradients. Gradients accumulate (+=): a value used twice receives the sum,
  * which is all that backpropagation through time needs for tied weights.
  *
- * Memory: all nodes, values and gradients of a tape live in one arena. Reset keeps
- * the memory, so a training loop that builds the same graph every step makes no
- * allocation after its first step.
+ * Memory: the values and gradients of a tape live in one arena, its node structs in
+ * two pools used by alternate recordings (so that a node erased by a reset is
+ * recognised: see "reading nodes"). Reset keeps the memory, so a training loop that
+ * builds the same graph every step makes no allocation after its first two steps.
  *
  * Errors are sticky: the first failing op stores its name, its input shapes and what
  * was wrong; every later op on that tape returns NULL at once and ur_backward
@@ -46,8 +47,12 @@ typedef struct ur_paramset ur_paramset;
 ur_paramset *ur_paramset_new(void);
 void ur_paramset_free(ur_paramset *ps); /* frees every parameter; NULL is a no-op */
 /* A new zero-filled parameter; NULL on a duplicate or empty name, bad shape or out
- * of memory (ur_last_error). Names are at most 95 bytes. */
+ * of memory (ur_last_error). Names are at most 95 bytes. Errors are sticky: the
+ * set keeps the first one, and every later add on it returns NULL at once, so
+ * chain the adds and check ur_paramset_error once. */
 ur_param *ur_paramset_add(ur_paramset *ps, const char *name, int ndim, const int *dims);
+ur_status ur_paramset_error(const ur_paramset *ps);    /* UR_OK or the first failed add */
+const char *ur_paramset_errmsg(const ur_paramset *ps); /* "" when there is none */
 int ur_paramset_count(const ur_paramset *ps);
 ur_param *ur_paramset_get(const ur_paramset *ps, int i); /* NULL if out of range */
 ur_param *ur_paramset_find(const ur_paramset *ps, const char *name);
@@ -109,8 +114,11 @@ ur_node *ur_param_node(ur_tape *t, ur_param *p);
 /* The same values, cut from their history: no gradient flows back through it. */
 ur_node *ur_detach(ur_tape *t, ur_node *x);
 
-/* ---- reading nodes (all NULL-safe) ---- */
-int ur_node_id(const ur_node *n); /* -1 for NULL */
+/* ---- reading nodes ----
+ * NULL gives the "no value" below without touching ur_last_error. A node erased by
+ * ur_tape_reset (a handle kept from the previous recording) gives the same "no
+ * value" and sets ur_last_error (UR_ERR_STATE); the tape's error is left alone. */
+int ur_node_id(const ur_node *n); /* -1 for NULL or stale */
 int ur_node_ndim(const ur_node *n);
 int ur_node_dim(const ur_node *n, int axis); /* negative axis counts from the end */
 const ur_shape *ur_node_shape(const ur_node *n);
@@ -119,11 +127,12 @@ ur_real *ur_node_data(ur_node *n);
 const ur_real *ur_node_cdata(const ur_node *n);
 /* The gradient after ur_backward, NULL if none reached this node. */
 const ur_real *ur_node_grad(const ur_node *n);
-ur_real ur_node_item(const ur_node *n); /* first element; NaN for NULL */
+ur_real ur_node_item(const ur_node *n); /* first element; NaN for NULL or stale */
 const char *ur_node_op_name(const ur_node *n);
 int ur_node_requires_grad(const ur_node *n);
 /* Copies the node's values into a tensor of the same size (for carrying state
- * across tape resets, e.g. truncated BPTT). */
+ * across tape resets, e.g. truncated BPTT): before the reset; after it the node
+ * is stale and this returns UR_ERR_STATE, copying nothing. */
 ur_status ur_node_copy_to(const ur_node *n, ur_tensor *dst);
 
 /* ---- backward ----
@@ -146,6 +155,11 @@ typedef struct ur_gradcheck_result {
 } ur_gradcheck_result;
 ur_status ur_gradcheck(ur_tape *t, ur_loss_fn loss_fn, void *ctx, ur_param *const *params,
                        int n_params, double eps, ur_gradcheck_result *out);
+/* The same over every parameter of ps. With max_per_param > 0, a parameter larger
+ * than that is checked at max_per_param evenly spaced elements, first and last
+ * included (the same ones every call); 0 checks every element. */
+ur_status ur_gradcheck_paramset(ur_tape *t, ur_loss_fn loss_fn, void *ctx, const ur_paramset *ps, double eps,
+                                size_t max_per_param, ur_gradcheck_result *out);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,12 @@
 /* Added to the score of a padded position: exp() of it underflows to exactly 0. */
 #define UR_ATTN_PAD_SCORE ((ur_real)-1e9)
 
+/* "(3, 4)" for error messages: what a caller passed where another shape was expected. */
+static const char *given(const ur_node *n, char *buf, size_t size) {
+    const ur_shape *s = ur_node_shape(n);
+    return s ? ur_shape_str(s, buf, size) : "a node erased by ur_tape_reset";
+}
+
 const char *ur_attn_score_name(ur_attn_score s) {
     switch (s) {
     case UR_ATTN_DOT: return "dot";
@@ -75,9 +81,10 @@ ur_status ur_attention_memory(ur_tape *t, const ur_attention *a, ur_node *enc, c
     memset(mem, 0, sizeof *mem);
     if (ur_tape_error(t)) return ur_tape_error(t);
     if (!a || !enc) return ur_tape_fail(t, UR_ERR_ARG, "attention_memory: NULL attention or encoder states");
+    char buf[64];
     if (ur_node_ndim(enc) != 3 || ur_node_dim(enc, 2) != a->key_size)
-        return ur_tape_fail(t, UR_ERR_SHAPE, "attention_memory: encoder states must be (B, S, %d), got %d-d",
-                            a->key_size, ur_node_ndim(enc));
+        return ur_tape_fail(t, UR_ERR_SHAPE, "attention_memory: encoder states must be (B, S, %d), got %s",
+                            a->key_size, given(enc, buf, sizeof buf));
     int B = ur_node_dim(enc, 0), S = ur_node_dim(enc, 1), Hk = a->key_size;
     mem->B = B;
     mem->S = S;
@@ -100,6 +107,28 @@ ur_status ur_attention_memory(ur_tape *t, const ur_attention *a, ur_node *enc, c
     return ur_tape_error(t);
 }
 
+/* Time-major encoder states (S, B, Hk) and mask[t*B + b], as ur_rnn_forward makes
+ * and reads them: swapped to (B, S, Hk) on the tape, the mask transposed to (B, S). */
+ur_status ur_attention_memory_time_major(ur_tape *t, const ur_attention *a, ur_node *enc, const ur_real *mask,
+                                         ur_attn_memory *mem) {
+    if (!t) return ur_set_error(UR_ERR_ARG, "attention_memory_time_major: tape is NULL");
+    if (!mem) return ur_tape_fail(t, UR_ERR_ARG, "attention_memory_time_major: mem is NULL");
+    memset(mem, 0, sizeof *mem);
+    if (ur_tape_error(t)) return ur_tape_error(t);
+    if (!a || !enc) return ur_tape_fail(t, UR_ERR_ARG, "attention_memory_time_major: NULL attention or encoder states");
+    char buf[64];
+    if (ur_node_ndim(enc) != 3 || ur_node_dim(enc, 2) != a->key_size)
+        return ur_tape_fail(t, UR_ERR_SHAPE, "attention_memory_time_major: encoder states must be (S, B, %d), got %s",
+                            a->key_size, given(enc, buf, sizeof buf));
+    const ur_real *mask_bm = NULL;
+    if (mask) { /* (S, B) -> (B, S): a constant, the copy lives on the tape */
+        int d[2] = {ur_node_dim(enc, 0), ur_node_dim(enc, 1)};
+        mask_bm = ur_node_cdata(ur_transpose(t, ur_input_data(t, 2, d, mask)));
+        if (!mask_bm) return ur_tape_error(t);
+    }
+    return ur_attention_memory(t, a, ur_swap01(t, enc), mask_bm, mem);
+}
+
 ur_node *ur_attention_scores(ur_tape *t, const ur_attention *a, const ur_attn_memory *mem, ur_node *query) {
     if (!t || ur_tape_error(t)) return NULL;
     if (!a || !mem || !mem->values || !query) {
@@ -107,9 +136,16 @@ ur_node *ur_attention_scores(ur_tape *t, const ur_attention *a, const ur_attn_me
         return NULL;
     }
     int B = mem->B, S = mem->S;
-    if (ur_node_ndim(query) != 2 || ur_node_dim(query, 0) != B || ur_node_dim(query, 1) != a->query_size) {
-        ur_tape_fail(t, UR_ERR_SHAPE, "attention: query must be (%d, %d)", B, a->query_size);
+    int rows = ur_node_dim(query, 0);
+    if (ur_node_ndim(query) != 2 || (rows != B && rows != 1) || ur_node_dim(query, 1) != a->query_size) {
+        char buf[64];
+        ur_tape_fail(t, UR_ERR_SHAPE, "attention: query must be (%d, %d) or (1, %d), got %s", B, a->query_size,
+                     a->query_size, given(query, buf, sizeof buf));
         return NULL;
+    }
+    if (rows != B) { /* one learned query (1, Hq) for every sequence: broadcast to (B, Hq) */
+        int dq[2] = {B, a->query_size};
+        query = ur_add(t, ur_zeros(t, 2, dq), query);
     }
     int d2[2] = {B, S};
     if (a->score == UR_ATTN_ADDITIVE) { /* v^T tanh(keys + W2 s) */

@@ -213,8 +213,10 @@ ur_node *ur_treenet_loss(ur_treenet *m, ur_tape *t, ur_node *logits, const ur_tr
     size_t N = 0;
     for (int k = 0; k < n_trees; k++) N += (size_t)trees[k]->n_nodes;
     if (ur_node_ndim(logits) != 2 || (size_t)ur_node_dim(logits, 0) != N) {
-        ur_tape_fail(t, UR_ERR_SHAPE, "treenet_loss: logits have %d rows, the trees %zu nodes",
-                     logits ? ur_node_dim(logits, 0) : -1, N);
+        char buf[64];
+        const ur_shape *s = ur_node_shape(logits);
+        ur_tape_fail(t, UR_ERR_SHAPE, "treenet_loss: logits must be (%zu, C), one row per tree node, got %s", N,
+                     s ? ur_shape_str(s, buf, sizeof buf) : "NULL or an erased node");
         return NULL;
     }
     ur_real *mask = ur__tree_scratch(m, t, N * (sizeof(ur_real) + sizeof(int)));

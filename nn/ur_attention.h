@@ -18,6 +18,11 @@
  *
  * The encoder side (the additive keys W1 h + b, the mask) is prepared once per batch
  * (ur_attention_memory) and reused at every decoder step (ur_attention_step).
+ *
+ * Layouts: ur_rnn_forward's outputs are time-major, (S, B, H) with mask[t*B + b];
+ * ur_attention_memory_time_major takes them as they are (it swaps the first two
+ * axes with ur_swap01 and transposes the mask). A query of shape (1, Hq), e.g. one
+ * learned parameter, is broadcast over the batch; its gradient is the sum over B.
  */
 #ifndef UR_ATTENTION_H
 #define UR_ATTENTION_H
@@ -64,7 +69,11 @@ typedef struct ur_attn_memory {
  * Returns UR_OK, or the tape's error (also recorded there). */
 ur_status ur_attention_memory(ur_tape *t, const ur_attention *a, ur_node *enc, const ur_real *mask,
                               ur_attn_memory *mem);
-/* One query (B, Hq) -> context (B, Hk); *weights (B, S) if weights is not NULL.
+/* The same from time-major encoder states enc (S, B, Hk) and mask (S*B values,
+ * mask[t*B + b], the layout of ur_rnn_args.mask, or NULL). */
+ur_status ur_attention_memory_time_major(ur_tape *t, const ur_attention *a, ur_node *enc, const ur_real *mask,
+                                         ur_attn_memory *mem);
+/* One query (B, Hq), or (1, Hq) for all B sequences, -> context (B, Hk); *weights (B, S) if weights is not NULL.
  * NULL with the error on the tape on failure. */
 ur_node *ur_attention_step(ur_tape *t, const ur_attention *a, const ur_attn_memory *mem, ur_node *query,
                            ur_node **weights);

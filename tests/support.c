@@ -1,4 +1,5 @@
 #include "support.h"
+#include "ur_tape.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -182,3 +183,45 @@ int ur_test_json_string_len(const char *line, const char *key) {
 }
 
 void ur_test_write_text(const char *path, const char *text) { ur_test_write_file(path, text, strlen(text)); }
+
+/* ---- a failing allocator ---- */
+
+static struct {
+    long fail_at, attempts, live;
+    int and_later;
+} fail_alloc;
+
+static void *fail_alloc_malloc(size_t size, void *user) {
+    (void)user;
+    long n = ++fail_alloc.attempts;
+    if (fail_alloc.fail_at > 0 && (n == fail_alloc.fail_at || (fail_alloc.and_later && n > fail_alloc.fail_at)))
+        return NULL;
+    void *p = malloc(size);
+    if (p) fail_alloc.live++;
+    return p;
+}
+
+static void fail_alloc_free(void *p, void *user) {
+    (void)user;
+    if (p) fail_alloc.live--;
+    free(p);
+}
+
+void ur_test_fail_alloc_begin(long fail_at, int and_later) {
+    fail_alloc.fail_at = fail_at;
+    fail_alloc.and_later = and_later;
+    fail_alloc.attempts = fail_alloc.live = 0;
+    ur_set_allocator(fail_alloc_malloc, fail_alloc_free, NULL);
+}
+
+ur_test_alloc_count ur_test_fail_alloc_end(void) {
+    ur_set_allocator(NULL, NULL, NULL);
+    return (ur_test_alloc_count){fail_alloc.attempts, fail_alloc.live};
+}
+
+ur_param *ur_test_param(ur_paramset *ps, const char *name, int ndim, int d0, int d1) {
+    int dims[2] = {d0, d1};
+    ur_param *p = ur_paramset_add(ps, name, ndim, dims);
+    cr_assert_not_null(p, "%s", ur_last_error());
+    return p;
+}

@@ -43,4 +43,23 @@ int ur_test_json_string_len(const char *line, const char *key);
 void ur_test_check_resume(const char *base, const char *resume_flags, int half, int full, const char *ckpt);
 /* Writes a NUL-terminated text to path. */
 void ur_test_write_text(const char *path, const char *text);
+
+/* A parameter of shape (d0) (ndim 1) or (d0, d1) (ndim 2) added to ps; the test
+ * stops when it cannot be added. */
+struct ur_param;
+struct ur_paramset;
+struct ur_param *ur_test_param(struct ur_paramset *ps, const char *name, int ndim, int d0, int d1);
+
+/* ---- a failing allocator: the Nth allocation fails ----
+ * ur_test_fail_alloc_begin installs it (ur_set_allocator): allocation number
+ * fail_at (1-based; 0: none fails) returns NULL and, with and_later, so does every
+ * one after it (memory stays exhausted). It counts the allocations attempted and the
+ * blocks live (allocated under it and not yet freed). ur_test_fail_alloc_end
+ * restores malloc/free. */
+typedef struct ur_test_alloc_count {
+    long attempts; /* allocations asked for, the failed ones included */
+    long live;     /* blocks allocated and not freed since begin */
+} ur_test_alloc_count;
+void ur_test_fail_alloc_begin(long fail_at, int and_later);
+ur_test_alloc_count ur_test_fail_alloc_end(void);
 #endif

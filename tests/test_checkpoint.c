@@ -564,17 +564,7 @@ Test(checkpoint, random_bytes_and_mutations) {
 
 /* ---- allocation failures ---- */
 
-static int alloc_budget;
-static void *failing_malloc(size_t size, void *user) {
-    (void)user;
-    if (alloc_budget-- <= 0) return NULL;
-    return malloc(size);
-}
-static void plain_free(void *p, void *user) {
-    (void)user;
-    free(p);
-}
-
+/* With a budget of b allocations, allocation b + 1 and every later one fail. */
 Test(checkpoint, open_survives_allocation_failures) {
     char path[512];
     ur_test_tmp_path("oom.safetensors", path, sizeof path);
@@ -583,11 +573,10 @@ Test(checkpoint, open_survives_allocation_failures) {
     cr_assert_eq(ur_ckpt_save(path, ps, NULL, 0, meta), UR_OK);
     int succeeded = 0;
     for (int budget = 0; budget < 40 && !succeeded; budget++) {
-        alloc_budget = budget;
-        ur_set_allocator(failing_malloc, plain_free, NULL);
+        ur_test_fail_alloc_begin(budget + 1, 1);
         ur_ckpt *ck = ur_ckpt_open(path);
         ur_status st = ck ? ur_ckpt_read_params(ck, ps, 0) : UR_ERR_NOMEM;
-        ur_set_allocator(NULL, NULL, NULL);
+        ur_test_fail_alloc_end();
         if (ck) succeeded = st == UR_OK;
         else
             cr_expect(strstr(ur_last_error(), "out of memory") != NULL, "budget %d: %s", budget,
@@ -611,10 +600,9 @@ Test(checkpoint, failed_save_keeps_previous_file_allocation) {
     cr_assert_not_null(before, "cannot read %s", path);
     ur_paramset_find(ps, "w")->value.data[0] = 99;
     for (int budget = 0; budget < 6; budget++) {
-        alloc_budget = budget;
-        ur_set_allocator(failing_malloc, plain_free, NULL);
+        ur_test_fail_alloc_begin(budget + 1, 1);
         ur_status st = ur_ckpt_save(path, ps, NULL, 0, NULL);
-        ur_set_allocator(NULL, NULL, NULL);
+        ur_test_fail_alloc_end();
         if (st == UR_OK) break;
         cr_expect_eq(st, UR_ERR_NOMEM, "budget %d: %s", budget, ur_last_error());
         size_t n1;

@@ -17,39 +17,23 @@
 
 /* ======================= allocation-failure injection ======================= */
 
-static long fail_at, n_calls, live;
-
-static void *failing_malloc(size_t size, void *user) {
-    (void)user;
-    if (n_calls++ == fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) live++;
-    return p;
-}
-
-static void counting_free(void *p, void *user) {
-    (void)user;
-    live--;
-    free(p);
-}
-
-/* Runs fn with the k-th allocation failing, for k = 0, 1, ... until fn succeeds with
+/* Runs fn with the Nth allocation failing, for N = 1, 2, ... until fn succeeds with
  * no failure injected: each failure must be UR_ERR_NOMEM and leave nothing behind. */
 static void check_nomem(ur_status (*fn)(void), const char *what) {
-    for (fail_at = 0;; fail_at++) {
-        n_calls = live = 0;
-        ur_set_allocator(failing_malloc, counting_free, NULL);
+    long fail_at;
+    for (fail_at = 1;; fail_at++) {
+        ur_test_fail_alloc_begin(fail_at, 0);
         ur_status s = fn();
-        ur_set_allocator(NULL, NULL, NULL);
-        cr_assert_eq(live, 0, "%s: %ld blocks leaked with allocation %ld failing", what, live, fail_at);
-        if (n_calls <= fail_at) {
+        ur_test_alloc_count n = ur_test_fail_alloc_end();
+        cr_assert_eq(n.live, 0, "%s: %ld blocks leaked with allocation %ld failing", what, n.live, fail_at);
+        if (n.attempts < fail_at) {
             cr_assert_eq(s, UR_OK, "%s: %s", what, ur_last_error());
             break;
         }
         cr_assert_eq(s, UR_ERR_NOMEM, "%s: allocation %ld failed but got %s (%s)", what, fail_at,
                      ur_status_name(s), ur_last_error());
     }
-    cr_expect_gt(fail_at, 0, "%s allocated nothing", what);
+    cr_expect_gt(fail_at, 1, "%s allocated nothing", what);
 }
 
 /* ======================= vocabulary ======================= */

@@ -17,7 +17,14 @@ typedef struct setup {
     ur_real r_ctx[B * HK], r_w[B * S]; /* fixed random weights of the loss */
     const ur_real *mask;
     int two_steps;
+    /* layouts: LAYOUT_TIME_MAJOR reads enc_tm (S, B, HK), the same values as enc,
+     * with mask_tm[t*B + b]; LAYOUT_LEARNED_QUERY asks with q1 (1, hq) at step 0 */
+    int layout;
+    ur_param *enc_tm, *q1;
+    ur_real mask_tm[B * S];
 } setup;
+
+enum { LAYOUT_BATCH_MAJOR = 0, LAYOUT_TIME_MAJOR, LAYOUT_LEARNED_QUERY };
 
 static void setup_make(setup *s, ur_attn_score score, const ur_real *mask) {
     memset(s, 0, sizeof *s);
@@ -39,17 +46,41 @@ static void setup_make(setup *s, ur_attn_score score, const ur_real *mask) {
     s->mask = mask;
 }
 
+/* Adds enc_tm (enc with its first two axes swapped), mask_tm and q1 (one query). */
+static void setup_layouts(setup *s, int layout) {
+    s->layout = layout;
+    int dt[3] = {S, B, HK}, d1[2] = {1, s->att.query_size};
+    s->enc_tm = ur_paramset_add(s->ps, "enc_tm", 3, dt);
+    s->q1 = ur_paramset_add(s->ps, "q1", 2, d1);
+    cr_assert_eq(ur_paramset_error(s->ps), UR_OK, "%s", ur_paramset_errmsg(s->ps));
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < S; j++) {
+            memcpy(s->enc_tm->value.data + ((size_t)j * B + b) * HK, s->enc->value.data + ((size_t)b * S + j) * HK,
+                   HK * sizeof(ur_real));
+            s->mask_tm[j * B + b] = s->mask ? s->mask[b * S + j] : 1;
+        }
+    for (int k = 0; k < s->att.query_size; k++) s->q1->value.data[k] = (ur_real)(0.3 * k - 0.4);
+}
+
+static ur_status make_memory(ur_tape *t, setup *s, ur_attn_memory *mem) {
+    if (s->layout == LAYOUT_TIME_MAJOR)
+        return ur_attention_memory_time_major(t, &s->att, ur_param_node(t, s->enc_tm), s->mask ? s->mask_tm : NULL,
+                                              mem);
+    return ur_attention_memory(t, &s->att, ur_param_node(t, s->enc), s->mask, mem);
+}
+
 /* sum(ctx * r_ctx) + sum(w * r_w) over one or two decoder steps sharing a memory */
 static ur_node *loss_fn(ur_tape *t, void *ctx) {
     setup *s = ctx;
     ur_attn_memory mem;
-    if (ur_attention_memory(t, &s->att, ur_param_node(t, s->enc), s->mask, &mem) != UR_OK) return NULL;
+    if (make_memory(t, s, &mem) != UR_OK) return NULL;
     int dc[2] = {B, HK}, dw[2] = {B, S};
     ur_node *rc = ur_input_data(t, 2, dc, s->r_ctx), *rw = ur_input_data(t, 2, dw, s->r_w);
     ur_node *loss = NULL;
     for (int step = 0; step < 1 + s->two_steps; step++) {
         ur_node *w;
-        ur_node *c = ur_attention_step(t, &s->att, &mem, ur_param_node(t, step ? s->q2 : s->q), &w);
+        ur_param *q = step ? s->q2 : s->layout == LAYOUT_LEARNED_QUERY ? s->q1 : s->q;
+        ur_node *c = ur_attention_step(t, &s->att, &mem, ur_param_node(t, q), &w);
         ur_node *l = ur_add(t, ur_sum(t, ur_mul(t, c, rc)), ur_sum(t, ur_mul(t, w, rw)));
         loss = loss ? ur_add(t, loss, l) : l;
     }
@@ -246,4 +277,108 @@ Test(attention, gradcheck_seq2seq_with_padding) {
     check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 0);
     check_seq2seq(UR_RNN_LSTM, UR_ATTN_GENERAL, UR_S2S_ATTN_OUTPUT, 1, 0.2);
     check_seq2seq(UR_RNN_GRU, UR_ATTN_DOT, UR_S2S_ATTN_INPUT, 0, 0);
+}
+
+/* ---- layouts: time-major encoder states, one learned query ---- */
+
+/* Time-major states with the RNN's mask give exactly the batch-major results. */
+Test(attention, time_major_matches_batch_major) {
+    for (int score = UR_ATTN_DOT; score <= UR_ATTN_ADDITIVE; score++) {
+        setup s;
+        setup_make(&s, (ur_attn_score)score, MASK);
+        setup_layouts(&s, LAYOUT_TIME_MAJOR);
+        ur_tape *t = ur_tape_new();
+        ur_attn_memory bm, tm;
+        cr_assert_eq(ur_attention_memory(t, &s.att, ur_param_node(t, s.enc), MASK, &bm), UR_OK);
+        cr_assert_eq(ur_attention_memory_time_major(t, &s.att, ur_param_node(t, s.enc_tm), s.mask_tm, &tm), UR_OK,
+                     "%s", ur_tape_errmsg(t));
+        cr_expect(tm.B == B && tm.S == S);
+        ur_node *wb, *wt;
+        ur_node *cb = ur_attention_step(t, &s.att, &bm, ur_param_node(t, s.q), &wb);
+        ur_node *ct = ur_attention_step(t, &s.att, &tm, ur_param_node(t, s.q), &wt);
+        cr_assert(cb && ct, "%s", ur_tape_errmsg(t));
+        cr_expect_eq(memcmp(ur_node_cdata(cb), ur_node_cdata(ct), B * HK * sizeof(ur_real)), 0, "%s context",
+                     ur_attn_score_name(score));
+        cr_expect_eq(memcmp(ur_node_cdata(wb), ur_node_cdata(wt), B * S * sizeof(ur_real)), 0, "%s weights",
+                     ur_attn_score_name(score));
+        ur_tape_free(t);
+        ur_paramset_free(s.ps);
+    }
+}
+
+/* Gradient check through ur_swap01 and the transposed mask; padded states get none. */
+static void check_layout_grads(ur_attn_score score, int layout, const ur_real *mask) {
+    setup s;
+    setup_make(&s, score, mask);
+    setup_layouts(&s, layout);
+    s.two_steps = 1;
+    ur_tape *t = ur_tape_new();
+    ur_gradcheck_result r;
+    cr_assert_eq(ur_gradcheck_paramset(t, loss_fn, &s, s.ps, 1e-6, 0, &r), UR_OK, "%s", ur_last_error());
+    cr_expect(r.max_rel_err < 1e-7, "%s, layout %d: max rel err %g at %s", ur_attn_score_name(score), layout,
+              r.max_rel_err, r.worst);
+    ur_paramset_zero_grad(s.ps);
+    ur_tape_reset(t);
+    cr_assert_eq(ur_backward(t, loss_fn(t, &s)), UR_OK);
+    const ur_param *enc = layout == LAYOUT_TIME_MAJOR ? s.enc_tm : s.enc;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < S; j++) {
+            size_t at = layout == LAYOUT_TIME_MAJOR ? (size_t)j * B + b : (size_t)b * S + j;
+            for (int k = 0; k < HK; k++) {
+                ur_real g = enc->grad.data[at * HK + k];
+                if (mask && !mask[b * S + j]) cr_expect_eq(g, 0.0, "padded state (%d,%d) got gradient %g", b, j, g);
+                else cr_expect_neq(g, 0.0);
+            }
+        }
+    if (layout == LAYOUT_LEARNED_QUERY)
+        for (int k = 0; k < s.att.query_size; k++) cr_expect_neq(s.q1->grad.data[k], 0.0, "q1 receives a gradient");
+    ur_tape_free(t);
+    ur_paramset_free(s.ps);
+}
+
+Test(attention, gradcheck_time_major) {
+    check_layout_grads(UR_ATTN_DOT, LAYOUT_TIME_MAJOR, MASK);
+    check_layout_grads(UR_ATTN_GENERAL, LAYOUT_TIME_MAJOR, NULL);
+    check_layout_grads(UR_ATTN_ADDITIVE, LAYOUT_TIME_MAJOR, MASK);
+}
+
+/* A (1, Hq) query gives every sequence what the same query repeated B times gives. */
+Test(attention, learned_query_broadcasts) {
+    setup s;
+    setup_make(&s, UR_ATTN_ADDITIVE, MASK);
+    setup_layouts(&s, LAYOUT_LEARNED_QUERY);
+    for (int b = 0; b < B; b++)
+        memcpy(s.q->value.data + (size_t)b * HQ, s.q1->value.data, HQ * sizeof(ur_real));
+    ur_tape *t = ur_tape_new();
+    ur_node *w1, *wb;
+    ur_node *c1 = ur_attention_apply(t, &s.att, ur_param_node(t, s.q1), ur_param_node(t, s.enc), MASK, &w1);
+    ur_node *cb = ur_attention_apply(t, &s.att, ur_param_node(t, s.q), ur_param_node(t, s.enc), MASK, &wb);
+    cr_assert(c1 && cb, "%s", ur_tape_errmsg(t));
+    cr_expect_eq(ur_node_dim(c1, 0), B);
+    for (int i = 0; i < B * HK; i++) cr_expect_eq(ur_node_cdata(c1)[i], ur_node_cdata(cb)[i]);
+    for (int i = 0; i < B * S; i++) cr_expect_eq(ur_node_cdata(w1)[i], ur_node_cdata(wb)[i]);
+    ur_tape_free(t);
+    ur_paramset_free(s.ps);
+}
+
+Test(attention, gradcheck_learned_query) {
+    check_layout_grads(UR_ATTN_DOT, LAYOUT_LEARNED_QUERY, MASK);
+    check_layout_grads(UR_ATTN_GENERAL, LAYOUT_LEARNED_QUERY, MASK);
+    check_layout_grads(UR_ATTN_ADDITIVE, LAYOUT_LEARNED_QUERY, NULL);
+}
+
+Test(attention, swap01_values_and_errors) {
+    ur_tape *t = ur_tape_new();
+    ur_real v[2 * 3 * 2];
+    for (int i = 0; i < 12; i++) v[i] = i;
+    ur_node *y = ur_swap01(t, ur_input_data(t, 3, (int[]){2, 3, 2}, v));
+    cr_assert_not_null(y, "%s", ur_tape_errmsg(t));
+    cr_expect(ur_node_dim(y, 0) == 3 && ur_node_dim(y, 1) == 2 && ur_node_dim(y, 2) == 2);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 2; c++) cr_expect_eq(ur_node_cdata(y)[(b * 2 + a) * 2 + c], v[(a * 3 + b) * 2 + c]);
+    cr_expect_str_eq(ur_node_op_name(y), "swap01");
+    cr_expect_null(ur_swap01(t, ur_input_data(t, 2, (int[]){3, 4}, v)));
+    cr_expect_str_eq(ur_tape_errmsg(t), "swap01: needs a 3-d input (A, B, C), got 2-d (inputs (3, 4))");
+    ur_tape_free(t);
 }

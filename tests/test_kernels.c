@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support.h"
 #include "ur_kernels.h"
 
 #ifdef UR_DOUBLE
@@ -243,20 +244,9 @@ Test(gemm, isa_name) {
 
 /* ---- buffers ---- */
 
-static void *failing_malloc(size_t size, void *user) {
-    (void)size;
-    (void)user;
-    return NULL;
-}
-
-static void plain_free(void *p, void *user) {
-    (void)user;
-    free(p);
-}
-
 Test(gemm, correct_when_allocation_fails) {
     ur_kernel_free_buffers();
-    ur_set_allocator(failing_malloc, plain_free, NULL);
+    ur_test_fail_alloc_begin(1, 1); /* every allocation fails */
     /* packed A and B, B in place, one and two threads */
     gemm_case cases[] = {
         {0, 0, 100, 90, 300, 0, 0, 0, 1, 0.5, 0},
@@ -267,7 +257,7 @@ Test(gemm, correct_when_allocation_fails) {
         ur_set_num_threads(threads);
         for (int c = 0; c < 3; c++) cr_expect(check_gemm(&cases[c], 900 + c));
     }
-    ur_set_allocator(NULL, NULL, NULL);
+    ur_test_fail_alloc_end();
 }
 
 Test(gemm, no_allocation_once_warm) {

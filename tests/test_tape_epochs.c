@@ -1,6 +1,7 @@
 /* Handles from a freed tape never pass for nodes of a new tape, even when the new
  * tape gets the freed one's address (a parameter caches its node per recording). */
 #include <criterion/criterion.h>
+#include <math.h>
 
 #include "unroll.h"
 
@@ -31,4 +32,19 @@ Test(tape_epochs, two_tapes_never_share_a_recording_number) {
     cr_assert_eq(ur_tape_error(b), UR_ERR_STATE);
     ur_tape_free(a);
     ur_tape_free(b);
+}
+
+Test(tape_epochs, stale_handles_are_caught_while_other_tapes_take_numbers) {
+    ur_tape *t = ur_tape_new();
+    for (int round = 0; round < 6; round++) {
+        ur_node *x = ur_tanh(t, ur_scalar(t, 0.5));
+        for (int k = 0; k < round % 3; k++) ur_tape_free(ur_tape_new()); /* other tapes take numbers */
+        ur_tape_reset(t);
+        ur_node *y = ur_tanh(t, ur_scalar(t, 0.25)); /* the same graph again */
+        cr_assert_not_null(y);
+        cr_assert(isnan(ur_node_item(x)), "round %d: the erased node is refused", round);
+        cr_assert_eq(ur_node_item(y), (ur_real)tanh(0.25));
+        ur_tape_reset(t);
+    }
+    ur_tape_free(t);
 }

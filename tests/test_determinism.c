@@ -1,0 +1,172 @@
+/* test_determinism.c - bit-for-bit determinism: the same seed gives the same losses
+ * and weights run twice and with any number of threads, and the fused gate ops give
+ * the same bits on 1, 2 or 3 threads (docs/reliability.md, docs/performance.md). */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+#include "ur_init.h"
+#include "ur_kernels.h"
+#include "ur_ops.h"
+#include "ur_optim.h"
+#include "ur_tape.h"
+
+/* A small language model over 3 time steps: embedding, LSTM (tied over time), a
+ * wide tanh layer and a softmax output; Adam. Sizes are chosen so that with 2
+ * threads every parallel path runs: the matmuls exceed the GEMM threshold, the
+ * (64, 2048) tanh the vector threshold and W1 and W2 the optimizer's. */
+enum { DV = 256, DD = 64, DH = 64, DF = 2048, DN = 64, DT = 3, DSTEPS = 4 };
+
+typedef struct det_model {
+    ur_paramset *ps;
+    ur_param *E, *Wx, *bx, *Wh, *W1, *b1, *W2, *b2;
+    int ids[DT][DN], targets[DN];
+} det_model;
+
+static void det_model_make(det_model *m, uint64_t seed) {
+    ur_rng r;
+    ur_rng_seed(&r, seed);
+    m->ps = ur_paramset_new();
+    m->E = ur_test_param(m->ps, "E", 2, DV, DD);
+    m->Wx = ur_test_param(m->ps, "Wx", 2, DD, 4 * DH);
+    m->bx = ur_test_param(m->ps, "bx", 1, 4 * DH, 1);
+    m->Wh = ur_test_param(m->ps, "Wh", 2, DH, 4 * DH);
+    m->W1 = ur_test_param(m->ps, "W1", 2, DH, DF);
+    m->b1 = ur_test_param(m->ps, "b1", 1, DF, 1);
+    m->W2 = ur_test_param(m->ps, "W2", 2, DF, DV);
+    m->b2 = ur_test_param(m->ps, "b2", 1, DV, 1);
+    for (int i = 0; i < ur_paramset_count(m->ps); i++)
+        cr_assert_eq(ur_init_uniform(&ur_paramset_get(m->ps, i)->value, &r, 0.2), UR_OK);
+    for (int t = 0; t < DT; t++)
+        for (int n = 0; n < DN; n++) m->ids[t][n] = (int)ur_rng_below(&r, DV);
+    for (int n = 0; n < DN; n++) m->targets[n] = (int)ur_rng_below(&r, DV);
+}
+
+static ur_node *det_loss(ur_tape *t, det_model *m) {
+    int hd[2] = {DN, DH};
+    ur_node *h = ur_zeros(t, 2, hd), *c = ur_zeros(t, 2, hd);
+    for (int s = 0; s < DT; s++) {
+        ur_node *x = ur_gather(t, ur_param_node(t, m->E), m->ids[s], DN);
+        ur_node *gates = ur_add(t, ur_linear(t, x, ur_param_node(t, m->Wx), ur_param_node(t, m->bx)),
+                                ur_matmul(t, h, ur_param_node(t, m->Wh), 0, 0));
+        c = ur_lstm_cell(t, gates, c);
+        h = ur_lstm_hidden(t, gates, c);
+    }
+    ur_node *z = ur_tanh(t, ur_linear(t, h, ur_param_node(t, m->W1), ur_param_node(t, m->b1)));
+    ur_node *logits = ur_linear(t, z, ur_param_node(t, m->W2), ur_param_node(t, m->b2));
+    return ur_cross_entropy(t, logits, m->targets, NULL);
+}
+
+/* Trains DSTEPS steps with the given thread count; the losses go to losses[] and
+ * the trained model stays in *m. */
+static void det_train(det_model *m, uint64_t seed, int threads, ur_real *losses) {
+    ur_set_num_threads(threads);
+    det_model_make(m, seed);
+    ur_optim_config cfg = ur_optim_defaults(UR_OPTIM_ADAM, 1e-2);
+    ur_optim *opt = ur_optim_new(m->ps, &cfg);
+    ur_tape *t = ur_tape_new();
+    cr_assert(opt && t);
+    for (int s = 0; s < DSTEPS; s++) {
+        ur_tape_reset(t);
+        ur_optim_zero_grad(opt);
+        ur_node *loss = det_loss(t, m);
+        cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+        losses[s] = ur_node_item(loss);
+        cr_assert_eq(ur_optim_step(opt), UR_OK, "%s", ur_last_error());
+    }
+    ur_tape_free(t);
+    ur_optim_free(opt);
+    ur_set_num_threads(0);
+}
+
+static void expect_identical(const det_model *a, const ur_real *la, const det_model *b, const ur_real *lb,
+                             const char *what) {
+    for (int s = 0; s < DSTEPS; s++)
+        cr_expect_eq(memcmp(&la[s], &lb[s], sizeof(ur_real)), 0, "%s: loss of step %d: %.9g vs %.9g", what, s,
+                     (double)la[s], (double)lb[s]);
+    for (int i = 0; i < ur_paramset_count(a->ps); i++) {
+        const ur_param *p = ur_paramset_get(a->ps, i), *q = ur_paramset_get(b->ps, i);
+        cr_expect_eq(memcmp(p->value.data, q->value.data, p->value.size * sizeof(ur_real)), 0,
+                     "%s: parameter %s differs after training", what, p->name);
+    }
+}
+
+/* The fused gate ops of LSTM and GRU split their rows over threads from 2048
+ * elements on: values and gradients must not depend on it. B x H = 48 x 96, with
+ * and without kept activations (STORE_MAX in ops_rnn.c: 4608 values are kept, a
+ * state of 96 x 192 is recomputed). Returns every value and gradient, malloc'ed. */
+static ur_real *gate_ops_run(int threads, int B, int H, size_t *n) {
+    ur_set_num_threads(threads);
+    ur_paramset *ps = ur_paramset_new();
+    ur_param *g4 = ur_test_param(ps, "g4", 2, B, 4 * H), *c0 = ur_test_param(ps, "c0", 2, B, H);
+    ur_param *gx = ur_test_param(ps, "gx", 2, B, 3 * H), *gh = ur_test_param(ps, "gh", 2, B, 3 * H);
+    ur_rng r;
+    ur_rng_seed(&r, 5);
+    for (int i = 0; i < ur_paramset_count(ps); i++)
+        cr_assert_eq(ur_init_uniform(&ur_paramset_get(ps, i)->value, &r, 2.0), UR_OK);
+    ur_tape *t = ur_tape_new();
+    ur_node *c = ur_lstm_cell(t, ur_param_node(t, g4), ur_param_node(t, c0));
+    ur_node *h = ur_lstm_hidden(t, ur_param_node(t, g4), c);
+    ur_node *hg = ur_gru_hidden(t, ur_param_node(t, gx), ur_param_node(t, gh), h);
+    /* a loss that weighs every element differently */
+    ur_node *w = ur_input_data(t, 2, (int[]){B, H}, gh->value.data);
+    ur_node *loss = ur_sum(t, ur_mul(t, ur_add(t, hg, c), w));
+    cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+    const ur_node *outs[3] = {c, h, hg};
+    *n = 3 * (size_t)B * H;
+    for (int i = 0; i < ur_paramset_count(ps); i++) *n += ur_paramset_get(ps, i)->grad.size;
+    ur_real *v = malloc(*n * sizeof *v), *at = v;
+    cr_assert_not_null(v);
+    for (int k = 0; k < 3; k++) {
+        memcpy(at, ur_node_cdata(outs[k]), (size_t)B * H * sizeof *v);
+        at += (size_t)B * H;
+    }
+    for (int i = 0; i < ur_paramset_count(ps); i++) {
+        const ur_tensor *g = &ur_paramset_get(ps, i)->grad;
+        memcpy(at, g->data, g->size * sizeof *v);
+        at += g->size;
+    }
+    ur_tape_free(t);
+    ur_paramset_free(ps);
+    ur_set_num_threads(0);
+    return v;
+}
+
+Test(determinism, gate_ops_same_bits_any_thread_count) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1); /* really use the threads, even on a busy machine */
+    static const int SIZES[2][2] = {{48, 96}, {96, 192}};
+    for (int k = 0; k < 2; k++) {
+        int B = SIZES[k][0], H = SIZES[k][1];
+        size_t n1, n;
+        ur_real *one = gate_ops_run(1, B, H, &n1);
+        for (int threads = 2; threads <= 3; threads++) {
+            ur_real *many = gate_ops_run(threads, B, H, &n);
+            cr_assert_eq(n, n1);
+            size_t diff = 0;
+            for (size_t i = 0; i < n; i++) diff += memcmp(&one[i], &many[i], sizeof(ur_real)) != 0;
+            cr_expect_eq(diff, 0, "B %d, H %d: %zu of %zu values differ between 1 and %d threads", B, H, diff, n,
+                         threads);
+            free(many);
+        }
+        free(one);
+    }
+}
+
+Test(determinism, same_seed_same_bits_any_thread_count, .timeout = 120) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    det_model a, b, c, d;
+    ur_real la[DSTEPS], lb[DSTEPS], lc[DSTEPS], ld[DSTEPS];
+    det_train(&a, 11, 1, la);
+    det_train(&b, 11, 1, lb);
+    det_train(&c, 11, 2, lc);
+    det_train(&d, 12, 2, ld);
+    cr_expect(la[DSTEPS - 1] < la[0], "the model learns (%g -> %g)", (double)la[0], (double)la[DSTEPS - 1]);
+    expect_identical(&a, la, &b, lb, "same seed, run twice");
+    expect_identical(&a, la, &c, lc, "1 thread vs 2 threads");
+    cr_expect_neq(memcmp(la, ld, sizeof la), 0, "another seed gives other losses");
+    ur_paramset_free(a.ps);
+    ur_paramset_free(b.ps);
+    ur_paramset_free(c.ps);
+    ur_paramset_free(d.ps);
+}
