@@ -70,11 +70,11 @@ typedef struct model {
     double dropout;
 } model;
 
+/* The cells --cell takes, and the library's kind of each (same order). */
+static const char *const CELLS[] = {"rnn", "gru", "lstm", NULL};
 static ur_rnn_kind cell_kind(const char *name) {
-    if (!strcmp(name, "rnn")) return UR_RNN_TANH;
-    if (!strcmp(name, "gru")) return UR_RNN_GRU;
-    if (!strcmp(name, "lstm")) return UR_RNN_LSTM;
-    return (ur_rnn_kind)-1;
+    static const ur_rnn_kind kinds[] = {UR_RNN_TANH, UR_RNN_GRU, UR_RNN_LSTM};
+    return kinds[cli_choice_index(CELLS, name)]; /* the flag table admits only CELLS */
 }
 
 static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t seed) {
@@ -317,25 +317,27 @@ int main(int argc, char **argv) {
                   .prime = NULL};
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--data", 's', &cfg.data, "text file (default: generated play text, no download)"},
-        {"--gen-bytes", 'l', &cfg.gen_bytes, "size of the generated text (default 262144)"},
-        {"--gen-seed", 'l', &cfg.gen_seed, "seed of the generated text (default 7)"},
-        {"--cell", 's', &cfg.cell, "rnn | gru | lstm (default lstm)"},
-        {"--layers", 'i', &cfg.layers, "stacked layers (default 1)"},
-        {"--hidden", 'i', &cfg.hidden, "hidden units per layer (default 256)"},
-        {"--embed", 'i', &cfg.embed, "embedding size, 0 for one-hot inputs (default 64)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout between layers and before the output (default 0)"},
-        {"--bptt", 'i', &cfg.bptt, "segment length of truncated BPTT (default 64)"},
-        {"--batch", 'i', &cfg.batch, "parallel streams (default 64)"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--iters", 'l', &cfg.iters, "planned training steps (default 600, or 2500 with --data)"},
-        {"--eval-every", 'l', &cfg.eval_every, "validate every N steps (default: 4 times per run, -1: only at the end)"},
-        {"--val-chars", 'l', &cfg.val_chars, "validate on the first N validation characters (default all)"},
-        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 10)"},
-        {"--sample", 'i', &cfg.sample, "characters to sample at the end (default 300)"},
-        {"--temperature", 'f', &cfg.temperature, "sampling temperature (default 0.8; 0: greedy)"},
-        {"--prime", 's', &cfg.prime, "text to start the sample with (default: the first character)"},
+        CLI_TEXT("--data", &cfg.data, "text file (default: generated play text, no download)"),
+        CLI_LONG("--gen-bytes", &cfg.gen_bytes, 1, 1000000000, "size of the generated text (default 262144)"),
+        CLI_ANY_LONG("--gen-seed", &cfg.gen_seed, "seed of the generated text (default 7)"),
+        CLI_CHOICE("--cell", &cfg.cell, CELLS, "recurrent cell (default lstm)"),
+        CLI_INT("--layers", &cfg.layers, 1, UR_RNN_MAX_LAYERS, "stacked layers (default 1)"),
+        CLI_INT("--hidden", &cfg.hidden, 1, 4096, "hidden units per layer (default 256)"),
+        CLI_INT("--embed", &cfg.embed, 0, 4096, "embedding size, 0 for one-hot inputs (default 64)"),
+        CLI_REAL_BELOW("--dropout", &cfg.dropout, 0, 1, "dropout between layers and before the output (default 0)"),
+        CLI_INT("--bptt", &cfg.bptt, 1, 4096, "segment length of truncated BPTT (default 64)"),
+        CLI_INT("--batch", &cfg.batch, 1, 4096, "parallel streams (default 64)"),
+        CLI_REAL("--lr", &cfg.lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"),
+        CLI_REAL("--clip", &cfg.clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_LONG("--iters", &cfg.iters, 0, 1000000000, "planned training steps (default 600, or 2500 with --data)"),
+        CLI_LONG("--eval-every", &cfg.eval_every, -1, 1000000000,
+                 "validate every N steps (default: 4 times per run, -1: only at the end)"),
+        CLI_LONG("--val-chars", &cfg.val_chars, 0, 1000000000,
+                 "validate on the first N validation characters (default all)"),
+        CLI_LONG("--log-every", &cfg.log_every, 1, 1000000000, "progress line every N steps (default 10)"),
+        CLI_INT("--sample", &cfg.sample, 0, 1000000, "characters to sample at the end (default 300)"),
+        CLI_REAL("--temperature", &cfg.temperature, 0, 100, "sampling temperature (default 0.8; 0: greedy)"),
+        CLI_TEXT("--prime", &cfg.prime, "text to start the sample with (default: the first character)"),
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "char_rnn: a character-level RNN/GRU/LSTM language model (truncated BPTT)";
@@ -345,14 +347,6 @@ int main(int argc, char **argv) {
     int use_file = cfg.data && cfg.data[0];
     if (cfg.iters <= 0) cfg.iters = use_file ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
-    if ((int)cell_kind(cfg.cell) < 0 || cfg.layers < 1 || cfg.layers > UR_RNN_MAX_LAYERS || cfg.hidden < 1 ||
-        cfg.embed < 0 || cfg.bptt < 1 || cfg.batch < 1 || cfg.dropout < 0 || cfg.dropout >= 1 || cfg.sample < 0 ||
-        cfg.log_every < 1) {
-        fprintf(stderr, "char_rnn: bad settings (--cell rnn|gru|lstm, --layers 1..%d, sizes and --log-every >= 1, "
-                        "0 <= --dropout < 1): see --help\n", UR_RNN_MAX_LAYERS);
-        ur_ckpt_close(ck);
-        return 2;
-    }
 
     /* ---- data: a text, its characters, 90% / 10% ---- */
     ur_text *text = NULL;

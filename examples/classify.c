@@ -52,12 +52,9 @@ static const char *const STORED[] = {"--train", "--dev", "--task", "--cell", "--
 
 typedef enum pool_kind { POOL_LAST, POOL_BILAST, POOL_MEAN, POOL_MAX } pool_kind;
 
-static int pool_of(const char *s) {
-    static const char *const names[] = {"last", "bilast", "mean", "max"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i])) return i;
-    return -1;
-}
+/* What --task, --cell and --pool take (POOLS in the order of pool_kind). */
+static const char *const TASKS[] = {"binary", "fine", NULL}, *const CELLS[] = {"lstm", "gru", NULL};
+static const char *const POOLS[] = {"last", "bilast", "mean", "max", NULL};
 
 /* ---- examples: word sequences with a class ---- */
 
@@ -164,7 +161,7 @@ typedef struct classifier {
 
 static int classifier_build(classifier *m, const config *cfg, int n_words, int n_classes, ur_rng *rng,
                             uint64_t seed) {
-    m->pool = (pool_kind)pool_of(cfg->pool);
+    m->pool = (pool_kind)cli_choice_index(POOLS, cfg->pool);
     m->dropout = cfg->dropout;
     m->ps = ur_paramset_new();
     if (!m->ps) return 0;
@@ -313,26 +310,28 @@ int main(int argc, char **argv) {
                   .word_dropout = 0.25, .lr = 2e-3, .clip = 5, .log_every = 20};
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--train", 's', &cfg.train, "training trees (SST train.txt)"},
-        {"--dev", 's', &cfg.dev, "development trees (accuracy after each epoch)"},
-        {"--eval", 's', &cfg.eval, "score the --load model on this tree file (no training)"},
-        {"--task", 's', &cfg.task, "binary (drop label 2) | fine (5 classes) (default binary)"},
-        {"--cell", 's', &cfg.cell, "lstm | gru (default lstm)"},
-        {"--bidir", 'i', &cfg.bidir, "1: bidirectional encoder, 0: forward only (default 1)"},
-        {"--pool", 's', &cfg.pool, "last | bilast | mean | max over time (default max)"},
-        {"--embed", 'i', &cfg.embed, "word embedding size (default 128)"},
-        {"--hidden", 'i', &cfg.hidden, "units per direction (default 128)"},
-        {"--layers", 'i', &cfg.layers, "stacked layers (default 1)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout on embeddings, between layers and on the pooled vector (0.5)"},
-        {"--word-dropout", 'f', &cfg.word_dropout, "a: a word seen n times becomes <unk> w.p. a/(a+n) (0.25)"},
-        {"--phrases", 'b', &cfg.phrases, "also train on every labelled phrase (subtree)"},
-        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
-        {"--batch", 'i', &cfg.batch, "examples per batch (default 32)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training data (default 6)"},
-        {"--limit", 'i', &cfg.limit, "use only the first N training trees"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 20)"},
+        CLI_TEXT("--train", &cfg.train, "training trees (SST train.txt)"),
+        CLI_TEXT("--dev", &cfg.dev, "development trees (accuracy after each epoch)"),
+        CLI_TEXT("--eval", &cfg.eval, "score the --load model on this tree file (no training)"),
+        CLI_CHOICE("--task", &cfg.task, TASKS, "drop label 2, or 5 classes (default binary)"),
+        CLI_CHOICE("--cell", &cfg.cell, CELLS, "recurrent cell (default lstm)"),
+        CLI_INT("--bidir", &cfg.bidir, 0, 1, "1: bidirectional encoder, 0: forward only (default 1)"),
+        CLI_CHOICE("--pool", &cfg.pool, POOLS, "pooling over time (default max)"),
+        CLI_INT("--embed", &cfg.embed, 1, 4096, "word embedding size (default 128)"),
+        CLI_INT("--hidden", &cfg.hidden, 1, 4096, "units per direction (default 128)"),
+        CLI_INT("--layers", &cfg.layers, 1, UR_RNN_MAX_LAYERS, "stacked layers (default 1)"),
+        CLI_REAL_BELOW("--dropout", &cfg.dropout, 0, 1, "dropout on embeddings, between layers and on the pooled "
+                                                        "vector (0.5)"),
+        CLI_REAL("--word-dropout", &cfg.word_dropout, 0, 1000, "a: a word seen n times becomes <unk> w.p. "
+                                                               "a/(a+n) (0.25)"),
+        CLI_BOOL("--phrases", &cfg.phrases, "also train on every labelled phrase (subtree)"),
+        CLI_INT("--min-count", &cfg.min_count, 0, 1000000000, "words seen fewer times are <unk> (default 1)"),
+        CLI_INT("--batch", &cfg.batch, 1, 4096, "examples per batch (default 32)"),
+        CLI_INT("--epochs", &cfg.epochs, 0, 1000000, "passes over the training data (default 6)"),
+        CLI_INT("--limit", &cfg.limit, 0, 1000000000, "use only the first N training trees"),
+        CLI_REAL("--lr", &cfg.lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"),
+        CLI_REAL("--clip", &cfg.clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_LONG("--log-every", &cfg.log_every, 1, 1000000000, "progress line every N steps (default 20)"),
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "classify: sentence sentiment (SST) with a BiLSTM/BiGRU encoder and pooling";
@@ -341,15 +340,9 @@ int main(int argc, char **argv) {
     if (r >= 0) return r;
     int binary = !strcmp(cfg.task, "binary"), n_classes = binary ? 2 : 5;
     const char *problem = NULL;
-    if (!binary && strcmp(cfg.task, "fine")) problem = "--task must be binary or fine";
-    else if (strcmp(cfg.cell, "lstm") && strcmp(cfg.cell, "gru")) problem = "--cell must be lstm or gru";
-    else if (pool_of(cfg.pool) < 0) problem = "--pool must be last, bilast, mean or max";
-    else if (!strcmp(cfg.pool, "bilast") && !cfg.bidir) problem = "--pool bilast needs --bidir 1";
+    if (!strcmp(cfg.pool, "bilast") && !cfg.bidir) problem = "--pool bilast needs --bidir 1";
     else if (cfg.eval && !ck) problem = "--eval needs a model (--load)";
     else if (!cfg.eval && !cfg.train) problem = "give --train FILE (and --dev FILE), or --load MODEL --eval FILE";
-    else if (cfg.batch < 1 || cfg.embed < 1 || cfg.hidden < 1 || cfg.log_every < 1 || cfg.epochs < 0)
-        problem = "--batch, --embed, --hidden and --log-every must be >= 1";
-    else if (!(cfg.dropout >= 0 && cfg.dropout < 1)) problem = "--dropout must be in [0, 1)";
     if (problem) {
         fprintf(stderr, "classify: %s (see --help)\n", problem);
         ur_ckpt_close(ck);

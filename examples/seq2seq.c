@@ -29,6 +29,10 @@
 
 enum { MAX_TOKENS = 64, SPLIT_SEED = 12345 };
 
+/* What --task, --cell, --score and --attn-mode take. */
+static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", NULL};
+static const char *const SCORES[] = {"dot", "general", "additive", NULL}, *const MODES[] = {"output", "feed", "input", NULL};
+
 typedef struct config {
     const char *task, *data, *cell, *score, *attn_mode, *svg;
     int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len, svg_index;
@@ -458,32 +462,33 @@ int main(int argc, char **argv) {
                   .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0};
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--task", 's', &cfg.task, "reverse (digit strings) or eng-fra (default reverse)"},
-        {"--data", 's', &cfg.data, "eng-fra TSV file (default ../shared/data/eng-fra/eng-fra.txt)"},
-        {"--eval", 'b', &cfg.eval, "only score the --load model on the held-out data"},
-        {"--cell", 's', &cfg.cell, "gru or lstm (default gru)"},
-        {"--score", 's', &cfg.score, "attention score: dot, general or additive (default additive)"},
-        {"--attn-mode", 's', &cfg.attn_mode, "context joins the output, feed (and input), or input (default feed)"},
-        {"--emb", 'i', &cfg.emb, "embedding size (default: reverse 64, eng-fra 256)"},
-        {"--hidden", 'i', &cfg.hidden, "state size per direction (default: reverse 128, eng-fra 512)"},
-        {"--layers", 'i', &cfg.layers, "encoder layers (default 1)"},
-        {"--bi", 'i', &cfg.bi, "1: bidirectional encoder (default 1)"},
-        {"--attn-size", 'i', &cfg.attn_size, "additive attention size (default 128)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout (default: reverse 0.1, eng-fra 0.4)"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed (default 2e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5)"},
-        {"--batch", 'i', &cfg.batch, "pairs per step (default 64)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training pairs (default: reverse 4, eng-fra 30)"},
-        {"--n-train", 'i', &cfg.n_train, "reverse: training strings (default 20000)"},
-        {"--max-digits", 'i', &cfg.max_digits, "reverse: longest string (default 10)"},
-        {"--max-len", 'i', &cfg.max_len, "longest decoded output (default: longest reference + 5)"},
-        {"--beam", 'i', &cfg.beam, "beam width for the held-out decoding (default 1: greedy only)"},
-        {"--len-alpha", 'f', &cfg.len_alpha, "beam: normalise log-probs by length^alpha (default 0)"},
-        {"--temperature", 'f', &cfg.temperature, "print samples drawn at this temperature"},
-        {"--show", 'i', &cfg.show, "held-out examples to print (default 5)"},
-        {"--attention-svg", 's', &cfg.svg, "write the attention of one held-out example as SVG"},
-        {"--attention-example", 'i', &cfg.svg_index, "which held-out source --attention-svg draws, counted from 0 "
-                                                      "in the order the examples print (default 0)"},
+        CLI_CHOICE("--task", &cfg.task, TASKS, "digit strings, or English -> French pairs (default reverse)"),
+        CLI_TEXT("--data", &cfg.data, "eng-fra TSV file (default ../shared/data/eng-fra/eng-fra.txt)"),
+        CLI_BOOL("--eval", &cfg.eval, "only score the --load model on the held-out data"),
+        CLI_CHOICE("--cell", &cfg.cell, CELLS, "recurrent cell (default gru)"),
+        CLI_CHOICE("--score", &cfg.score, SCORES, "attention score (default additive)"),
+        CLI_CHOICE("--attn-mode", &cfg.attn_mode, MODES, "context joins the output, feed (and input), or input "
+                                                          "(default feed)"),
+        CLI_INT("--emb", &cfg.emb, 0, 4096, "embedding size (default: reverse 64, eng-fra 256)"),
+        CLI_INT("--hidden", &cfg.hidden, 0, 4096, "state size per direction (default: reverse 128, eng-fra 512)"),
+        CLI_INT("--layers", &cfg.layers, 1, UR_RNN_MAX_LAYERS, "encoder layers (default 1)"),
+        CLI_INT("--bi", &cfg.bi, 0, 1, "1: bidirectional encoder (default 1)"),
+        CLI_INT("--attn-size", &cfg.attn_size, 1, 4096, "additive attention size (default 128)"),
+        CLI_REAL_BELOW("--dropout", &cfg.dropout, 0, 1, "dropout (default: reverse 0.1, eng-fra 0.4)"),
+        CLI_REAL("--lr", &cfg.lr, 0, 10, "Adam learning rate, cosine-decayed (default 2e-3)"),
+        CLI_REAL("--clip", &cfg.clip, 0, 1e6, "clip the global gradient norm (default 5)"),
+        CLI_INT("--batch", &cfg.batch, 1, 4096, "pairs per step (default 64)"),
+        CLI_INT("--epochs", &cfg.epochs, 0, 1000000, "passes over the training pairs (default: reverse 4, eng-fra 30)"),
+        CLI_INT("--n-train", &cfg.n_train, 1, 10000000, "reverse: training strings (default 20000)"),
+        CLI_INT("--max-digits", &cfg.max_digits, 1, 1000, "reverse: longest string (default 10)"),
+        CLI_INT("--max-len", &cfg.max_len, 0, 4096, "longest decoded output (default: longest reference + 5)"),
+        CLI_INT("--beam", &cfg.beam, 1, 64, "beam width for the held-out decoding (default 1: greedy only)"),
+        CLI_REAL("--len-alpha", &cfg.len_alpha, 0, 10, "beam: normalise log-probs by length^alpha (default 0)"),
+        CLI_REAL("--temperature", &cfg.temperature, 0, 100, "print samples drawn at this temperature"),
+        CLI_INT("--show", &cfg.show, 0, 1000000, "held-out examples to print (default 5)"),
+        CLI_TEXT("--attention-svg", &cfg.svg, "write the attention of one held-out example as SVG"),
+        CLI_INT("--attention-example", &cfg.svg_index, 0, 1000000000, "which held-out source --attention-svg "
+                "draws, counted from 0 in the order the examples print (default 0)"),
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "seq2seq: an encoder-decoder with attention (reverse digit strings, or English -> French)";
@@ -492,14 +497,8 @@ int main(int argc, char **argv) {
     if (r >= 0) return r;
     int reverse = !strcmp(cfg.task, "reverse");
     ur_seq2seq_config mc = ur_seq2seq_defaults(1, 1, 0, 0);
-    if ((!reverse && strcmp(cfg.task, "eng-fra")) || ur_attn_score_parse(cfg.score, &mc.score) != UR_OK ||
-        ur_s2s_attn_mode_parse(cfg.attn_mode, &mc.attn_mode) != UR_OK ||
-        (strcmp(cfg.cell, "gru") && strcmp(cfg.cell, "lstm")) ||
-        cfg.batch < 1 || cfg.beam < 1 || cfg.n_train < 1 || cfg.max_digits < 1) {
-        fprintf(stderr, "seq2seq: bad --task, --score, --attn-mode, --cell, --batch, --beam or sizes (see --help)\n");
-        ur_ckpt_close(ck);
-        return 2;
-    }
+    ur_attn_score_parse(cfg.score, &mc.score); /* the flag table admits only names these know */
+    ur_s2s_attn_mode_parse(cfg.attn_mode, &mc.attn_mode);
     if (cfg.eval && !ck) {
         fprintf(stderr, "seq2seq: --eval needs a model (--load)\n");
         return 2;

@@ -348,24 +348,26 @@ int main(int argc, char **argv) {
                   .min_count = 1, .batch = 32, .epochs = 6, .limit = 0, .lr = 2e-3, .clip = 5, .log_every = 20};
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--train", 's', &cfg.train, "training CoNLL-U file"},
-        {"--dev", 's', &cfg.dev, "development CoNLL-U file (accuracy after each epoch)"},
-        {"--eval", 's', &cfg.eval, "score the --load model on this CoNLL-U file (no training)"},
-        {"--word-dim", 'i', &cfg.word_dim, "word embedding size (default 100)"},
-        {"--char", 'b', &cfg.use_char, "add character features (width-3 convolution, max-pooled)"},
-        {"--char-dim", 'i', &cfg.char_dim, "character embedding size (default 32)"},
-        {"--char-filters", 'i', &cfg.char_filters, "character features per word (default 64)"},
-        {"--hidden", 'i', &cfg.hidden, "LSTM units per direction (default 128)"},
-        {"--layers", 'i', &cfg.layers, "stacked BiLSTM layers (default 1)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout on inputs, between layers and on outputs (default 0.33)"},
-        {"--word-dropout", 'f', &cfg.word_dropout, "a: a word seen n times becomes <unk> w.p. a/(a+n) (0.25)"},
-        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
-        {"--batch", 'i', &cfg.batch, "sentences per batch (default 32)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training data (default 6)"},
-        {"--limit", 'i', &cfg.limit, "use only the first N training sentences"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 20)"},
+        CLI_TEXT("--train", &cfg.train, "training CoNLL-U file"),
+        CLI_TEXT("--dev", &cfg.dev, "development CoNLL-U file (accuracy after each epoch)"),
+        CLI_TEXT("--eval", &cfg.eval, "score the --load model on this CoNLL-U file (no training)"),
+        CLI_INT("--word-dim", &cfg.word_dim, 1, 4096, "word embedding size (default 100)"),
+        CLI_BOOL("--char", &cfg.use_char, "add character features (width-3 convolution, max-pooled)"),
+        CLI_INT("--char-dim", &cfg.char_dim, 1, 4096, "character embedding size (default 32)"),
+        CLI_INT("--char-filters", &cfg.char_filters, 1, 4096, "character features per word (default 64)"),
+        CLI_INT("--hidden", &cfg.hidden, 1, 4096, "LSTM units per direction (default 128)"),
+        CLI_INT("--layers", &cfg.layers, 1, UR_RNN_MAX_LAYERS, "stacked BiLSTM layers (default 1)"),
+        CLI_REAL_BELOW("--dropout", &cfg.dropout, 0, 1, "dropout on inputs, between layers and on outputs "
+                                                        "(default 0.33)"),
+        CLI_REAL("--word-dropout", &cfg.word_dropout, 0, 1000, "a: a word seen n times becomes <unk> w.p. "
+                                                               "a/(a+n) (0.25)"),
+        CLI_INT("--min-count", &cfg.min_count, 0, 1000000000, "words seen fewer times are <unk> (default 1)"),
+        CLI_INT("--batch", &cfg.batch, 1, 4096, "sentences per batch (default 32)"),
+        CLI_INT("--epochs", &cfg.epochs, 0, 1000000, "passes over the training data (default 6)"),
+        CLI_INT("--limit", &cfg.limit, 0, 1000000000, "use only the first N training sentences"),
+        CLI_REAL("--lr", &cfg.lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"),
+        CLI_REAL("--clip", &cfg.clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_LONG("--log-every", &cfg.log_every, 1, 1000000000, "progress line every N steps (default 20)"),
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "tagger: a BiLSTM part-of-speech tagger (UPOS) on CoNLL-U files";
@@ -378,10 +380,6 @@ int main(int argc, char **argv) {
     }
     const char *problem = NULL;
     if (!cfg.eval && !cfg.train) problem = "give --train FILE (and --dev FILE), or --load MODEL --eval FILE";
-    else if (cfg.batch < 1 || cfg.word_dim < 1 || cfg.hidden < 1 || cfg.log_every < 1 || cfg.epochs < 0 ||
-             (cfg.use_char && (cfg.char_dim < 1 || cfg.char_filters < 1)))
-        problem = "--batch, --word-dim, --hidden, --char-dim, --char-filters and --log-every must be >= 1";
-    else if (!(cfg.dropout >= 0 && cfg.dropout < 1)) problem = "--dropout must be in [0, 1)";
     if (problem) {
         fprintf(stderr, "tagger: %s (see --help)\n", problem);
         ur_ckpt_close(ck);

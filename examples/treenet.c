@@ -32,6 +32,10 @@
 
 enum { MAX_WORD = 64 };
 
+/* What --model, --task and --optim take. */
+static const char *const MODELS[] = {"rnn", "treelstm", "childsum", NULL}, *const TASKS[] = {"binary", "fine", NULL};
+static const char *const OPTIMS[] = {"adagrad", "adam", NULL};
+
 typedef struct config {
     const char *data_dir, *train, *dev, *eval, *model, *task, *optim;
     int dim, emb, batch, epochs, root_only, no_batching, lower, min_count;
@@ -236,26 +240,27 @@ int main(int argc, char **argv) {
                   .lr_final = 0.1, .dropout = 0.5, .wd = 1e-4, .clip = 5};
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--data-dir", 's', &cfg.data_dir, "folder with train.txt and dev.txt (default ../shared/data/sst)"},
-        {"--train", 's', &cfg.train, "training trees (default DATA_DIR/train.txt)"},
-        {"--dev", 's', &cfg.dev, "development trees (default DATA_DIR/dev.txt)"},
-        {"--eval", 's', &cfg.eval, "score the --load model on this tree file (no training)"},
-        {"--model", 's', &cfg.model, "rnn, treelstm or childsum (default treelstm)"},
-        {"--task", 's', &cfg.task, "binary (neutral dropped) or fine (5 classes) (default binary)"},
-        {"--dim", 'i', &cfg.dim, "state size H (default 150; rnn 30)"},
-        {"--emb", 'i', &cfg.emb, "word embedding size (default: H; rnn needs H)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout on embeddings and states before the classifier (default 0.5)"},
-        {"--lower", 'i', &cfg.lower, "1: lowercase words (default 1)"},
-        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
-        {"--root-only", 'b', &cfg.root_only, "train the classifier on the roots only"},
-        {"--optim", 's', &cfg.optim, "adagrad or adam (default adagrad)"},
-        {"--lr", 'f', &cfg.lr, "learning rate (default 0.05)"},
-        {"--lr-final", 'f', &cfg.lr_final, "cosine-decay the rate to lr * F over the run (default 0.1)"},
-        {"--wd", 'f', &cfg.wd, "L2 weight decay (default 1e-4)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--batch-trees", 'i', &cfg.batch, "trees per step, dynamically batched (default 25)"},
-        {"--no-batching", 'b', &cfg.no_batching, "build every tree node by node (same result, slower)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training trees (default 5)"},
+        CLI_TEXT("--data-dir", &cfg.data_dir, "folder with train.txt and dev.txt (default ../shared/data/sst)"),
+        CLI_TEXT("--train", &cfg.train, "training trees (default DATA_DIR/train.txt)"),
+        CLI_TEXT("--dev", &cfg.dev, "development trees (default DATA_DIR/dev.txt)"),
+        CLI_TEXT("--eval", &cfg.eval, "score the --load model on this tree file (no training)"),
+        CLI_CHOICE("--model", &cfg.model, MODELS, "tree cell (default treelstm)"),
+        CLI_CHOICE("--task", &cfg.task, TASKS, "neutral dropped, or 5 classes (default binary)"),
+        CLI_INT("--dim", &cfg.dim, 0, 4096, "state size H (default 150; rnn 30)"),
+        CLI_INT("--emb", &cfg.emb, 0, 4096, "word embedding size (default: H; rnn needs H)"),
+        CLI_REAL_BELOW("--dropout", &cfg.dropout, 0, 1, "dropout on embeddings and states before the classifier "
+                                                        "(default 0.5)"),
+        CLI_INT("--lower", &cfg.lower, 0, 1, "1: lowercase words (default 1)"),
+        CLI_INT("--min-count", &cfg.min_count, 0, 1000000000, "words seen fewer times are <unk> (default 1)"),
+        CLI_BOOL("--root-only", &cfg.root_only, "train the classifier on the roots only"),
+        CLI_CHOICE("--optim", &cfg.optim, OPTIMS, "optimizer (default adagrad)"),
+        CLI_REAL("--lr", &cfg.lr, 0, 10, "learning rate (default 0.05)"),
+        CLI_REAL("--lr-final", &cfg.lr_final, 0, 1, "cosine-decay the rate to lr * F over the run (default 0.1)"),
+        CLI_REAL("--wd", &cfg.wd, 0, 1, "L2 weight decay (default 1e-4)"),
+        CLI_REAL("--clip", &cfg.clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_INT("--batch-trees", &cfg.batch, 1, 4096, "trees per step, dynamically batched (default 25)"),
+        CLI_BOOL("--no-batching", &cfg.no_batching, "build every tree node by node (same result, slower)"),
+        CLI_INT("--epochs", &cfg.epochs, 0, 1000000, "passes over the training trees (default 5)"),
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *about = "treenet: recursive networks (RNN, Tree-LSTM, Child-Sum) on the Stanford Sentiment Treebank";
@@ -263,15 +268,10 @@ int main(int argc, char **argv) {
     int r = cli_start(argc, argv, "treenet", about, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
     ur_tree_cell cell;
-    int binary = !strcmp(cfg.task, "binary"), cell_ok = ur_tree_cell_parse(cfg.model, &cell) == UR_OK;
+    ur_tree_cell_parse(cfg.model, &cell); /* the flag table admits only the names it knows */
+    int binary = !strcmp(cfg.task, "binary");
     /* the plain recursive net overfits with wide states: 30 units do best on SST dev */
-    if (cell_ok && cfg.dim == 0) cfg.dim = cell == UR_TREE_RNN ? 30 : 150;
-    if (!cell_ok || (!binary && strcmp(cfg.task, "fine")) ||
-        (strcmp(cfg.optim, "adagrad") && strcmp(cfg.optim, "adam")) || cfg.batch < 1 || cfg.dim < 1) {
-        fprintf(stderr, "treenet: bad --model, --task, --optim, --dim or --batch-trees (see --help)\n");
-        ur_ckpt_close(ck);
-        return 2;
-    }
+    if (cfg.dim == 0) cfg.dim = cell == UR_TREE_RNN ? 30 : 150;
     if (cfg.eval && !ck) {
         fprintf(stderr, "treenet: --eval needs a model (--load)\n");
         return 2;

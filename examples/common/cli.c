@@ -15,70 +15,6 @@ void cli_common_defaults(cli_common *c) {
     c->seed = 1;
 }
 
-static void usage(const char *prog, const char *about, const cli_opt *opts, int n) {
-    printf("%s\n\nusage: %s [flags]\n\n", about, prog);
-    for (int i = 0; i < n; i++) {
-        const char *arg = opts[i].type == 'b' ? "" : opts[i].type == 's' ? " TEXT" : " N";
-        char left[48];
-        snprintf(left, sizeof left, "%s%s", opts[i].name, arg);
-        printf("  %-24s %s\n", left, opts[i].help);
-    }
-    printf("  %-24s %s\n", "--help", "show this help");
-}
-
-/* Sets flag o from the text v; 0, or -1 after printing an error. */
-static int set_value(const char *prog, const cli_opt *o, const char *v) {
-    if (o->type == 's') {
-        *(const char **)o->dst = v;
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    switch (o->type) {
-    case 'b': *(int *)o->dst = (int)strtol(v, &end, 10); break;
-    case 'i': {
-        long x = strtol(v, &end, 10);
-        if (x < -2147483647L || x > 2147483647L) errno = ERANGE;
-        *(int *)o->dst = (int)x;
-        break;
-    }
-    case 'l': *(long *)o->dst = strtol(v, &end, 10); break;
-    default: *(double *)o->dst = strtod(v, &end); break;
-    }
-    if (errno || !end || *end || end == v) {
-        fprintf(stderr, "%s: flag %s: '%s' is not a valid %s\n", prog, o->name, v,
-                o->type == 'f' ? "number" : "integer");
-        return -1;
-    }
-    return 0;
-}
-
-int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n) {
-    for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-            usage(argv[0], about, opts, n);
-            return 1;
-        }
-        const cli_opt *o = NULL;
-        for (int i = 0; i < n && !o; i++)
-            if (!strcmp(argv[a], opts[i].name)) o = &opts[i];
-        if (!o) {
-            fprintf(stderr, "%s: unknown flag '%s' (see --help)\n", argv[0], argv[a]);
-            return -1;
-        }
-        if (o->type == 'b') {
-            *(int *)o->dst = 1;
-            continue;
-        }
-        if (a + 1 >= argc) {
-            fprintf(stderr, "%s: flag %s needs a value\n", argv[0], o->name);
-            return -1;
-        }
-        if (set_value(argv[0], o, argv[++a]) != 0) return -1;
-    }
-    return 0;
-}
-
 void cli_apply_common(const cli_common *c) { ur_set_num_threads(c->threads); }
 
 double cli_now(void) {
@@ -170,52 +106,6 @@ void cli_json_matrix(cli_json *j, const char *k, const double *v, int rows, int 
 void cli_json_end(cli_json *j) {
     fputs("}\n", j->out);
     fflush(j->out);
-}
-
-/* ---- settings kept in checkpoints ---- */
-
-static const cli_opt *find_opt(const cli_opt *opts, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(opts[i].name, name)) return &opts[i];
-    return NULL;
-}
-
-int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char (*store)[CLI_META_LEN],
-                 ur_ckpt_kv *kv) {
-    int k = 0;
-    for (; names[k]; k++) {
-        const cli_opt *o = find_opt(opts, n_opts, names[k]);
-        char *v = store[k];
-        if (!o) v[0] = '\0';
-        else switch (o->type) {
-            case 'b':
-            case 'i': snprintf(v, CLI_META_LEN, "%d", *(const int *)o->dst); break;
-            case 'l': snprintf(v, CLI_META_LEN, "%ld", *(const long *)o->dst); break;
-            case 'f': snprintf(v, CLI_META_LEN, "%.17g", *(const double *)o->dst); break; /* exact */
-            default: {
-                const char *s = *(const char *const *)o->dst;
-                snprintf(v, CLI_META_LEN, "%s", s ? s : "");
-            }
-            }
-        kv[k].key = names[k] + 2; /* "--hidden" -> "hidden" */
-        kv[k].value = v;
-    }
-    kv[k].key = kv[k].value = NULL;
-    return k;
-}
-
-int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n_opts, const char *const *names) {
-    for (int k = 0; names[k]; k++) {
-        const cli_opt *o = find_opt(opts, n_opts, names[k]);
-        const char *v = ur_ckpt_meta(ck, names[k] + 2);
-        if (!v) {
-            fprintf(stderr, "%s: metadata '%s' is missing (not a checkpoint of this program?)\n", path,
-                    names[k] + 2);
-            return -1;
-        }
-        if (o && set_value(path, o, v) != 0) return -1;
-    }
-    return 0;
 }
 
 char *cli_vocab_to_text(const ur_vocab *v, int skip) {

@@ -6,17 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "flags.h"
 #include "ur_checkpoint.h"
 #include "ur_data.h"
-
-/* A flag: --name VALUE (or --name for booleans). type: 'i' int, 'l' long, 'f' double,
- * 's' string, 'b' boolean (set to 1). */
-typedef struct cli_opt {
-    const char *name;
-    char type;
-    void *dst;
-    const char *help;
-} cli_opt;
 
 /* Flags every example takes. */
 typedef struct cli_common {
@@ -32,20 +24,17 @@ typedef struct cli_common {
 } cli_common;
 
 #define CLI_COMMON_OPTS(c)                                                                   \
-    {"--seed", 'l', &(c).seed, "random seed (default 1)"},                                 \
-    {"--threads", 'i', &(c).threads, "kernel threads (default: all cores)"},              \
-    {"--steps", 'l', &(c).steps, "stop after N training steps"},                          \
-    {"--json", 'b', &(c).json, "print final metrics as one JSON line"},                   \
-    {"--print-tape", 'b', &(c).print_tape, "print the tape of one training step"},        \
-    {"--grad-report", 'b', &(c).grad_report, "print gradient norms after one step"},      \
-    {"--dot", 's', &(c).dot, "write the tape of one training step as Graphviz DOT"},      \
-    {"--save", 's', &(c).save, "write a checkpoint (safetensors) at the end"},            \
-    {"--load", 's', &(c).load, "start from a checkpoint"}
+    CLI_ANY_LONG("--seed", &(c).seed, "random seed (default 1)"),                          \
+    CLI_INT("--threads", &(c).threads, 0, 1024, "kernel threads (default: all cores)"),     \
+    CLI_LONG("--steps", &(c).steps, 0, 1000000000, "stop after N training steps"),          \
+    CLI_BOOL("--json", &(c).json, "print final metrics as one JSON line"),                  \
+    CLI_BOOL("--print-tape", &(c).print_tape, "print the tape of one training step"),       \
+    CLI_BOOL("--grad-report", &(c).grad_report, "print gradient norms after one step"),     \
+    CLI_TEXT("--dot", &(c).dot, "write the tape of one training step as Graphviz DOT"),     \
+    CLI_TEXT("--save", &(c).save, "write a checkpoint (safetensors) at the end"),           \
+    CLI_TEXT("--load", &(c).load, "start from a checkpoint")
 
 void cli_common_defaults(cli_common *c);
-/* Parses argv. Returns 0 to go on, 1 after printing --help (exit 0), -1 after
- * printing an error to stderr (exit 2). */
-int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n_opts);
 /* Applies --threads. */
 void cli_apply_common(const cli_common *c);
 
@@ -58,20 +47,6 @@ void cli_progress_end(void);
 /* A resumed run starts at the loaded step: the ETA and rates then count only the
  * steps of this run. Call before the first cli_progress (default 0). */
 void cli_progress_start(long first_step);
-
-/* ---- settings kept in checkpoints ----
- * A checkpoint stores the flags that define the model and the run (`names`, a
- * NULL-terminated list such as {"--hidden", "--lr", NULL}), so --load rebuilds the
- * same model and continues the same run. cli_meta_put writes each flag's value as
- * text into kv ({"hidden", "256"}: the name without "--"), then a {NULL, NULL} entry;
- * kv needs one entry per name plus one, store one row per name. Returns the count. */
-enum { CLI_META_LEN = 256 };
-int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char (*store)[CLI_META_LEN],
-                 ur_ckpt_kv *kv);
-/* Sets each named flag from the checkpoint's metadata. String flags then point into
- * ck: keep it open while they are used. Returns 0, or -1 after printing an error
- * naming the file and the key. */
-int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n_opts, const char *const *names);
 
 /* The start of a training program: parses argv; with --load, opens the checkpoint,
  * takes the settings it stored (`stored`, as for cli_meta_get) and parses argv again,
