@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "flags.h"
+#include "json_out.h"
 #include "ur_checkpoint.h"
 #include "ur_data.h"
 
@@ -76,20 +77,5 @@ void cli_grad_report_steps(const ur_node *h, const char *label, FILE *out);
  * training step: the tape, its DOT file, the gradient norms of the parameters and of
  * the recurrent outputs h (T, B, H) per time step. 0, or -1 if the DOT file failed. */
 int cli_show_step(const cli_common *c, const ur_tape *t, const ur_paramset *ps, const ur_node *h);
-
-/* Final metrics as one JSON object on one line of stdout. */
-typedef struct cli_json {
-    FILE *out;
-    int n;
-} cli_json;
-void cli_json_begin(cli_json *j);
-void cli_json_num(cli_json *j, const char *key, double v);
-void cli_json_int(cli_json *j, const char *key, long v);
-void cli_json_str(cli_json *j, const char *key, const char *v);
-/* An array of n numbers, [0.5, 2], and a rows x cols row-major matrix as nested
- * arrays, [[1, 2], [3, 4]]; both with 9 significant digits (enough for a float). */
-void cli_json_array(cli_json *j, const char *key, const double *v, int n);
-void cli_json_matrix(cli_json *j, const char *key, const double *v, int rows, int cols);
-void cli_json_end(cli_json *j);
 
 #endif
