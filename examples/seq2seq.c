@@ -33,7 +33,8 @@ enum { MAX_TOKENS = 64, SPLIT_SEED = 12345 };
 
 /* What --task, --cell, --score and --attn-mode take. */
 static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", NULL};
-static const char *const SCORES[] = {"dot", "general", "additive", NULL}, *const MODES[] = {"output", "feed", "input", NULL};
+static const char *const SCORES[] = {"dot", "general", "additive", NULL};
+static const char *const MODES[] = {"output", "feed", "input", NULL};
 
 typedef struct config {
     const char *task, *data, *cell, *score, *attn_mode, *svg;
@@ -402,7 +403,8 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed (default 2e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5)"),
         CLI_INT("--batch", &cfg->batch, 1, 4096, "pairs per step (default 64)"),
-        CLI_INT("--epochs", &cfg->epochs, 0, 1000000, "passes over the training pairs (default: reverse 4, eng-fra 30)"),
+        CLI_INT("--epochs", &cfg->epochs, 0, 1000000,
+                "passes over the training pairs (default: reverse 4, eng-fra 30)"),
         CLI_INT("--n-train", &cfg->n_train, 1, 10000000, "reverse: training strings (default 20000)"),
         CLI_INT("--max-digits", &cfg->max_digits, 1, 1000, "reverse: longest string (default 10)"),
         CLI_INT("--max-len", &cfg->max_len, 0, 4096, "longest decoded output (default: longest reference + 5)"),

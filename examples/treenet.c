@@ -233,7 +233,8 @@ out:
 /* ---- settings ---- */
 
 enum { MAX_FLAGS = 40 };
-static const char ABOUT[] = "treenet: recursive networks (RNN, Tree-LSTM, Child-Sum) on the Stanford Sentiment Treebank";
+static const char ABOUT[] =
+    "treenet: recursive networks (RNN, Tree-LSTM, Child-Sum) on the Stanford Sentiment Treebank";
 
 /* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
 static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {

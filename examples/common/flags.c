@@ -28,7 +28,9 @@ static void describe(const cli_opt *o, char *buf, size_t n) {
         if (o->bounds & CLI_ANY) snprintf(buf, n, "an integer");
         else snprintf(buf, n, "an integer in %.0f..%.0f", o->lo, o->hi);
         break;
-    case CLI_T_REAL: snprintf(buf, n, "a number in [%g, %g%c", o->lo, o->hi, o->bounds & CLI_OPEN_HI ? ')' : ']'); break;
+    case CLI_T_REAL:
+        snprintf(buf, n, "a number in [%g, %g%c", o->lo, o->hi, o->bounds & CLI_OPEN_HI ? ')' : ']');
+        break;
     case CLI_T_TEXT: snprintf(buf, n, "a text"); break;
     case CLI_T_CHOICE: {
         size_t at = (size_t)snprintf(buf, n, "one of ");
@@ -79,26 +81,35 @@ static int set_value(const char *who, const cli_opt *o, const char *v) {
     return -1;
 }
 
+/* The left column of a help line: the flag and what it takes ("--cell rnn|gru|lstm"). */
+static void help_left(const cli_opt *o, char *left, size_t n) {
+    size_t at = (size_t)snprintf(left, n, "%s", o->name);
+    if (o->type == CLI_T_CHOICE)
+        for (int k = 0; o->choices[k] && at < n; k++)
+            at += (size_t)snprintf(left + at, n - at, "%c%s", k ? '|' : ' ', o->choices[k]);
+    else if (o->type != CLI_T_BOOL && at < n)
+        snprintf(left + at, n - at, "%s", o->type == CLI_T_TEXT ? " TEXT" : " N");
+}
+
 static void usage(const char *prog, const char *about, const cli_opt *opts, int n) {
+    char left[128];
+    int width = 24;
+    for (int i = 0; i < n; i++) {
+        help_left(&opts[i], left, sizeof left);
+        if ((int)strlen(left) > width) width = (int)strlen(left);
+    }
     printf("%s\n\nusage: %s [flags]\n\n", about, prog);
     for (int i = 0; i < n; i++) {
         const cli_opt *o = &opts[i];
-        char left[128], range[64] = "";
-        int at = snprintf(left, sizeof left, "%s", o->name);
-        if (o->type == CLI_T_CHOICE)
-            for (int k = 0; o->choices[k]; k++)
-                at += snprintf(left + at, sizeof left - (size_t)at, "%c%s", k ? '|' : ' ', o->choices[k]);
-        else if (o->type != CLI_T_BOOL)
-            snprintf(left + at, sizeof left - (size_t)at, "%s", o->type == CLI_T_TEXT ? " TEXT" : " N");
-        if (o->type == CLI_T_INT || o->type == CLI_T_LONG || o->type == CLI_T_REAL) {
-            char allowed[64];
-            describe(o, allowed, sizeof allowed);
-            const char *in = strstr(allowed, " in "); /* "1..4096" or "[0, 1)" */
-            if (in) snprintf(range, sizeof range, o->type == CLI_T_REAL ? " %s" : " [%s]", in + 4);
-        }
-        printf("  %-24s %s%s\n", left, o->help, range);
+        char range[64] = "", allowed[256];
+        help_left(o, left, sizeof left);
+        describe(o, allowed, sizeof allowed);
+        const char *in = strstr(allowed, " in "); /* "1..4096" or "[0, 1)" */
+        if (in && (o->type == CLI_T_INT || o->type == CLI_T_LONG || o->type == CLI_T_REAL))
+            snprintf(range, sizeof range, o->type == CLI_T_REAL ? " %s" : " [%s]", in + 4);
+        printf("  %-*s %s%s\n", width, left, o->help, range);
     }
-    printf("  %-24s %s\n", "--help", "show this help");
+    printf("  %-*s %s\n", width, "--help", "show this help");
 }
 
 int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n) {
