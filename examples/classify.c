@@ -472,7 +472,7 @@ int main(int argc, char **argv) {
              (opt = ur_optim_new(m.ps, &oc)) != NULL;
         if (!ok) fprintf(stderr, "classify: setup failed: %s\n", ur_last_error());
     }
-    if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "classify", m.ps, opt, &rng);
+    if (ok && ck) ok = cli_load_training(ck, c.load, "classify", m.ps, opt, &rng);
     if (ok)
         printf("model: embed %d, %s%s %d x %d, pool %s, %zu parameters\n", cfg.embed, cfg.bidir ? "bi" : "",
                cfg.cell, cfg.layers, cfg.hidden, cfg.pool, ur_paramset_numel(m.ps));

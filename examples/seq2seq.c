@@ -652,12 +652,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "seq2seq: setup failed: %s\n", ur_last_error());
         ok = 0;
     }
-    if (ok && ck) { /* the optimizer's state only to train on */
-        ur_status s = ur_ckpt_read_params(ck, ps, 0);
-        if (s == UR_OK && !cfg.eval) s = ur_ckpt_read_optim(ck, opt);
-        if (s != UR_OK) fprintf(stderr, "seq2seq: --load %s: %s\n", c.load, ur_last_error());
-        ok = s == UR_OK;
-    }
+    if (ok && ck) ok = cli_load_training(ck, c.load, "seq2seq", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
     if (ok)
         printf("model: %s encoder %s%d x %d, %s attention (%s), %zu parameters\n", cfg.cell, cfg.bi ? "bi-" : "",
                cfg.layers, cfg.hidden, cfg.score, cfg.attn_mode, ur_paramset_numel(ps));

@@ -494,7 +494,7 @@ int main(int argc, char **argv) {
              (opt = ur_optim_new(m.ps, &oc)) != NULL;
         if (!ok) fprintf(stderr, "tagger: setup failed: %s\n", ur_last_error());
     }
-    if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "tagger", m.ps, opt, &rng);
+    if (ok && ck) ok = cli_load_training(ck, c.load, "tagger", m.ps, opt, &rng);
     if (ok)
         printf("model: words %d%s, BiLSTM %d x %d per direction, %zu parameters\n", cfg.word_dim,
                cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden, ur_paramset_numel(m.ps));

@@ -456,12 +456,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "treenet: setup failed: %s\n", ur_last_error());
         ok = 0;
     }
-    if (ok && ck) {
-        ur_status s = ur_ckpt_read_params(ck, ps, 0);
-        if (s == UR_OK && !cfg.eval) s = ur_ckpt_read_optim(ck, opt);
-        if (s != UR_OK) fprintf(stderr, "treenet: --load %s: %s\n", c.load, ur_last_error());
-        ok = s == UR_OK;
-    }
+    if (ok && ck) ok = cli_load_training(ck, c.load, "treenet", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
     if (ok)
         printf("model: %s, H %d, embeddings %d, %s task, %zu parameters\n", ur_tree_cell_name(cell), cfg.dim,
                tc.emb_dim, cfg.task, ur_paramset_numel(ps));

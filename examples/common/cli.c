@@ -68,6 +68,16 @@ ur_vocab *cli_vocab_from_text(const char *s, unsigned specials) {
     return v;
 }
 
+int cli_load_training(ur_ckpt *ck, const char *path, const char *prog, ur_paramset *ps, ur_optim *opt,
+                      ur_rng *rng) {
+    const char *rng_hex = ur_ckpt_meta(ck, "rng");
+    ur_status s = ur_ckpt_read_params(ck, ps, 0);
+    if (s == UR_OK && opt) s = ur_ckpt_read_optim(ck, opt);
+    if (s == UR_OK && rng) s = rng_hex ? ur_ckpt_rng_decode(rng_hex, rng) : ur_set_error(UR_ERR_FORMAT, "no 'rng'");
+    if (s != UR_OK) fprintf(stderr, "%s: --load %s: %s\n", prog, path, ur_last_error());
+    return s == UR_OK;
+}
+
 int cli_start(int argc, char **argv, const char *prog, const char *about, const cli_common *c,
               const cli_opt *opts, int n_opts, const char *const *stored, ur_ckpt **ck) {
     *ck = NULL;

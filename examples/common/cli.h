@@ -49,6 +49,12 @@ void cli_progress_end(void);
  * steps of this run. Call before the first cli_progress (default 0). */
 void cli_progress_start(long first_step);
 
+/* Reads back from a checkpoint the parameters, the optimizer state (opt may be NULL:
+ * --eval needs none) and the RNG saved as metadata "rng" (rng may be NULL). 1, or 0
+ * after printing an error prefixed with prog. */
+int cli_load_training(ur_ckpt *ck, const char *path, const char *prog, ur_paramset *ps, ur_optim *opt,
+                      ur_rng *rng);
+
 /* The start of a training program: parses argv; with --load, opens the checkpoint,
  * takes the settings it stored (`stored`, as for cli_meta_get) and parses argv again,
  * so flags on the command line win; then applies --threads. *ck is the open

@@ -78,16 +78,6 @@ int cli_save_with_vocab(const char *path, const char *prog, const ur_paramset *p
     return s == UR_OK;
 }
 
-int cli_load_with_vocab(ur_ckpt *ck, const char *path, const char *prog, ur_paramset *ps, ur_optim *opt,
-                        ur_rng *rng) {
-    const char *rng_hex = ur_ckpt_meta(ck, "rng");
-    ur_status s = ur_ckpt_read_params(ck, ps, 0);
-    if (s == UR_OK && opt) s = ur_ckpt_read_optim(ck, opt);
-    if (s == UR_OK && rng) s = rng_hex ? ur_ckpt_rng_decode(rng_hex, rng) : ur_set_error(UR_ERR_FORMAT, "no 'rng'");
-    if (s != UR_OK) fprintf(stderr, "%s: --load %s: %s\n", prog, path, ur_last_error());
-    return s == UR_OK;
-}
-
 ur_vocab *cli_load_vocab(const ur_ckpt *ck, const char *path, const char *prog) {
     const char *text = ur_ckpt_meta(ck, "vocab");
     ur_vocab *v = text ? cli_vocab_from_text(text, UR_VOCAB_PAD | UR_VOCAB_UNK) : NULL;

@@ -54,9 +54,6 @@ void cli_drop_words(const ur_padded *p, const ur_vocab *v, double a, uint64_t se
 int cli_save_with_vocab(const char *path, const char *prog, const ur_paramset *ps, const ur_optim *opt,
                         const ur_vocab *v, const ur_rng *rng, const cli_opt *opts, int n_opts,
                         const char *const *stored);
-/* Reads back the parameters, the optimizer state (opt may be NULL) and the RNG. */
-int cli_load_with_vocab(ur_ckpt *ck, const char *path, const char *prog, ur_paramset *ps, ur_optim *opt,
-                        ur_rng *rng);
 /* The vocabulary stored by cli_save_with_vocab; NULL after printing an error. */
 ur_vocab *cli_load_vocab(const ur_ckpt *ck, const char *path, const char *prog);
 
