@@ -307,18 +307,25 @@ Test(apps, flag_errors_name_the_flag, .timeout = 30) {
     expect_flag_error("char_rnn", "--layers 9", "char_rnn: --layers must be an integer in 1..8, got \"9\"");
     expect_flag_error("char_rnn", "--cell xyz", "char_rnn: --cell must be one of rnn, gru, lstm, got \"xyz\"");
     expect_flag_error("char_rnn", "--dropout 1", "char_rnn: --dropout must be a number in [0, 1), got \"1\"");
-    expect_flag_error("char_rnn", "--log-every 0", "char_rnn: --log-every must be an integer in 1..1000000000, got \"0\"");
+    expect_flag_error("char_rnn", "--log-every 0",
+                      "char_rnn: --log-every must be an integer in 1..1000000000, got \"0\"");
     expect_flag_error("char_rnn", "--steps 12x", "char_rnn: --steps must be an integer in 0..1000000000, got \"12x\"");
     expect_flag_error("char_rnn", "--seed", "char_rnn: --seed needs a value (an integer)");
     expect_flag_error("char_rnn", "--no-such-flag", "char_rnn: unknown flag '--no-such-flag' (see --help)");
     expect_flag_error("tagger", "--batch 0", "tagger: --batch must be an integer in 1..4096, got \"0\"");
     expect_flag_error("tagger", "--lr fast", "tagger: --lr must be a number in [0, 10], got \"fast\"");
-    expect_flag_error("tagger", "--train x --dropout -0.1", "tagger: --dropout must be a number in [0, 1), got \"-0.1\"");
+    expect_flag_error("tagger", "--train x --dropout -0.1",
+                      "tagger: --dropout must be a number in [0, 1), got \"-0.1\"");
     expect_flag_error("tagger", "--train", "tagger: --train needs a value (a text)");
+    expect_flag_error("tagger", "--log-every -1",
+                      "tagger: --log-every must be an integer in 1..1000000000, got \"-1\"");
     expect_flag_error("classify", "--pool sum", "classify: --pool must be one of last, bilast, mean, max, got \"sum\"");
     expect_flag_error("classify", "--task", "classify: --task needs a value (one of binary, fine)");
     expect_flag_error("classify", "--bidir 2", "classify: --bidir must be an integer in 0..1, got \"2\"");
-    expect_flag_error("classify", "--word-dropout nan", "classify: --word-dropout must be a number in [0, 1000], got \"nan\"");
+    expect_flag_error("classify", "--log-every 1e3",
+                      "classify: --log-every must be an integer in 1..1000000000, got \"1e3\"");
+    expect_flag_error("classify", "--word-dropout nan",
+                      "classify: --word-dropout must be a number in [0, 1000], got \"nan\"");
     /* a rule between two flags is checked after parsing, with the same exit code */
     expect_flag_error("classify", "--train x --pool bilast --bidir 0",
                       "classify: --pool bilast needs --bidir 1 (see --help)");

@@ -368,13 +368,17 @@ Test(trees_apps, flag_errors_name_the_flag, .timeout = 30) {
                       "seq2seq: --task must be one of reverse, eng-fra, got \"translate\"");
     expect_flag_error("seq2seq", "--score cosine",
                       "seq2seq: --score must be one of dot, general, additive, got \"cosine\"");
-    expect_flag_error("seq2seq", "--attn-mode both", "seq2seq: --attn-mode must be one of output, feed, input, got \"both\"");
+    expect_flag_error("seq2seq", "--attn-mode both",
+                      "seq2seq: --attn-mode must be one of output, feed, input, got \"both\"");
     expect_flag_error("seq2seq", "--cell rnn", "seq2seq: --cell must be one of gru, lstm, got \"rnn\"");
     expect_flag_error("seq2seq", "--dropout 1.5", "seq2seq: --dropout must be a number in [0, 1), got \"1.5\"");
-    expect_flag_error("seq2seq", "--batch 99999999999", "seq2seq: --batch must be an integer in 1..4096, got \"99999999999\"");
+    expect_flag_error("seq2seq", "--batch 99999999999",
+                      "seq2seq: --batch must be an integer in 1..4096, got \"99999999999\"");
     expect_flag_error("seq2seq", "--max-len", "seq2seq: --max-len needs a value (an integer in 0..4096)");
+    expect_flag_error("seq2seq", "--steps ten", "seq2seq: --steps must be an integer in 0..1000000000, got \"ten\"");
     expect_flag_error("seq2seq", "--eval", "seq2seq: --eval needs a model (--load)");
-    expect_flag_error("treenet", "--model lstm", "treenet: --model must be one of rnn, treelstm, childsum, got \"lstm\"");
+    expect_flag_error("treenet", "--model lstm",
+                      "treenet: --model must be one of rnn, treelstm, childsum, got \"lstm\"");
     expect_flag_error("treenet", "--optim sgd", "treenet: --optim must be one of adagrad, adam, got \"sgd\"");
     expect_flag_error("treenet", "--batch-trees 0", "treenet: --batch-trees must be an integer in 1..4096, got \"0\"");
     expect_flag_error("treenet", "--lr-final 2", "treenet: --lr-final must be a number in [0, 1], got \"2\"");
