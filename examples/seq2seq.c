@@ -550,6 +550,22 @@ static int held_out_source(const dataset *held, int k) {
     return -1;
 }
 
+/* What the held-out set decides: the default --max-len (room beyond the longest
+ * reference) and the pair --attention-example names. 1, or 0 after an error. */
+static int held_out_settings(config *cfg, const dataset *held, int *svg_pair) {
+    if (cfg->max_len <= 0) {
+        for (int i = 0; i < held->n; i++)
+            if (held->tgt_len[i] > cfg->max_len) cfg->max_len = held->tgt_len[i];
+        cfg->max_len += 5;
+    }
+    *svg_pair = cfg->svg ? held_out_source(held, cfg->svg_index) : -1;
+    if (cfg->svg && *svg_pair < 0) {
+        fprintf(stderr, "seq2seq: --attention-example %d: there are fewer held-out sources\n", cfg->svg_index);
+        return 0;
+    }
+    return 1;
+}
+
 /* --attention-svg: greedy decoding of held-out pair i, its attention as a picture. 1, or 0 after an error. */
 static int write_attention(ur_seq2seq *m, ur_tape *tape, const dataset *held, int i, const config *cfg,
                            const ur_vocab *sv, const ur_vocab *tv, int *out) {
@@ -626,15 +642,8 @@ int main(int argc, char **argv) {
     dataset train = {0}, held = {0};
     int n_seen = 0, ok = (!ck || load_vocabs(ck, c.load, &sv, &tv)) &&
                          load_data(&cfg, (uint64_t)c.seed, &sv, &tv, &train, &held, &n_seen);
-    if (cfg.max_len <= 0) { /* default: room beyond the longest reference */
-        for (int i = 0; i < held.n; i++) cfg.max_len = held.tgt_len[i] > cfg.max_len ? held.tgt_len[i] : cfg.max_len;
-        cfg.max_len += 5;
-    }
-    int svg_pair = ok && cfg.svg ? held_out_source(&held, cfg.svg_index) : -1;
-    if (ok && cfg.svg && svg_pair < 0) {
-        fprintf(stderr, "seq2seq: --attention-example %d: there are fewer held-out sources\n", cfg.svg_index);
-        ok = 0;
-    }
+    int svg_pair = -1;
+    ok = ok && held_out_settings(&cfg, &held, &svg_pair);
     if (ok && reverse)
         printf("seq2seq: reverse: %d training strings, %d held-out strings (%d of them also in training)\n", train.n,
                held.n, n_seen);
