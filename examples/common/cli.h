@@ -1,5 +1,6 @@
-/* cli.h - what every example program shares: flags, a progress line, JSON output.
- * Not part of the library (examples only). */
+/* cli.h - what every example program shares: the common flags (the table itself is
+ * flags.h), the start of a run, a progress line, checkpoint helpers and a look inside
+ * one training step; JSON output is json_out.h. Not part of the library (examples only). */
 #ifndef UR_EXAMPLES_CLI_H
 #define UR_EXAMPLES_CLI_H
 
