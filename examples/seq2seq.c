@@ -26,10 +26,9 @@
 
 #include "bleu.h"
 #include "cli.h"
+#include "pairs.h"
 #include "svg.h"
 #include "unroll.h"
-
-enum { MAX_TOKENS = 64, SPLIT_SEED = 12345 };
 
 /* What --task, --cell, --score and --attn-mode take. */
 static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", NULL};
@@ -48,156 +47,6 @@ static const char *const STORED[] = {"--task", "--cell", "--score", "--attn-mode
 enum { N_STORED = 17 };
 _Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 1, "N_STORED counts the stored flags");
 
-/* ---- data: pairs of token-id sequences ---- */
-
-typedef struct example {
-    int *src, src_len;
-    int *tgt, tgt_len;
-    int group; /* held-out: index of the English sentence (references share it) */
-} example;
-
-typedef struct dataset {
-    int n;
-    example *ex;
-    const int **src, **tgt; /* views for the library calls */
-    int *src_len, *tgt_len;
-} dataset;
-
-static void dataset_free(dataset *d) {
-    for (int i = 0; i < d->n; i++) {
-        free(d->ex[i].src);
-        free(d->ex[i].tgt);
-    }
-    free(d->ex);
-    free(d->src);
-    free(d->tgt);
-    free(d->src_len);
-    free(d->tgt_len);
-    memset(d, 0, sizeof *d);
-}
-
-static int dataset_views(dataset *d) {
-    size_t n = d->n > 0 ? (size_t)d->n : 1;
-    d->src = malloc(n * sizeof *d->src);
-    d->tgt = malloc(n * sizeof *d->tgt);
-    d->src_len = malloc(n * sizeof *d->src_len);
-    d->tgt_len = malloc(n * sizeof *d->tgt_len);
-    if (!d->src || !d->tgt || !d->src_len || !d->tgt_len) return 0;
-    for (int i = 0; i < d->n; i++) {
-        d->src[i] = d->ex[i].src;
-        d->tgt[i] = d->ex[i].tgt;
-        d->src_len[i] = d->ex[i].src_len;
-        d->tgt_len[i] = d->ex[i].tgt_len;
-    }
-    return 1;
-}
-
-/* Ids of the tokens of s (word ids; unknown words become <unk>). */
-static int *encode(const ur_vocab *v, const ur_tokens *tk, int *len) {
-    int n = tk->n < MAX_TOKENS ? tk->n : MAX_TOKENS;
-    int *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    for (int i = 0; ids && i < n; i++) ids[i] = ur_vocab_id(v, tk->tok[i]);
-    *len = n;
-    return ids;
-}
-
-/* A digit string of up to 18 digits as one number, after a leading 1 ("042" -> 1042). */
-static uint64_t digits_key(const int *ids, int n, const ur_vocab *v) {
-    uint64_t k = 1;
-    for (int j = 0; j < n; j++) k = 10 * k + (uint64_t)(ur_vocab_string(v, ids[j])[0] - '0');
-    return k;
-}
-
-static int key_cmp(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Digit strings of 1..max_digits digits, each token one digit; the target reversed.
- * A string that is also in `avoid` (the training set, when drawing the held-out set)
- * is drawn again, up to 100 times; *n_seen counts those left (strings of more than 18
- * digits are not checked: they almost never repeat). */
-static int make_reverse(dataset *d, int n, int max_digits, uint64_t seed, const ur_vocab *sv, const ur_vocab *tv,
-                        const dataset *avoid, int *n_seen) {
-    ur_rng rng;
-    ur_rng_seed(&rng, seed);
-    d->n = n;
-    d->ex = calloc((size_t)n, sizeof *d->ex);
-    int check = avoid && avoid->n > 0 && max_digits <= 18;
-    uint64_t *seen = check ? malloc((size_t)avoid->n * sizeof *seen) : NULL;
-    if (!d->ex || (check && !seen)) {
-        free(seen);
-        return 0;
-    }
-    for (int i = 0; check && i < avoid->n; i++) seen[i] = digits_key(avoid->src[i], avoid->src_len[i], sv);
-    if (check) qsort(seen, (size_t)avoid->n, sizeof *seen, key_cmp);
-    if (n_seen) *n_seen = 0;
-    for (int i = 0; i < n; i++) {
-        example *e = &d->ex[i];
-        e->src = malloc((size_t)max_digits * sizeof(int));
-        e->tgt = malloc((size_t)max_digits * sizeof(int));
-        if (!e->src || !e->tgt) {
-            free(seen);
-            return 0;
-        }
-        int again = 1;
-        for (int tries = 0; again && tries < 100; tries++) {
-            e->src_len = e->tgt_len = 1 + (int)ur_rng_below(&rng, (uint32_t)max_digits);
-            for (int j = 0; j < e->src_len; j++) {
-                char digit[2] = {(char)('0' + ur_rng_below(&rng, 10)), 0};
-                e->src[j] = ur_vocab_id(sv, digit);
-                e->tgt[e->src_len - 1 - j] = ur_vocab_id(tv, digit);
-            }
-            uint64_t key = check ? digits_key(e->src, e->src_len, sv) : 0;
-            again = check && bsearch(&key, seen, (size_t)avoid->n, sizeof *seen, key_cmp) != NULL;
-        }
-        if (n_seen) *n_seen += again;
-        e->group = i;
-    }
-    free(seen);
-    return dataset_views(d);
-}
-
-/* The eng-fra split: pairs grouped by English sentence, groups shuffled with a fixed
- * seed, the last 10% of the groups held out. held[i] = 1 for a held-out pair. */
-static void split_pairs(const ur_pairs *p, int *group, int *held) {
-    int n_groups = 0;
-    for (int i = 0; i < p->n; i++) { /* pairs of one sentence are adjacent in the file */
-        if (i == 0 || strcmp(p->src[i], p->src[i - 1])) n_groups++;
-        group[i] = n_groups - 1;
-    }
-    int *perm = malloc((size_t)n_groups * sizeof *perm);
-    ur_rng rng;
-    ur_rng_seed(&rng, SPLIT_SEED);
-    for (int g = 0; perm && g < n_groups; g++) perm[g] = g;
-    for (int g = n_groups - 1; perm && g > 0; g--) {
-        int j = (int)ur_rng_below(&rng, (uint32_t)g + 1), x = perm[g];
-        perm[g] = perm[j];
-        perm[j] = x;
-    }
-    int n_train = n_groups - n_groups / 10;
-    char *is_held = calloc((size_t)n_groups, 1);
-    for (int g = n_train; perm && is_held && g < n_groups; g++) is_held[perm[g]] = 1;
-    for (int i = 0; i < p->n; i++) held[i] = is_held ? is_held[group[i]] : 0;
-    free(perm);
-    free(is_held);
-}
-
-/* Tokenised sides of every pair (NULL entries on failure). */
-static ur_tokens **tokenize_all(const ur_pairs *p, int side) {
-    ur_tokens **t = calloc((size_t)p->n, sizeof *t);
-    for (int i = 0; t && i < p->n; i++) {
-        const char *s = side ? p->tgt[i] : p->src[i];
-        if (ur_tokenize(s, strlen(s), &t[i]) != UR_OK) t[i] = NULL;
-    }
-    return t;
-}
-
-static void tokens_free_all(ur_tokens **t, int n) {
-    for (int i = 0; t && i < n; i++) ur_tokens_free(t[i]);
-    free(t);
-}
-
 /* ---- evaluation ---- */
 
 typedef struct score {
@@ -207,7 +56,7 @@ typedef struct score {
 
 /* Greedy (and with beam > 1, beam) decoding of the held-out set: one decoding per
  * distinct source (group), scored against every reference of the group. */
-static score evaluate(ur_seq2seq *m, ur_tape *t, const dataset *d, const config *cfg, int use_beam) {
+static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const config *cfg, int use_beam) {
     score s = {0, 0, NAN, NAN, 0};
     bleu_stats bs;
     memset(&bs, 0, sizeof bs);
@@ -261,88 +110,8 @@ static void print_ids(FILE *f, const ur_vocab *v, const int *ids, int n, int cha
     for (int i = 0; i < n; i++) fprintf(f, "%s%s", i && !chars ? " " : "", ur_vocab_string(v, ids[i]));
 }
 
-enum {
-    SRC_SPECIALS = UR_VOCAB_PAD | UR_VOCAB_UNK,
-    TGT_SPECIALS = UR_VOCAB_PAD | UR_VOCAB_UNK | UR_VOCAB_BOS | UR_VOCAB_EOS
-};
-
-/* Builds the vocabularies (unless loaded) and the two datasets of the task; 0 after
- * printing an error. *n_seen: held-out reverse strings that are also training strings. */
-static int load_data(const config *cfg, uint64_t seed, ur_vocab **sv, ur_vocab **tv, dataset *train, dataset *held,
-                     int *n_seen) {
-    *n_seen = 0;
-    if (!strcmp(cfg->task, "reverse")) { /* the ten digits on both sides */
-        if (!*sv) *sv = ur_vocab_new(SRC_SPECIALS);
-        if (!*tv) *tv = ur_vocab_new(TGT_SPECIALS);
-        for (char dgt = '0'; *sv && *tv && dgt <= '9'; dgt++) {
-            ur_vocab_add(*sv, (char[]){dgt, 0});
-            ur_vocab_add(*tv, (char[]){dgt, 0});
-        }
-        int ok = *sv && *tv && make_reverse(train, cfg->n_train, cfg->max_digits, seed, *sv, *tv, NULL, NULL) &&
-                 make_reverse(held, 1000, cfg->max_digits, SPLIT_SEED, *sv, *tv, train, n_seen);
-        if (!ok) fprintf(stderr, "seq2seq: out of memory for the digit strings\n");
-        return ok;
-    }
-    ur_pairs *p = NULL;
-    if (ur_pairs_read_file(cfg->data, &p) != UR_OK) {
-        fprintf(stderr, "seq2seq: %s\n", ur_last_error());
-        return 0;
-    }
-    ur_tokens **st = tokenize_all(p, 0), **tt = tokenize_all(p, 1);
-    int *group = malloc((size_t)p->n * sizeof *group), *is_held = malloc((size_t)p->n * sizeof *is_held);
-    int ok = st && tt && group && is_held, bad = -1;
-    for (int i = 0; ok && i < p->n && bad < 0; i++) {
-        ok = st[i] && tt[i];
-        if (ok && st[i]->n == 0) bad = i;
-    }
-    if (bad >= 0) { /* a column of spaces: blank lines are skipped, so count pairs, not lines */
-        fprintf(stderr, "seq2seq: %s: pair %d ('%s') has no source words\n", cfg->data, bad + 1, p->src[bad]);
-        ok = 0;
-    }
-    if (ok) split_pairs(p, group, is_held);
-    if (ok && !*sv) { /* the words of the training side */
-        ur_vocab *cs = ur_vocab_new(0), *ct = ur_vocab_new(0);
-        for (int i = 0; cs && ct && i < p->n; i++)
-            for (int side = 0; side < 2 && !is_held[i]; side++) {
-                const ur_tokens *tk = side ? tt[i] : st[i];
-                for (int j = 0; j < tk->n; j++) ur_vocab_add(side ? ct : cs, tk->tok[j]);
-            }
-        ok = cs && ct && ur_vocab_build(cs, 1, SRC_SPECIALS, sv) == UR_OK &&
-             ur_vocab_build(ct, 1, TGT_SPECIALS, tv) == UR_OK;
-        ur_vocab_free(cs);
-        ur_vocab_free(ct);
-    }
-    for (int h = 0; ok && h < 2; h++) {
-        dataset *d = h ? held : train;
-        d->ex = calloc((size_t)p->n, sizeof *d->ex);
-        ok = d->ex != NULL;
-        for (int i = 0; ok && i < p->n; i++) {
-            if (is_held[i] != h) continue;
-            example *e = &d->ex[d->n++];
-            e->src = encode(*sv, st[i], &e->src_len);
-            e->tgt = encode(*tv, tt[i], &e->tgt_len);
-            e->group = group[i];
-            ok = e->src && e->tgt;
-        }
-        ok = ok && dataset_views(d);
-    }
-    if (ok && (train->n == 0 || held->n == 0)) {
-        fprintf(stderr, "seq2seq: %s: %d pairs are too few: 10%% of the distinct sources are held out, "
-                        "and both parts need some\n", cfg->data, p->n);
-        ok = 0;
-    } else if (!ok && bad < 0) {
-        fprintf(stderr, "seq2seq: %s: out of memory\n", cfg->data);
-    }
-    tokens_free_all(st, p->n);
-    tokens_free_all(tt, p->n);
-    free(group);
-    free(is_held);
-    ur_pairs_free(p);
-    return ok;
-}
-
 /* One training step's loss on the pairs idx[0..B). */
-static ur_node *batch_loss(ur_seq2seq *m, ur_tape *t, const dataset *d, const int *idx, int B, uint64_t seed,
+static ur_node *batch_loss(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const int *idx, int B, uint64_t seed,
                            const int **src, const int **tgt, int *sl, int *tl, int *n_tokens) {
     for (int b = 0; b < B; b++) {
         src[b] = d->src[idx[b]];
@@ -361,7 +130,7 @@ static void print_score(const char *name, const score *s, int beam) {
 }
 
 /* Greedy (and with --beam K, beam) scores of the held-out set, printed; 0 if decoding failed. */
-static int score_held_out(ur_seq2seq *m, ur_tape *tape, const dataset *held, const config *cfg, score *greedy,
+static int score_held_out(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, const config *cfg, score *greedy,
                           score *beam) {
     *greedy = evaluate(m, tape, held, cfg, 0);
     print_score("held-out, greedy", greedy, 0);
@@ -439,8 +208,8 @@ static int settle(config *cfg, const ur_ckpt *ck) {
 /* The vocabularies a checkpoint carries; 0 after printing an error. */
 static int load_vocabs(const ur_ckpt *ck, const char *path, ur_vocab **sv, ur_vocab **tv) {
     const char *st = ur_ckpt_meta(ck, "src_vocab"), *tt = ur_ckpt_meta(ck, "tgt_vocab");
-    *sv = st ? cli_vocab_from_text(st, SRC_SPECIALS) : NULL;
-    *tv = tt ? cli_vocab_from_text(tt, TGT_SPECIALS) : NULL;
+    *sv = st ? cli_vocab_from_text(st, S2S_SRC_SPECIALS) : NULL;
+    *tv = tt ? cli_vocab_from_text(tt, S2S_TGT_SPECIALS) : NULL;
     if (!*sv || !*tv) fprintf(stderr, "seq2seq: --load %s: no usable vocabularies in the metadata\n", path);
     return *sv && *tv;
 }
@@ -470,7 +239,7 @@ static ur_seq2seq *model_new(ur_paramset *ps, const config *cfg, const ur_vocab 
 
 /* --print-tape, --dot, --grad-report: one training step on the first two pairs. */
 static void look_inside(const cli_common *c, const config *cfg, ur_seq2seq *m, ur_paramset *ps, ur_tape *tape,
-                        const dataset *train, const int **bsrc, int *blen) {
+                        const s2s_dataset *train, const int **bsrc, int *blen) {
     int idx[2] = {0, train->n > 1 ? 1 : 0}, B = cfg->batch < 2 ? 1 : 2;
     ur_tape_reset(tape);
     ur_node *loss = batch_loss(m, tape, train, idx, B, 1, bsrc, bsrc + cfg->batch, blen, blen + cfg->batch, NULL);
@@ -504,7 +273,7 @@ static int save(const char *path, const ur_paramset *ps, const ur_optim *opt, co
 }
 
 /* The first --show held-out sources: reference, greedy and beam outputs, samples. */
-static void show_examples(ur_seq2seq *m, ur_tape *tape, const dataset *held, const config *cfg, const ur_vocab *sv,
+static void show_examples(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, const config *cfg, const ur_vocab *sv,
                           const ur_vocab *tv, uint64_t seed, int *out) {
     int chars = !strcmp(cfg->task, "reverse"), len;
     ur_rng sample_rng;
@@ -542,7 +311,7 @@ static void show_examples(ur_seq2seq *m, ur_tape *tape, const dataset *held, con
 }
 
 /* The first pair of held-out source number k (its references follow it), or -1. */
-static int held_out_source(const dataset *held, int k) {
+static int held_out_source(const s2s_dataset *held, int k) {
     for (int i = 0, n = -1; i < held->n; i++) {
         n += i == 0 || held->ex[i].group != held->ex[i - 1].group;
         if (n == k) return i;
@@ -552,7 +321,7 @@ static int held_out_source(const dataset *held, int k) {
 
 /* What the held-out set decides: the default --max-len (room beyond the longest
  * reference) and the pair --attention-example names. 1, or 0 after an error. */
-static int held_out_settings(config *cfg, const dataset *held, int *svg_pair) {
+static int held_out_settings(config *cfg, const s2s_dataset *held, int *svg_pair) {
     if (cfg->max_len <= 0) {
         for (int i = 0; i < held->n; i++)
             if (held->tgt_len[i] > cfg->max_len) cfg->max_len = held->tgt_len[i];
@@ -567,7 +336,7 @@ static int held_out_settings(config *cfg, const dataset *held, int *svg_pair) {
 }
 
 /* --attention-svg: greedy decoding of held-out pair i, its attention as a picture. 1, or 0 after an error. */
-static int write_attention(ur_seq2seq *m, ur_tape *tape, const dataset *held, int i, const config *cfg,
+static int write_attention(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, int i, const config *cfg,
                            const ur_vocab *sv, const ur_vocab *tv, int *out) {
     int S = held->src_len[i], len, ok = 0, eos = ur_vocab_special_id(tv, UR_VOCAB_EOS);
     ur_real *attn = malloc((size_t)cfg->max_len * (size_t)S * sizeof *attn);
@@ -639,9 +408,10 @@ int main(int argc, char **argv) {
 
     /* ---- data: training pairs, held-out pairs (a loaded model brings its vocabularies) ---- */
     ur_vocab *sv = NULL, *tv = NULL;
-    dataset train = {0}, held = {0};
+    s2s_dataset train = {0}, held = {0};
+    s2s_task task = {cfg.task, cfg.data, cfg.n_train, cfg.max_digits};
     int n_seen = 0, ok = (!ck || load_vocabs(ck, c.load, &sv, &tv)) &&
-                         load_data(&cfg, (uint64_t)c.seed, &sv, &tv, &train, &held, &n_seen);
+                         s2s_load_data(&task, (uint64_t)c.seed, &sv, &tv, &train, &held, &n_seen);
     int svg_pair = -1;
     ok = ok && held_out_settings(&cfg, &held, &svg_pair);
     if (ok && reverse)
@@ -755,8 +525,8 @@ int main(int argc, char **argv) {
     ur_optim_free(opt);
     ur_seq2seq_free(m);
     ur_paramset_free(ps);
-    dataset_free(&train);
-    dataset_free(&held);
+    s2s_dataset_free(&train);
+    s2s_dataset_free(&held);
     ur_vocab_free(sv);
     ur_vocab_free(tv);
     ur_ckpt_close(ck);
