@@ -339,4 +339,11 @@ Test(apps, help_lists_choices_and_ranges, .timeout = 30) {
                   strstr(r.out, "(default 0) [0, 1)"),
               "char_rnn --help: %s", r.out);
     free(r.out);
+    r = ur_test_run(BIN "classify --help", 1);
+    cr_expect(strstr(r.out, "--pool last|bilast|mean|max") && strstr(r.out, "--cell lstm|gru"), "classify --help: %s",
+              r.out);
+    free(r.out);
+    r = ur_test_run(BIN "tagger --help", 1);
+    cr_expect(strstr(r.out, "stacked BiLSTM layers (default 1) [1..8]"), "tagger --help: %s", r.out);
+    free(r.out);
 }

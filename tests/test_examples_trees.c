@@ -362,6 +362,19 @@ Test(trees_apps, help_and_bad_flags, .timeout = 30) {
     free(r.out);
 }
 
+/* --help is generated from the flag table: the choices and ranges are listed. */
+Test(trees_apps, help_lists_choices_and_ranges, .timeout = 30) {
+    ur_test_result r = ur_test_run(BIN "seq2seq --help", 1);
+    cr_expect(strstr(r.out, "--task reverse|eng-fra") && strstr(r.out, "--score dot|general|additive") &&
+                  strstr(r.out, "(default 1: greedy only) [1..64]"),
+              "seq2seq --help: %s", r.out);
+    free(r.out);
+    r = ur_test_run(BIN "treenet --help", 1);
+    cr_expect(strstr(r.out, "--model rnn|treelstm|childsum") && strstr(r.out, "--optim adagrad|adam"),
+              "treenet --help: %s", r.out);
+    free(r.out);
+}
+
 Test(trees_apps, flag_errors_name_the_flag, .timeout = 30) {
     expect_flag_error("seq2seq", "--beam 0", "seq2seq: --beam must be an integer in 1..64, got \"0\"");
     expect_flag_error("seq2seq", "--task translate",
