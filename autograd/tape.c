@@ -44,7 +44,14 @@ void *ur__alloc(ur_tape *t, size_t bytes) {
 
 ur_real *ur__alloc_real(ur_tape *t, size_t n) { return ur__alloc(t, n * sizeof(ur_real)); }
 
-/* ---- tape ---- */
+/* ---- tape ----
+ * Recordings are numbered from one counter shared by every tape of the process:
+ * a node or a parameter's cached node is valid only while its tape still has its
+ * number, so a handle from a freed tape cannot pass for one of a new tape that
+ * happens to get the same address. */
+static _Atomic uint64_t next_epoch = 1;
+
+static uint64_t new_epoch(void) { return next_epoch++; }
 
 ur_tape *ur_tape_new(void) {
     ur_tape *t = ur_calloc(1, sizeof *t);
@@ -53,7 +60,7 @@ ur_tape *ur_tape_new(void) {
         return NULL;
     }
     t->grad_enabled = 1;
-    t->epoch = 1;
+    t->epoch = new_epoch();
     return t;
 }
 
@@ -90,7 +97,7 @@ void ur_tape_reset(ur_tape *t) {
     t->err = UR_OK;
     t->errmsg[0] = '\0';
     t->backward_done = 0;
-    t->epoch++;
+    t->epoch = new_epoch();
 }
 
 ur_status ur_tape_error(const ur_tape *t) { return t ? t->err : UR_ERR_ARG; }

@@ -326,6 +326,8 @@ Test(apps, flag_errors_name_the_flag, .timeout = 30) {
                       "classify: --log-every must be an integer in 1..1000000000, got \"1e3\"");
     expect_flag_error("classify", "--word-dropout nan",
                       "classify: --word-dropout must be a number in [0, 1000], got \"nan\"");
+    expect_flag_error("ngram", "--order 9", "ngram: --order must be an integer in 1..8, got \"9\"");
+    expect_flag_error("ngram", "--gen-bytes 0", "ngram: --gen-bytes must be an integer in 1..1000000000, got \"0\"");
     /* a rule between two flags is checked after parsing, with the same exit code */
     expect_flag_error("classify", "--train x --pool bilast --bidir 0",
                       "classify: --pool bilast needs --bidir 1 (see --help)");

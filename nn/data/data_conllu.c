@@ -1,12 +1,16 @@
-/* data_conllu.c - CoNLL-U reader: sentences of (FORM, UPOS).
+/* data_conllu.c - one-token-per-line readers: CoNLL-U (FORM, UPOS) and CoNLL-style
+ * B-I-O named entities (FORM, entity tag).
  *
- * A token line has 10 tab-separated columns: ID FORM LEMMA UPOS XPOS FEATS HEAD
- * DEPREL DEPS MISC. Only ID, FORM and UPOS are kept. The parser appends forms to one
- * byte array and tags to one int array, remembering where each sentence starts; the
- * word pointers are made once at the end, when the byte array no longer moves.
+ * A token line has tab-separated columns, the first an ID counting 1, 2, ... in each
+ * sentence; '#' starts a comment line and blank lines end sentences. The two
+ * formats differ only in their number of columns and where the tag is and what it
+ * means, so one parser serves both. It appends forms to one byte array and tags to
+ * one int array, remembering where each sentence starts; the word pointers are made
+ * once at the end, when the byte array no longer moves.
  */
 #include "data_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const upos_names[UR_UPOS_COUNT] = {
@@ -24,8 +28,21 @@ int ur_upos_id(const char *tag, size_t len) {
     return -1;
 }
 
+/* What one format looks like: its columns and how a tag field becomes an id. */
+typedef struct format {
+    const char *fn;             /* the reader's name, for errors */
+    int min_cols, max_cols;     /* columns per token line (max_cols < 0: any number) */
+    int tag_col;                /* the tag's column; FORM is column 1 */
+    int allow_ranges;           /* skip range (3-4) and empty-node (5.1) IDs */
+    const char *tag_name;       /* the tag column's name, for errors */
+    /* tag id of a field, or -1 when unknown (then the line is an error) */
+    int (*tag_of)(const char *tag, size_t len, ur_iob_stats *stats);
+} format;
+
 /* Parser state: growing arrays and where the errors point. */
 typedef struct parser {
+    const format *fmt;
+    ur_iob_stats *stats;
     const char *name;
     size_t lineno;
     ur_data_vec text;   /* char: forms, NUL-terminated */
@@ -35,14 +52,12 @@ typedef struct parser {
     size_t sent_start;  /* first token of the sentence being read */
 } parser;
 
-#define FN "ur_conllu_parse"
-
 static ur_status fail(const parser *p, const char *fmt, const char *field, size_t len) {
     int n = len > 40 ? 40 : (int)len;
-    return ur_set_error(UR_ERR_FORMAT, FN ": %s:%zu: %s '%.*s'", p->name, p->lineno, fmt, n, field);
+    return ur_set_error(UR_ERR_FORMAT, "%s: %s:%zu: %s '%.*s'", p->fmt->fn, p->name, p->lineno, fmt, n, field);
 }
 
-/* Splits line at tabs into at most 10 fields; returns the number of fields found. */
+/* Splits line at tabs, keeping at most 10 fields; returns the number of fields found. */
 static int split_tabs(const char *line, size_t len, const char **f, size_t *flen) {
     int n = 0;
     const char *s = line, *end = line + len;
@@ -86,36 +101,48 @@ static int classify_id(const char *s, size_t len, long *id) {
 /* Closes the current sentence (if it has tokens). */
 static ur_status end_sentence(parser *p) {
     if (p->tags.n == p->sent_start) return UR_OK;
-    if (p->starts.n >= 0x7fffffff) return ur_set_error(UR_ERR_FORMAT, FN ": %s: too many sentences", p->name);
-    ur_status s = ur_data_vec_push(&p->starts, &p->sent_start, 1, FN);
+    if (p->starts.n >= 0x7fffffff) return ur_set_error(UR_ERR_FORMAT, "%s: %s: too many sentences", p->fmt->fn, p->name);
+    ur_status s = ur_data_vec_push(&p->starts, &p->sent_start, 1, p->fmt->fn);
     p->sent_start = p->tags.n;
     return s;
 }
 
 static ur_status token_line(parser *p, const char *line, size_t len) {
+    const format *fmt = p->fmt;
     const char *f[10];
     size_t fl[10];
     int n = split_tabs(line, len, f, fl);
-    if (n != 10)
-        return ur_set_error(UR_ERR_FORMAT, FN ": %s:%zu: expected 10 tab-separated columns, found %d", p->name,
-                            p->lineno, n);
+    if (n < fmt->min_cols || (fmt->max_cols >= 0 && n > fmt->max_cols)) {
+        if (fmt->min_cols == fmt->max_cols)
+            return ur_set_error(UR_ERR_FORMAT, "%s: %s:%zu: expected %d tab-separated columns, found %d", fmt->fn,
+                                p->name, p->lineno, fmt->min_cols, n);
+        return ur_set_error(UR_ERR_FORMAT, "%s: %s:%zu: expected at least %d tab-separated columns, found %d",
+                            fmt->fn, p->name, p->lineno, fmt->min_cols, n);
+    }
     long id;
     int kind = classify_id(f[0], fl[0], &id);
-    if (kind < 0) return fail(p, "bad ID", f[0], fl[0]);
+    if (kind < 0 || (kind == 0 && !fmt->allow_ranges)) return fail(p, "bad ID", f[0], fl[0]);
     if (kind == 0) return UR_OK;
     size_t expect = p->tags.n - p->sent_start + 1;
     if ((size_t)id != expect)
-        return ur_set_error(UR_ERR_FORMAT, FN ": %s:%zu: ID %ld out of order (expected %zu)", p->name, p->lineno,
-                            id, expect);
-    if (fl[1] == 0) return ur_set_error(UR_ERR_FORMAT, FN ": %s:%zu: empty FORM", p->name, p->lineno);
-    if (fl[3] == 0) return ur_set_error(UR_ERR_FORMAT, FN ": %s:%zu: empty UPOS", p->name, p->lineno);
-    int tag = ur_upos_id(f[3], fl[3]);
-    if (tag < 0) return fail(p, "unknown UPOS", f[3], fl[3]);
+        return ur_set_error(UR_ERR_FORMAT, "%s: %s:%zu: ID %ld out of order (expected %zu)", fmt->fn, p->name,
+                            p->lineno, id, expect);
+    if (fl[1] == 0) return ur_set_error(UR_ERR_FORMAT, "%s: %s:%zu: empty FORM", fmt->fn, p->name, p->lineno);
+    const char *tf = f[fmt->tag_col];
+    size_t tl = fl[fmt->tag_col];
+    if (tl == 0)
+        return ur_set_error(UR_ERR_FORMAT, "%s: %s:%zu: empty %s", fmt->fn, p->name, p->lineno, fmt->tag_name);
+    int tag = fmt->tag_of(tf, tl, p->stats);
+    if (tag < 0) {
+        char what[32];
+        snprintf(what, sizeof what, "unknown %s", fmt->tag_name);
+        return fail(p, what, tf, tl);
+    }
     size_t off = p->text.n;
-    ur_status s = ur_data_vec_push(&p->text, f[1], fl[1], FN);
-    if (s == UR_OK) s = ur_data_vec_push(&p->text, "", 1, FN);
-    if (s == UR_OK) s = ur_data_vec_push(&p->offs, &off, 1, FN);
-    if (s == UR_OK) s = ur_data_vec_push(&p->tags, &tag, 1, FN);
+    ur_status s = ur_data_vec_push(&p->text, f[1], fl[1], fmt->fn);
+    if (s == UR_OK) s = ur_data_vec_push(&p->text, "", 1, fmt->fn);
+    if (s == UR_OK) s = ur_data_vec_push(&p->offs, &off, 1, fmt->fn);
+    if (s == UR_OK) s = ur_data_vec_push(&p->tags, &tag, 1, fmt->fn);
     return s;
 }
 
@@ -133,8 +160,8 @@ static ur_status parse_lines(parser *p, const char *buf, size_t len) {
         p->lineno = it.lineno;
         ur_status s = UR_OK;
         if (n > UR_DATA_MAX_LINE)
-            s = ur_set_error(UR_ERR_FORMAT, FN ": %s:%zu: line too long (%zu bytes, limit %d)", p->name, p->lineno,
-                             n, UR_DATA_MAX_LINE);
+            s = ur_set_error(UR_ERR_FORMAT, "%s: %s:%zu: line too long (%zu bytes, limit %d)", p->fmt->fn, p->name,
+                             p->lineno, n, UR_DATA_MAX_LINE);
         else if (is_blank(line, n)) s = end_sentence(p);
         else if (line[0] != '#') s = token_line(p, line, n);
         if (s != UR_OK) return s;
@@ -152,7 +179,7 @@ static ur_status finish(parser *p, ur_conllu **out) {
         ur_free(c);
         ur_free(words);
         ur_free(sents);
-        return ur_data_nomem(FN);
+        return ur_data_nomem(p->fmt->fn);
     }
     c->text_ = ur_data_vec_take(&p->text);
     c->tags_ = ur_data_vec_take(&p->tags);
@@ -170,11 +197,12 @@ static ur_status finish(parser *p, ur_conllu **out) {
     return UR_OK;
 }
 
-ur_status ur_conllu_parse(const char *buf, size_t len, const char *name_for_errors, ur_conllu **out) {
-    if (!out) return ur_set_error(UR_ERR_ARG, FN ": out is NULL");
+static ur_status parse(const format *fmt, const char *buf, size_t len, const char *name_for_errors,
+                       ur_conllu **out, ur_iob_stats *stats) {
+    if (!out) return ur_set_error(UR_ERR_ARG, "%s: out is NULL", fmt->fn);
     *out = NULL;
-    if (!buf && len) return ur_set_error(UR_ERR_ARG, FN ": buf is NULL");
-    parser p = {ur_data_name(name_for_errors), 0, ur_data_vec_make(1), ur_data_vec_make(sizeof(size_t)),
+    if (!buf && len) return ur_set_error(UR_ERR_ARG, "%s: buf is NULL", fmt->fn);
+    parser p = {fmt, stats, ur_data_name(name_for_errors), 0, ur_data_vec_make(1), ur_data_vec_make(sizeof(size_t)),
                 ur_data_vec_make(sizeof(int)), ur_data_vec_make(sizeof(size_t)), 0};
     ur_status s = parse_lines(&p, buf ? buf : "", len);
     if (s == UR_OK) s = finish(&p, out);
@@ -185,15 +213,72 @@ ur_status ur_conllu_parse(const char *buf, size_t len, const char *name_for_erro
     return s;
 }
 
-ur_status ur_conllu_read_file(const char *path, ur_conllu **out) {
-    if (!out) return ur_set_error(UR_ERR_ARG, "ur_conllu_read_file: out is NULL");
+static ur_status read_file(const format *fmt, const char *fn, const char *path, ur_conllu **out,
+                           ur_iob_stats *stats) {
+    if (!out) return ur_set_error(UR_ERR_ARG, "%s: out is NULL", fn);
     *out = NULL;
     char *buf;
     size_t len;
-    ur_status s = ur_data_read_all(path, 0, "ur_conllu_read_file", &buf, &len);
+    ur_status s = ur_data_read_all(path, 0, fn, &buf, &len);
     if (s != UR_OK) return s;
-    s = ur_conllu_parse(buf, len, path, out);
+    s = parse(fmt, buf, len, path, out, stats);
     ur_free(buf);
+    return s;
+}
+
+/* ---- CoNLL-U: ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC ---- */
+
+static int upos_of(const char *tag, size_t len, ur_iob_stats *stats) {
+    (void)stats;
+    return ur_upos_id(tag, len);
+}
+
+static const format conllu = {"ur_conllu_parse", 10, 10, 3, 1, "UPOS", upos_of};
+
+ur_status ur_conllu_parse(const char *buf, size_t len, const char *name_for_errors, ur_conllu **out) {
+    return parse(&conllu, buf, len, name_for_errors, out, NULL);
+}
+
+ur_status ur_conllu_read_file(const char *path, ur_conllu **out) {
+    return read_file(&conllu, "ur_conllu_read_file", path, out, NULL);
+}
+
+/* ---- B-I-O entities: ID FORM TAG [more columns] ---- */
+
+static int bio_of(const char *tag, size_t len, ur_iob_stats *stats) {
+    int id = ur_bio_id(tag, len);
+    if (id >= 0) return id;
+    if (stats && !(len == 1 && tag[0] == 'O')) stats->n_irregular++;
+    return UR_BIO_O;
+}
+
+static const format iob = {"ur_iob_parse", 3, -1, 2, 0, "tag", bio_of};
+
+/* I-X that does not continue an X entity starts one: it becomes B-X (the span is
+ * the same under conlleval's reading, and a CRF's gold path stays allowed). */
+static void repair(ur_conllu *c, ur_iob_stats *stats) {
+    for (int k = 0; k < c->n_sentences; k++) {
+        int *tags = (int *)c->sents[k].tags;
+        for (int i = 0; i < c->sents[k].len; i++)
+            if (!ur_bio_allowed(i ? tags[i - 1] : -1, tags[i])) {
+                tags[i] = ur_bio_begin_of(tags[i]);
+                if (stats) stats->n_repaired++;
+            }
+    }
+}
+
+ur_status ur_iob_parse(const char *buf, size_t len, const char *name_for_errors, ur_conllu **out,
+                       ur_iob_stats *stats) {
+    if (stats) *stats = (ur_iob_stats){0, 0};
+    ur_status s = parse(&iob, buf, len, name_for_errors, out, stats);
+    if (s == UR_OK) repair(*out, stats);
+    return s;
+}
+
+ur_status ur_iob_read_file(const char *path, ur_conllu **out, ur_iob_stats *stats) {
+    if (stats) *stats = (ur_iob_stats){0, 0};
+    ur_status s = read_file(&iob, "ur_iob_read_file", path, out, stats);
+    if (s == UR_OK) repair(*out, stats);
     return s;
 }
 

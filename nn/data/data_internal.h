@@ -4,6 +4,7 @@
 #define UR_DATA_INTERNAL_H
 
 #include "ur_data.h"
+#include "ur_bio.h"
 
 /* A growable array of elements of one size. Memory from ur_malloc. */
 typedef struct ur_data_vec {
