@@ -70,11 +70,11 @@ typedef struct model {
     double dropout;
 } model;
 
+/* The cells --cell takes, and the library's kind of each (same order). */
+static const char *const CELLS[] = {"rnn", "gru", "lstm", NULL};
 static ur_rnn_kind cell_kind(const char *name) {
-    if (!strcmp(name, "rnn")) return UR_RNN_TANH;
-    if (!strcmp(name, "gru")) return UR_RNN_GRU;
-    if (!strcmp(name, "lstm")) return UR_RNN_LSTM;
-    return (ur_rnn_kind)-1;
+    static const ur_rnn_kind kinds[] = {UR_RNN_TANH, UR_RNN_GRU, UR_RNN_LSTM};
+    return kinds[cli_choice_index(CELLS, name)]; /* the flag table admits only CELLS */
 }
 
 static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t seed) {
@@ -308,60 +308,117 @@ static int load_checkpoint(ur_ckpt *ck, const char *path, model *m, ur_optim *op
     return 0;
 }
 
+/* ---- settings ---- */
+
+enum { MAX_FLAGS = 40 };
+static const char ABOUT[] = "char_rnn: a character-level RNN/GRU/LSTM language model (truncated BPTT)";
+
+/* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
+static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
+    *cfg = (config){.data = NULL, .gen_bytes = 262144, .gen_seed = 7, .cell = "lstm", .layers = 1, .hidden = 256,
+                    .embed = 64, .dropout = 0, .bptt = 64, .batch = 64, .lr = 3e-3, .clip = 5, .iters = 0,
+                    .eval_every = 0, .val_chars = 0, .log_every = 10, .sample = 300, .temperature = 0.8,
+                    .prime = NULL};
+    const cli_opt table[] = {
+        CLI_COMMON_OPTS(*c),
+        CLI_TEXT("--data", &cfg->data, "text file (default: generated play text, no download)"),
+        CLI_LONG("--gen-bytes", &cfg->gen_bytes, 1, 1000000000, "size of the generated text (default 262144)"),
+        CLI_ANY_LONG("--gen-seed", &cfg->gen_seed, "seed of the generated text (default 7)"),
+        CLI_CHOICE("--cell", &cfg->cell, CELLS, "recurrent cell (default lstm)"),
+        CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "stacked layers (default 1)"),
+        CLI_INT("--hidden", &cfg->hidden, 1, 4096, "hidden units per layer (default 256)"),
+        CLI_INT("--embed", &cfg->embed, 0, 4096, "embedding size, 0 for one-hot inputs (default 64)"),
+        CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout between layers and before the output (default 0)"),
+        CLI_INT("--bptt", &cfg->bptt, 1, 4096, "segment length of truncated BPTT (default 64)"),
+        CLI_INT("--batch", &cfg->batch, 1, 4096, "parallel streams (default 64)"),
+        CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"),
+        CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_LONG("--iters", &cfg->iters, 0, 1000000000, "planned training steps (default 600, or 2500 with --data)"),
+        CLI_LONG("--eval-every", &cfg->eval_every, -1, 1000000000,
+                 "validate every N steps (default: 4 times per run, -1: only at the end)"),
+        CLI_LONG("--val-chars", &cfg->val_chars, 0, 1000000000,
+                 "validate on the first N validation characters (default all)"),
+        CLI_LONG("--log-every", &cfg->log_every, 1, 1000000000, "progress line every N steps (default 10)"),
+        CLI_INT("--sample", &cfg->sample, 0, 1000000, "characters to sample at the end (default 300)"),
+        CLI_REAL("--temperature", &cfg->temperature, 0, 100, "sampling temperature (default 0.8; 0: greedy)"),
+        CLI_TEXT("--prime", &cfg->prime, "text to start the sample with (default: the first character)"),
+    };
+    _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
+    memcpy(opts, table, sizeof table);
+    return (int)(sizeof table / sizeof table[0]);
+}
+
+/* ---- data: a text, its characters, 90% / 10% ---- */
+
+/* The text (--data, or generated play text) and its corpus; 1, or 0 after printing
+ * an error (also when the text is too short for the batch and a validation part). */
+static int load_text(const config *cfg, ur_text **text, ur_char_corpus **corpus) {
+    int use_file = cfg->data && cfg->data[0];
+    ur_status st = use_file ? ur_text_read_file(cfg->data, 0, text)
+                            : ur_text_generate((uint64_t)cfg->gen_seed, (size_t)cfg->gen_bytes, text);
+    if (st == UR_OK) st = ur_char_corpus_make(*text, 0.9, corpus);
+    if (st != UR_OK) {
+        fprintf(stderr, "char_rnn: %s\n", ur_last_error());
+        return 0;
+    }
+    const ur_char_corpus *cc = *corpus;
+    size_t n_val = cc->n - cc->n_train;
+    if (cfg->val_chars > 0 && (size_t)cfg->val_chars < n_val) n_val = (size_t)cfg->val_chars;
+    if ((cc->n_train - 1) / (size_t)cfg->batch < (size_t)cfg->bptt || n_val < 2) { /* not one segment per stream */
+        fprintf(stderr, "char_rnn: %s: %zu bytes are too few for --batch %d x --bptt %d (and a validation part)\n",
+                use_file ? cfg->data : "generated text", (*text)->len, cfg->batch, cfg->bptt);
+        return 0;
+    }
+    printf("char_rnn: %s, %zu bytes, %d distinct: %zu train, %zu validation\n",
+           use_file ? cfg->data : "generated play text", cc->n, cc->cs.size, cc->n_train, cc->n - cc->n_train);
+    return 1;
+}
+
+/* ---- the final report ---- */
+
+static void print_json(const config *cfg, const ur_optim *opt, const ur_paramset *ps, long first, long done,
+                       const double *losses, double val_loss, double seconds, const char *sample) {
+    double tail = 0;
+    long n_tail = done < 10 ? done : 10; /* last_loss: the mean of the last 10 */
+    for (long i = done - n_tail; i < done; i++) tail += losses[i];
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_str(&j, "example", "char_rnn");
+    cli_json_str(&j, "cell", cfg->cell);
+    cli_json_int(&j, "step", ur_optim_step_count(opt));
+    cli_json_int(&j, "first_step", first + 1);
+    cli_json_num(&j, "first_loss", done ? losses[0] : NAN);
+    cli_json_num(&j, "last_loss", n_tail ? tail / (double)n_tail : NAN);
+    cli_json_num(&j, "val_loss", val_loss);
+    cli_json_num(&j, "val_bpc", val_loss / log(2.0));
+    cli_json_num(&j, "val_ppl", exp(val_loss));
+    cli_json_num(&j, "seconds", seconds);
+    cli_json_num(&j, "tokens_per_s", done ? (double)done * cfg->bptt * cfg->batch / seconds : 0);
+    cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
+    cli_json_str(&j, "sample", cfg->sample > 0 ? sample : "");
+    cli_json_array(&j, "losses", losses, (int)done);
+    cli_json_end(&j);
+}
+
+/* ---- the program ---- */
+
 int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
-    config cfg = {.data = NULL, .gen_bytes = 262144, .gen_seed = 7, .cell = "lstm", .layers = 1, .hidden = 256,
-                  .embed = 64, .dropout = 0, .bptt = 64, .batch = 64, .lr = 3e-3, .clip = 5, .iters = 0,
-                  .eval_every = 0, .val_chars = 0, .log_every = 10, .sample = 300, .temperature = 0.8,
-                  .prime = NULL};
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        {"--data", 's', &cfg.data, "text file (default: generated play text, no download)"},
-        {"--gen-bytes", 'l', &cfg.gen_bytes, "size of the generated text (default 262144)"},
-        {"--gen-seed", 'l', &cfg.gen_seed, "seed of the generated text (default 7)"},
-        {"--cell", 's', &cfg.cell, "rnn | gru | lstm (default lstm)"},
-        {"--layers", 'i', &cfg.layers, "stacked layers (default 1)"},
-        {"--hidden", 'i', &cfg.hidden, "hidden units per layer (default 256)"},
-        {"--embed", 'i', &cfg.embed, "embedding size, 0 for one-hot inputs (default 64)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout between layers and before the output (default 0)"},
-        {"--bptt", 'i', &cfg.bptt, "segment length of truncated BPTT (default 64)"},
-        {"--batch", 'i', &cfg.batch, "parallel streams (default 64)"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--iters", 'l', &cfg.iters, "planned training steps (default 600, or 2500 with --data)"},
-        {"--eval-every", 'l', &cfg.eval_every, "validate every N steps (default: 4 times per run, -1: only at the end)"},
-        {"--val-chars", 'l', &cfg.val_chars, "validate on the first N validation characters (default all)"},
-        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 10)"},
-        {"--sample", 'i', &cfg.sample, "characters to sample at the end (default 300)"},
-        {"--temperature", 'f', &cfg.temperature, "sampling temperature (default 0.8; 0: greedy)"},
-        {"--prime", 's', &cfg.prime, "text to start the sample with (default: the first character)"},
-    };
-    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
-    const char *about = "char_rnn: a character-level RNN/GRU/LSTM language model (truncated BPTT)";
+    config cfg;
+    cli_opt opts[MAX_FLAGS];
+    int n_opts = flag_table(&cfg, &c, opts);
     ur_ckpt *ck = NULL;
-    int r = cli_start(argc, argv, "char_rnn", about, &c, opts, n_opts, STORED, &ck);
+    int r = cli_start(argc, argv, "char_rnn", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
-    int use_file = cfg.data && cfg.data[0];
-    if (cfg.iters <= 0) cfg.iters = use_file ? 2500 : 600;
+    if (cfg.iters <= 0) cfg.iters = cfg.data && cfg.data[0] ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
-    if ((int)cell_kind(cfg.cell) < 0 || cfg.layers < 1 || cfg.layers > UR_RNN_MAX_LAYERS || cfg.hidden < 1 ||
-        cfg.embed < 0 || cfg.bptt < 1 || cfg.batch < 1 || cfg.dropout < 0 || cfg.dropout >= 1 || cfg.sample < 0 ||
-        cfg.log_every < 1) {
-        fprintf(stderr, "char_rnn: bad settings (--cell rnn|gru|lstm, --layers 1..%d, sizes and --log-every >= 1, "
-                        "0 <= --dropout < 1): see --help\n", UR_RNN_MAX_LAYERS);
-        ur_ckpt_close(ck);
-        return 2;
-    }
 
-    /* ---- data: a text, its characters, 90% / 10% ---- */
+    /* ---- data ---- */
     ur_text *text = NULL;
     ur_char_corpus *corpus = NULL;
-    ur_status st = use_file ? ur_text_read_file(cfg.data, 0, &text)
-                            : ur_text_generate((uint64_t)cfg.gen_seed, (size_t)cfg.gen_bytes, &text);
-    if (st == UR_OK) st = ur_char_corpus_make(text, 0.9, &corpus);
-    if (st != UR_OK) {
-        fprintf(stderr, "char_rnn: %s\n", ur_last_error());
+    if (!load_text(&cfg, &text, &corpus)) {
+        ur_char_corpus_free(corpus);
         ur_text_free(text);
         ur_ckpt_close(ck);
         return 1;
@@ -372,16 +429,6 @@ int main(int argc, char **argv) {
     const int *val = corpus->ids + corpus->n_train;
     size_t n_val = corpus->n - corpus->n_train;
     if (cfg.val_chars > 0 && (size_t)cfg.val_chars < n_val) n_val = (size_t)cfg.val_chars;
-    if (segs_per_epoch < 1 || n_val < 2) {
-        fprintf(stderr, "char_rnn: %s: %zu bytes are too few for --batch %d x --bptt %d (and a validation part)\n",
-                use_file ? cfg.data : "generated text", text->len, B, T);
-        ur_char_corpus_free(corpus);
-        ur_text_free(text);
-        ur_ckpt_close(ck);
-        return 1;
-    }
-    printf("char_rnn: %s, %zu bytes, %d distinct: %zu train, %zu validation\n",
-           use_file ? cfg.data : "generated play text", corpus->n, V, corpus->n_train, corpus->n - corpus->n_train);
 
     /* ---- the model, the optimizer, the carried states ---- */
     ur_rng rng;
@@ -435,13 +482,8 @@ int main(int argc, char **argv) {
         ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
 
         if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
-        if (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) {
-            fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
-            ok = 0;
-            break;
-        }
-        ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1));
-        if (ur_optim_step(opt) != UR_OK) {
+        ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1)); /* cosine from lr to lr/10 over --iters */
+        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
             ok = 0;
             break;
@@ -482,28 +524,7 @@ int main(int argc, char **argv) {
                          sample) == 0;
         if (ok) printf("sample (temperature %g):\n%s\n", cfg.temperature, sample);
     }
-    if (ok && c.json) {
-        double tail = 0;
-        long n_tail = done < 10 ? done : 10;
-        for (long i = done - n_tail; i < done; i++) tail += losses[i];
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "example", "char_rnn");
-        cli_json_str(&j, "cell", cfg.cell);
-        cli_json_int(&j, "step", ur_optim_step_count(opt));
-        cli_json_int(&j, "first_step", first + 1);
-        cli_json_num(&j, "first_loss", done ? losses[0] : NAN);
-        cli_json_num(&j, "last_loss", n_tail ? tail / (double)n_tail : NAN);
-        cli_json_num(&j, "val_loss", val_loss);
-        cli_json_num(&j, "val_bpc", val_loss / log(2.0));
-        cli_json_num(&j, "val_ppl", exp(val_loss));
-        cli_json_num(&j, "seconds", seconds);
-        cli_json_num(&j, "tokens_per_s", done ? (double)done * T * B / seconds : 0);
-        cli_json_int(&j, "params", (long)ur_paramset_numel(m.ps));
-        cli_json_str(&j, "sample", cfg.sample > 0 ? sample : "");
-        cli_json_array(&j, "losses", losses, (int)done);
-        cli_json_end(&j);
-    }
+    if (ok && c.json) print_json(&cfg, opt, m.ps, first, done, losses, val_loss, seconds, sample);
 
     free(losses);
     free(sample);

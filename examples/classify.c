@@ -52,12 +52,9 @@ static const char *const STORED[] = {"--train", "--dev", "--task", "--cell", "--
 
 typedef enum pool_kind { POOL_LAST, POOL_BILAST, POOL_MEAN, POOL_MAX } pool_kind;
 
-static int pool_of(const char *s) {
-    static const char *const names[] = {"last", "bilast", "mean", "max"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i])) return i;
-    return -1;
-}
+/* What --task, --cell and --pool take (POOLS in the order of pool_kind). */
+static const char *const TASKS[] = {"binary", "fine", NULL}, *const CELLS[] = {"lstm", "gru", NULL};
+static const char *const POOLS[] = {"last", "bilast", "mean", "max", NULL};
 
 /* ---- examples: word sequences with a class ---- */
 
@@ -164,7 +161,7 @@ typedef struct classifier {
 
 static int classifier_build(classifier *m, const config *cfg, int n_words, int n_classes, ur_rng *rng,
                             uint64_t seed) {
-    m->pool = (pool_kind)pool_of(cfg->pool);
+    m->pool = (pool_kind)cli_choice_index(POOLS, cfg->pool);
     m->dropout = cfg->dropout;
     m->ps = ur_paramset_new();
     if (!m->ps) return 0;
@@ -263,21 +260,22 @@ static score evaluate(classifier *m, ur_tape *t, const examples *e, ur_real *scr
 
 /* ---- training ---- */
 
-/* What a training step needs (cli_task.ctx). */
+/* What a training batch needs: the model, the data, and the buffers the tape reads. */
 typedef struct trainer {
     classifier *m;
-    const examples *train, *dev;
+    const examples *train;
     const ur_vocab *vocab;
     const config *cfg;
-    ur_tape *tape;
     ur_real *scratch; /* max_len * max_batch */
-    int max_batch;
     ur_padded *p;     /* the current batch: the tape reads its mask */
     int *ids, *labels; /* its word ids after word dropout, its classes */
 } trainer;
 
-static ur_node *train_loss(void *ctx, ur_tape *t, const int *pick, int B, uint64_t seed, ur_node **h, long *tokens) {
-    trainer *tr = ctx;
+/* Records the loss of the training examples pick[0..B) on t (training mode, `seed`
+ * for dropout); *h: the encoder outputs, for --grad-report; counts the real words
+ * into *tokens. NULL after printing an error. */
+static ur_node *batch_loss(trainer *tr, ur_tape *t, const int *pick, int B, uint64_t seed, ur_node **h,
+                           long *tokens) {
     ur_padded_free(tr->p);
     tr->p = NULL;
     for (int b = 0; b < B; b++) tr->labels[b] = tr->train->labels[pick[b]];
@@ -291,192 +289,287 @@ static ur_node *train_loss(void *ctx, ur_tape *t, const int *pick, int B, uint64
                             NULL);
 }
 
-static long dev_score(void *ctx, double *acc, double *loss) {
-    trainer *tr = ctx;
-    score sc = evaluate(tr->m, tr->tape, tr->dev, tr->scratch, tr->max_batch);
-    *acc = sc.acc;
-    *loss = sc.loss;
-    return sc.n;
-}
-
 static ur_treebank *read_trees(const char *path) {
     ur_treebank *tb = NULL;
     if (ur_treebank_read_file(path, 4, 0, &tb) != UR_OK) fprintf(stderr, "classify: %s\n", ur_last_error());
     return tb;
 }
 
+/* ---- settings ---- */
+
+enum { MAX_FLAGS = 40 };
+static const char ABOUT[] = "classify: sentence sentiment (SST) with a BiLSTM/BiGRU encoder and pooling";
+
+/* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
+static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
+    *cfg = (config){.task = "binary", .cell = "lstm", .pool = "max", .bidir = 1, .embed = 128, .hidden = 128,
+                    .layers = 1, .phrases = 0, .min_count = 1, .batch = 32, .epochs = 6, .dropout = 0.5,
+                    .word_dropout = 0.25, .lr = 2e-3, .clip = 5, .log_every = 20};
+    const cli_opt table[] = {
+        CLI_COMMON_OPTS(*c),
+        CLI_TEXT("--train", &cfg->train, "training trees (SST train.txt)"),
+        CLI_TEXT("--dev", &cfg->dev, "development trees (accuracy after each epoch)"),
+        CLI_TEXT("--eval", &cfg->eval, "score the --load model on this tree file (no training)"),
+        CLI_CHOICE("--task", &cfg->task, TASKS, "drop label 2, or 5 classes (default binary)"),
+        CLI_CHOICE("--cell", &cfg->cell, CELLS, "recurrent cell (default lstm)"),
+        CLI_INT("--bidir", &cfg->bidir, 0, 1, "1: bidirectional encoder, 0: forward only (default 1)"),
+        CLI_CHOICE("--pool", &cfg->pool, POOLS, "pooling over time (default max)"),
+        CLI_INT("--embed", &cfg->embed, 1, 4096, "word embedding size (default 128)"),
+        CLI_INT("--hidden", &cfg->hidden, 1, 4096, "units per direction (default 128)"),
+        CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "stacked layers (default 1)"),
+        CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout on embeddings, between layers and on the pooled "
+                                                        "vector (0.5)"),
+        CLI_REAL("--word-dropout", &cfg->word_dropout, 0, 1000, "a: a word seen n times becomes <unk> w.p. "
+                                                               "a/(a+n) (0.25)"),
+        CLI_BOOL("--phrases", &cfg->phrases, "also train on every labelled phrase (subtree)"),
+        CLI_INT("--min-count", &cfg->min_count, 0, 1000000000, "words seen fewer times are <unk> (default 1)"),
+        CLI_INT("--batch", &cfg->batch, 1, 4096, "examples per batch (default 32)"),
+        CLI_INT("--epochs", &cfg->epochs, 0, 1000000, "passes over the training data (default 6)"),
+        CLI_INT("--limit", &cfg->limit, 0, 1000000000, "use only the first N training trees"),
+        CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"),
+        CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_LONG("--log-every", &cfg->log_every, 1, 1000000000, "progress line every N steps (default 20)"),
+    };
+    _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
+    memcpy(opts, table, sizeof table);
+    return (int)(sizeof table / sizeof table[0]);
+}
+
+/* The rules between flags; 0, or 2 after printing the usage error. */
+static int check_flags(const config *cfg, const ur_ckpt *ck) {
+    const char *problem = NULL;
+    if (!strcmp(cfg->pool, "bilast") && !cfg->bidir) problem = "--pool bilast needs --bidir 1";
+    else if (cfg->eval && !ck) problem = "--eval needs a model (--load)";
+    else if (!cfg->eval && !cfg->train) problem = "give --train FILE (and --dev FILE), or --load MODEL --eval FILE";
+    if (problem) fprintf(stderr, "classify: %s (see --help)\n", problem);
+    return problem ? 2 : 0;
+}
+
+/* ---- data: the tree files, the vocabulary, the examples of the task ---- */
+typedef struct data {
+    ur_treebank *train_tb, *dev_tb; /* train_tb: NULL with --eval; dev_tb: --eval's file then */
+    ur_vocab *vocab;
+    examples train, dev;
+} data;
+
+static void data_free(data *d) {
+    examples_free(&d->train);
+    examples_free(&d->dev);
+    ur_vocab_free(d->vocab);
+    ur_treebank_free(d->train_tb);
+    ur_treebank_free(d->dev_tb);
+}
+
+/* Reads the files; the vocabulary comes from the checkpoint ck, or from the lowercased
+ * words of the training sentences. 1, or 0 after printing an error. */
+static int load_data(data *d, const config *cfg, const ur_ckpt *ck, const char *ck_path, int binary) {
+    const char *dev_path = cfg->eval ? cfg->eval : cfg->dev;
+    d->train_tb = cfg->eval ? NULL : read_trees(cfg->train);
+    d->dev_tb = dev_path && dev_path[0] ? read_trees(dev_path) : NULL;
+    if ((!cfg->eval && !d->train_tb) || (dev_path && dev_path[0] && !d->dev_tb)) return 0;
+    int n_train = d->train_tb ? (cfg->limit > 0 && cfg->limit < d->train_tb->n_trees ? cfg->limit
+                                                                                    : d->train_tb->n_trees) : 0;
+    if (ck) {
+        d->vocab = cli_load_vocab(ck, ck_path, "classify");
+    } else {
+        ur_vocab *counts = ur_vocab_new(0);
+        for (int i = 0; counts && i < n_train; i++)
+            for (int k = 0; k < d->train_tb->trees[i].n_words; k++) {
+                char w[MAX_WORD + 1];
+                normalize(d->train_tb->trees[i].words[k], w);
+                ur_vocab_add(counts, w);
+            }
+        if (counts) ur_vocab_build(counts, cfg->min_count, UR_VOCAB_PAD | UR_VOCAB_UNK, &d->vocab);
+        ur_vocab_free(counts);
+    }
+    if (!d->vocab) return 0;
+    if (d->train_tb) {
+        set_word_ids(d->train_tb, d->vocab);
+        if (!examples_make(&d->train, d->train_tb, n_train, binary, cfg->phrases)) return 0;
+    }
+    if (d->dev_tb) {
+        set_word_ids(d->dev_tb, d->vocab);
+        if (!examples_make(&d->dev, d->dev_tb, d->dev_tb->n_trees, binary, 0)) return 0;
+    }
+    if (d->train_tb && d->train.n == 0) {
+        fprintf(stderr, "classify: %s: no training examples for the %s task\n", cfg->train, cfg->task);
+        return 0;
+    }
+    if (d->train_tb)
+        printf("classify: %s, task %s: %d training examples%s, %d words in the vocabulary\n", cfg->train, cfg->task,
+               d->train.n, cfg->phrases ? " (sentences and phrases)" : "", ur_vocab_size(d->vocab));
+    return 1;
+}
+
+/* ---- scores ---- */
+
+/* The development scores, kept in the run (latest and best accuracy). */
+static score dev_pass(classifier *m, ur_tape *tape, const examples *dev, ur_real *scratch, int max_batch,
+                      cli_run *run) {
+    score sc = evaluate(m, tape, dev, scratch, max_batch);
+    run->dev_acc = sc.acc;
+    run->dev_loss = sc.loss;
+    if (sc.acc > run->best_dev) run->best_dev = sc.acc;
+    return sc;
+}
+
+
+/* The scores of a saved model on one file, printed (and as JSON). 1, or 0 when there was nothing to score. */
+static int eval_only(classifier *m, ur_tape *tape, const examples *e, ur_real *scratch, int max_batch,
+                     const config *cfg, int json) {
+    score sc = evaluate(m, tape, e, scratch, max_batch);
+    printf("%s: %ld sentences, accuracy %.2f%%, loss %.4f\n", cfg->eval, sc.n, 100 * sc.acc, sc.loss);
+    if (json) {
+        cli_json j;
+        cli_json_begin(&j);
+        cli_json_str(&j, "example", "classify");
+        cli_json_str(&j, "file", cfg->eval);
+        cli_json_num(&j, "accuracy", sc.acc);
+        cli_json_num(&j, "loss", sc.loss);
+        cli_json_int(&j, "examples", sc.n);
+        cli_json_end(&j);
+    }
+    if (!isfinite(sc.acc))
+        fprintf(stderr, "classify: %s: no sentences to score for the %s task\n", cfg->eval, cfg->task);
+    return isfinite(sc.acc);
+}
+
+/* ---- the program ---- */
+
 int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
-    config cfg = {.task = "binary", .cell = "lstm", .pool = "max", .bidir = 1, .embed = 128, .hidden = 128,
-                  .layers = 1, .phrases = 0, .min_count = 1, .batch = 32, .epochs = 6, .dropout = 0.5,
-                  .word_dropout = 0.25, .lr = 2e-3, .clip = 5, .log_every = 20};
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        {"--train", 's', &cfg.train, "training trees (SST train.txt)"},
-        {"--dev", 's', &cfg.dev, "development trees (accuracy after each epoch)"},
-        {"--eval", 's', &cfg.eval, "score the --load model on this tree file (no training)"},
-        {"--task", 's', &cfg.task, "binary (drop label 2) | fine (5 classes) (default binary)"},
-        {"--cell", 's', &cfg.cell, "lstm | gru (default lstm)"},
-        {"--bidir", 'i', &cfg.bidir, "1: bidirectional encoder, 0: forward only (default 1)"},
-        {"--pool", 's', &cfg.pool, "last | bilast | mean | max over time (default max)"},
-        {"--embed", 'i', &cfg.embed, "word embedding size (default 128)"},
-        {"--hidden", 'i', &cfg.hidden, "units per direction (default 128)"},
-        {"--layers", 'i', &cfg.layers, "stacked layers (default 1)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout on embeddings, between layers and on the pooled vector (0.5)"},
-        {"--word-dropout", 'f', &cfg.word_dropout, "a: a word seen n times becomes <unk> w.p. a/(a+n) (0.25)"},
-        {"--phrases", 'b', &cfg.phrases, "also train on every labelled phrase (subtree)"},
-        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
-        {"--batch", 'i', &cfg.batch, "examples per batch (default 32)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training data (default 6)"},
-        {"--limit", 'i', &cfg.limit, "use only the first N training trees"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 20)"},
-    };
-    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
-    const char *about = "classify: sentence sentiment (SST) with a BiLSTM/BiGRU encoder and pooling";
+    config cfg;
+    cli_opt opts[MAX_FLAGS];
+    int n_opts = flag_table(&cfg, &c, opts);
     ur_ckpt *ck = NULL;
-    int r = cli_start(argc, argv, "classify", about, &c, opts, n_opts, STORED, &ck);
+    int r = cli_start(argc, argv, "classify", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
-    int binary = !strcmp(cfg.task, "binary"), n_classes = binary ? 2 : 5;
-    const char *problem = NULL;
-    if (!binary && strcmp(cfg.task, "fine")) problem = "--task must be binary or fine";
-    else if (strcmp(cfg.cell, "lstm") && strcmp(cfg.cell, "gru")) problem = "--cell must be lstm or gru";
-    else if (pool_of(cfg.pool) < 0) problem = "--pool must be last, bilast, mean or max";
-    else if (!strcmp(cfg.pool, "bilast") && !cfg.bidir) problem = "--pool bilast needs --bidir 1";
-    else if (cfg.eval && !ck) problem = "--eval needs a model (--load)";
-    else if (!cfg.eval && !cfg.train) problem = "give --train FILE (and --dev FILE), or --load MODEL --eval FILE";
-    else if (cfg.batch < 1 || cfg.embed < 1 || cfg.hidden < 1 || cfg.log_every < 1 || cfg.epochs < 0)
-        problem = "--batch, --embed, --hidden and --log-every must be >= 1";
-    else if (!(cfg.dropout >= 0 && cfg.dropout < 1)) problem = "--dropout must be in [0, 1)";
-    if (problem) {
-        fprintf(stderr, "classify: %s (see --help)\n", problem);
+    if (check_flags(&cfg, ck) != 0) {
         ur_ckpt_close(ck);
         return 2;
     }
+    int binary = !strcmp(cfg.task, "binary"), n_classes = binary ? 2 : 5;
 
     /* ---- data ---- */
-    const char *dev_path = cfg.eval ? cfg.eval : cfg.dev;
-    ur_treebank *train_tb = cfg.eval ? NULL : read_trees(cfg.train);
-    ur_treebank *dev_tb = dev_path && dev_path[0] ? read_trees(dev_path) : NULL;
-    int ok = (cfg.eval || train_tb) && (!dev_path || !dev_path[0] || dev_tb);
-    int n_train = train_tb ? (cfg.limit > 0 && cfg.limit < train_tb->n_trees ? cfg.limit : train_tb->n_trees) : 0;
-    ur_vocab *vocab = NULL;
-    if (ok && ck) {
-        vocab = cli_load_vocab(ck, c.load, "classify");
-    } else if (ok) { /* lowercased words of the training sentences */
-        ur_vocab *counts = ur_vocab_new(0);
-        for (int i = 0; counts && i < n_train; i++)
-            for (int k = 0; k < train_tb->trees[i].n_words; k++) {
-                char w[MAX_WORD + 1];
-                normalize(train_tb->trees[i].words[k], w);
-                ur_vocab_add(counts, w);
-            }
-        if (counts) ur_vocab_build(counts, cfg.min_count, UR_VOCAB_PAD | UR_VOCAB_UNK, &vocab);
-        ur_vocab_free(counts);
-    }
-    ok = ok && vocab;
-    examples train = {0}, dev = {0};
-    if (ok && train_tb) {
-        set_word_ids(train_tb, vocab);
-        ok = examples_make(&train, train_tb, n_train, binary, cfg.phrases);
-    }
-    if (ok && dev_tb) {
-        set_word_ids(dev_tb, vocab);
-        ok = examples_make(&dev, dev_tb, dev_tb->n_trees, binary, 0);
-    }
-    if (ok && train_tb && train.n == 0) {
-        fprintf(stderr, "classify: %s: no training examples for the %s task\n", cfg.train, cfg.task);
-        ok = 0;
-    }
-    if (ok && train_tb)
-        printf("classify: %s, task %s: %d training examples%s, %d words in the vocabulary\n", cfg.train, cfg.task,
-               train.n, cfg.phrases ? " (sentences and phrases)" : "", ur_vocab_size(vocab));
+    data d = {0};
+    int ok = load_data(&d, &cfg, ck, c.load, binary);
 
-    /* ---- the model and optimizer ---- */
+    /* ---- the model and Adam (a checkpoint's weights, optimizer and RNG with --load) ---- */
     ur_rng rng;
     ur_rng_seed(&rng, (uint64_t)c.seed);
     classifier m = {0};
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = NULL;
     ur_tape *tape = ur_tape_new();
-    int max_len = 1, max_batch = cfg.batch > 64 ? cfg.batch : 64;
-    for (int i = 0; i < train.n; i++) max_len = train.lens[i] > max_len ? train.lens[i] : max_len;
-    for (int i = 0; i < dev.n; i++) max_len = dev.lens[i] > max_len ? dev.lens[i] : max_len;
+    int max_len = 1, max_batch = cfg.batch > 64 ? cfg.batch : 64; /* the scratch rows the pooling needs */
+    for (int i = 0; i < d.train.n; i++) max_len = d.train.lens[i] > max_len ? d.train.lens[i] : max_len;
+    for (int i = 0; i < d.dev.n; i++) max_len = d.dev.lens[i] > max_len ? d.dev.lens[i] : max_len;
     ur_real *scratch = malloc((size_t)max_len * (size_t)max_batch * sizeof *scratch);
     if (ok) {
-        ok = tape && scratch && classifier_build(&m, &cfg, ur_vocab_size(vocab), n_classes, &rng, (uint64_t)c.seed) &&
+        ok = tape && scratch &&
+             classifier_build(&m, &cfg, ur_vocab_size(d.vocab), n_classes, &rng, (uint64_t)c.seed) &&
              (opt = ur_optim_new(m.ps, &oc)) != NULL;
         if (!ok) fprintf(stderr, "classify: setup failed: %s\n", ur_last_error());
     }
-    if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "classify", m.ps, opt, &rng);
+    if (ok && ck) ok = cli_load_training(ck, c.load, "classify", m.ps, opt, &rng);
     if (ok)
         printf("model: embed %d, %s%s %d x %d, pool %s, %zu parameters\n", cfg.embed, cfg.bidir ? "bi" : "",
                cfg.cell, cfg.layers, cfg.hidden, cfg.pool, ur_paramset_numel(m.ps));
-
-    /* ---- --eval: score a saved model ---- */
-    if (ok && cfg.eval) {
-        score sc = evaluate(&m, tape, &dev, scratch, max_batch);
-        printf("%s: %ld sentences, accuracy %.2f%%, loss %.4f\n", cfg.eval, sc.n, 100 * sc.acc, sc.loss);
-        if (c.json) {
-            cli_json j;
-            cli_json_begin(&j);
-            cli_json_str(&j, "example", "classify");
-            cli_json_str(&j, "file", cfg.eval);
-            cli_json_num(&j, "accuracy", sc.acc);
-            cli_json_num(&j, "loss", sc.loss);
-            cli_json_int(&j, "examples", sc.n);
-            cli_json_end(&j);
-        }
-        ok = isfinite(sc.acc);
-        if (!ok) fprintf(stderr, "classify: %s: no sentences to score for the %s task\n", cfg.eval, cfg.task);
+    if (ok && cfg.eval) { /* score a saved model, no training */
+        ok = eval_only(&m, tape, &d.dev, scratch, max_batch, &cfg, c.json);
         goto done;
     }
 
-    /* ---- training: bucketed batches, a new order every epoch ---- */
-    trainer tr = {&m, &train, &dev, vocab, &cfg, tape, scratch, max_batch, NULL,
+    /* ---- training: bucketed batches, a new order every epoch, cosine learning rate ---- */
+    trainer tr = {&m, &d.train, d.vocab, &cfg, scratch, NULL,
                   malloc((size_t)max_len * (size_t)max_batch * sizeof(int)), malloc((size_t)max_batch * sizeof(int))};
-    cli_task task = {&tr, train_loss, dev_score};
-    cli_epochs e = {.prog = "classify", .c = &c, .lens = train.lens, .n = train.n, .batch = cfg.batch,
-                    .epochs = cfg.epochs, .has_dev = dev.n > 0, .log_every = cfg.log_every, .lr = cfg.lr,
-                    .clip = cfg.clip, .tape = tape, .ps = m.ps, .opt = opt, .rng = &rng};
-    if (ok && (!tr.ids || !tr.labels)) {
+    cli_batcher batches;
+    cli_batcher_init(&batches, d.train.lens, d.train.n, cfg.batch, &rng);
+    long total = batches.per_epoch * cfg.epochs;
+    cli_run run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .dev_acc = NAN, .dev_loss = NAN};
+    run.last = c.steps > 0 && c.steps < total ? c.steps : total;
+    run.losses = calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses);
+    if (ok && (!tr.ids || !tr.labels || !run.losses)) {
         fprintf(stderr, "classify: out of memory\n");
         ok = 0;
     }
-    ok = ok && cli_epochs_run(&e, &task);
+    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
+    double started = cli_now(), window = 0;
+    long n_window = 0;
+    if (ok) cli_progress_start(run.first);
+    for (long step = run.first; ok && step < run.last; step++) {
+        const int *pick;
+        int B = cli_batcher_next(&batches, step, &pick, "classify");
+        if (B < 0) {
+            ok = 0;
+            break;
+        }
+        uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step; /* new dropout masks each step */
+        ur_tape_reset(tape);
+        ur_node *h = NULL, *loss = batch_loss(&tr, tape, pick, B, seed, &h, &run.tokens);
+        ur_optim_zero_grad(opt);
+        if (!loss || ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
+            if (loss || ur_tape_error(tape))
+                fprintf(stderr, "classify: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
+            ok = 0;
+            break;
+        }
+        if (step == run.first) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
+        ur_optim_set_lr(opt, ur_lr_at(&sched, step));
+        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+            fprintf(stderr, "classify: step %ld: %s\n", step + 1, ur_last_error());
+            ok = 0;
+            break;
+        }
+        window += run.losses[step - run.first] = ur_node_item(loss);
+        n_window++;
+        if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) { /* mean loss since the last line */
+            cli_progress(step + 1, run.last, window / (double)n_window, (double)run.tokens / (cli_now() - started),
+                         started);
+            window = 0;
+            n_window = 0;
+        }
+        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last) { /* end of an epoch */
+            score sc = dev_pass(&m, tape, &d.dev, scratch, max_batch, &run);
+            cli_progress_end();
+            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / batches.per_epoch, 100 * sc.acc,
+                   sc.loss);
+        }
+    }
+    cli_progress_end();
+    run.seconds = cli_now() - started;
     ur_padded_free(tr.p);
     free(tr.ids);
     free(tr.labels);
 
     /* ---- save, evaluate ---- */
     if (ok && c.save) {
-        ok = cli_save_with_vocab(c.save, "classify", m.ps, opt, vocab, cli_epochs_rng_to_save(&e), opts, n_opts,
-                                 STORED);
+        ok = cli_save_with_vocab(c.save, "classify", m.ps, opt, d.vocab, cli_batcher_rng_to_save(&batches, run.last),
+                                 opts, n_opts, STORED);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
-    if (ok && dev.n) cli_epochs_final_dev(&e, &task, cfg.dev, "sentences");
+    if (ok && d.dev.n) {
+        score sc = dev_pass(&m, tape, &d.dev, scratch, max_batch, &run);
+        printf("dev (%s): %ld sentences, accuracy %.2f%%, loss %.4f\n", cfg.dev, sc.n, 100 * sc.acc, sc.loss);
+    }
     if (ok && c.json) {
         cli_json j;
         cli_json_begin(&j);
         cli_json_str(&j, "example", "classify");
         cli_json_str(&j, "task", cfg.task);
         cli_json_str(&j, "pool", cfg.pool);
-        cli_epochs_json(&j, &e);
+        cli_run_json(&j, &run, opt, m.ps);
         cli_json_end(&j);
     }
-    cli_epochs_free(&e);
+    free(run.losses);
+    cli_batcher_free(&batches);
 done:
     free(scratch);
     ur_optim_free(opt);
     classifier_free(&m);
     ur_tape_free(tape);
-    examples_free(&train);
-    examples_free(&dev);
-    ur_vocab_free(vocab);
-    ur_treebank_free(train_tb);
-    ur_treebank_free(dev_tb);
+    data_free(&d);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
     return ok ? 0 : 1;

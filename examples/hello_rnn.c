@@ -215,9 +215,10 @@ int main(int argc, char **argv) {
     const char *input = "hell", *target = "ello";
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--lr", 'f', &lr, "Adagrad learning rate (default 0.1)"},
-        {"--target-loss", 'f', &target_loss, "stop once it predicts \"ello\" with a loss below this (default 0.05)"},
-        {"--bptt-sum", 'b', &bptt_sum_only, "print dL/dW_hh step by step and summed (starting weights), then exit"},
+        CLI_REAL("--lr", &lr, 0, 10, "Adagrad learning rate (default 0.1)"),
+        CLI_REAL("--target-loss", &target_loss, 0, 100,
+                 "stop once it predicts \"ello\" with a loss below this (default 0.05)"),
+        CLI_BOOL("--bptt-sum", &bptt_sum_only, "print dL/dW_hh step by step and summed (starting weights), then exit"),
     };
     int r = cli_parse(argc, argv, "hello_rnn: a 3-unit RNN learns \"hell\" -> \"ello\" (the lecture's example)", opts,
                       (int)(sizeof opts / sizeof opts[0]));

@@ -16,19 +16,15 @@ int main(int argc, char **argv) {
     long gen_bytes = 262144, gen_seed = 7;
     int order = 5, json = 0;
     const cli_opt opts[] = {
-        {"--data", 's', &data, "text file (default: generated play text, no download)"},
-        {"--gen-bytes", 'l', &gen_bytes, "size of the generated text (default 262144)"},
-        {"--gen-seed", 'l', &gen_seed, "seed of the generated text (default 7)"},
-        {"--order", 'i', &order, "highest order N, 1..8 (default 5): orders 1..N are scored"},
-        {"--json", 'b', &json, "print final metrics as one JSON line"},
+        CLI_TEXT("--data", &data, "text file (default: generated play text, no download)"),
+        CLI_LONG("--gen-bytes", &gen_bytes, 1, 1000000000, "size of the generated text (default 262144)"),
+        CLI_ANY_LONG("--gen-seed", &gen_seed, "seed of the generated text (default 7)"),
+        CLI_INT("--order", &order, 1, UR_NGRAM_MAX_ORDER, "highest order N (default 5): orders 1..N are scored"),
+        CLI_BOOL("--json", &json, "print final metrics as one JSON line"),
     };
     int r = cli_parse(argc, argv, "Character n-gram language model with interpolated Kneser-Ney smoothing.", opts,
                       (int)(sizeof opts / sizeof opts[0]));
     if (r) return r > 0 ? 0 : 2;
-    if (order < 1 || order > UR_NGRAM_MAX_ORDER) {
-        fprintf(stderr, "ngram: --order must be in 1..%d, got %d\n", UR_NGRAM_MAX_ORDER, order);
-        return 2;
-    }
 
     /* the corpus, split as char_rnn splits it */
     ur_text *text = NULL;

@@ -24,10 +24,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bleu.h"
 #include "cli.h"
+#include "pairs.h"
+#include "svg.h"
 #include "unroll.h"
 
-enum { MAX_TOKENS = 64, SPLIT_SEED = 12345 };
+/* What --task, --cell, --score and --attn-mode take. */
+static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", NULL};
+static const char *const SCORES[] = {"dot", "general", "additive", NULL};
+static const char *const MODES[] = {"output", "feed", "input", NULL};
 
 typedef struct config {
     const char *task, *data, *cell, *score, *attn_mode, *svg;
@@ -41,156 +47,6 @@ static const char *const STORED[] = {"--task", "--cell", "--score", "--attn-mode
 enum { N_STORED = 17 };
 _Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 1, "N_STORED counts the stored flags");
 
-/* ---- data: pairs of token-id sequences ---- */
-
-typedef struct example {
-    int *src, src_len;
-    int *tgt, tgt_len;
-    int group; /* held-out: index of the English sentence (references share it) */
-} example;
-
-typedef struct dataset {
-    int n;
-    example *ex;
-    const int **src, **tgt; /* views for the library calls */
-    int *src_len, *tgt_len;
-} dataset;
-
-static void dataset_free(dataset *d) {
-    for (int i = 0; i < d->n; i++) {
-        free(d->ex[i].src);
-        free(d->ex[i].tgt);
-    }
-    free(d->ex);
-    free(d->src);
-    free(d->tgt);
-    free(d->src_len);
-    free(d->tgt_len);
-    memset(d, 0, sizeof *d);
-}
-
-static int dataset_views(dataset *d) {
-    size_t n = d->n > 0 ? (size_t)d->n : 1;
-    d->src = malloc(n * sizeof *d->src);
-    d->tgt = malloc(n * sizeof *d->tgt);
-    d->src_len = malloc(n * sizeof *d->src_len);
-    d->tgt_len = malloc(n * sizeof *d->tgt_len);
-    if (!d->src || !d->tgt || !d->src_len || !d->tgt_len) return 0;
-    for (int i = 0; i < d->n; i++) {
-        d->src[i] = d->ex[i].src;
-        d->tgt[i] = d->ex[i].tgt;
-        d->src_len[i] = d->ex[i].src_len;
-        d->tgt_len[i] = d->ex[i].tgt_len;
-    }
-    return 1;
-}
-
-/* Ids of the tokens of s (word ids; unknown words become <unk>). */
-static int *encode(const ur_vocab *v, const ur_tokens *tk, int *len) {
-    int n = tk->n < MAX_TOKENS ? tk->n : MAX_TOKENS;
-    int *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    for (int i = 0; ids && i < n; i++) ids[i] = ur_vocab_id(v, tk->tok[i]);
-    *len = n;
-    return ids;
-}
-
-/* A digit string of up to 18 digits as one number, after a leading 1 ("042" -> 1042). */
-static uint64_t digits_key(const int *ids, int n, const ur_vocab *v) {
-    uint64_t k = 1;
-    for (int j = 0; j < n; j++) k = 10 * k + (uint64_t)(ur_vocab_string(v, ids[j])[0] - '0');
-    return k;
-}
-
-static int key_cmp(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Digit strings of 1..max_digits digits, each token one digit; the target reversed.
- * A string that is also in `avoid` (the training set, when drawing the held-out set)
- * is drawn again, up to 100 times; *n_seen counts those left (strings of more than 18
- * digits are not checked: they almost never repeat). */
-static int make_reverse(dataset *d, int n, int max_digits, uint64_t seed, const ur_vocab *sv, const ur_vocab *tv,
-                        const dataset *avoid, int *n_seen) {
-    ur_rng rng;
-    ur_rng_seed(&rng, seed);
-    d->n = n;
-    d->ex = calloc((size_t)n, sizeof *d->ex);
-    int check = avoid && avoid->n > 0 && max_digits <= 18;
-    uint64_t *seen = check ? malloc((size_t)avoid->n * sizeof *seen) : NULL;
-    if (!d->ex || (check && !seen)) {
-        free(seen);
-        return 0;
-    }
-    for (int i = 0; check && i < avoid->n; i++) seen[i] = digits_key(avoid->src[i], avoid->src_len[i], sv);
-    if (check) qsort(seen, (size_t)avoid->n, sizeof *seen, key_cmp);
-    if (n_seen) *n_seen = 0;
-    for (int i = 0; i < n; i++) {
-        example *e = &d->ex[i];
-        e->src = malloc((size_t)max_digits * sizeof(int));
-        e->tgt = malloc((size_t)max_digits * sizeof(int));
-        if (!e->src || !e->tgt) {
-            free(seen);
-            return 0;
-        }
-        int again = 1;
-        for (int tries = 0; again && tries < 100; tries++) {
-            e->src_len = e->tgt_len = 1 + (int)ur_rng_below(&rng, (uint32_t)max_digits);
-            for (int j = 0; j < e->src_len; j++) {
-                char digit[2] = {(char)('0' + ur_rng_below(&rng, 10)), 0};
-                e->src[j] = ur_vocab_id(sv, digit);
-                e->tgt[e->src_len - 1 - j] = ur_vocab_id(tv, digit);
-            }
-            uint64_t key = check ? digits_key(e->src, e->src_len, sv) : 0;
-            again = check && bsearch(&key, seen, (size_t)avoid->n, sizeof *seen, key_cmp) != NULL;
-        }
-        if (n_seen) *n_seen += again;
-        e->group = i;
-    }
-    free(seen);
-    return dataset_views(d);
-}
-
-/* The eng-fra split: pairs grouped by English sentence, groups shuffled with a fixed
- * seed, the last 10% of the groups held out. held[i] = 1 for a held-out pair. */
-static void split_pairs(const ur_pairs *p, int *group, int *held) {
-    int n_groups = 0;
-    for (int i = 0; i < p->n; i++) { /* pairs of one sentence are adjacent in the file */
-        if (i == 0 || strcmp(p->src[i], p->src[i - 1])) n_groups++;
-        group[i] = n_groups - 1;
-    }
-    int *perm = malloc((size_t)n_groups * sizeof *perm);
-    ur_rng rng;
-    ur_rng_seed(&rng, SPLIT_SEED);
-    for (int g = 0; perm && g < n_groups; g++) perm[g] = g;
-    for (int g = n_groups - 1; perm && g > 0; g--) {
-        int j = (int)ur_rng_below(&rng, (uint32_t)g + 1), x = perm[g];
-        perm[g] = perm[j];
-        perm[j] = x;
-    }
-    int n_train = n_groups - n_groups / 10;
-    char *is_held = calloc((size_t)n_groups, 1);
-    for (int g = n_train; perm && is_held && g < n_groups; g++) is_held[perm[g]] = 1;
-    for (int i = 0; i < p->n; i++) held[i] = is_held ? is_held[group[i]] : 0;
-    free(perm);
-    free(is_held);
-}
-
-/* Tokenised sides of every pair (NULL entries on failure). */
-static ur_tokens **tokenize_all(const ur_pairs *p, int side) {
-    ur_tokens **t = calloc((size_t)p->n, sizeof *t);
-    for (int i = 0; t && i < p->n; i++) {
-        const char *s = side ? p->tgt[i] : p->src[i];
-        if (ur_tokenize(s, strlen(s), &t[i]) != UR_OK) t[i] = NULL;
-    }
-    return t;
-}
-
-static void tokens_free_all(ur_tokens **t, int n) {
-    for (int i = 0; t && i < n; i++) ur_tokens_free(t[i]);
-    free(t);
-}
-
 /* ---- evaluation ---- */
 
 typedef struct score {
@@ -198,53 +54,9 @@ typedef struct score {
     int n;
 } score;
 
-/* Corpus BLEU-4 statistics of one hypothesis against its references: clipped n-gram
- * matches and totals, and the reference length closest to the hypothesis. */
-typedef struct bleu_stats {
-    double match[4], total[4], hyp_len, ref_len;
-} bleu_stats;
-
-static int ngram_count(const int *s, int len, const int *g, int n) {
-    int c = 0;
-    for (int i = 0; i + n <= len; i++) c += !memcmp(s + i, g, (size_t)n * sizeof(int));
-    return c;
-}
-
-static void bleu_add(bleu_stats *b, const int *hyp, int hlen, const example *refs, int n_refs) {
-    b->hyp_len += hlen;
-    int best = -1;
-    for (int r = 0; r < n_refs; r++) {
-        int d = abs(refs[r].tgt_len - hlen), db = best < 0 ? 0 : abs(refs[best].tgt_len - hlen);
-        if (best < 0 || d < db || (d == db && refs[r].tgt_len < refs[best].tgt_len)) best = r;
-    }
-    b->ref_len += refs[best].tgt_len;
-    for (int n = 1; n <= 4; n++) {
-        for (int i = 0; i + n <= hlen; i++) {
-            if (ngram_count(hyp, i + n - 1, hyp + i, n)) continue; /* each distinct n-gram once */
-            int in_hyp = ngram_count(hyp, hlen, hyp + i, n), in_ref = 0;
-            for (int r = 0; r < n_refs; r++) {
-                int c = ngram_count(refs[r].tgt, refs[r].tgt_len, hyp + i, n);
-                if (c > in_ref) in_ref = c;
-            }
-            b->match[n - 1] += in_hyp < in_ref ? in_hyp : in_ref;
-        }
-        b->total[n - 1] += hlen - n + 1 > 0 ? hlen - n + 1 : 0;
-    }
-}
-
-static double bleu_value(const bleu_stats *b) {
-    double logp = 0;
-    for (int n = 0; n < 4; n++) {
-        if (b->match[n] == 0 || b->total[n] == 0) return 0;
-        logp += log(b->match[n] / b->total[n]) / 4;
-    }
-    double bp = b->hyp_len < b->ref_len ? exp(1 - b->ref_len / (b->hyp_len > 0 ? b->hyp_len : 1)) : 1;
-    return bp * exp(logp);
-}
-
 /* Greedy (and with beam > 1, beam) decoding of the held-out set: one decoding per
  * distinct source (group), scored against every reference of the group. */
-static score evaluate(ur_seq2seq *m, ur_tape *t, const dataset *d, const config *cfg, int use_beam) {
+static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const config *cfg, int use_beam) {
     score s = {0, 0, NAN, NAN, 0};
     bleu_stats bs;
     memset(&bs, 0, sizeof bs);
@@ -277,7 +89,7 @@ static score evaluate(ur_seq2seq *m, ur_tape *t, const dataset *d, const config 
         for (int r = i; r < j; r++)
             exact |= len == d->ex[r].tgt_len && !memcmp(out, d->ex[r].tgt, (size_t)len * sizeof(int));
         right += exact;
-        bleu_add(&bs, out, len, d->ex + i, j - i);
+        bleu_add(&bs, out, len, d->tgt + i, d->tgt_len + i, j - i);
         s.n++;
         i = j;
     }
@@ -298,140 +110,8 @@ static void print_ids(FILE *f, const ur_vocab *v, const int *ids, int n, int cha
     for (int i = 0; i < n; i++) fprintf(f, "%s%s", i && !chars ? " " : "", ur_vocab_string(v, ids[i]));
 }
 
-static void svg_text(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
-/* The attention weights (rows: the output words, then EOS if it came; columns: the
- * source words) as a grid of squares, darker for more weight, the words along the edges. */
-static int write_svg(const char *path, const ur_vocab *sv, const ur_vocab *tv, const int *src, int S, const int *out,
-                     int n_out, int ended, int eos, const ur_real *attn) {
-    FILE *f = fopen(path, "w");
-    if (!f) return 0;
-    /* margins for the labels, at about 7 px per character of 12 px text; the source
-     * words are rotated by 60 degrees, so they rise 0.87 and lean right 0.5 of their length */
-    const int cell = 28, rows = n_out + ended;
-    size_t src_chars = 1, out_chars = 1;
-    for (int j = 0; j < S; j++)
-        if (ur_vocab_string_len(sv, src[j]) > src_chars) src_chars = ur_vocab_string_len(sv, src[j]);
-    for (int i = 0; i < rows; i++)
-        if (ur_vocab_string_len(tv, i < n_out ? out[i] : eos) > out_chars)
-            out_chars = ur_vocab_string_len(tv, i < n_out ? out[i] : eos);
-    int left = 16 + 7 * (int)out_chars, top = 16 + (int)(0.87 * 7 * (double)src_chars);
-    int right = 10 + (int)(0.5 * 7 * (double)src_chars);
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
-               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            left + S * cell + right, top + rows * cell + 10);
-    for (int j = 0; j < S; j++) { /* source words, rotated, above their columns */
-        int x = left + j * cell + cell / 2 + 4, y = top - 6;
-        fprintf(f, "<text x=\"%d\" y=\"%d\" transform=\"rotate(-60 %d %d)\">", x, y, x, y);
-        svg_text(f, ur_vocab_string(sv, src[j]));
-        fputs("</text>\n", f);
-    }
-    for (int i = 0; i < rows; i++) {
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 6, top + i * cell + cell / 2 + 4);
-        svg_text(f, ur_vocab_string(tv, i < n_out ? out[i] : eos));
-        fputs("</text>\n", f);
-        for (int j = 0; j < S; j++) {
-            double w = attn[(size_t)i * S + j];
-            int shade = (int)lround(255 * (1 - (w < 0 ? 0 : w > 1 ? 1 : w)));
-            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,255)\" stroke=\"#ddd\">"
-                       "<title>%.3f</title></rect>\n",
-                    left + j * cell, top + i * cell, cell, cell, shade, shade, w);
-        }
-    }
-    fputs("</svg>\n", f);
-    return fclose(f) == 0;
-}
-
-enum {
-    SRC_SPECIALS = UR_VOCAB_PAD | UR_VOCAB_UNK,
-    TGT_SPECIALS = UR_VOCAB_PAD | UR_VOCAB_UNK | UR_VOCAB_BOS | UR_VOCAB_EOS
-};
-
-/* Builds the vocabularies (unless loaded) and the two datasets of the task; 0 after
- * printing an error. *n_seen: held-out reverse strings that are also training strings. */
-static int load_data(const config *cfg, uint64_t seed, ur_vocab **sv, ur_vocab **tv, dataset *train, dataset *held,
-                     int *n_seen) {
-    *n_seen = 0;
-    if (!strcmp(cfg->task, "reverse")) { /* the ten digits on both sides */
-        if (!*sv) *sv = ur_vocab_new(SRC_SPECIALS);
-        if (!*tv) *tv = ur_vocab_new(TGT_SPECIALS);
-        for (char dgt = '0'; *sv && *tv && dgt <= '9'; dgt++) {
-            ur_vocab_add(*sv, (char[]){dgt, 0});
-            ur_vocab_add(*tv, (char[]){dgt, 0});
-        }
-        int ok = *sv && *tv && make_reverse(train, cfg->n_train, cfg->max_digits, seed, *sv, *tv, NULL, NULL) &&
-                 make_reverse(held, 1000, cfg->max_digits, SPLIT_SEED, *sv, *tv, train, n_seen);
-        if (!ok) fprintf(stderr, "seq2seq: out of memory for the digit strings\n");
-        return ok;
-    }
-    ur_pairs *p = NULL;
-    if (ur_pairs_read_file(cfg->data, &p) != UR_OK) {
-        fprintf(stderr, "seq2seq: %s\n", ur_last_error());
-        return 0;
-    }
-    ur_tokens **st = tokenize_all(p, 0), **tt = tokenize_all(p, 1);
-    int *group = malloc((size_t)p->n * sizeof *group), *is_held = malloc((size_t)p->n * sizeof *is_held);
-    int ok = st && tt && group && is_held, bad = -1;
-    for (int i = 0; ok && i < p->n && bad < 0; i++) {
-        ok = st[i] && tt[i];
-        if (ok && st[i]->n == 0) bad = i;
-    }
-    if (bad >= 0) { /* a column of spaces: blank lines are skipped, so count pairs, not lines */
-        fprintf(stderr, "seq2seq: %s: pair %d ('%s') has no source words\n", cfg->data, bad + 1, p->src[bad]);
-        ok = 0;
-    }
-    if (ok) split_pairs(p, group, is_held);
-    if (ok && !*sv) { /* the words of the training side */
-        ur_vocab *cs = ur_vocab_new(0), *ct = ur_vocab_new(0);
-        for (int i = 0; cs && ct && i < p->n; i++)
-            for (int side = 0; side < 2 && !is_held[i]; side++) {
-                const ur_tokens *tk = side ? tt[i] : st[i];
-                for (int j = 0; j < tk->n; j++) ur_vocab_add(side ? ct : cs, tk->tok[j]);
-            }
-        ok = cs && ct && ur_vocab_build(cs, 1, SRC_SPECIALS, sv) == UR_OK &&
-             ur_vocab_build(ct, 1, TGT_SPECIALS, tv) == UR_OK;
-        ur_vocab_free(cs);
-        ur_vocab_free(ct);
-    }
-    for (int h = 0; ok && h < 2; h++) {
-        dataset *d = h ? held : train;
-        d->ex = calloc((size_t)p->n, sizeof *d->ex);
-        ok = d->ex != NULL;
-        for (int i = 0; ok && i < p->n; i++) {
-            if (is_held[i] != h) continue;
-            example *e = &d->ex[d->n++];
-            e->src = encode(*sv, st[i], &e->src_len);
-            e->tgt = encode(*tv, tt[i], &e->tgt_len);
-            e->group = group[i];
-            ok = e->src && e->tgt;
-        }
-        ok = ok && dataset_views(d);
-    }
-    if (ok && (train->n == 0 || held->n == 0)) {
-        fprintf(stderr, "seq2seq: %s: %d pairs are too few: 10%% of the distinct sources are held out, "
-                        "and both parts need some\n", cfg->data, p->n);
-        ok = 0;
-    } else if (!ok && bad < 0) {
-        fprintf(stderr, "seq2seq: %s: out of memory\n", cfg->data);
-    }
-    tokens_free_all(st, p->n);
-    tokens_free_all(tt, p->n);
-    free(group);
-    free(is_held);
-    ur_pairs_free(p);
-    return ok;
-}
-
 /* One training step's loss on the pairs idx[0..B). */
-static ur_node *batch_loss(ur_seq2seq *m, ur_tape *t, const dataset *d, const int *idx, int B, uint64_t seed,
+static ur_node *batch_loss(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const int *idx, int B, uint64_t seed,
                            const int **src, const int **tgt, int *sl, int *tl, int *n_tokens) {
     for (int b = 0; b < B; b++) {
         src[b] = d->src[idx[b]];
@@ -449,90 +129,291 @@ static void print_score(const char *name, const score *s, int beam) {
     printf("\n");
 }
 
-int main(int argc, char **argv) {
-    cli_common c;
-    cli_common_defaults(&c);
-    config cfg = {.task = "reverse", .data = "../shared/data/eng-fra/eng-fra.txt", .cell = "gru", .score = "additive",
-                  .attn_mode = "feed", .emb = 0, .hidden = 0, .layers = 1, .bi = 1, .attn_size = 128, .batch = 64,
-                  .epochs = 0, .beam = 1, .max_digits = 10, .n_train = 20000, .show = 5, .dropout = -1,
-                  .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0};
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        {"--task", 's', &cfg.task, "reverse (digit strings) or eng-fra (default reverse)"},
-        {"--data", 's', &cfg.data, "eng-fra TSV file (default ../shared/data/eng-fra/eng-fra.txt)"},
-        {"--eval", 'b', &cfg.eval, "only score the --load model on the held-out data"},
-        {"--cell", 's', &cfg.cell, "gru or lstm (default gru)"},
-        {"--score", 's', &cfg.score, "attention score: dot, general or additive (default additive)"},
-        {"--attn-mode", 's', &cfg.attn_mode, "context joins the output, feed (and input), or input (default feed)"},
-        {"--emb", 'i', &cfg.emb, "embedding size (default: reverse 64, eng-fra 256)"},
-        {"--hidden", 'i', &cfg.hidden, "state size per direction (default: reverse 128, eng-fra 512)"},
-        {"--layers", 'i', &cfg.layers, "encoder layers (default 1)"},
-        {"--bi", 'i', &cfg.bi, "1: bidirectional encoder (default 1)"},
-        {"--attn-size", 'i', &cfg.attn_size, "additive attention size (default 128)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout (default: reverse 0.1, eng-fra 0.4)"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed (default 2e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5)"},
-        {"--batch", 'i', &cfg.batch, "pairs per step (default 64)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training pairs (default: reverse 4, eng-fra 30)"},
-        {"--n-train", 'i', &cfg.n_train, "reverse: training strings (default 20000)"},
-        {"--max-digits", 'i', &cfg.max_digits, "reverse: longest string (default 10)"},
-        {"--max-len", 'i', &cfg.max_len, "longest decoded output (default: longest reference + 5)"},
-        {"--beam", 'i', &cfg.beam, "beam width for the held-out decoding (default 1: greedy only)"},
-        {"--len-alpha", 'f', &cfg.len_alpha, "beam: normalise log-probs by length^alpha (default 0)"},
-        {"--temperature", 'f', &cfg.temperature, "print samples drawn at this temperature"},
-        {"--show", 'i', &cfg.show, "held-out examples to print (default 5)"},
-        {"--attention-svg", 's', &cfg.svg, "write the attention of one held-out example as SVG"},
-        {"--attention-example", 'i', &cfg.svg_index, "which held-out source --attention-svg draws, counted from 0 "
-                                                      "in the order the examples print (default 0)"},
-    };
-    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
-    const char *about = "seq2seq: an encoder-decoder with attention (reverse digit strings, or English -> French)";
-    ur_ckpt *ck = NULL;
-    int r = cli_start(argc, argv, "seq2seq", about, &c, opts, n_opts, STORED, &ck);
-    if (r >= 0) return r;
-    int reverse = !strcmp(cfg.task, "reverse");
-    ur_seq2seq_config mc = ur_seq2seq_defaults(1, 1, 0, 0);
-    if ((!reverse && strcmp(cfg.task, "eng-fra")) || ur_attn_score_parse(cfg.score, &mc.score) != UR_OK ||
-        ur_s2s_attn_mode_parse(cfg.attn_mode, &mc.attn_mode) != UR_OK ||
-        (strcmp(cfg.cell, "gru") && strcmp(cfg.cell, "lstm")) ||
-        cfg.batch < 1 || cfg.beam < 1 || cfg.n_train < 1 || cfg.max_digits < 1) {
-        fprintf(stderr, "seq2seq: bad --task, --score, --attn-mode, --cell, --batch, --beam or sizes (see --help)\n");
-        ur_ckpt_close(ck);
-        return 2;
+/* Greedy (and with --beam K, beam) scores of the held-out set, printed; 0 if decoding failed. */
+static int score_held_out(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, const config *cfg, score *greedy,
+                          score *beam) {
+    *greedy = evaluate(m, tape, held, cfg, 0);
+    print_score("held-out, greedy", greedy, 0);
+    if (cfg->beam > 1) {
+        *beam = evaluate(m, tape, held, cfg, 1);
+        char name[48];
+        snprintf(name, sizeof name, "held-out, beam %d", cfg->beam);
+        print_score(name, beam, 1);
     }
-    if (cfg.eval && !ck) {
+    return greedy->n > 0;
+}
+
+/* ---- settings ---- */
+
+enum { MAX_FLAGS = 48 };
+static const char ABOUT[] = "seq2seq: an encoder-decoder with attention (reverse digit strings, or English -> French)";
+
+/* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
+static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
+    *cfg = (config){.task = "reverse", .data = "../shared/data/eng-fra/eng-fra.txt", .cell = "gru",
+                    .score = "additive", .attn_mode = "feed", .emb = 0, .hidden = 0, .layers = 1, .bi = 1,
+                    .attn_size = 128, .batch = 64, .epochs = 0, .beam = 1, .max_digits = 10, .n_train = 20000,
+                    .show = 5, .dropout = -1, .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0};
+    const cli_opt table[] = {
+        CLI_COMMON_OPTS(*c),
+        CLI_CHOICE("--task", &cfg->task, TASKS, "digit strings, or English -> French pairs (default reverse)"),
+        CLI_TEXT("--data", &cfg->data, "eng-fra TSV file (default ../shared/data/eng-fra/eng-fra.txt)"),
+        CLI_BOOL("--eval", &cfg->eval, "only score the --load model on the held-out data"),
+        CLI_CHOICE("--cell", &cfg->cell, CELLS, "recurrent cell (default gru)"),
+        CLI_CHOICE("--score", &cfg->score, SCORES, "attention score (default additive)"),
+        CLI_CHOICE("--attn-mode", &cfg->attn_mode, MODES, "context joins the output, feed (and input), or input "
+                                                          "(default feed)"),
+        CLI_INT("--emb", &cfg->emb, 0, 4096, "embedding size (default: reverse 64, eng-fra 256)"),
+        CLI_INT("--hidden", &cfg->hidden, 0, 4096, "state size per direction (default: reverse 128, eng-fra 512)"),
+        CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "encoder layers (default 1)"),
+        CLI_INT("--bi", &cfg->bi, 0, 1, "1: bidirectional encoder (default 1)"),
+        CLI_INT("--attn-size", &cfg->attn_size, 1, 4096, "additive attention size (default 128)"),
+        CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout (default: reverse 0.1, eng-fra 0.4)"),
+        CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed (default 2e-3)"),
+        CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5)"),
+        CLI_INT("--batch", &cfg->batch, 1, 4096, "pairs per step (default 64)"),
+        CLI_INT("--epochs", &cfg->epochs, 0, 1000000,
+                "passes over the training pairs (default: reverse 4, eng-fra 30)"),
+        CLI_INT("--n-train", &cfg->n_train, 1, 10000000, "reverse: training strings (default 20000)"),
+        CLI_INT("--max-digits", &cfg->max_digits, 1, 1000, "reverse: longest string (default 10)"),
+        CLI_INT("--max-len", &cfg->max_len, 0, 4096, "longest decoded output (default: longest reference + 5)"),
+        CLI_INT("--beam", &cfg->beam, 1, 64, "beam width for the held-out decoding (default 1: greedy only)"),
+        CLI_REAL("--len-alpha", &cfg->len_alpha, 0, 10, "beam: normalise log-probs by length^alpha (default 0)"),
+        CLI_REAL("--temperature", &cfg->temperature, 0, 100, "print samples drawn at this temperature"),
+        CLI_INT("--show", &cfg->show, 0, 1000000, "held-out examples to print (default 5)"),
+        CLI_TEXT("--attention-svg", &cfg->svg, "write the attention of one held-out example as SVG"),
+        CLI_INT("--attention-example", &cfg->svg_index, 0, 1000000000, "which held-out source --attention-svg "
+                "draws, counted from 0 in the order the examples print (default 0)"),
+    };
+    _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
+    memcpy(opts, table, sizeof table);
+    return (int)(sizeof table / sizeof table[0]);
+}
+
+/* What the flags leave open: --eval needs a model, and the defaults of each task
+ * (4,500 sentence pairs need a wider, more regularised model). 0, or 2 (a usage error). */
+static int settle(config *cfg, const ur_ckpt *ck) {
+    if (cfg->eval && !ck) {
         fprintf(stderr, "seq2seq: --eval needs a model (--load)\n");
         return 2;
     }
-    /* the defaults of each task: 4,500 sentence pairs need a wider, more regularised model */
-    if (cfg.epochs <= 0) cfg.epochs = reverse ? 4 : 30;
-    if (cfg.emb <= 0) cfg.emb = reverse ? 64 : 256;
-    if (cfg.hidden <= 0) cfg.hidden = reverse ? 128 : 512;
-    if (cfg.dropout < 0) cfg.dropout = reverse ? 0.1 : 0.4;
+    int reverse = !strcmp(cfg->task, "reverse");
+    if (cfg->epochs <= 0) cfg->epochs = reverse ? 4 : 30;
+    if (cfg->emb <= 0) cfg->emb = reverse ? 64 : 256;
+    if (cfg->hidden <= 0) cfg->hidden = reverse ? 128 : 512;
+    if (cfg->dropout < 0) cfg->dropout = reverse ? 0.1 : 0.4;
+    return 0;
+}
 
-    /* ---- data ---- */
+/* The vocabularies a checkpoint carries; 0 after printing an error. */
+static int load_vocabs(const ur_ckpt *ck, const char *path, ur_vocab **sv, ur_vocab **tv) {
+    const char *st = ur_ckpt_meta(ck, "src_vocab"), *tt = ur_ckpt_meta(ck, "tgt_vocab");
+    *sv = st ? cli_vocab_from_text(st, S2S_SRC_SPECIALS) : NULL;
+    *tv = tt ? cli_vocab_from_text(tt, S2S_TGT_SPECIALS) : NULL;
+    if (!*sv || !*tv) fprintf(stderr, "seq2seq: --load %s: no usable vocabularies in the metadata\n", path);
+    return *sv && *tv;
+}
+
+/* The model of the settings over the two vocabularies. */
+static ur_seq2seq *model_new(ur_paramset *ps, const config *cfg, const ur_vocab *sv, const ur_vocab *tv,
+                             uint64_t seed) {
+    ur_seq2seq_config mc = ur_seq2seq_defaults(1, 1, 0, 0);
+    ur_attn_score_parse(cfg->score, &mc.score); /* the flag table admits only names these know */
+    ur_s2s_attn_mode_parse(cfg->attn_mode, &mc.attn_mode);
+    mc.cell = strcmp(cfg->cell, "lstm") ? UR_RNN_GRU : UR_RNN_LSTM;
+    mc.src_vocab = ur_vocab_size(sv);
+    mc.tgt_vocab = ur_vocab_size(tv);
+    mc.bos_id = ur_vocab_special_id(tv, UR_VOCAB_BOS);
+    mc.eos_id = ur_vocab_special_id(tv, UR_VOCAB_EOS);
+    mc.emb_dim = cfg->emb;
+    mc.hidden = cfg->hidden;
+    mc.enc_layers = cfg->layers;
+    mc.bidirectional = cfg->bi;
+    mc.attn_size = cfg->attn_size;
+    mc.dropout = cfg->dropout;
+    mc.seed = seed;
+    return ur_seq2seq_new(ps, "s2s", &mc);
+}
+
+/* ---- looking inside, saving, showing ---- */
+
+/* --print-tape, --dot, --grad-report: one training step on the first two pairs. */
+static void look_inside(const cli_common *c, const config *cfg, ur_seq2seq *m, ur_paramset *ps, ur_tape *tape,
+                        const s2s_dataset *train, const int **bsrc, int *blen) {
+    int idx[2] = {0, train->n > 1 ? 1 : 0}, B = cfg->batch < 2 ? 1 : 2;
+    ur_tape_reset(tape);
+    ur_node *loss = batch_loss(m, tape, train, idx, B, 1, bsrc, bsrc + cfg->batch, blen, blen + cfg->batch, NULL);
+    ur_paramset_zero_grad(ps);
+    if (ur_backward(tape, loss) == UR_OK) {
+        if (c->print_tape) ur_tape_print(tape, stdout);
+        if (c->dot && cli_write_dot(tape, c->dot) == 0)
+            printf("wrote the tape of one training step (%d pairs) to %s\n", B, c->dot);
+        if (c->grad_report) cli_grad_report_params(ps, stdout);
+    }
+    ur_paramset_zero_grad(ps);
+}
+
+/* The checkpoint: parameters, optimizer, the stored flags and both vocabularies. 1, or 0 after an error. */
+static int save(const char *path, const ur_paramset *ps, const ur_optim *opt, const ur_vocab *sv,
+                const ur_vocab *tv, const cli_opt *opts, int n_opts) {
+    char store[N_STORED][CLI_META_LEN];
+    ur_ckpt_kv meta[N_STORED + 4];
+    char *st = cli_vocab_to_text(sv, 2), *tt = cli_vocab_to_text(tv, 4); /* after the specials */
+    int k = cli_meta_put(opts, n_opts, STORED, store, meta);
+    meta[k++] = (ur_ckpt_kv){"example", "seq2seq"};
+    meta[k++] = (ur_ckpt_kv){"src_vocab", st ? st : ""};
+    meta[k++] = (ur_ckpt_kv){"tgt_vocab", tt ? tt : ""};
+    meta[k] = (ur_ckpt_kv){NULL, NULL};
+    int ok = st && tt && ur_ckpt_save_training(path, ps, opt, meta) == UR_OK;
+    if (ok) printf("saved %s (step %ld)\n", path, (long)ur_optim_step_count(opt));
+    else fprintf(stderr, "seq2seq: --save %s: %s\n", path, ur_last_error());
+    free(st);
+    free(tt);
+    return ok;
+}
+
+/* The first --show held-out sources: reference, greedy and beam outputs, samples. */
+static void show_examples(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, const config *cfg, const ur_vocab *sv,
+                          const ur_vocab *tv, uint64_t seed, int *out) {
+    int chars = !strcmp(cfg->task, "reverse"), len;
+    ur_rng sample_rng;
+    ur_rng_seed(&sample_rng, seed + 17);
+    for (int i = 0, shown = 0; i < held->n && shown < cfg->show; i++) {
+        if (i && held->ex[i].group == held->ex[i - 1].group) continue;
+        shown++;
+        printf("  source    ");
+        print_ids(stdout, sv, held->src[i], held->src_len[i], chars);
+        printf("\n  reference ");
+        print_ids(stdout, tv, held->tgt[i], held->tgt_len[i], chars);
+        double lp;
+        if (ur_seq2seq_greedy(m, tape, &held->src[i], &held->src_len[i], 1, cfg->max_len, out, &len, &lp, NULL) ==
+            UR_OK) {
+            printf("\n  greedy    ");
+            print_ids(stdout, tv, out, len, chars);
+            printf("   (log p %.3f)", lp);
+        }
+        ur_beam_config bc = {cfg->beam, cfg->len_alpha, 0};
+        if (cfg->beam > 1 &&
+            ur_seq2seq_beam(m, tape, held->src[i], held->src_len[i], cfg->max_len, &bc, out, &len, &lp) == UR_OK) {
+            printf("\n  beam %-4d ", cfg->beam);
+            print_ids(stdout, tv, out, len, chars);
+            printf("   (log p %.3f)", lp);
+        }
+        for (int s = 0; cfg->temperature > 0 && s < 3; s++)
+            if (ur_seq2seq_sample(m, tape, &held->src[i], &held->src_len[i], 1, cfg->max_len, cfg->temperature,
+                                  &sample_rng, out, &len, &lp) == UR_OK) {
+                printf("\n  T=%-7.2f ", cfg->temperature);
+                print_ids(stdout, tv, out, len, chars);
+                printf("   (log p %.3f)", lp);
+            }
+        printf("\n");
+    }
+}
+
+/* The first pair of held-out source number k (its references follow it), or -1. */
+static int held_out_source(const s2s_dataset *held, int k) {
+    for (int i = 0, n = -1; i < held->n; i++) {
+        n += i == 0 || held->ex[i].group != held->ex[i - 1].group;
+        if (n == k) return i;
+    }
+    return -1;
+}
+
+/* What the held-out set decides: the default --max-len (room beyond the longest
+ * reference) and the pair --attention-example names. 1, or 0 after an error. */
+static int held_out_settings(config *cfg, const s2s_dataset *held, int *svg_pair) {
+    if (cfg->max_len <= 0) {
+        for (int i = 0; i < held->n; i++)
+            if (held->tgt_len[i] > cfg->max_len) cfg->max_len = held->tgt_len[i];
+        cfg->max_len += 5;
+    }
+    *svg_pair = cfg->svg ? held_out_source(held, cfg->svg_index) : -1;
+    if (cfg->svg && *svg_pair < 0) {
+        fprintf(stderr, "seq2seq: --attention-example %d: there are fewer held-out sources\n", cfg->svg_index);
+        return 0;
+    }
+    return 1;
+}
+
+/* --attention-svg: greedy decoding of held-out pair i, its attention as a picture. 1, or 0 after an error. */
+static int write_attention(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, int i, const config *cfg,
+                           const ur_vocab *sv, const ur_vocab *tv, int *out) {
+    int S = held->src_len[i], len, ok = 0, eos = ur_vocab_special_id(tv, UR_VOCAB_EOS);
+    ur_real *attn = malloc((size_t)cfg->max_len * (size_t)S * sizeof *attn);
+    double lp;
+    if (!attn)
+        fprintf(stderr, "seq2seq: --attention-svg: out of memory\n");
+    else if (ur_seq2seq_greedy(m, tape, &held->src[i], &held->src_len[i], 1, cfg->max_len, out, &len, &lp, attn) !=
+             UR_OK)
+        fprintf(stderr, "seq2seq: --attention-svg: %s\n", ur_last_error());
+    else if (!svg_attention(cfg->svg, sv, tv, held->src[i], S, out, len, len < cfg->max_len, eos, attn))
+        fprintf(stderr, "seq2seq: --attention-svg: cannot write %s\n", cfg->svg);
+    else
+        ok = 1;
+    if (ok) printf("wrote the attention of held-out example %d to %s\n", cfg->svg_index, cfg->svg);
+    free(attn);
+    return ok;
+}
+
+/* What a training run did, for the JSON line. */
+typedef struct run_stats {
+    long first, last, tokens; /* this run trained steps first .. last-1 */
+    double first_loss, last_loss, seconds;
+    double *losses; /* last - first */
+} run_stats;
+
+static void print_json(const config *cfg, const run_stats *r, const ur_optim *opt, const ur_paramset *ps,
+                       const score *greedy, const score *beam) {
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_str(&j, "example", "seq2seq");
+    cli_json_str(&j, "task", cfg->task);
+    if (!cfg->eval) { /* --eval does not read the optimizer: no step count */
+        cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
+        cli_json_int(&j, "first_step", r->first + 1);
+        cli_json_num(&j, "first_loss", r->first_loss);
+        cli_json_num(&j, "last_loss", r->last_loss);
+    }
+    cli_json_num(&j, "exact_match", greedy->exact);
+    cli_json_num(&j, "bleu4", greedy->bleu);
+    cli_json_num(&j, "perplexity", greedy->ppl);
+    if (cfg->beam > 1) {
+        cli_json_int(&j, "beam", cfg->beam);
+        cli_json_num(&j, "beam_exact_match", beam->exact);
+        cli_json_num(&j, "beam_bleu4", beam->bleu);
+        cli_json_num(&j, "beam_not_below_greedy", beam->beam_not_worse);
+    }
+    cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
+    if (!cfg->eval) {
+        cli_json_num(&j, "seconds", r->seconds);
+        cli_json_num(&j, "tokens_per_s", r->seconds > 0 ? (double)r->tokens / r->seconds : 0);
+        cli_json_array(&j, "losses", r->losses, (int)(r->last > r->first ? r->last - r->first : 0));
+    }
+    cli_json_end(&j);
+}
+
+/* ---- the program ---- */
+
+int main(int argc, char **argv) {
+    cli_common c;
+    cli_common_defaults(&c);
+    config cfg;
+    cli_opt opts[MAX_FLAGS];
+    int n_opts = flag_table(&cfg, &c, opts);
+    ur_ckpt *ck = NULL;
+    int r = cli_start(argc, argv, "seq2seq", ABOUT, &c, opts, n_opts, STORED, &ck);
+    if (r >= 0) return r;
+    if (settle(&cfg, ck) != 0) return 2;
+    int reverse = !strcmp(cfg.task, "reverse");
+
+    /* ---- data: training pairs, held-out pairs (a loaded model brings its vocabularies) ---- */
     ur_vocab *sv = NULL, *tv = NULL;
-    if (ck) {
-        const char *st = ur_ckpt_meta(ck, "src_vocab"), *tt = ur_ckpt_meta(ck, "tgt_vocab");
-        sv = st ? cli_vocab_from_text(st, SRC_SPECIALS) : NULL;
-        tv = tt ? cli_vocab_from_text(tt, TGT_SPECIALS) : NULL;
-        if (!sv || !tv) fprintf(stderr, "seq2seq: --load %s: no usable vocabularies in the metadata\n", c.load);
-    }
-    dataset train = {0}, held = {0};
-    int n_seen = 0, ok = (!ck || (sv && tv)) && load_data(&cfg, (uint64_t)c.seed, &sv, &tv, &train, &held, &n_seen);
-    int longest = 0;
-    for (int i = 0; ok && i < held.n; i++)
-        if (held.tgt_len[i] > longest) longest = held.tgt_len[i];
-    if (cfg.max_len <= 0) cfg.max_len = longest + 5;
-    int svg_pair = -1; /* the first pair of the chosen source: its references follow it */
-    for (int i = 0, k = -1; ok && cfg.svg && i < held.n && svg_pair < 0; i++) {
-        k += i == 0 || held.ex[i].group != held.ex[i - 1].group;
-        if (k == cfg.svg_index) svg_pair = i;
-    }
-    if (ok && cfg.svg && svg_pair < 0) {
-        fprintf(stderr, "seq2seq: --attention-example %d: there are fewer held-out sources\n", cfg.svg_index);
-        ok = 0;
-    }
+    s2s_dataset train = {0}, held = {0};
+    s2s_task task = {cfg.task, cfg.data, cfg.n_train, cfg.max_digits};
+    int n_seen = 0, ok = (!ck || load_vocabs(ck, c.load, &sv, &tv)) &&
+                         s2s_load_data(&task, (uint64_t)c.seed, &sv, &tv, &train, &held, &n_seen);
+    int svg_pair = -1;
+    ok = ok && held_out_settings(&cfg, &held, &svg_pair);
     if (ok && reverse)
         printf("seq2seq: reverse: %d training strings, %d held-out strings (%d of them also in training)\n", train.n,
                held.n, n_seen);
@@ -540,25 +421,9 @@ int main(int argc, char **argv) {
         printf("seq2seq: eng-fra: %d training pairs, %d held-out pairs; vocabularies %d -> %d words\n", train.n,
                held.n, ur_vocab_size(sv), ur_vocab_size(tv));
 
-    /* ---- the model ---- */
+    /* ---- the model and Adam ---- */
     ur_paramset *ps = ur_paramset_new();
-    ur_seq2seq *m = NULL;
-    int eos = ok ? ur_vocab_special_id(tv, UR_VOCAB_EOS) : 0;
-    if (ok) {
-        mc.cell = strcmp(cfg.cell, "lstm") ? UR_RNN_GRU : UR_RNN_LSTM;
-        mc.src_vocab = ur_vocab_size(sv);
-        mc.tgt_vocab = ur_vocab_size(tv);
-        mc.bos_id = ur_vocab_special_id(tv, UR_VOCAB_BOS);
-        mc.eos_id = eos;
-        mc.emb_dim = cfg.emb;
-        mc.hidden = cfg.hidden;
-        mc.enc_layers = cfg.layers;
-        mc.bidirectional = cfg.bi;
-        mc.attn_size = cfg.attn_size;
-        mc.dropout = cfg.dropout;
-        mc.seed = (uint64_t)c.seed;
-        m = ur_seq2seq_new(ps, "s2s", &mc);
-    }
+    ur_seq2seq *m = ok ? model_new(ps, &cfg, sv, tv, (uint64_t)c.seed) : NULL;
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = m ? ur_optim_new(ps, &oc) : NULL;
     ur_tape *tape = ur_tape_new();
@@ -566,51 +431,32 @@ int main(int argc, char **argv) {
         fprintf(stderr, "seq2seq: setup failed: %s\n", ur_last_error());
         ok = 0;
     }
-    if (ok && ck) {
-        ur_status s = ur_ckpt_read_params(ck, ps, 0);
-        if (s == UR_OK && !cfg.eval) s = ur_ckpt_read_optim(ck, opt);
-        if (s != UR_OK) fprintf(stderr, "seq2seq: --load %s: %s\n", c.load, ur_last_error());
-        ok = s == UR_OK;
-    }
+    if (ok && ck) ok = cli_load_training(ck, c.load, "seq2seq", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
     if (ok)
         printf("model: %s encoder %s%d x %d, %s attention (%s), %zu parameters\n", cfg.cell, cfg.bi ? "bi-" : "",
                cfg.layers, cfg.hidden, cfg.score, cfg.attn_mode, ur_paramset_numel(ps));
 
-    /* ---- training: length-bucketed batches, a new order every epoch ---- */
-    long per_epoch = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1;
-    long first = ok ? (long)ur_optim_step_count(opt) : 0, total = per_epoch * cfg.epochs;
-    long last = cfg.eval ? first : c.steps > 0 && c.steps < total ? c.steps : total;
+    /* ---- training: length-bucketed batches, a new order every epoch, cosine learning rate ---- */
+    long per_epoch = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1, total = per_epoch * cfg.epochs;
+    run_stats run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .first_loss = NAN, .last_loss = NAN};
+    run.last = cfg.eval ? run.first : c.steps > 0 && c.steps < total ? c.steps : total;
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 20, total);
-    const int **bsrc = malloc((size_t)cfg.batch * 2 * sizeof *bsrc);
+    const int **bsrc = malloc((size_t)cfg.batch * 2 * sizeof *bsrc); /* a batch's sources, then targets */
     int *blen = malloc((size_t)cfg.batch * 2 * sizeof *blen);
+    run.losses = calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses);
+    ok = ok && bsrc && blen && run.losses;
+    if (ok && !cfg.eval && (c.dot || c.print_tape || c.grad_report))
+        look_inside(&c, &cfg, m, ps, tape, &train, bsrc, blen);
     ur_batches *order = NULL;
-    ur_rng rng;
-    ur_rng_seed(&rng, (uint64_t)c.seed);
-    ok = ok && bsrc && blen;
-    if (ok && !cfg.eval && (c.dot || c.print_tape || c.grad_report)) { /* look inside one step: 2 pairs */
-        int idx[2] = {0, train.n > 1 ? 1 : 0}, B = cfg.batch < 2 ? 1 : 2;
-        ur_tape_reset(tape);
-        ur_node *loss = batch_loss(m, tape, &train, idx, B, 1, bsrc, bsrc + cfg.batch, blen, blen + cfg.batch, NULL);
-        ur_paramset_zero_grad(ps);
-        if (ur_backward(tape, loss) == UR_OK) {
-            if (c.print_tape) ur_tape_print(tape, stdout);
-            if (c.dot && cli_write_dot(tape, c.dot) == 0)
-                printf("wrote the tape of one training step (%d pairs) to %s\n", B, c.dot);
-            if (c.grad_report) cli_grad_report_params(ps, stdout);
-        }
-        ur_paramset_zero_grad(ps);
-    }
-    double started = cli_now(), window = 0, first_loss = NAN, last_loss = NAN;
-    double *losses = calloc((size_t)(last > first ? last - first : 1), sizeof *losses);
-    long n_window = 0, tokens = 0;
-    ok = ok && losses;
-    if (ok && last > first) cli_progress_start(first);
-    for (long step = first; ok && step < last; step++) {
+    double started = cli_now(), window = 0;
+    long n_window = 0;
+    if (ok && run.last > run.first) cli_progress_start(run.first);
+    for (long step = run.first; ok && step < run.last; step++) {
         long k = step % per_epoch;
-        if (!order || k == 0) {
+        if (!order || k == 0) { /* the epoch's order depends on the seed and the epoch only */
             ur_batches_free(order);
             order = NULL;
-            ur_rng er; /* the epoch's order depends on the seed and the epoch only */
+            ur_rng er;
             ur_rng_seed(&er, (uint64_t)c.seed * 7919u + (uint64_t)(step / per_epoch));
             if (ur_bucket_batches(train.src_len, train.n, cfg.batch, &er, &order) != UR_OK) {
                 fprintf(stderr, "seq2seq: %s\n", ur_last_error());
@@ -635,141 +481,43 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-        double l = losses[step - first] = ur_node_item(loss);
-        if (step == first) first_loss = l;
-        tokens += n_tok;
+        double l = run.losses[step - run.first] = ur_node_item(loss);
+        if (step == run.first) run.first_loss = l;
+        run.tokens += n_tok;
         window += l;
         n_window++;
-        if ((step + 1) % 20 == 0 || step + 1 == last) {
-            last_loss = window / (double)n_window;
-            cli_progress(step + 1, last, last_loss, (double)tokens / (cli_now() - started), started);
+        if ((step + 1) % 20 == 0 || step + 1 == run.last) { /* the progress line: mean loss since the last one */
+            run.last_loss = window / (double)n_window;
+            cli_progress(step + 1, run.last, run.last_loss, (double)run.tokens / (cli_now() - started), started);
             window = 0;
             n_window = 0;
         }
-        if ((step + 1) % per_epoch == 0 && step + 1 < last && !reverse && (step + 1) / per_epoch % 5 == 0) {
-            double ppl;
-            if (ur_seq2seq_perplexity(m, tape, held.src, held.src_len, held.tgt, held.tgt_len, held.n, 64, &ppl,
-                                      NULL) == UR_OK) {
-                cli_progress_end();
-                printf("epoch %ld: held-out perplexity %.3f\n", (step + 1) / per_epoch, ppl);
-            }
+        double ppl; /* eng-fra: held-out perplexity every 5 epochs */
+        if ((step + 1) % per_epoch == 0 && step + 1 < run.last && !reverse && (step + 1) / per_epoch % 5 == 0 &&
+            ur_seq2seq_perplexity(m, tape, held.src, held.src_len, held.tgt, held.tgt_len, held.n, 64, &ppl, NULL) ==
+                UR_OK) {
+            cli_progress_end();
+            printf("epoch %ld: held-out perplexity %.3f\n", (step + 1) / per_epoch, ppl);
         }
     }
     cli_progress_end();
-    double seconds = cli_now() - started;
-    if (ok && c.save) {
-        char store[N_STORED][CLI_META_LEN];
-        ur_ckpt_kv meta[N_STORED + 4];
-        char *st = cli_vocab_to_text(sv, 2), *tt = cli_vocab_to_text(tv, 4); /* after the specials */
-        int k = cli_meta_put(opts, n_opts, STORED, store, meta);
-        meta[k++] = (ur_ckpt_kv){"example", "seq2seq"};
-        meta[k++] = (ur_ckpt_kv){"src_vocab", st ? st : ""};
-        meta[k++] = (ur_ckpt_kv){"tgt_vocab", tt ? tt : ""};
-        meta[k] = (ur_ckpt_kv){NULL, NULL};
-        ok = st && tt && ur_ckpt_save_training(c.save, ps, opt, meta) == UR_OK;
-        if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
-        else fprintf(stderr, "seq2seq: --save %s: %s\n", c.save, ur_last_error());
-        free(st);
-        free(tt);
-    }
+    run.seconds = cli_now() - started;
+    if (ok && c.save) ok = save(c.save, ps, opt, sv, tv, opts, n_opts);
 
     /* ---- held-out scores, examples, attention ---- */
     score greedy = {NAN, NAN, NAN, NAN, 0}, beam = greedy;
-    double eval_s = 0;
-    if (ok) {
-        double t0 = cli_now();
-        greedy = evaluate(m, tape, &held, &cfg, 0);
-        print_score("held-out, greedy", &greedy, 0);
-        if (cfg.beam > 1) {
-            beam = evaluate(m, tape, &held, &cfg, 1);
-            char name[48];
-            snprintf(name, sizeof name, "held-out, beam %d", cfg.beam);
-            print_score(name, &beam, 1);
-        }
-        eval_s = cli_now() - t0;
-        ok = greedy.n > 0;
-    }
-    int *out = malloc((size_t)cfg.max_len * sizeof *out), len;
-    ur_rng sample_rng;
-    ur_rng_seed(&sample_rng, (uint64_t)c.seed + 17);
-    for (int i = 0, shown = 0; ok && out && i < held.n && shown < cfg.show; i++) {
-        if (i && held.ex[i].group == held.ex[i - 1].group) continue;
-        shown++;
-        printf("  source    ");
-        print_ids(stdout, sv, held.src[i], held.src_len[i], reverse);
-        printf("\n  reference ");
-        print_ids(stdout, tv, held.tgt[i], held.tgt_len[i], reverse);
-        double lp;
-        if (ur_seq2seq_greedy(m, tape, &held.src[i], &held.src_len[i], 1, cfg.max_len, out, &len, &lp, NULL) == UR_OK) {
-            printf("\n  greedy    ");
-            print_ids(stdout, tv, out, len, reverse);
-            printf("   (log p %.3f)", lp);
-        }
-        ur_beam_config bc = {cfg.beam, cfg.len_alpha, 0};
-        if (cfg.beam > 1 &&
-            ur_seq2seq_beam(m, tape, held.src[i], held.src_len[i], cfg.max_len, &bc, out, &len, &lp) == UR_OK) {
-            printf("\n  beam %-4d ", cfg.beam);
-            print_ids(stdout, tv, out, len, reverse);
-            printf("   (log p %.3f)", lp);
-        }
-        for (int s = 0; cfg.temperature > 0 && s < 3; s++)
-            if (ur_seq2seq_sample(m, tape, &held.src[i], &held.src_len[i], 1, cfg.max_len, cfg.temperature, &sample_rng,
-                                  out, &len, &lp) == UR_OK) {
-                printf("\n  T=%-7.2f ", cfg.temperature);
-                print_ids(stdout, tv, out, len, reverse);
-                printf("   (log p %.3f)", lp);
-            }
-        printf("\n");
-    }
-    if (ok && out && cfg.svg) { /* greedy decoding of one held-out source, its attention as a picture */
-        int i = svg_pair, S = held.src_len[i];
-        ur_real *attn = malloc((size_t)cfg.max_len * (size_t)S * sizeof *attn);
-        double lp;
-        ok = 0;
-        if (!attn)
-            fprintf(stderr, "seq2seq: --attention-svg: out of memory\n");
-        else if (ur_seq2seq_greedy(m, tape, &held.src[i], &held.src_len[i], 1, cfg.max_len, out, &len, &lp,
-                                   attn) != UR_OK)
-            fprintf(stderr, "seq2seq: --attention-svg: %s\n", ur_last_error());
-        else if (!write_svg(cfg.svg, sv, tv, held.src[i], S, out, len, len < cfg.max_len, eos, attn))
-            fprintf(stderr, "seq2seq: --attention-svg: cannot write %s\n", cfg.svg);
-        else
-            ok = 1;
-        if (ok) printf("wrote the attention of held-out example %d to %s\n", cfg.svg_index, cfg.svg);
-        free(attn);
-    }
+    double t0 = cli_now();
+    ok = ok && score_held_out(m, tape, &held, &cfg, &greedy, &beam);
+    double eval_s = cli_now() - t0;
+    int *out = malloc((size_t)cfg.max_len * sizeof *out);
+    if (ok && out) show_examples(m, tape, &held, &cfg, sv, tv, (uint64_t)c.seed, out);
+    if (ok && out && cfg.svg) ok = write_attention(m, tape, &held, svg_pair, &cfg, sv, tv, out);
     free(out);
-    if (ok && !cfg.eval) printf("trained %ld steps in %.1f s; ", last - first, seconds);
+    if (ok && !cfg.eval) printf("trained %ld steps in %.1f s; ", run.last - run.first, run.seconds);
     if (ok) printf("held-out decoding %.1f s\n", eval_s);
-    if (ok && c.json) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "example", "seq2seq");
-        cli_json_str(&j, "task", cfg.task);
-        if (!cfg.eval) { /* --eval does not read the optimizer: no step count */
-            cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
-            cli_json_int(&j, "first_step", first + 1);
-            cli_json_num(&j, "first_loss", first_loss);
-            cli_json_num(&j, "last_loss", last_loss);
-        }
-        cli_json_num(&j, "exact_match", greedy.exact);
-        cli_json_num(&j, "bleu4", greedy.bleu);
-        cli_json_num(&j, "perplexity", greedy.ppl);
-        if (cfg.beam > 1) {
-            cli_json_int(&j, "beam", cfg.beam);
-            cli_json_num(&j, "beam_exact_match", beam.exact);
-            cli_json_num(&j, "beam_bleu4", beam.bleu);
-            cli_json_num(&j, "beam_not_below_greedy", beam.beam_not_worse);
-        }
-        cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
-        if (!cfg.eval) {
-            cli_json_num(&j, "seconds", seconds);
-            cli_json_num(&j, "tokens_per_s", seconds > 0 ? (double)tokens / seconds : 0);
-            cli_json_array(&j, "losses", losses, (int)(last > first ? last - first : 0));
-        }
-        cli_json_end(&j);
-    }
-    free(losses);
+    if (ok && c.json) print_json(&cfg, &run, opt, ps, &greedy, &beam);
+
+    free(run.losses);
     free(bsrc);
     free(blen);
     ur_batches_free(order);
@@ -777,8 +525,8 @@ int main(int argc, char **argv) {
     ur_optim_free(opt);
     ur_seq2seq_free(m);
     ur_paramset_free(ps);
-    dataset_free(&train);
-    dataset_free(&held);
+    s2s_dataset_free(&train);
+    s2s_dataset_free(&held);
     ur_vocab_free(sv);
     ur_vocab_free(tv);
     ur_ckpt_close(ck);

@@ -299,19 +299,21 @@ static score evaluate(tagger *m, ur_tape *t, const dataset *d, int use_char) {
 
 /* ---- training ---- */
 
-/* What a training step needs (cli_task.ctx). */
+/* What a training batch needs: the model, the data, and the buffers the tape reads. */
 typedef struct trainer {
     tagger *m;
-    const dataset *train, *dev;
+    const dataset *train;
     const ur_vocab *vocab;
     const config *cfg;
-    ur_tape *tape;
-    batch bt;     /* the current batch: the tape reads its tags and mask */
+    batch bt;      /* the current batch: the tape reads its tags and mask */
     int *word_ids; /* its word ids after word dropout */
 } trainer;
 
-static ur_node *train_loss(void *ctx, ur_tape *t, const int *pick, int B, uint64_t seed, ur_node **h, long *tokens) {
-    trainer *tr = ctx;
+/* Records the loss of the training sentences pick[0..B) on t (training mode, `seed`
+ * for dropout); *h: the BiLSTM outputs, for --grad-report; counts the real words
+ * into *tokens. NULL after printing an error. */
+static ur_node *batch_loss(trainer *tr, ur_tape *t, const int *pick, int B, uint64_t seed, ur_node **h,
+                           long *tokens) {
     batch_free(&tr->bt);
     int ok = batch_make(&tr->bt, tr->train, pick, B, tr->cfg->use_char);
     int *w = ok ? realloc(tr->word_ids, (size_t)tr->bt.words->T * (size_t)B * sizeof *w) : NULL;
@@ -326,12 +328,13 @@ static ur_node *train_loss(void *ctx, ur_tape *t, const int *pick, int B, uint64
     return ur_cross_entropy(t, logits, tr->bt.tags->ids, tr->bt.words->mask);
 }
 
-static long dev_score(void *ctx, double *acc, double *loss) {
-    trainer *tr = ctx;
-    score sc = evaluate(tr->m, tr->tape, tr->dev, tr->cfg->use_char);
-    *acc = sc.acc;
-    *loss = sc.loss;
-    return sc.tokens;
+/* The development scores, kept in the run (latest and best accuracy). */
+static score dev_pass(tagger *m, ur_tape *tape, const dataset *dev, int use_char, cli_run *run) {
+    score sc = evaluate(m, tape, dev, use_char);
+    run->dev_acc = sc.acc;
+    run->dev_loss = sc.loss;
+    if (sc.acc > run->best_dev) run->best_dev = sc.acc;
+    return sc;
 }
 
 static ur_conllu *read_conllu(const char *path) {
@@ -340,87 +343,146 @@ static ur_conllu *read_conllu(const char *path) {
     return c;
 }
 
-int main(int argc, char **argv) {
-    cli_common c;
-    cli_common_defaults(&c);
-    config cfg = {.train = NULL, .dev = NULL, .eval = NULL, .word_dim = 100, .use_char = 0, .char_dim = 32,
-                  .char_filters = 64, .hidden = 128, .layers = 1, .dropout = 0.33, .word_dropout = 0.25,
-                  .min_count = 1, .batch = 32, .epochs = 6, .limit = 0, .lr = 2e-3, .clip = 5, .log_every = 20};
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        {"--train", 's', &cfg.train, "training CoNLL-U file"},
-        {"--dev", 's', &cfg.dev, "development CoNLL-U file (accuracy after each epoch)"},
-        {"--eval", 's', &cfg.eval, "score the --load model on this CoNLL-U file (no training)"},
-        {"--word-dim", 'i', &cfg.word_dim, "word embedding size (default 100)"},
-        {"--char", 'b', &cfg.use_char, "add character features (width-3 convolution, max-pooled)"},
-        {"--char-dim", 'i', &cfg.char_dim, "character embedding size (default 32)"},
-        {"--char-filters", 'i', &cfg.char_filters, "character features per word (default 64)"},
-        {"--hidden", 'i', &cfg.hidden, "LSTM units per direction (default 128)"},
-        {"--layers", 'i', &cfg.layers, "stacked BiLSTM layers (default 1)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout on inputs, between layers and on outputs (default 0.33)"},
-        {"--word-dropout", 'f', &cfg.word_dropout, "a: a word seen n times becomes <unk> w.p. a/(a+n) (0.25)"},
-        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
-        {"--batch", 'i', &cfg.batch, "sentences per batch (default 32)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training data (default 6)"},
-        {"--limit", 'i', &cfg.limit, "use only the first N training sentences"},
-        {"--lr", 'f', &cfg.lr, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--log-every", 'l', &cfg.log_every, "progress line every N steps (default 20)"},
+/* ---- settings ---- */
+
+enum { MAX_FLAGS = 40 };
+static const char ABOUT[] = "tagger: a BiLSTM part-of-speech tagger (UPOS) on CoNLL-U files";
+
+/* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
+static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
+    *cfg = (config){.train = NULL, .dev = NULL, .eval = NULL, .word_dim = 100, .use_char = 0, .char_dim = 32,
+                    .char_filters = 64, .hidden = 128, .layers = 1, .dropout = 0.33, .word_dropout = 0.25,
+                    .min_count = 1, .batch = 32, .epochs = 6, .limit = 0, .lr = 2e-3, .clip = 5, .log_every = 20};
+    const cli_opt table[] = {
+        CLI_COMMON_OPTS(*c),
+        CLI_TEXT("--train", &cfg->train, "training CoNLL-U file"),
+        CLI_TEXT("--dev", &cfg->dev, "development CoNLL-U file (accuracy after each epoch)"),
+        CLI_TEXT("--eval", &cfg->eval, "score the --load model on this CoNLL-U file (no training)"),
+        CLI_INT("--word-dim", &cfg->word_dim, 1, 4096, "word embedding size (default 100)"),
+        CLI_BOOL("--char", &cfg->use_char, "add character features (width-3 convolution, max-pooled)"),
+        CLI_INT("--char-dim", &cfg->char_dim, 1, 4096, "character embedding size (default 32)"),
+        CLI_INT("--char-filters", &cfg->char_filters, 1, 4096, "character features per word (default 64)"),
+        CLI_INT("--hidden", &cfg->hidden, 1, 4096, "LSTM units per direction (default 128)"),
+        CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "stacked BiLSTM layers (default 1)"),
+        CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout on inputs, between layers and on outputs "
+                                                        "(default 0.33)"),
+        CLI_REAL("--word-dropout", &cfg->word_dropout, 0, 1000, "a: a word seen n times becomes <unk> w.p. "
+                                                               "a/(a+n) (0.25)"),
+        CLI_INT("--min-count", &cfg->min_count, 0, 1000000000, "words seen fewer times are <unk> (default 1)"),
+        CLI_INT("--batch", &cfg->batch, 1, 4096, "sentences per batch (default 32)"),
+        CLI_INT("--epochs", &cfg->epochs, 0, 1000000, "passes over the training data (default 6)"),
+        CLI_INT("--limit", &cfg->limit, 0, 1000000000, "use only the first N training sentences"),
+        CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"),
+        CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_LONG("--log-every", &cfg->log_every, 1, 1000000000, "progress line every N steps (default 20)"),
     };
-    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
-    const char *about = "tagger: a BiLSTM part-of-speech tagger (UPOS) on CoNLL-U files";
-    ur_ckpt *ck = NULL;
-    int r = cli_start(argc, argv, "tagger", about, &c, opts, n_opts, STORED, &ck);
-    if (r >= 0) return r;
-    if (cfg.eval && !ck) {
+    _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
+    memcpy(opts, table, sizeof table);
+    return (int)(sizeof table / sizeof table[0]);
+}
+
+/* The rules between flags; 0, or 2 after printing the usage error. */
+static int check_flags(const config *cfg, const ur_ckpt *ck) {
+    if (cfg->eval && !ck) {
         fprintf(stderr, "tagger: --eval needs a model (--load)\n");
         return 2;
     }
-    const char *problem = NULL;
-    if (!cfg.eval && !cfg.train) problem = "give --train FILE (and --dev FILE), or --load MODEL --eval FILE";
-    else if (cfg.batch < 1 || cfg.word_dim < 1 || cfg.hidden < 1 || cfg.log_every < 1 || cfg.epochs < 0 ||
-             (cfg.use_char && (cfg.char_dim < 1 || cfg.char_filters < 1)))
-        problem = "--batch, --word-dim, --hidden, --char-dim, --char-filters and --log-every must be >= 1";
-    else if (!(cfg.dropout >= 0 && cfg.dropout < 1)) problem = "--dropout must be in [0, 1)";
-    if (problem) {
-        fprintf(stderr, "tagger: %s (see --help)\n", problem);
+    if (!cfg->eval && !cfg->train) {
+        fprintf(stderr, "tagger: give --train FILE (and --dev FILE), or --load MODEL --eval FILE (see --help)\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- data: the CoNLL-U files, the vocabulary, the sentences as ids ---- */
+typedef struct data {
+    ur_conllu *train_c, *dev_c; /* train_c: NULL with --eval; dev_c: --eval's file then */
+    ur_vocab *vocab;
+    dataset train, dev;
+} data;
+
+static void data_free(data *d) {
+    dataset_free(&d->train);
+    dataset_free(&d->dev);
+    ur_vocab_free(d->vocab);
+    ur_conllu_free(d->train_c);
+    ur_conllu_free(d->dev_c);
+}
+
+/* Reads the files; the vocabulary comes from the checkpoint ck, or from the
+ * normalized training words seen >= --min-count times. 1, or 0 after printing an error. */
+static int load_data(data *d, const config *cfg, const ur_ckpt *ck, const char *ck_path) {
+    const char *dev_path = cfg->eval ? cfg->eval : cfg->dev;
+    d->train_c = cfg->eval ? NULL : read_conllu(cfg->train);
+    d->dev_c = dev_path && dev_path[0] ? read_conllu(dev_path) : NULL;
+    if ((!cfg->eval && !d->train_c) || (dev_path && dev_path[0] && !d->dev_c)) return 0;
+    if (ck) { /* the vocabulary the model was trained with */
+        d->vocab = cli_load_vocab(ck, ck_path, "tagger");
+    } else {
+        ur_vocab *counts = ur_vocab_new(0);
+        const ur_conllu *tc = d->train_c;
+        int n = cfg->limit > 0 && cfg->limit < tc->n_sentences ? cfg->limit : tc->n_sentences;
+        for (int i = 0; counts && i < n; i++)
+            for (int k = 0; k < tc->sents[i].len; k++) {
+                char w[MAX_WORD + 1];
+                normalize(tc->sents[i].words[k], w);
+                ur_vocab_add(counts, w);
+            }
+        if (counts) ur_vocab_build(counts, cfg->min_count, UR_VOCAB_PAD | UR_VOCAB_UNK, &d->vocab);
+        ur_vocab_free(counts);
+    }
+    if (!d->vocab) return 0;
+    if (d->train_c && !dataset_make(&d->train, d->train_c, cfg->limit, d->vocab)) return 0;
+    if (d->dev_c && !dataset_make(&d->dev, d->dev_c, 0, d->vocab)) return 0;
+    if (d->train_c && d->train.n == 0) {
+        fprintf(stderr, "tagger: %s: no sentences\n", cfg->train);
+        return 0;
+    }
+    if (d->train_c)
+        printf("tagger: %s: %d sentences, %d words in the vocabulary (count >= %d)\n", cfg->train, d->train.n,
+               ur_vocab_size(d->vocab), cfg->min_count);
+    return 1;
+}
+
+/* --eval: the scores of a saved model on one file, printed (and as JSON). 1, or 0 when there was nothing to score. */
+static int eval_only(tagger *m, ur_tape *tape, const dataset *dev, const config *cfg, int json) {
+    score sc = evaluate(m, tape, dev, cfg->use_char);
+    printf("%s: %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg->eval, sc.tokens, 100 * sc.acc, sc.loss);
+    if (json) {
+        cli_json j;
+        cli_json_begin(&j);
+        cli_json_str(&j, "example", "tagger");
+        cli_json_str(&j, "file", cfg->eval);
+        cli_json_num(&j, "accuracy", sc.acc);
+        cli_json_num(&j, "loss", sc.loss);
+        cli_json_int(&j, "tokens", sc.tokens);
+        cli_json_end(&j);
+    }
+    if (!isfinite(sc.acc)) fprintf(stderr, "tagger: %s: no tokens to score\n", cfg->eval);
+    return isfinite(sc.acc);
+}
+
+/* ---- the program ---- */
+
+int main(int argc, char **argv) {
+    cli_common c;
+    cli_common_defaults(&c);
+    config cfg;
+    cli_opt opts[MAX_FLAGS];
+    int n_opts = flag_table(&cfg, &c, opts);
+    ur_ckpt *ck = NULL;
+    int r = cli_start(argc, argv, "tagger", ABOUT, &c, opts, n_opts, STORED, &ck);
+    if (r >= 0) return r;
+    if (check_flags(&cfg, ck) != 0) {
         ur_ckpt_close(ck);
         return 2;
     }
 
     /* ---- data ---- */
-    const char *dev_path = cfg.eval ? cfg.eval : cfg.dev;
-    ur_conllu *train_c = cfg.eval ? NULL : read_conllu(cfg.train);
-    ur_conllu *dev_c = dev_path && dev_path[0] ? read_conllu(dev_path) : NULL;
-    ur_vocab *vocab = NULL;
-    int ok = (cfg.eval || train_c) && (!dev_path || !dev_path[0] || dev_c);
-    if (ok && ck) { /* the vocabulary the model was trained with */
-        vocab = cli_load_vocab(ck, c.load, "tagger");
-    } else if (ok) { /* count normalized words, keep those seen >= min_count times */
-        ur_vocab *counts = ur_vocab_new(0);
-        int n = cfg.limit > 0 && cfg.limit < train_c->n_sentences ? cfg.limit : train_c->n_sentences;
-        for (int i = 0; counts && i < n; i++)
-            for (int k = 0; k < train_c->sents[i].len; k++) {
-                char w[MAX_WORD + 1];
-                normalize(train_c->sents[i].words[k], w);
-                ur_vocab_add(counts, w);
-            }
-        if (counts) ur_vocab_build(counts, cfg.min_count, UR_VOCAB_PAD | UR_VOCAB_UNK, &vocab);
-        ur_vocab_free(counts);
-    }
-    ok = ok && vocab;
-    dataset train = {0}, dev = {0};
-    if (ok && train_c) ok = dataset_make(&train, train_c, cfg.limit, vocab);
-    if (ok && dev_c) ok = dataset_make(&dev, dev_c, 0, vocab);
-    if (ok && train_c && train.n == 0) {
-        fprintf(stderr, "tagger: %s: no sentences\n", cfg.train);
-        ok = 0;
-    }
-    if (ok && train_c)
-        printf("tagger: %s: %d sentences, %d words in the vocabulary (count >= %d)\n", cfg.train, train.n,
-               ur_vocab_size(vocab), cfg.min_count);
+    data d = {0};
+    int ok = load_data(&d, &cfg, ck, c.load);
 
-    /* ---- the model and optimizer ---- */
+    /* ---- the model and Adam (a checkpoint's weights, optimizer and RNG with --load) ---- */
     ur_rng rng;
     ur_rng_seed(&rng, (uint64_t)c.seed);
     tagger m = {0};
@@ -428,68 +490,103 @@ int main(int argc, char **argv) {
     ur_optim *opt = NULL;
     ur_tape *tape = ur_tape_new();
     if (ok) {
-        ok = tape && tagger_build(&m, &cfg, ur_vocab_size(vocab), &rng, (uint64_t)c.seed) &&
+        ok = tape && tagger_build(&m, &cfg, ur_vocab_size(d.vocab), &rng, (uint64_t)c.seed) &&
              (opt = ur_optim_new(m.ps, &oc)) != NULL;
         if (!ok) fprintf(stderr, "tagger: setup failed: %s\n", ur_last_error());
     }
-    if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "tagger", m.ps, opt, &rng);
+    if (ok && ck) ok = cli_load_training(ck, c.load, "tagger", m.ps, opt, &rng);
     if (ok)
         printf("model: words %d%s, BiLSTM %d x %d per direction, %zu parameters\n", cfg.word_dim,
                cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden, ur_paramset_numel(m.ps));
-
-    /* ---- --eval: score a saved model ---- */
-    if (ok && cfg.eval) {
-        score sc = evaluate(&m, tape, &dev, cfg.use_char);
-        printf("%s: %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.eval, sc.tokens, 100 * sc.acc, sc.loss);
-        if (c.json) {
-            cli_json j;
-            cli_json_begin(&j);
-            cli_json_str(&j, "example", "tagger");
-            cli_json_str(&j, "file", cfg.eval);
-            cli_json_num(&j, "accuracy", sc.acc);
-            cli_json_num(&j, "loss", sc.loss);
-            cli_json_int(&j, "tokens", sc.tokens);
-            cli_json_end(&j);
-        }
-        ok = isfinite(sc.acc);
-        if (!ok) fprintf(stderr, "tagger: %s: no tokens to score\n", cfg.eval);
+    if (ok && cfg.eval) { /* score a saved model, no training */
+        ok = eval_only(&m, tape, &d.dev, &cfg, c.json);
         goto done;
     }
 
-    /* ---- training: bucketed batches, a new order every epoch ---- */
-    trainer tr = {&m, &train, &dev, vocab, &cfg, tape, {0}, NULL};
-    cli_task task = {&tr, train_loss, dev_score};
-    cli_epochs e = {.prog = "tagger", .c = &c, .lens = train.lens, .n = train.n, .batch = cfg.batch,
-                    .epochs = cfg.epochs, .has_dev = dev.n > 0, .log_every = cfg.log_every, .lr = cfg.lr,
-                    .clip = cfg.clip, .tape = tape, .ps = m.ps, .opt = opt, .rng = &rng};
-    ok = ok && cli_epochs_run(&e, &task);
+    /* ---- training: bucketed batches, a new order every epoch, cosine learning rate ---- */
+    trainer tr = {&m, &d.train, d.vocab, &cfg, {0}, NULL};
+    cli_batcher batches;
+    cli_batcher_init(&batches, d.train.lens, d.train.n, cfg.batch, &rng);
+    long total = batches.per_epoch * cfg.epochs;
+    cli_run run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .dev_acc = NAN, .dev_loss = NAN};
+    run.last = c.steps > 0 && c.steps < total ? c.steps : total;
+    run.losses = calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses);
+    if (ok && !run.losses) {
+        fprintf(stderr, "tagger: out of memory\n");
+        ok = 0;
+    }
+    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
+    double started = cli_now(), window = 0;
+    long n_window = 0;
+    if (ok) cli_progress_start(run.first);
+    for (long step = run.first; ok && step < run.last; step++) {
+        const int *pick;
+        int B = cli_batcher_next(&batches, step, &pick, "tagger");
+        if (B < 0) {
+            ok = 0;
+            break;
+        }
+        uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step; /* new dropout masks each step */
+        ur_tape_reset(tape);
+        ur_node *h = NULL, *loss = batch_loss(&tr, tape, pick, B, seed, &h, &run.tokens);
+        ur_optim_zero_grad(opt);
+        if (!loss || ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
+            if (loss || ur_tape_error(tape))
+                fprintf(stderr, "tagger: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
+            ok = 0;
+            break;
+        }
+        if (step == run.first) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
+        ur_optim_set_lr(opt, ur_lr_at(&sched, step));
+        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+            fprintf(stderr, "tagger: step %ld: %s\n", step + 1, ur_last_error());
+            ok = 0;
+            break;
+        }
+        window += run.losses[step - run.first] = ur_node_item(loss);
+        n_window++;
+        if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) { /* mean loss since the last line */
+            cli_progress(step + 1, run.last, window / (double)n_window, (double)run.tokens / (cli_now() - started),
+                         started);
+            window = 0;
+            n_window = 0;
+        }
+        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last) { /* end of an epoch */
+            score sc = dev_pass(&m, tape, &d.dev, cfg.use_char, &run);
+            cli_progress_end();
+            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / batches.per_epoch, 100 * sc.acc,
+                   sc.loss);
+        }
+    }
+    cli_progress_end();
+    run.seconds = cli_now() - started;
     batch_free(&tr.bt);
     free(tr.word_ids);
 
     /* ---- save, evaluate ---- */
     if (ok && c.save) {
-        ok = cli_save_with_vocab(c.save, "tagger", m.ps, opt, vocab, cli_epochs_rng_to_save(&e), opts, n_opts,
-                                 STORED);
+        ok = cli_save_with_vocab(c.save, "tagger", m.ps, opt, d.vocab, cli_batcher_rng_to_save(&batches, run.last),
+                                 opts, n_opts, STORED);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
-    if (ok && dev.n) cli_epochs_final_dev(&e, &task, cfg.dev, "tokens");
+    if (ok && d.dev.n) {
+        score sc = dev_pass(&m, tape, &d.dev, cfg.use_char, &run);
+        printf("dev (%s): %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.dev, sc.tokens, 100 * sc.acc, sc.loss);
+    }
     if (ok && c.json) {
         cli_json j;
         cli_json_begin(&j);
         cli_json_str(&j, "example", "tagger");
-        cli_epochs_json(&j, &e);
+        cli_run_json(&j, &run, opt, m.ps);
         cli_json_end(&j);
     }
-    cli_epochs_free(&e);
+    free(run.losses);
+    cli_batcher_free(&batches);
 done:
     ur_optim_free(opt);
     tagger_free(&m);
     ur_tape_free(tape);
-    dataset_free(&train);
-    dataset_free(&dev);
-    ur_vocab_free(vocab);
-    ur_conllu_free(train_c);
-    ur_conllu_free(dev_c);
+    data_free(&d);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
     return ok ? 0 : 1;

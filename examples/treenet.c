@@ -32,6 +32,10 @@
 
 enum { MAX_WORD = 64 };
 
+/* What --model, --task and --optim take. */
+static const char *const MODELS[] = {"rnn", "treelstm", "childsum", NULL}, *const TASKS[] = {"binary", "fine", NULL};
+static const char *const OPTIMS[] = {"adagrad", "adam", NULL};
+
 typedef struct config {
     const char *data_dir, *train, *dev, *eval, *model, *task, *optim;
     int dim, emb, batch, epochs, root_only, no_batching, lower, min_count;
@@ -226,91 +230,222 @@ out:
     free(depth);
 }
 
-/* ---- main ---- */
+/* ---- settings ---- */
+
+enum { MAX_FLAGS = 40 };
+static const char ABOUT[] =
+    "treenet: recursive networks (RNN, Tree-LSTM, Child-Sum) on the Stanford Sentiment Treebank";
+
+/* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
+static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
+    *cfg = (config){.data_dir = "../shared/data/sst", .model = "treelstm", .task = "binary", .optim = "adagrad",
+                    .dim = 0, .emb = 0, .batch = 25, .epochs = 5, .lower = 1, .min_count = 1, .lr = 0.05,
+                    .lr_final = 0.1, .dropout = 0.5, .wd = 1e-4, .clip = 5};
+    const cli_opt table[] = {
+        CLI_COMMON_OPTS(*c),
+        CLI_TEXT("--data-dir", &cfg->data_dir, "folder with train.txt and dev.txt (default ../shared/data/sst)"),
+        CLI_TEXT("--train", &cfg->train, "training trees (default DATA_DIR/train.txt)"),
+        CLI_TEXT("--dev", &cfg->dev, "development trees (default DATA_DIR/dev.txt)"),
+        CLI_TEXT("--eval", &cfg->eval, "score the --load model on this tree file (no training)"),
+        CLI_CHOICE("--model", &cfg->model, MODELS, "tree cell (default treelstm)"),
+        CLI_CHOICE("--task", &cfg->task, TASKS, "neutral dropped, or 5 classes (default binary)"),
+        CLI_INT("--dim", &cfg->dim, 0, 4096, "state size H (default 150; rnn 30)"),
+        CLI_INT("--emb", &cfg->emb, 0, 4096, "word embedding size (default: H; rnn needs H)"),
+        CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout on embeddings and states before the classifier "
+                                                        "(default 0.5)"),
+        CLI_INT("--lower", &cfg->lower, 0, 1, "1: lowercase words (default 1)"),
+        CLI_INT("--min-count", &cfg->min_count, 0, 1000000000, "words seen fewer times are <unk> (default 1)"),
+        CLI_BOOL("--root-only", &cfg->root_only, "train the classifier on the roots only"),
+        CLI_CHOICE("--optim", &cfg->optim, OPTIMS, "optimizer (default adagrad)"),
+        CLI_REAL("--lr", &cfg->lr, 0, 10, "learning rate (default 0.05)"),
+        CLI_REAL("--lr-final", &cfg->lr_final, 0, 1, "cosine-decay the rate to lr * F over the run (default 0.1)"),
+        CLI_REAL("--wd", &cfg->wd, 0, 1, "L2 weight decay (default 1e-4)"),
+        CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
+        CLI_INT("--batch-trees", &cfg->batch, 1, 4096, "trees per step, dynamically batched (default 25)"),
+        CLI_BOOL("--no-batching", &cfg->no_batching, "build every tree node by node (same result, slower)"),
+        CLI_INT("--epochs", &cfg->epochs, 0, 1000000, "passes over the training trees (default 5)"),
+    };
+    _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
+    memcpy(opts, table, sizeof table);
+    return (int)(sizeof table / sizeof table[0]);
+}
+
+/* What the flags leave open: the cell, its default state size, and --eval needs a
+ * model. 0, or 2 (a usage error). */
+static int settle(config *cfg, const ur_ckpt *ck, ur_tree_cell *cell) {
+    ur_tree_cell_parse(cfg->model, cell); /* the flag table admits only the names it knows */
+    /* the plain recursive net overfits with wide states: 30 units do best on SST dev */
+    if (cfg->dim == 0) cfg->dim = *cell == UR_TREE_RNN ? 30 : 150;
+    if (cfg->eval && !ck) {
+        fprintf(stderr, "treenet: --eval needs a model (--load)\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- data: the tree files, the vocabulary, the training trees of the task ---- */
+typedef struct data {
+    ur_treebank *train_tb, *dev_tb; /* train_tb: NULL with --eval */
+    ur_vocab *vocab;
+    const ur_tree **train; /* the n_train trees of train_tb the task uses */
+    int n_train;
+} data;
+
+static void data_free(data *d) {
+    free(d->train);
+    ur_vocab_free(d->vocab);
+    ur_treebank_free(d->train_tb);
+    ur_treebank_free(d->dev_tb);
+}
+
+/* Reads the files (the development file is --eval's with --eval); the vocabulary
+ * comes from the checkpoint ck, or from the training trees. 1, or 0 after an error. */
+static int load_data(data *d, const config *cfg, const ur_ckpt *ck, const char *ck_path, int binary) {
+    char train_path[1024], dev_path[1024];
+    snprintf(train_path, sizeof train_path, "%s/train.txt", cfg->data_dir);
+    snprintf(dev_path, sizeof dev_path, "%s/dev.txt", cfg->data_dir);
+    const char *train_file = cfg->train ? cfg->train : train_path;
+    const char *dev_file = cfg->eval ? cfg->eval : cfg->dev ? cfg->dev : dev_path;
+    d->train_tb = cfg->eval ? NULL : read_trees(train_file);
+    d->dev_tb = cfg->eval || d->train_tb ? read_trees(dev_file) : NULL;
+    if (!d->dev_tb || (!cfg->eval && !d->train_tb)) return 0;
+    if (ck) {
+        const char *text = ur_ckpt_meta(ck, "vocab");
+        d->vocab = text ? cli_vocab_from_text(text, UR_VOCAB_UNK) : NULL;
+        if (!d->vocab) fprintf(stderr, "treenet: --load %s: no usable 'vocab' in the metadata\n", ck_path);
+    } else {
+        d->vocab = build_vocab(d->train_tb, cfg->lower, cfg->min_count);
+    }
+    if (!d->vocab) return 0;
+    if (d->train_tb) set_word_ids(d->train_tb, d->vocab, cfg->lower);
+    set_word_ids(d->dev_tb, d->vocab, cfg->lower);
+    if (d->train_tb) {
+        d->train = pick_trees(d->train_tb, binary, &d->n_train);
+        printf("treenet: %s: %d trees (%d used for the %s task), %d words in the vocabulary\n", train_file,
+               d->train_tb->n_trees, d->n_train, cfg->task, ur_vocab_size(d->vocab));
+    }
+    return 1;
+}
+
+/* ---- training steps ---- */
+
+/* The order of the training trees in an epoch: a shuffle drawn from the seed and the epoch only. */
+static void epoch_order(int *order, int n, long seed, long epoch) {
+    ur_rng er;
+    ur_rng_seed(&er, (uint64_t)seed * 7919u + (uint64_t)epoch);
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)ur_rng_below(&er, (uint32_t)i + 1), x = order[i];
+        order[i] = order[j];
+        order[j] = x;
+    }
+}
+
+/* Class scores of every node of the B trees (training mode). Dynamic batching runs
+ * the nodes of one height across all trees as one op; --no-batching builds the same
+ * graph node by node, tree after tree (parts: B scratch pointers). */
+static ur_node *batch_logits(ur_treenet *net, ur_tape *tape, const ur_tree **batch, int B, uint64_t seed,
+                             int no_batching, ur_node **parts) {
+    if (!no_batching) return ur_treenet_forward_batch(net, tape, batch, B, 1, seed, NULL);
+    for (int i = 0; i < B; i++) parts[i] = ur_treenet_forward(net, tape, batch[i], 1, seed + (uint64_t)i, NULL, NULL);
+    return ur_concat(tape, B, parts, 0);
+}
+
+/* ---- saving and reporting ---- */
+
+/* The checkpoint: parameters, optimizer, the stored flags and the vocabulary. 1, or 0 after an error. */
+static int save(const char *path, const ur_paramset *ps, const ur_optim *opt, const ur_vocab *vocab,
+                const cli_opt *opts, int n_opts) {
+    char store[N_STORED][CLI_META_LEN];
+    ur_ckpt_kv meta[N_STORED + 3];
+    char *vt = cli_vocab_to_text(vocab, 1); /* after <unk> */
+    int k = cli_meta_put(opts, n_opts, STORED, store, meta);
+    meta[k++] = (ur_ckpt_kv){"example", "treenet"};
+    meta[k++] = (ur_ckpt_kv){"vocab", vt ? vt : ""};
+    meta[k] = (ur_ckpt_kv){NULL, NULL};
+    int ok = vt && ur_ckpt_save_training(path, ps, opt, meta) == UR_OK;
+    if (ok) printf("saved %s (step %ld)\n", path, (long)ur_optim_step_count(opt));
+    else fprintf(stderr, "treenet: --save %s: %s\n", path, ur_last_error());
+    free(vt);
+    return ok;
+}
+
+/* --eval: the scores of a saved model on one file, printed (and as JSON). 1, or 0 after an error. */
+static int eval_only(ur_treenet *net, ur_tape *tape, const ur_treebank *tb, int binary, const int *label_map,
+                     const char *file, int json) {
+    score s = evaluate(net, tape, tb, binary, label_map);
+    print_score(file, &s, binary);
+    if (json) {
+        cli_json j;
+        cli_json_begin(&j);
+        cli_json_str(&j, "example", "treenet");
+        cli_json_str(&j, "file", file);
+        cli_json_num(&j, "fine_root_accuracy", s.fine_root);
+        cli_json_num(&j, "binary_root_accuracy", s.binary_root);
+        cli_json_num(&j, "all_node_accuracy", s.all_nodes);
+        cli_json_num(&j, "loss", s.loss);
+        cli_json_end(&j);
+    }
+    return isfinite(s.binary_root);
+}
+
+/* What a training run did, for the JSON line. */
+typedef struct run_stats {
+    long first, last, nodes; /* this run trained steps first .. last-1, over `nodes` tree nodes */
+    double first_loss, last_loss, best_dev, seconds, graph_s;
+    double *losses; /* last - first */
+} run_stats;
+
+static void print_json(const config *cfg, ur_tree_cell cell, const run_stats *r, const score *dev,
+                       const ur_optim *opt, const ur_paramset *ps) {
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_str(&j, "example", "treenet");
+    cli_json_str(&j, "model", ur_tree_cell_name(cell));
+    cli_json_str(&j, "task", cfg->task);
+    cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
+    cli_json_int(&j, "first_step", r->first + 1);
+    cli_json_num(&j, "first_loss", r->first_loss);
+    cli_json_num(&j, "last_loss", r->last_loss);
+    cli_json_num(&j, "dev_fine_root_accuracy", dev->fine_root);
+    cli_json_num(&j, "dev_binary_root_accuracy", dev->binary_root);
+    cli_json_num(&j, "dev_all_node_accuracy", dev->all_nodes);
+    cli_json_num(&j, "dev_loss", dev->loss);
+    cli_json_num(&j, "best_dev_binary_root_accuracy", r->best_dev);
+    cli_json_num(&j, "seconds", r->seconds);
+    cli_json_num(&j, "nodes_per_s", r->seconds > 0 ? (double)r->nodes / r->seconds : 0);
+    cli_json_num(&j, "graph_seconds", r->graph_s);
+    cli_json_num(&j, "graph_nodes_per_s", r->graph_s > 0 ? (double)r->nodes / r->graph_s : 0);
+    cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
+    cli_json_array(&j, "losses", r->losses, (int)(r->last > r->first ? r->last - r->first : 0));
+    cli_json_end(&j);
+}
+
+/* ---- the program ---- */
 
 int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
-    config cfg = {.data_dir = "../shared/data/sst", .model = "treelstm", .task = "binary", .optim = "adagrad",
-                  .dim = 0, .emb = 0, .batch = 25, .epochs = 5, .lower = 1, .min_count = 1, .lr = 0.05,
-                  .lr_final = 0.1, .dropout = 0.5, .wd = 1e-4, .clip = 5};
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        {"--data-dir", 's', &cfg.data_dir, "folder with train.txt and dev.txt (default ../shared/data/sst)"},
-        {"--train", 's', &cfg.train, "training trees (default DATA_DIR/train.txt)"},
-        {"--dev", 's', &cfg.dev, "development trees (default DATA_DIR/dev.txt)"},
-        {"--eval", 's', &cfg.eval, "score the --load model on this tree file (no training)"},
-        {"--model", 's', &cfg.model, "rnn, treelstm or childsum (default treelstm)"},
-        {"--task", 's', &cfg.task, "binary (neutral dropped) or fine (5 classes) (default binary)"},
-        {"--dim", 'i', &cfg.dim, "state size H (default 150; rnn 30)"},
-        {"--emb", 'i', &cfg.emb, "word embedding size (default: H; rnn needs H)"},
-        {"--dropout", 'f', &cfg.dropout, "dropout on embeddings and states before the classifier (default 0.5)"},
-        {"--lower", 'i', &cfg.lower, "1: lowercase words (default 1)"},
-        {"--min-count", 'i', &cfg.min_count, "words seen fewer times are <unk> (default 1)"},
-        {"--root-only", 'b', &cfg.root_only, "train the classifier on the roots only"},
-        {"--optim", 's', &cfg.optim, "adagrad or adam (default adagrad)"},
-        {"--lr", 'f', &cfg.lr, "learning rate (default 0.05)"},
-        {"--lr-final", 'f', &cfg.lr_final, "cosine-decay the rate to lr * F over the run (default 0.1)"},
-        {"--wd", 'f', &cfg.wd, "L2 weight decay (default 1e-4)"},
-        {"--clip", 'f', &cfg.clip, "clip the global gradient norm (default 5, 0: off)"},
-        {"--batch-trees", 'i', &cfg.batch, "trees per step, dynamically batched (default 25)"},
-        {"--no-batching", 'b', &cfg.no_batching, "build every tree node by node (same result, slower)"},
-        {"--epochs", 'i', &cfg.epochs, "passes over the training trees (default 5)"},
-    };
-    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
-    const char *about = "treenet: recursive networks (RNN, Tree-LSTM, Child-Sum) on the Stanford Sentiment Treebank";
+    config cfg;
+    cli_opt opts[MAX_FLAGS];
+    int n_opts = flag_table(&cfg, &c, opts);
     ur_ckpt *ck = NULL;
-    int r = cli_start(argc, argv, "treenet", about, &c, opts, n_opts, STORED, &ck);
+    int r = cli_start(argc, argv, "treenet", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
     ur_tree_cell cell;
-    int binary = !strcmp(cfg.task, "binary"), cell_ok = ur_tree_cell_parse(cfg.model, &cell) == UR_OK;
-    /* the plain recursive net overfits with wide states: 30 units do best on SST dev */
-    if (cell_ok && cfg.dim == 0) cfg.dim = cell == UR_TREE_RNN ? 30 : 150;
-    if (!cell_ok || (!binary && strcmp(cfg.task, "fine")) ||
-        (strcmp(cfg.optim, "adagrad") && strcmp(cfg.optim, "adam")) || cfg.batch < 1 || cfg.dim < 1) {
-        fprintf(stderr, "treenet: bad --model, --task, --optim, --dim or --batch-trees (see --help)\n");
-        ur_ckpt_close(ck);
-        return 2;
-    }
-    if (cfg.eval && !ck) {
-        fprintf(stderr, "treenet: --eval needs a model (--load)\n");
-        return 2;
-    }
-    /* label -> class: binary maps 0-1 to 0, 3-4 to 1 and ignores 2 */
-    int label_map[5];
-    for (int l = 0; l < 5; l++) label_map[l] = binary ? ur_sst_binary_label(l) : l;
+    if (settle(&cfg, ck, &cell) != 0) return 2;
+    int binary = !strcmp(cfg.task, "binary"), label_map[5]; /* label -> class */
+    for (int l = 0; l < 5; l++) label_map[l] = binary ? ur_sst_binary_label(l) : l; /* binary: 0-1 -> 0, 3-4 -> 1 */
 
     /* ---- data ---- */
-    char train_path[1024], dev_path[1024];
-    snprintf(train_path, sizeof train_path, "%s/train.txt", cfg.data_dir);
-    snprintf(dev_path, sizeof dev_path, "%s/dev.txt", cfg.data_dir);
-    const char *train_file = cfg.train ? cfg.train : train_path;
-    const char *dev_file = cfg.eval ? cfg.eval : cfg.dev ? cfg.dev : dev_path;
-    ur_treebank *train_tb = cfg.eval ? NULL : read_trees(train_file);
-    ur_treebank *dev_tb = cfg.eval || train_tb ? read_trees(dev_file) : NULL;
-    ur_vocab *vocab = NULL;
-    int ok = dev_tb && (cfg.eval || train_tb);
-    if (ok && ck) {
-        const char *text = ur_ckpt_meta(ck, "vocab");
-        vocab = text ? cli_vocab_from_text(text, UR_VOCAB_UNK) : NULL;
-        if (!vocab) fprintf(stderr, "treenet: --load %s: no usable 'vocab' in the metadata\n", c.load);
-    } else if (ok) {
-        vocab = build_vocab(train_tb, cfg.lower, cfg.min_count);
-    }
-    ok = ok && vocab;
-    if (ok && train_tb) set_word_ids(train_tb, vocab, cfg.lower);
-    if (ok) set_word_ids(dev_tb, vocab, cfg.lower);
-    int n_train = 0;
-    const ur_tree **train = ok && train_tb ? pick_trees(train_tb, binary, &n_train) : NULL;
-    if (ok && train_tb)
-        printf("treenet: %s: %d trees (%d used for the %s task), %d words in the vocabulary\n", train_file,
-               train_tb->n_trees, n_train, cfg.task, ur_vocab_size(vocab));
+    data d = {0};
+    int ok = load_data(&d, &cfg, ck, c.load, binary);
 
-    /* ---- the model ---- */
+    /* ---- the model and its optimizer (a checkpoint's weights with --load) ---- */
     ur_rng rng;
     ur_rng_seed(&rng, (uint64_t)c.seed);
     ur_paramset *ps = ur_paramset_new();
-    ur_treenet_config tc = {cell, ok ? ur_vocab_size(vocab) : 1, cfg.emb > 0 ? cfg.emb : cfg.dim, cfg.dim,
+    ur_treenet_config tc = {cell, ok ? ur_vocab_size(d.vocab) : 1, cfg.emb > 0 ? cfg.emb : cfg.dim, cfg.dim,
                             binary ? 2 : 5, cfg.root_only, cfg.dropout};
     ur_treenet *net = ok ? ur_treenet_new(ps, "tree", &tc, &rng) : NULL;
     ur_optim_config oc = ur_optim_defaults(strcmp(cfg.optim, "adam") ? UR_OPTIM_ADAGRAD : UR_OPTIM_ADAM, cfg.lr);
@@ -321,106 +456,69 @@ int main(int argc, char **argv) {
         fprintf(stderr, "treenet: setup failed: %s\n", ur_last_error());
         ok = 0;
     }
-    if (ok && ck) {
-        ur_status s = ur_ckpt_read_params(ck, ps, 0);
-        if (s == UR_OK && !cfg.eval) s = ur_ckpt_read_optim(ck, opt);
-        if (s != UR_OK) fprintf(stderr, "treenet: --load %s: %s\n", c.load, ur_last_error());
-        ok = s == UR_OK;
-    }
+    if (ok && ck) ok = cli_load_training(ck, c.load, "treenet", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
     if (ok)
         printf("model: %s, H %d, embeddings %d, %s task, %zu parameters\n", ur_tree_cell_name(cell), cfg.dim,
-               tc.emb_dim,
-               cfg.task, ur_paramset_numel(ps));
-
-    /* ---- --eval: score a saved model ---- */
-    if (ok && cfg.eval) {
-        score s = evaluate(net, tape, dev_tb, binary, label_map);
-        print_score(cfg.eval, &s, binary);
-        if (c.json) {
-            cli_json j;
-            cli_json_begin(&j);
-            cli_json_str(&j, "example", "treenet");
-            cli_json_str(&j, "file", cfg.eval);
-            cli_json_num(&j, "fine_root_accuracy", s.fine_root);
-            cli_json_num(&j, "binary_root_accuracy", s.binary_root);
-            cli_json_num(&j, "all_node_accuracy", s.all_nodes);
-            cli_json_num(&j, "loss", s.loss);
-            cli_json_end(&j);
-        }
-        ok = isfinite(s.binary_root);
+               tc.emb_dim, cfg.task, ur_paramset_numel(ps));
+    if (ok && cfg.eval) { /* score a saved model, no training */
+        ok = eval_only(net, tape, d.dev_tb, binary, label_map, cfg.eval, c.json);
         goto done;
     }
 
-    /* ---- training ---- */
-    if (ok && (c.dot || c.print_tape || c.grad_report)) inspect_step(net, ps, tape, train[0], label_map, &c);
-    long per_epoch = ok ? (n_train + cfg.batch - 1) / cfg.batch : 1;
-    long first = ok ? (long)ur_optim_step_count(opt) : 0, total = per_epoch * cfg.epochs;
-    long last = c.steps > 0 && c.steps < total ? c.steps : total;
+    /* ---- training: shuffled batches of trees, cosine learning rate ---- */
+    if (ok && (c.dot || c.print_tape || c.grad_report)) inspect_step(net, ps, tape, d.train[0], label_map, &c);
+    long per_epoch = ok ? (d.n_train + cfg.batch - 1) / cfg.batch : 1, total = per_epoch * cfg.epochs;
+    run_stats run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .first_loss = NAN, .last_loss = NAN};
+    run.last = c.steps > 0 && c.steps < total ? c.steps : total;
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr * cfg.lr_final, total);
-    int *order = ok ? malloc((size_t)n_train * sizeof *order) : NULL;
+    int *order = ok ? malloc((size_t)d.n_train * sizeof *order) : NULL;
     const ur_tree **batch = ok ? malloc((size_t)cfg.batch * sizeof *batch) : NULL;
     ur_node **parts = ok ? malloc((size_t)cfg.batch * sizeof *parts) : NULL;
-    double *losses = ok ? calloc((size_t)(last > first ? last - first : 1), sizeof *losses) : NULL;
-    ok = ok && order && batch && parts && losses;
-    double started = cli_now(), window = 0, first_loss = NAN, last_loss = NAN, best_dev = 0, graph_s = 0;
-    long n_window = 0, nodes = 0;
+    run.losses = ok ? calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses) : NULL;
+    ok = ok && order && batch && parts && run.losses;
+    double started = cli_now(), window = 0;
+    long n_window = 0;
     score dev = {NAN, NAN, NAN, NAN, 0, 0, 0};
-    if (ok) cli_progress_start(first);
-    for (long step = first; ok && step < last; step++) {
+    if (ok) cli_progress_start(run.first);
+    for (long step = run.first; ok && step < run.last; step++) {
         long k = step % per_epoch;
-        if (k == 0 || step == first) { /* a new epoch (or a resumed one): its order from the seed */
-            ur_rng er;
-            ur_rng_seed(&er, (uint64_t)c.seed * 7919u + (uint64_t)(step / per_epoch));
-            for (int i = 0; i < n_train; i++) order[i] = i;
-            for (int i = n_train - 1; i > 0; i--) {
-                int j = (int)ur_rng_below(&er, (uint32_t)i + 1), x = order[i];
-                order[i] = order[j];
-                order[j] = x;
-            }
-        }
-        int B = (int)(n_train - k * cfg.batch < cfg.batch ? n_train - k * cfg.batch : cfg.batch);
+        if (k == 0 || step == run.first) epoch_order(order, d.n_train, c.seed, step / per_epoch); /* new or resumed */
+        int B = (int)(d.n_train - k * cfg.batch < cfg.batch ? d.n_train - k * cfg.batch : cfg.batch);
         for (int i = 0; i < B; i++) {
-            batch[i] = train[order[k * cfg.batch + i]];
-            nodes += batch[i]->n_nodes;
+            batch[i] = d.train[order[k * cfg.batch + i]];
+            run.nodes += batch[i]->n_nodes;
         }
-        uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step;
         ur_optim_zero_grad(opt);
         double t0 = cli_now(); /* the graph's time: forward and backward, no optimizer */
         ur_tape_reset(tape);
-        ur_node *logits;
-        if (cfg.no_batching) { /* node by node, tree after tree: the same graph, unbatched */
-            for (int i = 0; i < B; i++)
-                parts[i] = ur_treenet_forward(net, tape, batch[i], 1, seed + (uint64_t)i, NULL, NULL);
-            logits = ur_concat(tape, B, parts, 0);
-        } else {
-            logits = ur_treenet_forward_batch(net, tape, batch, B, 1, seed, NULL);
-        }
+        ur_node *logits = batch_logits(net, tape, batch, B, (uint64_t)c.seed * 1000003u + (uint64_t)step,
+                                       cfg.no_batching, parts);
         ur_node *loss = ur_treenet_loss(net, tape, logits, batch, B, label_map, 5);
         if (ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "treenet: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
             ok = 0;
             break;
         }
-        graph_s += cli_now() - t0;
+        run.graph_s += cli_now() - t0;
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
         if ((cfg.clip > 0 && ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "treenet: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;
         }
-        double l = losses[step - first] = ur_node_item(loss);
-        if (step == first) first_loss = l;
+        double l = run.losses[step - run.first] = ur_node_item(loss);
+        if (step == run.first) run.first_loss = l;
         window += l;
         n_window++;
-        if ((step + 1) % 20 == 0 || step + 1 == last) {
-            last_loss = window / (double)n_window;
-            cli_progress(step + 1, last, last_loss, (double)nodes / (cli_now() - started), started);
+        if ((step + 1) % 20 == 0 || step + 1 == run.last) { /* the progress line: mean loss since the last one */
+            run.last_loss = window / (double)n_window;
+            cli_progress(step + 1, run.last, run.last_loss, (double)run.nodes / (cli_now() - started), started);
             window = 0;
             n_window = 0;
         }
-        if ((step + 1) % per_epoch == 0 && step + 1 < last) { /* end of an epoch */
-            dev = evaluate(net, tape, dev_tb, binary, label_map);
-            if (dev.binary_root > best_dev) best_dev = dev.binary_root;
+        if ((step + 1) % per_epoch == 0 && step + 1 < run.last) { /* end of an epoch: the dev scores */
+            dev = evaluate(net, tape, d.dev_tb, binary, label_map);
+            if (dev.binary_root > run.best_dev) run.best_dev = dev.binary_root;
             cli_progress_end();
             char name[32];
             snprintf(name, sizeof name, "epoch %ld dev", (step + 1) / per_epoch);
@@ -428,65 +526,29 @@ int main(int argc, char **argv) {
         }
     }
     cli_progress_end();
-    double seconds = cli_now() - started;
+    run.seconds = cli_now() - started;
 
     /* ---- save, evaluate ---- */
-    if (ok && c.save) {
-        char store[N_STORED][CLI_META_LEN];
-        ur_ckpt_kv meta[N_STORED + 3];
-        char *vt = cli_vocab_to_text(vocab, 1); /* after <unk> */
-        int k = cli_meta_put(opts, n_opts, STORED, store, meta);
-        meta[k++] = (ur_ckpt_kv){"example", "treenet"};
-        meta[k++] = (ur_ckpt_kv){"vocab", vt ? vt : ""};
-        meta[k] = (ur_ckpt_kv){NULL, NULL};
-        ok = vt && ur_ckpt_save_training(c.save, ps, opt, meta) == UR_OK;
-        if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
-        else fprintf(stderr, "treenet: --save %s: %s\n", c.save, ur_last_error());
-        free(vt);
-    }
+    if (ok && c.save) ok = save(c.save, ps, opt, d.vocab, opts, n_opts);
     if (ok) {
-        dev = evaluate(net, tape, dev_tb, binary, label_map);
-        if (dev.binary_root > best_dev) best_dev = dev.binary_root;
+        dev = evaluate(net, tape, d.dev_tb, binary, label_map);
+        if (dev.binary_root > run.best_dev) run.best_dev = dev.binary_root;
         print_score("dev", &dev, binary);
-        printf("trained %ld steps in %.1f s (%.0f nodes/s; forward + backward %.1f s, %.0f nodes/s)\n", last - first,
-               seconds, (double)nodes / seconds, graph_s, (double)nodes / graph_s);
+        printf("trained %ld steps in %.1f s (%.0f nodes/s; forward + backward %.1f s, %.0f nodes/s)\n",
+               run.last - run.first, run.seconds, (double)run.nodes / run.seconds, run.graph_s,
+               (double)run.nodes / run.graph_s);
     }
-    if (ok && c.json) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "example", "treenet");
-        cli_json_str(&j, "model", ur_tree_cell_name(cell));
-        cli_json_str(&j, "task", cfg.task);
-        cli_json_int(&j, "step", (long)ur_optim_step_count(opt));
-        cli_json_int(&j, "first_step", first + 1);
-        cli_json_num(&j, "first_loss", first_loss);
-        cli_json_num(&j, "last_loss", last_loss);
-        cli_json_num(&j, "dev_fine_root_accuracy", dev.fine_root);
-        cli_json_num(&j, "dev_binary_root_accuracy", dev.binary_root);
-        cli_json_num(&j, "dev_all_node_accuracy", dev.all_nodes);
-        cli_json_num(&j, "dev_loss", dev.loss);
-        cli_json_num(&j, "best_dev_binary_root_accuracy", best_dev);
-        cli_json_num(&j, "seconds", seconds);
-        cli_json_num(&j, "nodes_per_s", seconds > 0 ? (double)nodes / seconds : 0);
-        cli_json_num(&j, "graph_seconds", graph_s);
-        cli_json_num(&j, "graph_nodes_per_s", graph_s > 0 ? (double)nodes / graph_s : 0);
-        cli_json_int(&j, "params", (long)ur_paramset_numel(ps));
-        cli_json_array(&j, "losses", losses, (int)(last > first ? last - first : 0));
-        cli_json_end(&j);
-    }
-    free(losses);
+    if (ok && c.json) print_json(&cfg, cell, &run, &dev, opt, ps);
+    free(run.losses);
     free(order);
     free(batch);
     free(parts);
 done:
-    free(train);
     ur_tape_free(tape);
     ur_optim_free(opt);
     ur_treenet_free(net);
     ur_paramset_free(ps);
-    ur_vocab_free(vocab);
-    ur_treebank_free(train_tb);
-    ur_treebank_free(dev_tb);
+    data_free(&d);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
     return ok ? 0 : 1;

@@ -15,10 +15,10 @@ int main(int argc, char **argv) {
     int json = 0;
     const char *only = NULL;
     cli_opt opts[] = {
-        {"--eps", 'f', &eps, "finite-difference step (default 1e-6)"},
-        {"--tol", 'f', &tol, "largest relative error that passes (default 1e-6)"},
-        {"--only", 's', &only, "run only cases whose name starts with TEXT"},
-        {"--json", 'b', &json, "print the summary as one JSON line"},
+        CLI_REAL("--eps", &eps, 1e-12, 1, "finite-difference step (default 1e-6)"),
+        CLI_REAL("--tol", &tol, 0, 1, "largest relative error that passes (default 1e-6)"),
+        CLI_TEXT("--only", &only, "run only cases whose name starts with TEXT"),
+        CLI_BOOL("--json", &json, "print the summary as one JSON line"),
     };
     int r = cli_parse(argc, argv, "unroll-gradcheck: every op's backward against central differences (double precision)",
                       opts, 4);

@@ -30,6 +30,8 @@
 #include "ur_init.h"
 
 enum { D = 8, H = 16, C = 4, N_MODELS = 5, MAX_T = 1000 };
+/* The models' names, in the order of main's table (--model picks one). */
+static const char *const MODEL_NAMES[N_MODELS + 1] = {"rnn_0.9", "rnn_1.1", "gru", "lstm", "rnn_orth", NULL};
 
 typedef enum cell { CELL_TANH, CELL_GRU, CELL_LSTM } cell;
 
@@ -209,21 +211,17 @@ int main(int argc, char **argv) {
     const char *csv = NULL, *svg = NULL, *tape_model = "lstm";
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--T", 'i', &T, "sequence length (default 50)"},
-        {"--csv", 's', &csv, "write t and ||dL/dh_t|| of every model as CSV"},
-        {"--svg", 's', &svg, "write the curves as an SVG line plot (log scale)"},
-        {"--input-std", 'f', &input_std, "std of the tanh nets' W_xh entries (default 1e-3)"},
-        {"--gate-bias", 'f', &gate_bias, "GRU update / LSTM forget gate bias (default 3)"},
-        {"--lr", 'f', &lr, "SGD learning rate of --steps (default 0.05)"},
-        {"--model", 's', &tape_model, "model whose tape --dot/--print-tape show (default lstm)"},
+        CLI_INT("--T", &T, 2, MAX_T, "sequence length (default 50)"),
+        CLI_TEXT("--csv", &csv, "write t and ||dL/dh_t|| of every model as CSV"),
+        CLI_TEXT("--svg", &svg, "write the curves as an SVG line plot (log scale)"),
+        CLI_REAL("--input-std", &input_std, 0, 100, "std of the tanh nets' W_xh entries (default 1e-3)"),
+        CLI_REAL("--gate-bias", &gate_bias, -100, 100, "GRU update / LSTM forget gate bias (default 3)"),
+        CLI_REAL("--lr", &lr, 0, 10, "SGD learning rate of --steps (default 0.05)"),
+        CLI_CHOICE("--model", &tape_model, MODEL_NAMES, "model whose tape --dot/--print-tape show (default lstm)"),
     };
     int r = cli_parse(argc, argv, "vanishing: ||dL/dh_t|| against t for tanh RNNs, a GRU and an LSTM", opts,
                       (int)(sizeof opts / sizeof opts[0]));
     if (r) return r > 0 ? 0 : 2;
-    if (T < 2 || T > MAX_T) {
-        fprintf(stderr, "vanishing: --T must be in 2..%d\n", MAX_T);
-        return 2;
-    }
     cli_apply_common(&c);
 
     /* ---- five models in one parameter set, and one input sequence ---- */
@@ -245,13 +243,7 @@ int main(int argc, char **argv) {
     if (ok) ur_tensor_normal(X, &rng, 0, 1);
     if (ok && c.load && ur_ckpt_load_params(c.load, ps, 0) != UR_OK) ok = 0;
     if (!ok) fprintf(stderr, "vanishing: setup failed: %s\n", ur_last_error());
-    int shown = -1;
-    for (int k = 0; k < N_MODELS; k++)
-        if (strcmp(ms[k].name, tape_model) == 0) shown = k;
-    if (ok && shown < 0 && (c.dot || c.print_tape)) {
-        fprintf(stderr, "vanishing: --model %s: no such model\n", tape_model);
-        ok = 0;
-    }
+    int shown = cli_choice_index(MODEL_NAMES, tape_model);
 
     /* ---- optional training (plain SGD on each model), then one measured backward ---- */
     double started = cli_now();

@@ -150,8 +150,8 @@ int main(int argc, char **argv) {
     double lr = 0.1, eps = 1e-6;
     cli_opt opts[] = {
         CLI_COMMON_OPTS(c),
-        {"--lr", 'f', &lr, "SGD learning rate of --steps (default 0.1)"},
-        {"--eps", 'f', &eps, "finite-difference step (default 1e-6)"},
+        CLI_REAL("--lr", &lr, 0, 10, "SGD learning rate of --steps (default 0.1)"),
+        CLI_REAL("--eps", &eps, 1e-12, 1, "finite-difference step (default 1e-6)"),
     };
     int r = cli_parse(argc, argv, "worked_example: the lecture's hand-worked ReLU RNN tagger, checked by finite differences",
                       opts, (int)(sizeof opts / sizeof opts[0]));

@@ -21,6 +21,18 @@
 /* One kernel thread: ctest runs test binaries side by side on a small machine. */
 #define ONE " --threads 1"
 
+/* Runs `BIN prog args` (a flag error): it must exit with 2 and print exactly `message`
+ * and a newline, nothing else. */
+static void expect_flag_error(const char *prog, const char *args, const char *message) {
+    char cmd[1024], want[512];
+    snprintf(cmd, sizeof cmd, BIN "%s %s", prog, args);
+    snprintf(want, sizeof want, "%s\n", message);
+    ur_test_result r = ur_test_run(cmd, 1);
+    cr_expect_eq(r.code, 2, "'%s' exited with %d", cmd, r.code);
+    cr_expect_str_eq(r.out, want, "'%s'", cmd);
+    free(r.out);
+}
+
 /* ---- small input files ---- */
 
 
@@ -285,4 +297,55 @@ Test(apps, grad_report_and_dot, .timeout = 30) {
     fclose(f);
     cr_expect(strstr(buf, "digraph") && strstr(buf, "cluster"), "not a clustered DOT graph");
     remove(dot);
+}
+
+/* Every kind of flag refuses a bad value with a message naming the flag, what it
+ * allows and what was given: an integer out of range, a number that is not one, a
+ * name outside the choices, a missing value. */
+Test(apps, flag_errors_name_the_flag, .timeout = 30) {
+    expect_flag_error("char_rnn", "--hidden -5", "char_rnn: --hidden must be an integer in 1..4096, got \"-5\"");
+    expect_flag_error("char_rnn", "--layers 9", "char_rnn: --layers must be an integer in 1..8, got \"9\"");
+    expect_flag_error("char_rnn", "--cell xyz", "char_rnn: --cell must be one of rnn, gru, lstm, got \"xyz\"");
+    expect_flag_error("char_rnn", "--dropout 1", "char_rnn: --dropout must be a number in [0, 1), got \"1\"");
+    expect_flag_error("char_rnn", "--log-every 0",
+                      "char_rnn: --log-every must be an integer in 1..1000000000, got \"0\"");
+    expect_flag_error("char_rnn", "--steps 12x", "char_rnn: --steps must be an integer in 0..1000000000, got \"12x\"");
+    expect_flag_error("char_rnn", "--seed", "char_rnn: --seed needs a value (an integer)");
+    expect_flag_error("char_rnn", "--no-such-flag", "char_rnn: unknown flag '--no-such-flag' (see --help)");
+    expect_flag_error("tagger", "--batch 0", "tagger: --batch must be an integer in 1..4096, got \"0\"");
+    expect_flag_error("tagger", "--lr fast", "tagger: --lr must be a number in [0, 10], got \"fast\"");
+    expect_flag_error("tagger", "--train x --dropout -0.1",
+                      "tagger: --dropout must be a number in [0, 1), got \"-0.1\"");
+    expect_flag_error("tagger", "--train", "tagger: --train needs a value (a text)");
+    expect_flag_error("tagger", "--log-every -1",
+                      "tagger: --log-every must be an integer in 1..1000000000, got \"-1\"");
+    expect_flag_error("classify", "--pool sum", "classify: --pool must be one of last, bilast, mean, max, got \"sum\"");
+    expect_flag_error("classify", "--task", "classify: --task needs a value (one of binary, fine)");
+    expect_flag_error("classify", "--bidir 2", "classify: --bidir must be an integer in 0..1, got \"2\"");
+    expect_flag_error("classify", "--log-every 1e3",
+                      "classify: --log-every must be an integer in 1..1000000000, got \"1e3\"");
+    expect_flag_error("classify", "--word-dropout nan",
+                      "classify: --word-dropout must be a number in [0, 1000], got \"nan\"");
+    expect_flag_error("ngram", "--order 9", "ngram: --order must be an integer in 1..8, got \"9\"");
+    expect_flag_error("ngram", "--gen-bytes 0", "ngram: --gen-bytes must be an integer in 1..1000000000, got \"0\"");
+    /* a rule between two flags is checked after parsing, with the same exit code */
+    expect_flag_error("classify", "--train x --pool bilast --bidir 0",
+                      "classify: --pool bilast needs --bidir 1 (see --help)");
+}
+
+/* --help is generated from the same table: choices and ranges are listed. */
+Test(apps, help_lists_choices_and_ranges, .timeout = 30) {
+    ur_test_result r = ur_test_run(BIN "char_rnn --help", 1);
+    cr_expect_eq(r.code, 0);
+    cr_expect(strstr(r.out, "--cell rnn|gru|lstm") && strstr(r.out, "hidden units per layer (default 256) [1..4096]") &&
+                  strstr(r.out, "(default 0) [0, 1)"),
+              "char_rnn --help: %s", r.out);
+    free(r.out);
+    r = ur_test_run(BIN "classify --help", 1);
+    cr_expect(strstr(r.out, "--pool last|bilast|mean|max") && strstr(r.out, "--cell lstm|gru"), "classify --help: %s",
+              r.out);
+    free(r.out);
+    r = ur_test_run(BIN "tagger --help", 1);
+    cr_expect(strstr(r.out, "stacked BiLSTM layers (default 1) [1..8]"), "tagger --help: %s", r.out);
+    free(r.out);
 }

@@ -13,6 +13,18 @@
 
 #define BIN UR_BINARY_DIR "/bin/"
 
+/* Runs `BIN prog args` (a flag error): it must exit with 2 and print exactly `message`
+ * and a newline, nothing else. */
+static void expect_flag_error(const char *prog, const char *args, const char *message) {
+    char cmd[1024], want[512];
+    snprintf(cmd, sizeof cmd, BIN "%s %s", prog, args);
+    snprintf(want, sizeof want, "%s\n", message);
+    ur_test_result r = ur_test_run(cmd, 1);
+    cr_expect_eq(r.code, 2, "'%s' exited with %d", cmd, r.code);
+    cr_expect_str_eq(r.out, want, "'%s'", cmd);
+    free(r.out);
+}
+
 /* Runs cmd (stderr discarded), which must exit with 0; returns its stdout. */
 static char *run_ok(const char *cmd) {
     ur_test_result r = ur_test_run(cmd, 0);
@@ -226,4 +238,24 @@ Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
     free(s);
     remove(csv);
     remove(svg);
+}
+
+/* ---- flags ---- */
+
+Test(teaching, flag_errors_name_the_flag) {
+    expect_flag_error("hello_rnn", "--lr -1", "hello_rnn: --lr must be a number in [0, 10], got \"-1\"");
+    expect_flag_error("hello_rnn", "--steps -3", "hello_rnn: --steps must be an integer in 0..1000000000, got \"-3\"");
+    expect_flag_error("hello_rnn", "--threads -2", "hello_rnn: --threads must be an integer in 0..1024, got \"-2\"");
+    expect_flag_error("vanishing", "--T 1", "vanishing: --T must be an integer in 2..1000, got \"1\"");
+    expect_flag_error("vanishing", "--lr", "vanishing: --lr needs a value (a number in [0, 10])");
+    expect_flag_error("vanishing", "--model rnn", "vanishing: --model must be one of rnn_0.9, rnn_1.1, gru, lstm, "
+                                                  "rnn_orth, got \"rnn\"");
+    expect_flag_error("worked_example", "--steps 1.5",
+                      "worked_example: --steps must be an integer in 0..1000000000, got \"1.5\"");
+    expect_flag_error("worked_example", "--eps 0", "worked_example: --eps must be a number in [1e-12, 1], got \"0\"");
+    expect_flag_error("worked_example", "--threads x",
+                      "worked_example: --threads must be an integer in 0..1024, got \"x\"");
+    expect_flag_error("unroll-gradcheck", "--tol 2", "unroll-gradcheck: --tol must be a number in [0, 1], got \"2\"");
+    expect_flag_error("unroll-gradcheck", "--only", "unroll-gradcheck: --only needs a value (a text)");
+    expect_flag_error("unroll-gradcheck", "--verbose", "unroll-gradcheck: unknown flag '--verbose' (see --help)");
 }

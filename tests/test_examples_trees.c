@@ -24,6 +24,18 @@
 /* One kernel thread: ctest runs test binaries side by side on a small machine. */
 #define ONE " --threads 1"
 
+/* Runs `BIN prog args` (a flag error): it must exit with 2 and print exactly `message`
+ * and a newline, nothing else. */
+static void expect_flag_error(const char *prog, const char *args, const char *message) {
+    char cmd[1024], want[512];
+    snprintf(cmd, sizeof cmd, BIN "%s %s", prog, args);
+    snprintf(want, sizeof want, "%s\n", message);
+    ur_test_result r = ur_test_run(cmd, 1);
+    cr_expect_eq(r.code, 2, "'%s' exited with %d", cmd, r.code);
+    cr_expect_str_eq(r.out, want, "'%s'", cmd);
+    free(r.out);
+}
+
 static int is_fraction(double x) { return x >= 0 && x <= 1; }
 
 /* ---- small input files ---- */
@@ -348,4 +360,41 @@ Test(trees_apps, help_and_bad_flags, .timeout = 30) {
     r = ur_test_run(BIN "seq2seq" ONE " --task translate", 1);
     cr_expect_eq(r.code, 2, "seq2seq --task translate exited with %d", r.code);
     free(r.out);
+}
+
+/* --help is generated from the flag table: the choices and ranges are listed. */
+Test(trees_apps, help_lists_choices_and_ranges, .timeout = 30) {
+    ur_test_result r = ur_test_run(BIN "seq2seq --help", 1);
+    cr_expect(strstr(r.out, "--task reverse|eng-fra") && strstr(r.out, "--score dot|general|additive") &&
+                  strstr(r.out, "(default 1: greedy only) [1..64]"),
+              "seq2seq --help: %s", r.out);
+    free(r.out);
+    r = ur_test_run(BIN "treenet --help", 1);
+    cr_expect(strstr(r.out, "--model rnn|treelstm|childsum") && strstr(r.out, "--optim adagrad|adam"),
+              "treenet --help: %s", r.out);
+    free(r.out);
+}
+
+Test(trees_apps, flag_errors_name_the_flag, .timeout = 30) {
+    expect_flag_error("seq2seq", "--beam 0", "seq2seq: --beam must be an integer in 1..64, got \"0\"");
+    expect_flag_error("seq2seq", "--task translate",
+                      "seq2seq: --task must be one of reverse, eng-fra, got \"translate\"");
+    expect_flag_error("seq2seq", "--score cosine",
+                      "seq2seq: --score must be one of dot, general, additive, got \"cosine\"");
+    expect_flag_error("seq2seq", "--attn-mode both",
+                      "seq2seq: --attn-mode must be one of output, feed, input, got \"both\"");
+    expect_flag_error("seq2seq", "--cell rnn", "seq2seq: --cell must be one of gru, lstm, got \"rnn\"");
+    expect_flag_error("seq2seq", "--dropout 1.5", "seq2seq: --dropout must be a number in [0, 1), got \"1.5\"");
+    expect_flag_error("seq2seq", "--batch 99999999999",
+                      "seq2seq: --batch must be an integer in 1..4096, got \"99999999999\"");
+    expect_flag_error("seq2seq", "--max-len", "seq2seq: --max-len needs a value (an integer in 0..4096)");
+    expect_flag_error("seq2seq", "--steps ten", "seq2seq: --steps must be an integer in 0..1000000000, got \"ten\"");
+    expect_flag_error("seq2seq", "--eval", "seq2seq: --eval needs a model (--load)");
+    expect_flag_error("treenet", "--model lstm",
+                      "treenet: --model must be one of rnn, treelstm, childsum, got \"lstm\"");
+    expect_flag_error("treenet", "--optim sgd", "treenet: --optim must be one of adagrad, adam, got \"sgd\"");
+    expect_flag_error("treenet", "--batch-trees 0", "treenet: --batch-trees must be an integer in 1..4096, got \"0\"");
+    expect_flag_error("treenet", "--lr-final 2", "treenet: --lr-final must be a number in [0, 1], got \"2\"");
+    expect_flag_error("treenet", "--seed 1.5", "treenet: --seed must be an integer, got \"1.5\"");
+    expect_flag_error("treenet", "--eval dev.txt", "treenet: --eval needs a model (--load)");
 }

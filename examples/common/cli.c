@@ -15,70 +15,6 @@ void cli_common_defaults(cli_common *c) {
     c->seed = 1;
 }
 
-static void usage(const char *prog, const char *about, const cli_opt *opts, int n) {
-    printf("%s\n\nusage: %s [flags]\n\n", about, prog);
-    for (int i = 0; i < n; i++) {
-        const char *arg = opts[i].type == 'b' ? "" : opts[i].type == 's' ? " TEXT" : " N";
-        char left[48];
-        snprintf(left, sizeof left, "%s%s", opts[i].name, arg);
-        printf("  %-24s %s\n", left, opts[i].help);
-    }
-    printf("  %-24s %s\n", "--help", "show this help");
-}
-
-/* Sets flag o from the text v; 0, or -1 after printing an error. */
-static int set_value(const char *prog, const cli_opt *o, const char *v) {
-    if (o->type == 's') {
-        *(const char **)o->dst = v;
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    switch (o->type) {
-    case 'b': *(int *)o->dst = (int)strtol(v, &end, 10); break;
-    case 'i': {
-        long x = strtol(v, &end, 10);
-        if (x < -2147483647L || x > 2147483647L) errno = ERANGE;
-        *(int *)o->dst = (int)x;
-        break;
-    }
-    case 'l': *(long *)o->dst = strtol(v, &end, 10); break;
-    default: *(double *)o->dst = strtod(v, &end); break;
-    }
-    if (errno || !end || *end || end == v) {
-        fprintf(stderr, "%s: flag %s: '%s' is not a valid %s\n", prog, o->name, v,
-                o->type == 'f' ? "number" : "integer");
-        return -1;
-    }
-    return 0;
-}
-
-int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n) {
-    for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-            usage(argv[0], about, opts, n);
-            return 1;
-        }
-        const cli_opt *o = NULL;
-        for (int i = 0; i < n && !o; i++)
-            if (!strcmp(argv[a], opts[i].name)) o = &opts[i];
-        if (!o) {
-            fprintf(stderr, "%s: unknown flag '%s' (see --help)\n", argv[0], argv[a]);
-            return -1;
-        }
-        if (o->type == 'b') {
-            *(int *)o->dst = 1;
-            continue;
-        }
-        if (a + 1 >= argc) {
-            fprintf(stderr, "%s: flag %s needs a value\n", argv[0], o->name);
-            return -1;
-        }
-        if (set_value(argv[0], o, argv[++a]) != 0) return -1;
-    }
-    return 0;
-}
-
 void cli_apply_common(const cli_common *c) { ur_set_num_threads(c->threads); }
 
 double cli_now(void) {
@@ -108,116 +44,6 @@ void cli_progress_end(void) {
     progress_open = 0;
 }
 
-void cli_json_begin(cli_json *j) {
-    j->out = stdout;
-    j->n = 0;
-    fputc('{', j->out);
-}
-
-static void key(cli_json *j, const char *k) { fprintf(j->out, "%s\"%s\": ", j->n++ ? ", " : "", k); }
-
-void cli_json_num(cli_json *j, const char *k, double v) {
-    key(j, k);
-    if (isfinite(v)) fprintf(j->out, "%.6g", v);
-    else fputs("null", j->out);
-}
-
-void cli_json_int(cli_json *j, const char *k, long v) {
-    key(j, k);
-    fprintf(j->out, "%ld", v);
-}
-
-void cli_json_str(cli_json *j, const char *k, const char *v) {
-    key(j, k);
-    fputc('"', j->out);
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\') fputc('\\', j->out);
-        if ((unsigned char)*p < 0x20) fprintf(j->out, "\\u%04x", *p);
-        else fputc(*p, j->out);
-    }
-    fputc('"', j->out);
-}
-
-static void json_value9(FILE *out, double v) {
-    if (isfinite(v)) fprintf(out, "%.9g", v);
-    else fputs("null", out);
-}
-
-static void json_row(FILE *out, const double *v, int n) {
-    fputc('[', out);
-    for (int i = 0; i < n; i++) {
-        if (i) fputs(", ", out);
-        json_value9(out, v[i]);
-    }
-    fputc(']', out);
-}
-
-void cli_json_array(cli_json *j, const char *k, const double *v, int n) {
-    key(j, k);
-    json_row(j->out, v, n);
-}
-
-void cli_json_matrix(cli_json *j, const char *k, const double *v, int rows, int cols) {
-    key(j, k);
-    fputc('[', j->out);
-    for (int r = 0; r < rows; r++) {
-        if (r) fputs(", ", j->out);
-        json_row(j->out, v + (size_t)r * (size_t)cols, cols);
-    }
-    fputc(']', j->out);
-}
-
-void cli_json_end(cli_json *j) {
-    fputs("}\n", j->out);
-    fflush(j->out);
-}
-
-/* ---- settings kept in checkpoints ---- */
-
-static const cli_opt *find_opt(const cli_opt *opts, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(opts[i].name, name)) return &opts[i];
-    return NULL;
-}
-
-int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char (*store)[CLI_META_LEN],
-                 ur_ckpt_kv *kv) {
-    int k = 0;
-    for (; names[k]; k++) {
-        const cli_opt *o = find_opt(opts, n_opts, names[k]);
-        char *v = store[k];
-        if (!o) v[0] = '\0';
-        else switch (o->type) {
-            case 'b':
-            case 'i': snprintf(v, CLI_META_LEN, "%d", *(const int *)o->dst); break;
-            case 'l': snprintf(v, CLI_META_LEN, "%ld", *(const long *)o->dst); break;
-            case 'f': snprintf(v, CLI_META_LEN, "%.17g", *(const double *)o->dst); break; /* exact */
-            default: {
-                const char *s = *(const char *const *)o->dst;
-                snprintf(v, CLI_META_LEN, "%s", s ? s : "");
-            }
-            }
-        kv[k].key = names[k] + 2; /* "--hidden" -> "hidden" */
-        kv[k].value = v;
-    }
-    kv[k].key = kv[k].value = NULL;
-    return k;
-}
-
-int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n_opts, const char *const *names) {
-    for (int k = 0; names[k]; k++) {
-        const cli_opt *o = find_opt(opts, n_opts, names[k]);
-        const char *v = ur_ckpt_meta(ck, names[k] + 2);
-        if (!v) {
-            fprintf(stderr, "%s: metadata '%s' is missing (not a checkpoint of this program?)\n", path,
-                    names[k] + 2);
-            return -1;
-        }
-        if (o && set_value(path, o, v) != 0) return -1;
-    }
-    return 0;
-}
-
 char *cli_vocab_to_text(const ur_vocab *v, int skip) {
     size_t n = 1;
     for (int i = skip; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 24;
@@ -240,6 +66,16 @@ ur_vocab *cli_vocab_from_text(const char *s, unsigned specials) {
         s = nl + 1;
     }
     return v;
+}
+
+int cli_load_training(ur_ckpt *ck, const char *path, const char *prog, ur_paramset *ps, ur_optim *opt,
+                      ur_rng *rng) {
+    const char *rng_hex = ur_ckpt_meta(ck, "rng");
+    ur_status s = ur_ckpt_read_params(ck, ps, 0);
+    if (s == UR_OK && opt) s = ur_ckpt_read_optim(ck, opt);
+    if (s == UR_OK && rng) s = rng_hex ? ur_ckpt_rng_decode(rng_hex, rng) : ur_set_error(UR_ERR_FORMAT, "no 'rng'");
+    if (s != UR_OK) fprintf(stderr, "%s: --load %s: %s\n", prog, path, ur_last_error());
+    return s == UR_OK;
 }
 
 int cli_start(int argc, char **argv, const char *prog, const char *about, const cli_common *c,

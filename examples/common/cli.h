@@ -1,22 +1,16 @@
-/* cli.h - what every example program shares: flags, a progress line, JSON output.
- * Not part of the library (examples only). */
+/* cli.h - what every example program shares: the common flags (the table itself is
+ * flags.h), the start of a run, a progress line, checkpoint helpers and a look inside
+ * one training step; JSON output is json_out.h. Not part of the library (examples only). */
 #ifndef UR_EXAMPLES_CLI_H
 #define UR_EXAMPLES_CLI_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "flags.h"
+#include "json_out.h"
 #include "ur_checkpoint.h"
 #include "ur_data.h"
-
-/* A flag: --name VALUE (or --name for booleans). type: 'i' int, 'l' long, 'f' double,
- * 's' string, 'b' boolean (set to 1). */
-typedef struct cli_opt {
-    const char *name;
-    char type;
-    void *dst;
-    const char *help;
-} cli_opt;
 
 /* Flags every example takes. */
 typedef struct cli_common {
@@ -32,20 +26,17 @@ typedef struct cli_common {
 } cli_common;
 
 #define CLI_COMMON_OPTS(c)                                                                   \
-    {"--seed", 'l', &(c).seed, "random seed (default 1)"},                                 \
-    {"--threads", 'i', &(c).threads, "kernel threads (default: all cores)"},              \
-    {"--steps", 'l', &(c).steps, "stop after N training steps"},                          \
-    {"--json", 'b', &(c).json, "print final metrics as one JSON line"},                   \
-    {"--print-tape", 'b', &(c).print_tape, "print the tape of one training step"},        \
-    {"--grad-report", 'b', &(c).grad_report, "print gradient norms after one step"},      \
-    {"--dot", 's', &(c).dot, "write the tape of one training step as Graphviz DOT"},      \
-    {"--save", 's', &(c).save, "write a checkpoint (safetensors) at the end"},            \
-    {"--load", 's', &(c).load, "start from a checkpoint"}
+    CLI_ANY_LONG("--seed", &(c).seed, "random seed (default 1)"),                          \
+    CLI_INT("--threads", &(c).threads, 0, 1024, "kernel threads (default: all cores)"),     \
+    CLI_LONG("--steps", &(c).steps, 0, 1000000000, "stop after N training steps"),          \
+    CLI_BOOL("--json", &(c).json, "print final metrics as one JSON line"),                  \
+    CLI_BOOL("--print-tape", &(c).print_tape, "print the tape of one training step"),       \
+    CLI_BOOL("--grad-report", &(c).grad_report, "print gradient norms after one step"),     \
+    CLI_TEXT("--dot", &(c).dot, "write the tape of one training step as Graphviz DOT"),     \
+    CLI_TEXT("--save", &(c).save, "write a checkpoint (safetensors) at the end"),           \
+    CLI_TEXT("--load", &(c).load, "start from a checkpoint")
 
 void cli_common_defaults(cli_common *c);
-/* Parses argv. Returns 0 to go on, 1 after printing --help (exit 0), -1 after
- * printing an error to stderr (exit 2). */
-int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n_opts);
 /* Applies --threads. */
 void cli_apply_common(const cli_common *c);
 
@@ -59,19 +50,11 @@ void cli_progress_end(void);
  * steps of this run. Call before the first cli_progress (default 0). */
 void cli_progress_start(long first_step);
 
-/* ---- settings kept in checkpoints ----
- * A checkpoint stores the flags that define the model and the run (`names`, a
- * NULL-terminated list such as {"--hidden", "--lr", NULL}), so --load rebuilds the
- * same model and continues the same run. cli_meta_put writes each flag's value as
- * text into kv ({"hidden", "256"}: the name without "--"), then a {NULL, NULL} entry;
- * kv needs one entry per name plus one, store one row per name. Returns the count. */
-enum { CLI_META_LEN = 256 };
-int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char (*store)[CLI_META_LEN],
-                 ur_ckpt_kv *kv);
-/* Sets each named flag from the checkpoint's metadata. String flags then point into
- * ck: keep it open while they are used. Returns 0, or -1 after printing an error
- * naming the file and the key. */
-int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n_opts, const char *const *names);
+/* Reads back from a checkpoint the parameters, the optimizer state (opt may be NULL:
+ * --eval needs none) and the RNG saved as metadata "rng" (rng may be NULL). 1, or 0
+ * after printing an error prefixed with prog. */
+int cli_load_training(ur_ckpt *ck, const char *path, const char *prog, ur_paramset *ps, ur_optim *opt,
+                      ur_rng *rng);
 
 /* The start of a training program: parses argv; with --load, opens the checkpoint,
  * takes the settings it stored (`stored`, as for cli_meta_get) and parses argv again,
@@ -101,20 +84,5 @@ void cli_grad_report_steps(const ur_node *h, const char *label, FILE *out);
  * training step: the tape, its DOT file, the gradient norms of the parameters and of
  * the recurrent outputs h (T, B, H) per time step. 0, or -1 if the DOT file failed. */
 int cli_show_step(const cli_common *c, const ur_tape *t, const ur_paramset *ps, const ur_node *h);
-
-/* Final metrics as one JSON object on one line of stdout. */
-typedef struct cli_json {
-    FILE *out;
-    int n;
-} cli_json;
-void cli_json_begin(cli_json *j);
-void cli_json_num(cli_json *j, const char *key, double v);
-void cli_json_int(cli_json *j, const char *key, long v);
-void cli_json_str(cli_json *j, const char *key, const char *v);
-/* An array of n numbers, [0.5, 2], and a rows x cols row-major matrix as nested
- * arrays, [[1, 2], [3, 4]]; both with 9 significant digits (enough for a float). */
-void cli_json_array(cli_json *j, const char *key, const double *v, int n);
-void cli_json_matrix(cli_json *j, const char *key, const double *v, int rows, int cols);
-void cli_json_end(cli_json *j);
 
 #endif
