@@ -7,7 +7,8 @@
 # starting with "cc " (the first one counts), written as run from the repository
 # root after a build in ./build - that command is run exactly as written, with the
 # code saved under the first *.c name it gives and the program named by its -o.
-# Otherwise the code is compiled against the double-precision library.
+# Otherwise the code is compiled against the double-precision library, with both
+# <unroll/unroll.h> and "unroll.h" reachable.
 #
 # The commands run in a scratch directory where tensor/, autograd/ and nn/ are the
 # sources and build/ is BINARY_DIR. There `cc` is CC with FLAGS appended: the flags
@@ -40,9 +41,10 @@ for md in "$src"/docs/*.md; do
     mv "$root/snippet.c" "$root/$file"
     built=$(cd "$root" && PATH="$work/bin:$PATH" bash -c "$cmd" > "$root/build.log" 2>&1 && echo yes || echo no)
   else
-    file=snippet.c prog=snippet
+    file=snippet.c prog=snippet link=(build/lib/libunroll_f64.a -lm -o snippet)
+    grep -q "int main(" "$root/snippet.c" || link=(-c -o snippet.o) # declarations only
     built=$(cd "$root" && "$work/bin/cc" -std=c11 -O1 -D_POSIX_C_SOURCE=200809L -DUR_DOUBLE -fopenmp \
-        -Itensor -Iautograd -Inn snippet.c build/lib/libunroll_f64.a -lm -o snippet \
+        -Ibuild/include -Itensor -Iautograd -Inn snippet.c "${link[@]}" \
         > "$root/build.log" 2>&1 && echo yes || echo no)
   fi
   if [ "$built" != yes ]; then
