@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "flag_names_internal.h"
 #include "unroll.h"
 
 enum { MAX_TOKENS = 64, SPLIT_SEED = 12345 };

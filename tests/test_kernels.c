@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ur_kernels.h"
+#include "kernels_ref_internal.h"
 
 #ifdef UR_DOUBLE
 #define EPS DBL_EPSILON

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "checkpoint_hooks_internal.h"
 #include "ur_data.h"
 
 /* The next batch of the epoch that step is in: a new order at each epoch's start
