@@ -12,7 +12,8 @@
 # there. cc is CC with FLAGS appended (the flags the library was built with, e.g.
 # sanitizers), and CFLAGS holds FLAGS for the CMake builds.
 set -euo pipefail
-src=$(cd "$1" && pwd) bin=$(cd "$2" && pwd) cc=$3
+src=$(cd "$1" && pwd) bin=$(cd "$2" && pwd)
+cc=$(command -v "$3") || { echo "FAIL no compiler $3"; exit 1; } # a path: the cc below must not run itself
 shift 3
 doc="$src/docs/using.md"
 [ -f "$doc" ] || { echo "FAIL docs/using.md does not exist"; exit 1; }

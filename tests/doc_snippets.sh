@@ -14,7 +14,8 @@
 # sources and build/ is BINARY_DIR. There `cc` is CC with FLAGS appended: the flags
 # the library was built with (e.g. sanitizers), which a program linking it needs too.
 set -euo pipefail
-src=$(cd "$1" && pwd) bin=$(cd "$2" && pwd) cc=$3
+src=$(cd "$1" && pwd) bin=$(cd "$2" && pwd)
+cc=$(command -v "$3") || { echo "FAIL no compiler $3"; exit 1; } # a path: the cc below must not run itself
 shift 3
 work=$(mktemp -d "$bin/doc-snippets.XXXXXX")
 trap 'rm -rf "$work"' EXIT
