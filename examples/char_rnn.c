@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint_hooks_internal.h"
 #include "cli.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"

@@ -28,6 +28,7 @@
 #include "cli.h"
 #include "pairs.h"
 #include "svg.h"
+#include "flag_names_internal.h"
 #include "unroll.h"
 
 /* What --task, --cell, --score and --attn-mode take. */

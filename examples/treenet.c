@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "flag_names_internal.h"
 #include "unroll.h"
 
 enum { MAX_WORD = 64 };

@@ -1,4 +1,5 @@
 /* attention.c - dot, general and additive attention with a masked softmax. */
+#include "flag_names_internal.h"
 #include "ur_attention.h"
 #include "ur_init.h"
 

@@ -1,5 +1,6 @@
 /* seq2seq.c - the encoder-decoder: parameters, encoder, one decoder step, and the
  * teacher-forced loss. Decoding is in seq2seq_decode.c. */
+#include "flag_names_internal.h"
 #include "seq2seq_internal.h"
 #include "ur_init.h"
 

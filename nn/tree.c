@@ -1,6 +1,7 @@
 /* tree.c - the tree model: parameters, the three cells, embedding, classifier, loss.
  * The cells work on n rows at once, so the node-by-node forward (n = 1) and the
  * batched one (n = all nodes of one height) run the very same ops. */
+#include "flag_names_internal.h"
 #include "tree_internal.h"
 #include "ur_init.h"
 

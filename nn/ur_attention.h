@@ -37,8 +37,6 @@ typedef enum ur_attn_score { UR_ATTN_DOT = 0, UR_ATTN_GENERAL, UR_ATTN_ADDITIVE 
 
 /* "dot", "general", "additive" ("?" when out of range). */
 const char *ur_attn_score_name(ur_attn_score s);
-/* The score named by ur_attn_score_name; UR_ERR_ARG for any other name. */
-ur_status ur_attn_score_parse(const char *name, ur_attn_score *out);
 
 /* The parameters of one attention (fields public, like ur_rnn_cell). */
 typedef struct ur_attention {

@@ -42,8 +42,6 @@ typedef enum ur_s2s_attn_mode {
 
 /* "output", "feed", "input" ("?" when out of range). */
 const char *ur_s2s_attn_mode_name(ur_s2s_attn_mode m);
-/* The mode named by ur_s2s_attn_mode_name; UR_ERR_ARG for any other name. */
-ur_status ur_s2s_attn_mode_parse(const char *name, ur_s2s_attn_mode *out);
 
 typedef struct ur_seq2seq_config {
     ur_rnn_kind cell;          /* UR_RNN_GRU or UR_RNN_LSTM (encoder and decoder) */

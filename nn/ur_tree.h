@@ -59,8 +59,6 @@ typedef struct ur_treenet ur_treenet;
 
 /* "rnn", "treelstm", "childsum" ("?" when out of range). */
 const char *ur_tree_cell_name(ur_tree_cell cell);
-/* The cell named by ur_tree_cell_name; UR_ERR_ARG for any other name. */
-ur_status ur_tree_cell_parse(const char *name, ur_tree_cell *out);
 
 /* Adds the parameters to ps under prefix (e.g. "tree") and initialises them from rng:
  * embeddings U(-0.1, 0.1), matrices Xavier-uniform, biases 0 (Tree-LSTM forget gates

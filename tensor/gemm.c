@@ -32,7 +32,7 @@
 #include <stdlib.h>
 
 #include "gemm_internal.h"
-#include "ur_kernels.h"
+#include "kernels_ref_internal.h"
 
 enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = UR_GEMM_NC };
 

@@ -1,9 +1,9 @@
 /* ur_kernels.h - the numeric kernels under every op.
  *
- * Each fast kernel has a portable reference version beside it (suffix _ref) with
- * the same signature; tests compare the two. The fast versions use SIMD (AVX-512
- * or AVX2 when the build enables them) and OpenMP; the reference versions are
- * plain loops a reader can check by eye.
+ * The fast kernels use SIMD (AVX-512 or AVX2 when the build enables them) and
+ * OpenMP. Each has a portable reference version with the same signature, in plain
+ * loops a reader can check by eye, that the tests compare it with; those are not
+ * part of the public API (kernels_ref_internal.h).
  *
  * Determinism: results do not depend on the number of threads. Work is split
  * over output blocks only, never over the summed dimension, so every output
@@ -26,9 +26,6 @@ extern "C" {
 void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha,
              const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta,
              ur_real *C, int ldc);
-void ur_gemm_ref(int trans_a, int trans_b, int m, int n, int k, ur_real alpha,
-                 const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta,
-                 ur_real *C, int ldc);
 
 /* Threads used by the kernels (OpenMP); n < 1 means "all cores". ur_gemm uses one
  * thread for small products, and for 5 to 100 ms after a parallel call was held up by
@@ -47,9 +44,6 @@ void ur_kernel_free_buffers(void);
 void ur_vec_tanh(size_t n, const ur_real *x, ur_real *y);
 void ur_vec_sigmoid(size_t n, const ur_real *x, ur_real *y);
 void ur_vec_exp(size_t n, const ur_real *x, ur_real *y);
-void ur_vec_tanh_ref(size_t n, const ur_real *x, ur_real *y);
-void ur_vec_sigmoid_ref(size_t n, const ur_real *x, ur_real *y);
-void ur_vec_exp_ref(size_t n, const ur_real *x, ur_real *y);
 
 /* y += a * x */
 void ur_vec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y);
@@ -59,8 +53,6 @@ ur_real ur_vec_dot(size_t n, const ur_real *x, const ur_real *y);
 /* Row-wise softmax / log-softmax of a rows x cols matrix (numerically stable). */
 void ur_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
 void ur_log_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
-void ur_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y);
-void ur_log_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,24 @@ typedef float ur_real;
 #define UR_REAL_DTYPE "F32"
 #endif
 
+/* A program and the library it links must agree on ur_real. Each build of the
+ * library defines one of these two symbols, and every file that includes this
+ * header refers to the one of its own setting, so a mismatch does not link:
+ * "undefined reference to ur_library_built_with_UR_DOUBLE" (the program was
+ * compiled with -DUR_DOUBLE: link libunroll_f64) or "..._without_UR_DOUBLE" (it
+ * was compiled without: link libunroll, or add -DUR_DOUBLE). */
+#ifdef UR_DOUBLE
+extern const int ur_library_built_with_UR_DOUBLE;
+#if defined(__GNUC__)
+static const int *const ur__precision_guard __attribute__((used)) = &ur_library_built_with_UR_DOUBLE;
+#endif
+#else
+extern const int ur_library_built_without_UR_DOUBLE;
+#if defined(__GNUC__)
+static const int *const ur__precision_guard __attribute__((used)) = &ur_library_built_without_UR_DOUBLE;
+#endif
+#endif
+
 enum { UR_MAX_DIMS = 4 };
 
 typedef enum ur_status {

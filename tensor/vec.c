@@ -17,7 +17,7 @@
 #include <math.h>
 #include <omp.h>
 
-#include "ur_kernels.h"
+#include "kernels_ref_internal.h"
 
 #if defined(__AVX512F__) && !defined(UR_DOUBLE) && !defined(UR_FORCE_PORTABLE)
 #define UR_VEC_AVX512 1

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Fails when a public name is missing from the API reference docs/api.md.
-# Usage: api_doc_check.sh SOURCE_DIR
+# Usage: api_doc_check.sh SOURCE_DIR [HEADER...]
 #
-# Public headers: tensor/ur_tensor.h, tensor/ur_kernels.h, autograd/ur_tape.h,
-# autograd/ur_ops.h, nn/ur_*.h, nn/data/ur_data.h, nn/io/ur_checkpoint.h and nn/unroll.h (never the private *_internal.h).
+# The public headers are the installed ones: the HEADERs given (paths relative to
+# SOURCE_DIR; CMake passes its install list), else by the same rule as CMakeLists.txt:
+# the ur_*.h files of tensor/, autograd/, nn/, nn/data/, nn/io/ (never *_internal.h)
+# and nn/unroll.h. The umbrella nn/unroll.h must include every other one.
 # With comments removed, the names extracted are
 #   functions   every ur_name followed by "(" that is not a pointer typedef "(*ur_name)",
 #               and every lowercase macro (#define ur_name)
@@ -13,14 +15,33 @@
 # name in docs/api.md that no public header declares also fails (a stale entry).
 set -euo pipefail
 src=${1:-$(dirname "$0")/..}
+[ $# -gt 0 ] && shift
 api="$src/docs/api.md"
 [ -f "$api" ] || { echo "FAIL docs/api.md does not exist"; exit 1; }
 
 headers=()
-for h in "$src"/tensor/ur_tensor.h "$src"/tensor/ur_kernels.h "$src"/autograd/ur_tape.h \
-         "$src"/autograd/ur_ops.h "$src"/nn/ur_*.h "$src"/nn/data/ur_*.h "$src"/nn/io/ur_*.h "$src"/nn/unroll.h; do
-    case "$h" in *_internal.h) continue ;; esac
-    [ -f "$h" ] && headers+=("$h")
+if [ $# -gt 0 ]; then
+    for h in "$@"; do
+        [ -f "$src/$h" ] || { echo "FAIL public header $h does not exist"; exit 1; }
+        headers+=("$src/$h")
+    done
+else
+    for h in "$src"/tensor/ur_*.h "$src"/autograd/ur_*.h "$src"/nn/ur_*.h "$src"/nn/data/ur_*.h \
+             "$src"/nn/io/ur_*.h "$src"/nn/unroll.h; do
+        case "$h" in *_internal.h) continue ;; esac
+        [ -f "$h" ] && headers+=("$h")
+    done
+fi
+
+# The umbrella header includes every public header (by its path relative to nn/).
+umbrella_missing=0
+for h in "${headers[@]}"; do
+    rel=$(realpath --relative-to="$src/nn" "$h")
+    [ "$rel" = unroll.h ] && continue
+    if ! grep -qF "#include \"$rel\"" "$src/nn/unroll.h"; then
+        echo "nn/unroll.h does not include the public header $rel"
+        umbrella_missing=$((umbrella_missing + 1))
+    fi
 done
 
 # Comment-free text of every header (block comments may span lines).
@@ -61,4 +82,4 @@ for name in $(grep -oE '\b(ur|UR)_[A-Za-z0-9_]+(\.h\b|\*)?' "$api" | grep -vE '(
     fi
 done
 echo "${#headers[@]} headers, $total public names, $missing missing from docs/api.md, $stale stale in it"
-[ "$missing" = 0 ] && [ "$stale" = 0 ]
+[ "$missing" = 0 ] && [ "$stale" = 0 ] && [ "$umbrella_missing" = 0 ]

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint_hooks_internal.h"
 #include "support.h"
 #include "ur_checkpoint.h"
 

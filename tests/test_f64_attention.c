@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "flag_names_internal.h"
 #include "unroll.h"
 
 enum { B = 3, S = 4, HK = 5, HQ = 4, A = 3 };

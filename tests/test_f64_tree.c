@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flag_names_internal.h"
 #include "support.h"
 #include "unroll.h"
 

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "support.h"
-#include "ur_kernels.h"
+#include "kernels_ref_internal.h"
 
 #ifdef UR_DOUBLE
 #define EPS DBL_EPSILON

@@ -1,5 +1,6 @@
 /* cli.c - flags, progress line and JSON output shared by the examples. */
 #include "cli.h"
+#include "checkpoint_hooks_internal.h"
 
 #include <errno.h>
 #include <math.h>

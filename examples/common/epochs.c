@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "checkpoint_hooks_internal.h"
 #include "ur_data.h"
 
 void cli_batcher_init(cli_batcher *b, const int *lens, int n, int batch, ur_rng *rng) {

@@ -7,6 +7,7 @@
  * tensor name the file offset of its record in the header. Saving is in
  * checkpoint_write.c.
  */
+#include "checkpoint_hooks_internal.h"
 #include "checkpoint_internal.h"
 
 #include <errno.h>

@@ -31,8 +31,7 @@ extern "C" {
 
 enum {
     UR_CKPT_MAX_HEADER = 100000000, /* bytes of JSON header accepted */
-    UR_CKPT_MAX_DIMS = 8,           /* dimensions per tensor accepted in a header */
-    UR_CKPT_RNG_HEX = 82            /* buffer size for ur_ckpt_rng_encode */
+    UR_CKPT_MAX_DIMS = 8            /* dimensions per tensor accepted in a header */
 };
 
 /* Flags of ur_ckpt_read_params / ur_ckpt_load_params. By default every parameter
@@ -74,9 +73,6 @@ ur_ckpt *ur_ckpt_open(const char *path);
 /* The same over a whole file image in memory (not copied: it must outlive the
  * reader); label names it in messages. */
 ur_ckpt *ur_ckpt_open_memory(const uint8_t *data, size_t size, const char *label);
-/* Validates a whole file image (length prefix, header, offsets) and frees
- * everything again: the entry point for fuzzing. */
-ur_status ur_ckpt_parse_header(const uint8_t *data, size_t size, const char *label);
 void ur_ckpt_close(ur_ckpt *ck); /* NULL is a no-op */
 
 int ur_ckpt_count(const ur_ckpt *ck); /* number of tensors */
@@ -103,12 +99,6 @@ ur_status ur_ckpt_load_params(const char *path, ur_paramset *ps, unsigned flags)
 /* Restores an optimizer saved by ur_ckpt_save_training: step count and state
  * tensors. The optimizer must be of the same kind over a paramset of the same names. */
 ur_status ur_ckpt_read_optim(ur_ckpt *ck, ur_optim *opt);
-
-/* ---- RNG state as metadata ---- */
-/* Writes the generator's full state as 81 hex digits (out: UR_CKPT_RNG_HEX bytes). */
-void ur_ckpt_rng_encode(const ur_rng *r, char *out);
-/* Restores a state written by ur_ckpt_rng_encode; UR_ERR_FORMAT if malformed. */
-ur_status ur_ckpt_rng_decode(const char *hex, ur_rng *r);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@
  */
 #include "fuzz_common.h"
 
-#include "ur_checkpoint.h"
+#include "checkpoint_hooks_internal.h"
 #include "ur_optim.h"
 
 static const char *const LABEL = "fuzz-image";
