@@ -118,7 +118,7 @@ static void same_shape_grad_b(ur_op op, size_t n, const ur_real *restrict g, con
     }
 }
 
-static void binary_backward(ur_tape *t, ur_node *y) {
+void ur__backward_binary(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     const ur_real *g = y->grad, *x1 = a->value, *x2 = b->value;
     int same = a->size == y->size && b->size == y->size;
@@ -191,7 +191,7 @@ ur_node *ur_log(ur_tape *t, ur_node *a) { return unary(t, UR_OP_LOG, "log", a, 0
 
 /* Derivatives written with the output y where that is cheaper:
  * tanh' = 1 - y^2, sigmoid' = y (1 - y), exp' = y, log' = 1 / x, relu' = [x > 0]. */
-static void unary_backward(ur_tape *t, ur_node *y) {
+void ur__backward_unary(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     ur_real *restrict ga = ur__grad(t, a);
     if (!ga) return;
@@ -210,9 +210,6 @@ static void unary_backward(ur_tape *t, ur_node *y) {
     default: break;
     }
 }
-
-const ur_backward_fn ur__backward_binary = binary_backward;
-const ur_backward_fn ur__backward_unary = unary_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -58,7 +58,7 @@ ur_node *ur_matmul(ur_tape *t, ur_node *a, ur_node *b, int trans_a, int trans_b)
  *   y = a^T b:   da += b G^T,    db += a G
  *   y = a b^T:   da += G b,      db += G^T a
  *   y = a^T b^T: da += b^T G^T,  db += G^T a^T */
-static void matmul_backward(ur_tape *t, ur_node *y) {
+void ur__backward_matmul(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     int ta = y->iattr[0], tb = y->iattr[1];
     mm_dims d = mm_of(a, b, ta, tb);
@@ -116,7 +116,7 @@ ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
 }
 
 /* dx += G W^T, dW += x^T G, db += the sum of G's rows (row bias) or G (full bias). */
-static void linear_backward(ur_tape *t, ur_node *y) {
+void ur__backward_linear(ur_tape *t, ur_node *y) {
     ur_node *x = y->in[0], *W = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
     int N = x->shape.dims[0], M = W->shape.dims[1];
     const ur_real *G = y->grad;
@@ -148,7 +148,7 @@ ur_node *ur_transpose(ur_tape *t, ur_node *a) {
     return ur__node_done(t, y);
 }
 
-static void transpose_backward(ur_tape *t, ur_node *y) {
+void ur__backward_transpose(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     ur_real *ga = ur__grad(t, a);
     if (!ga) return;
@@ -156,10 +156,6 @@ static void transpose_backward(ur_tape *t, ur_node *y) {
     for (int i = 0; i < r; i++)
         for (int j = 0; j < c; j++) ga[(size_t)i * c + j] += y->grad[(size_t)j * r + i];
 }
-
-const ur_backward_fn ur__backward_matmul = matmul_backward;
-const ur_backward_fn ur__backward_linear = linear_backward;
-const ur_backward_fn ur__backward_transpose = transpose_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -23,7 +23,7 @@ ur_node *ur_log_softmax(ur_tape *t, ur_node *a) { return softmax_like(t, UR_OP_L
 
 /* softmax:     dx_i = y_i (g_i - sum_j g_j y_j)
  * log-softmax: dx_i = g_i - exp(y_i) sum_j g_j */
-static void softmax_backward(ur_tape *t, ur_node *y) {
+void ur__backward_softmax(ur_tape *t, ur_node *y) {
     ur_real *ga = ur__grad(t, y->in[0]);
     if (!ga) return;
     size_t cols = last_dim(y), rows = y->size / cols;
@@ -109,7 +109,7 @@ static void ce_row(int C, ur_real c, const ur_real *restrict lp, ur_real *restri
     }
 }
 
-static void cross_entropy_backward(ur_tape *t, ur_node *y) {
+void ur__backward_cross_entropy(ur_tape *t, ur_node *y) {
     ur_real *ga = ur__grad(t, y->in[0]);
     const ce_aux *ax = y->aux;
     if (!ga) return;
@@ -147,7 +147,7 @@ ur_node *ur_mse(ur_tape *t, ur_node *a, ur_node *b) {
 }
 
 /* d/da = 2 (a - b) / n * g, d/db = -d/da */
-static void mse_backward(ur_tape *t, ur_node *y) {
+void ur__backward_mse(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     ur_real *ga = ur__grad(t, a), *gb = ur__grad(t, b);
     ur_real c = 2 * y->grad[0] / (ur_real)a->size;
@@ -175,7 +175,7 @@ static ur_node *reduce_all(ur_tape *t, ur_op op, const char *name, ur_node *a) {
 ur_node *ur_sum(ur_tape *t, ur_node *a) { return reduce_all(t, UR_OP_SUM, "sum", a); }
 ur_node *ur_mean(ur_tape *t, ur_node *a) { return reduce_all(t, UR_OP_MEAN, "mean", a); }
 
-static void reduce_all_backward(ur_tape *t, ur_node *y) {
+void ur__backward_reduce_all(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     ur_real *ga = ur__grad(t, a);
     if (!ga) return;
@@ -239,7 +239,7 @@ ur_node *ur_max_axis(ur_tape *t, ur_node *a, int axis, int keepdim) {
 }
 
 /* sum: every element of the axis gets g; mean: g / len; max: only the argmax gets g. */
-static void reduce_axis_backward(ur_tape *t, ur_node *y) {
+void ur__backward_reduce_axis(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     ur_real *ga = ur__grad(t, a);
     if (!ga) return;
@@ -258,12 +258,6 @@ static void reduce_axis_backward(ur_tape *t, ur_node *y) {
             }
         }
 }
-
-const ur_backward_fn ur__backward_softmax = softmax_backward;
-const ur_backward_fn ur__backward_cross_entropy = cross_entropy_backward;
-const ur_backward_fn ur__backward_mse = mse_backward;
-const ur_backward_fn ur__backward_reduce_all = reduce_all_backward;
-const ur_backward_fn ur__backward_reduce_axis = reduce_axis_backward;
 
 /* ---- gradient-check cases ---- */
 

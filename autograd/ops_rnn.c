@@ -77,7 +77,7 @@ ur_node *ur_lstm_cell(ur_tape *t, ur_node *gates, ur_node *c_prev) {
 }
 
 /* dc_prev = dc sf;  di = dc tg si(1-si);  df = dc c_prev sf(1-sf);  dg = dc si (1-tg^2) */
-static void lstm_cell_backward(ur_tape *t, ur_node *y) {
+void ur__backward_lstm_cell(ur_tape *t, ur_node *y) {
     ur_node *gates = y->in[0], *c_prev = y->in[1];
     ur_real *gg = ur__grad(t, gates), *gc = ur__grad(t, c_prev);
     int B = c_prev->shape.dims[0], H = c_prev->shape.dims[1];
@@ -139,7 +139,7 @@ ur_node *ur_lstm_hidden(ur_tape *t, ur_node *gates, ur_node *c) {
 }
 
 /* do = dh tc so(1-so);  dc = dh so (1 - tc^2) */
-static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
+void ur__backward_lstm_hidden(ur_tape *t, ur_node *y) {
     ur_node *gates = y->in[0], *c = y->in[1];
     ur_real *gg = ur__grad(t, gates), *gc = ur__grad(t, c);
     int B = c->shape.dims[0], H = c->shape.dims[1];
@@ -216,7 +216,7 @@ ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev) {
 
 /* dn' = dh (1-z)(1-n^2);  dz' = dh (h_prev - n) z(1-z);  dr' = dn' gh_n r(1-r)
  * gx gets (dr', dz', dn'); gh gets (dr', dz', dn' r); h_prev gets dh z. */
-static void gru_hidden_backward(ur_tape *t, ur_node *y) {
+void ur__backward_gru_hidden(ur_tape *t, ur_node *y) {
     ur_node *gx = y->in[0], *gh = y->in[1], *h_prev = y->in[2];
     ur_real *dgx = ur__grad(t, gx), *dgh = ur__grad(t, gh), *dhp = ur__grad(t, h_prev);
     int B = h_prev->shape.dims[0], H = h_prev->shape.dims[1];
@@ -257,10 +257,6 @@ static void gru_hidden_backward(ur_tape *t, ur_node *y) {
         }
     }
 }
-
-const ur_backward_fn ur__backward_lstm_cell = lstm_cell_backward;
-const ur_backward_fn ur__backward_lstm_hidden = lstm_hidden_backward;
-const ur_backward_fn ur__backward_gru_hidden = gru_hidden_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-
 /* ---- concat along an axis: inputs seen as (outer, len_i, inner) ---- */
 
 ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
@@ -51,7 +50,7 @@ ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
 }
 
 /* Each input gets its block of the output gradient back. */
-static void concat_backward(ur_tape *t, ur_node *y) {
+void ur__backward_concat(ur_tape *t, ur_node *y) {
     int ax = y->iattr[0];
     size_t outer, len, inner, off = 0;
     ur__split_axis(&y->shape, ax, &outer, &len, &inner);
@@ -110,7 +109,7 @@ ur_node *ur_slice(ur_tape *t, ur_node *a, int axis, int start, int len) {
     return ur__node_done(t, y);
 }
 
-static void slice_backward(ur_tape *t, ur_node *y) {
+void ur__backward_slice(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     size_t outer, full, inner;
     ur__split_axis(&a->shape, y->iattr[0], &outer, &full, &inner);
@@ -166,7 +165,7 @@ ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims) {
     return ur__node_done(t, y);
 }
 
-static void reshape_backward(ur_tape *t, ur_node *y) {
+void ur__backward_reshape(ur_tape *t, ur_node *y) {
     ur_real *ga = ur__grad(t, y->in[0]);
     if (!ga) return;
     for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i];
@@ -204,7 +203,7 @@ ur_node *ur_gather(ur_tape *t, ur_node *table, const int *ids, int n) {
 }
 
 /* scatter-add: repeated ids sum their gradients */
-static void gather_backward(ur_tape *t, ur_node *y) {
+void ur__backward_gather(ur_tape *t, ur_node *y) {
     ur_real *gt = ur__grad(t, y->in[0]);
     if (!gt) return;
     const int *ids = y->aux;
@@ -237,7 +236,7 @@ ur_node *ur_dropout(ur_tape *t, ur_node *a, ur_real p, uint64_t seed) {
 }
 
 /* The mask is drawn again from (seed, index): nothing is stored. */
-static void dropout_backward(ur_tape *t, ur_node *y) {
+void ur__backward_dropout(ur_tape *t, ur_node *y) {
     ur_real *ga = ur__grad(t, y->in[0]);
     if (!ga) return;
     for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i] * keep_scale(y->seed, i, y->fattr[0]);
@@ -258,12 +257,6 @@ ur_node *ur_dropout_make_mask(ur_tape *t, int ndim, const int *dims, ur_real p, 
     m->label = "dropout mask";
     return m;
 }
-
-const ur_backward_fn ur__backward_concat = concat_backward;
-const ur_backward_fn ur__backward_slice = slice_backward;
-const ur_backward_fn ur__backward_reshape = reshape_backward;
-const ur_backward_fn ur__backward_gather = gather_backward;
-const ur_backward_fn ur__backward_dropout = dropout_backward;
 
 /* ---- gradient-check cases ---- */
 

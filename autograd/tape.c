@@ -427,6 +427,9 @@ const char *ur_op_name(ur_op op) {
 
 /* ---- backward ---- */
 
+/* Leaves have no inputs: the walk never calls this. */
+void ur__backward_leaf(ur_tape *t, ur_node *y) { (void)t, (void)y; }
+
 static int check_input_grads(ur_tape *t, ur_node *y) {
     for (int i = 0; i < y->n_in; i++) {
         ur_node *x = y->in[i];

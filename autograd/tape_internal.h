@@ -60,7 +60,13 @@ struct ur_tape {
     uint64_t epoch;
 };
 
-/* The op table: name and backward rule of every op kind. */
+/* The backward rule of every op kind (ur_ops.def): given y's gradient, adds each
+ * input's share into the buffer ur__grad gives for it. */
+#define UR_OP(kind, name, backward, file) void backward(ur_tape *t, ur_node *y);
+#include "ur_ops.def"
+#undef UR_OP
+
+/* The op table, made from ur_ops.def. */
 typedef void (*ur_backward_fn)(ur_tape *t, ur_node *y);
 typedef struct ur_op_info {
     const char *name;

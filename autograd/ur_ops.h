@@ -18,42 +18,12 @@
 extern "C" {
 #endif
 
-/* The op table: one entry per op kind (name, backward rule, gradient-check cases). */
+/* The op kinds, one per line of ur_ops.def (which also names each one's backward
+ * rule and the file defining it). */
 typedef enum ur_op {
-    UR_OP_LEAF = 0, /* input, parameter, constant */
-    UR_OP_ADD,
-    UR_OP_SUB,
-    UR_OP_MUL,
-    UR_OP_DIV,
-    UR_OP_SCALE,
-    UR_OP_NEG,
-    UR_OP_ONE_MINUS,
-    UR_OP_ADD_SCALAR,
-    UR_OP_MATMUL,
-    UR_OP_LINEAR,
-    UR_OP_TANH,
-    UR_OP_SIGMOID,
-    UR_OP_RELU,
-    UR_OP_EXP,
-    UR_OP_LOG,
-    UR_OP_SOFTMAX,
-    UR_OP_LOG_SOFTMAX,
-    UR_OP_CROSS_ENTROPY,
-    UR_OP_MSE,
-    UR_OP_SUM,
-    UR_OP_MEAN,
-    UR_OP_SUM_AXIS,
-    UR_OP_MEAN_AXIS,
-    UR_OP_MAX_AXIS,
-    UR_OP_CONCAT,
-    UR_OP_SLICE,
-    UR_OP_RESHAPE,
-    UR_OP_TRANSPOSE,
-    UR_OP_GATHER,
-    UR_OP_DROPOUT,
-    UR_OP_LSTM_CELL,
-    UR_OP_LSTM_HIDDEN,
-    UR_OP_GRU_HIDDEN,
+#define UR_OP(kind, name, backward, file) UR_OP_##kind,
+#include "ur_ops.def"
+#undef UR_OP
     UR_OP_COUNT
 } ur_op;
 
