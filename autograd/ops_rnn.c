@@ -13,10 +13,6 @@
 #include <math.h>
 #include <string.h>
 
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (write with =), else add. */
-ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
-
 enum { CHUNK = 256, STORE_MAX = 16384 };
 
 /* Rows (batch entries) are independent: the loops over them run on several
