@@ -1,60 +1,12 @@
-/* op_table.c - the table of every op kind: its name and backward rule, plus the
- * list of gradient-check cases gathered from the op files. */
+/* op_table.c - the table of every op kind (name and backward rule, from
+ * ur_ops.def), plus the list of gradient-check cases gathered from the op files. */
 #include "tape_internal.h"
 
-extern const ur_backward_fn ur__backward_binary, ur__backward_unary, ur__backward_matmul,
-    ur__backward_linear, ur__backward_transpose, ur__backward_softmax, ur__backward_cross_entropy,
-    ur__backward_mse, ur__backward_reduce_all, ur__backward_reduce_axis, ur__backward_concat,
-    ur__backward_slice, ur__backward_reshape, ur__backward_gather, ur__backward_dropout,
-    ur__backward_lstm_cell, ur__backward_lstm_hidden, ur__backward_gru_hidden, ur__backward_swap01;
-
-static void leaf_backward(ur_tape *t, ur_node *y) { (void)t, (void)y; }
-
-/* Backward rules are reached through thin wrappers so the table can be a constant. */
-#define WRAP(fn) \
-    static void call_##fn(ur_tape *t, ur_node *y) { ur__backward_##fn(t, y); }
-WRAP(binary) WRAP(unary) WRAP(matmul) WRAP(linear) WRAP(transpose) WRAP(softmax) WRAP(cross_entropy)
-WRAP(mse) WRAP(reduce_all) WRAP(reduce_axis) WRAP(concat) WRAP(slice) WRAP(reshape) WRAP(gather)
-WRAP(dropout) WRAP(lstm_cell) WRAP(lstm_hidden) WRAP(gru_hidden) WRAP(swap01)
-
 const ur_op_info ur__op_table[UR_OP_COUNT] = {
-    [UR_OP_LEAF] = {"leaf", leaf_backward},
-    [UR_OP_ADD] = {"add", call_binary},
-    [UR_OP_SUB] = {"sub", call_binary},
-    [UR_OP_MUL] = {"mul", call_binary},
-    [UR_OP_DIV] = {"div", call_binary},
-    [UR_OP_SCALE] = {"scale", call_unary},
-    [UR_OP_NEG] = {"neg", call_unary},
-    [UR_OP_ONE_MINUS] = {"one_minus", call_unary},
-    [UR_OP_ADD_SCALAR] = {"add_scalar", call_unary},
-    [UR_OP_MATMUL] = {"matmul", call_matmul},
-    [UR_OP_LINEAR] = {"linear", call_linear},
-    [UR_OP_TANH] = {"tanh", call_unary},
-    [UR_OP_SIGMOID] = {"sigmoid", call_unary},
-    [UR_OP_RELU] = {"relu", call_unary},
-    [UR_OP_EXP] = {"exp", call_unary},
-    [UR_OP_LOG] = {"log", call_unary},
-    [UR_OP_SOFTMAX] = {"softmax", call_softmax},
-    [UR_OP_LOG_SOFTMAX] = {"log_softmax", call_softmax},
-    [UR_OP_CROSS_ENTROPY] = {"cross_entropy", call_cross_entropy},
-    [UR_OP_MSE] = {"mse", call_mse},
-    [UR_OP_SUM] = {"sum", call_reduce_all},
-    [UR_OP_MEAN] = {"mean", call_reduce_all},
-    [UR_OP_SUM_AXIS] = {"sum_axis", call_reduce_axis},
-    [UR_OP_MEAN_AXIS] = {"mean_axis", call_reduce_axis},
-    [UR_OP_MAX_AXIS] = {"max_axis", call_reduce_axis},
-    [UR_OP_CONCAT] = {"concat", call_concat},
-    [UR_OP_SLICE] = {"slice", call_slice},
-    [UR_OP_RESHAPE] = {"reshape", call_reshape},
-    [UR_OP_TRANSPOSE] = {"transpose", call_transpose},
-    [UR_OP_GATHER] = {"gather", call_gather},
-    [UR_OP_DROPOUT] = {"dropout", call_dropout},
-    [UR_OP_LSTM_CELL] = {"lstm_cell", call_lstm_cell},
-    [UR_OP_LSTM_HIDDEN] = {"lstm_hidden", call_lstm_hidden},
-    [UR_OP_GRU_HIDDEN] = {"gru_hidden", call_gru_hidden},
-    [UR_OP_SWAP01] = {"swap01", call_swap01},
+#define UR_OP(kind, name, backward, file) [UR_OP_##kind] = {name, backward},
+#include "ur_ops.def"
+#undef UR_OP
 };
-_Static_assert(UR_OP_SWAP01 + 1 == UR_OP_COUNT, "every op kind needs a row in ur__op_table");
 
 /* ---- the gradient-check cases of all op families, in one list ---- */
 
@@ -66,7 +18,7 @@ typedef struct family {
 static const family families[] = {
     {ur__cases_elementwise, &ur__n_cases_elementwise}, {ur__cases_linalg, &ur__n_cases_linalg},
     {ur__cases_reduce, &ur__n_cases_reduce},           {ur__cases_shape, &ur__n_cases_shape},
-    {ur__cases_rnn, &ur__n_cases_rnn},         {ur__cases_permute, &ur__n_cases_permute},
+    {ur__cases_rnn, &ur__n_cases_rnn},                 {ur__cases_permute, &ur__n_cases_permute},
 };
 
 static const ur_op_case *case_at(int i) {

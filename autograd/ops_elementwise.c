@@ -5,10 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (write with =), else add. */
-ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
-
 /* ---- broadcasting ----
  * Shapes are right-aligned and padded to 4 dims; a dimension of size 1 in an input
  * has stride 0. The loop visits output elements in order, giving each input's
@@ -100,87 +96,52 @@ ur_node *ur_mul(ur_tape *t, ur_node *a, ur_node *b) { return binary(t, UR_OP_MUL
 ur_node *ur_div(ur_tape *t, ur_node *a, ur_node *b) { return binary(t, UR_OP_DIV, "div", a, b); }
 
 /* d(a op b): add (g, g), sub (g, -g), mul (g b, g a), div (g / b, -g a / b^2).
- * A broadcast input sums the gradient over the dimensions it was repeated along.
- * An input of the output's full size gets each element written once: it is
- * assigned when its buffer is fresh (see ur__grad_w), and skipped when its buffer
- * is the output's own (an add or sub shares it with an input read only here). */
-#define SAME_LOOP(fresh, d, EXPR)                                      \
-    do {                                                               \
-        if (fresh)                                                     \
-            for (size_t i = 0; i < n; i++) d[i] = (EXPR);              \
-        else                                                           \
-            for (size_t i = 0; i < n; i++) d[i] += (EXPR);             \
-    } while (0)
+ * A broadcast input sums the gradient over the dimensions it was repeated along. */
 
-/* Both inputs of the output's shape: plain loops the compiler vectorises. */
-static void same_shape_grad_a(ur_op op, size_t n, int fresh, const ur_real *restrict g,
-                              const ur_real *restrict x2, ur_real *restrict ga) {
+/* Both inputs of the output's shape: loops the compiler vectorises. */
+static void same_shape_grad_a(ur_op op, size_t n, const ur_real *restrict g, const ur_real *restrict x2,
+                              ur_real *restrict ga) {
     switch (op) {
-    case UR_OP_ADD: case UR_OP_SUB: SAME_LOOP(fresh, ga, g[i]); break;
-    case UR_OP_MUL: SAME_LOOP(fresh, ga, g[i] * x2[i]); break;
-    default: SAME_LOOP(fresh, ga, g[i] / x2[i]); break;
+    case UR_OP_ADD: case UR_OP_SUB: for (size_t i = 0; i < n; i++) ga[i] += g[i]; break;
+    case UR_OP_MUL: for (size_t i = 0; i < n; i++) ga[i] += g[i] * x2[i]; break;
+    default: for (size_t i = 0; i < n; i++) ga[i] += g[i] / x2[i]; break;
     }
 }
 
-static void same_shape_grad_b(ur_op op, size_t n, int fresh, const ur_real *restrict g,
-                              const ur_real *restrict x1, const ur_real *restrict x2, ur_real *restrict gb) {
+static void same_shape_grad_b(ur_op op, size_t n, const ur_real *restrict g, const ur_real *restrict x1,
+                              const ur_real *restrict x2, ur_real *restrict gb) {
     switch (op) {
-    case UR_OP_ADD: SAME_LOOP(fresh, gb, g[i]); break;
-    case UR_OP_SUB: SAME_LOOP(fresh, gb, -g[i]); break;
-    case UR_OP_MUL: SAME_LOOP(fresh, gb, g[i] * x1[i]); break;
-    default: SAME_LOOP(fresh, gb, -g[i] * x1[i] / (x2[i] * x2[i])); break;
+    case UR_OP_ADD: for (size_t i = 0; i < n; i++) gb[i] += g[i]; break;
+    case UR_OP_SUB: for (size_t i = 0; i < n; i++) gb[i] -= g[i]; break;
+    case UR_OP_MUL: for (size_t i = 0; i < n; i++) gb[i] += g[i] * x1[i]; break;
+    default: for (size_t i = 0; i < n; i++) gb[i] -= g[i] * x1[i] / (x2[i] * x2[i]); break;
     }
 }
 
-static void binary_backward(ur_tape *t, ur_node *y) {
+void ur__backward_binary(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     const ur_real *g = y->grad, *x1 = a->value, *x2 = b->value;
-    size_t n = y->size;
-    int fa = 0, fb = 0;
-    if (a->size == n && b->size == n) {
-        ur_real *ga = ur__grad_w(t, a, &fa);
-        if (ga && ga != g) same_shape_grad_a(y->op, n, fa, g, x2, ga);
-        ur_real *gb = ur__grad_w(t, b, &fb);
-        if (gb && !(gb == g && y->op == UR_OP_ADD)) same_shape_grad_b(y->op, n, fb, g, x1, x2, gb);
-        return;
-    }
+    int same = a->size == y->size && b->size == y->size;
     ur_shape s;
     bcast bc;
     bcast_shape(&a->shape, &b->shape, &s, &bc);
-    ur_real *ga = a->size == n ? ur__grad_w(t, a, &fa) : ur__grad(t, a);
-    if (ga == g) ga = NULL; /* shared buffer: already holds the gradient */
-    if (ga) {
-        if (fa) {
-            switch (y->op) {
-            case UR_OP_ADD: case UR_OP_SUB: BCAST_LOOP(&bc, ga[ia] = g[io]); break;
-            case UR_OP_MUL: BCAST_LOOP(&bc, ga[ia] = g[io] * x2[ib]); break;
-            default: BCAST_LOOP(&bc, ga[ia] = g[io] / x2[ib]); break;
-            }
-        } else {
-            switch (y->op) {
-            case UR_OP_ADD: case UR_OP_SUB: BCAST_LOOP(&bc, ga[ia] += g[io]); break;
-            case UR_OP_MUL: BCAST_LOOP(&bc, ga[ia] += g[io] * x2[ib]); break;
-            default: BCAST_LOOP(&bc, ga[ia] += g[io] / x2[ib]); break;
-            }
+    ur_real *ga = ur__grad(t, a);
+    if (ga && same) same_shape_grad_a(y->op, y->size, g, x2, ga);
+    else if (ga) {
+        switch (y->op) {
+        case UR_OP_ADD: case UR_OP_SUB: BCAST_LOOP(&bc, ga[ia] += g[io]); break;
+        case UR_OP_MUL: BCAST_LOOP(&bc, ga[ia] += g[io] * x2[ib]); break;
+        default: BCAST_LOOP(&bc, ga[ia] += g[io] / x2[ib]); break;
         }
     }
-    ur_real *gb = b->size == n ? ur__grad_w(t, b, &fb) : ur__grad(t, b);
-    if (gb == g && y->op == UR_OP_ADD) gb = NULL;
-    if (gb) {
-        if (fb) {
-            switch (y->op) {
-            case UR_OP_ADD: BCAST_LOOP(&bc, gb[ib] = g[io]); break;
-            case UR_OP_SUB: BCAST_LOOP(&bc, gb[ib] = -g[io]); break;
-            case UR_OP_MUL: BCAST_LOOP(&bc, gb[ib] = g[io] * x1[ia]); break;
-            default: BCAST_LOOP(&bc, gb[ib] = -g[io] * x1[ia] / (x2[ib] * x2[ib])); break;
-            }
-        } else {
-            switch (y->op) {
-            case UR_OP_ADD: BCAST_LOOP(&bc, gb[ib] += g[io]); break;
-            case UR_OP_SUB: BCAST_LOOP(&bc, gb[ib] -= g[io]); break;
-            case UR_OP_MUL: BCAST_LOOP(&bc, gb[ib] += g[io] * x1[ia]); break;
-            default: BCAST_LOOP(&bc, gb[ib] -= g[io] * x1[ia] / (x2[ib] * x2[ib])); break;
-            }
+    ur_real *gb = ur__grad(t, b); /* when b is a, this adds to what ga got */
+    if (gb && same) same_shape_grad_b(y->op, y->size, g, x1, x2, gb);
+    else if (gb) {
+        switch (y->op) {
+        case UR_OP_ADD: BCAST_LOOP(&bc, gb[ib] += g[io]); break;
+        case UR_OP_SUB: BCAST_LOOP(&bc, gb[ib] -= g[io]); break;
+        case UR_OP_MUL: BCAST_LOOP(&bc, gb[ib] += g[io] * x1[ia]); break;
+        default: BCAST_LOOP(&bc, gb[ib] -= g[io] * x1[ia] / (x2[ib] * x2[ib])); break;
         }
     }
 }
@@ -229,40 +190,26 @@ ur_node *ur_exp(ur_tape *t, ur_node *a) { return unary(t, UR_OP_EXP, "exp", a, 0
 ur_node *ur_log(ur_tape *t, ur_node *a) { return unary(t, UR_OP_LOG, "log", a, 0); }
 
 /* Derivatives written with the output y where that is cheaper:
- * tanh' = 1 - y^2, sigmoid' = y (1 - y), exp' = y, log' = 1 / x, relu' = [x > 0].
- * Every element of the input's gradient is written: assigned when fresh. */
-#define UNARY_LOOP(EXPR)                                                  \
-    do {                                                                  \
-        if (fresh)                                                        \
-            for (size_t i = 0; i < n; i++) ga[i] = (EXPR);                \
-        else                                                              \
-            for (size_t i = 0; i < n; i++) ga[i] += (EXPR);               \
-    } while (0)
-
-static void unary_grad(ur_op op, size_t n, int fresh, ur_real s, const ur_real *restrict g,
-                       const ur_real *restrict x, const ur_real *restrict o, ur_real *restrict ga) {
-    switch (op) {
-    case UR_OP_SCALE: UNARY_LOOP(s * g[i]); break;
-    case UR_OP_NEG: case UR_OP_ONE_MINUS: UNARY_LOOP(-g[i]); break;
-    case UR_OP_ADD_SCALAR: UNARY_LOOP(g[i]); break;
-    case UR_OP_TANH: UNARY_LOOP(g[i] * (1 - o[i] * o[i])); break;
-    case UR_OP_SIGMOID: UNARY_LOOP(g[i] * o[i] * (1 - o[i])); break;
-    case UR_OP_RELU: UNARY_LOOP(x[i] > 0 ? g[i] : 0); break;
-    case UR_OP_EXP: UNARY_LOOP(g[i] * o[i]); break;
-    case UR_OP_LOG: UNARY_LOOP(g[i] / x[i]); break;
+ * tanh' = 1 - y^2, sigmoid' = y (1 - y), exp' = y, log' = 1 / x, relu' = [x > 0]. */
+void ur__backward_unary(ur_tape *t, ur_node *y) {
+    ur_node *a = y->in[0];
+    ur_real *restrict ga = ur__grad(t, a);
+    if (!ga) return;
+    const ur_real *restrict g = y->grad, *restrict x = a->value, *restrict o = y->value;
+    ur_real s = y->fattr[0];
+    size_t n = y->size;
+    switch (y->op) {
+    case UR_OP_SCALE: for (size_t i = 0; i < n; i++) ga[i] += s * g[i]; break;
+    case UR_OP_NEG: case UR_OP_ONE_MINUS: for (size_t i = 0; i < n; i++) ga[i] -= g[i]; break;
+    case UR_OP_ADD_SCALAR: for (size_t i = 0; i < n; i++) ga[i] += g[i]; break;
+    case UR_OP_TANH: for (size_t i = 0; i < n; i++) ga[i] += g[i] * (1 - o[i] * o[i]); break;
+    case UR_OP_SIGMOID: for (size_t i = 0; i < n; i++) ga[i] += g[i] * o[i] * (1 - o[i]); break;
+    case UR_OP_RELU: for (size_t i = 0; i < n; i++) ga[i] += x[i] > 0 ? g[i] : 0; break;
+    case UR_OP_EXP: for (size_t i = 0; i < n; i++) ga[i] += g[i] * o[i]; break;
+    case UR_OP_LOG: for (size_t i = 0; i < n; i++) ga[i] += g[i] / x[i]; break;
     default: break;
     }
 }
-
-static void unary_backward(ur_tape *t, ur_node *y) {
-    ur_node *a = y->in[0];
-    int fresh;
-    ur_real *ga = ur__grad_w(t, a, &fresh);
-    if (ga) unary_grad(y->op, y->size, fresh, y->fattr[0], y->grad, a->value, y->value, ga);
-}
-
-const ur_backward_fn ur__backward_binary = binary_backward;
-const ur_backward_fn ur__backward_unary = unary_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -3,16 +3,6 @@
 
 #include <string.h>
 
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (write with =), else add. */
-ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
-/* tape.c: leaves dW += x^T G (x (N,K), G (N,M), W (K,M)) to be done together with
- * W's other such parts when backward reaches W; 0 when it must be done now. */
-int ur__defer_wgrad(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N);
-/* tape.c: W's values transposed, kept for the rest of the backward walk, when W
- * (2-d) is read by several products of at most a few rows each; else NULL. */
-const ur_real *ur__transposed(ur_tape *t, ur_node *W, int rows);
-
 /* matmul: y = op(a) op(b). attrs: iattr[0] = trans_a, iattr[1] = trans_b.
  * Shapes per batch: op(a) (m,k), op(b) (k,n), y (m,n). */
 typedef struct mm_dims {
@@ -68,53 +58,37 @@ ur_node *ur_matmul(ur_tape *t, ur_node *a, ur_node *b, int trans_a, int trans_b)
  *   y = a^T b:   da += b G^T,    db += a G
  *   y = a b^T:   da += G b,      db += G^T a
  *   y = a^T b^T: da += b^T G^T,  db += G^T a^T */
-static void matmul_backward(ur_tape *t, ur_node *y) {
+void ur__backward_matmul(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     int ta = y->iattr[0], tb = y->iattr[1];
     mm_dims d = mm_of(a, b, ta, tb);
-    int fa, fb = 0; /* fresh buffers: the product is stored (beta 0), else added */
-    int defer = d.batch == 1 && !ta && !tb && a != b && b->requires_grad &&
-                ur__defer_wgrad(t, b, a->value, y->grad, d.m); /* db = a^T G, later */
-    ur_real *ga = ur__grad_w(t, a, &fa);
-    ur_real *gb = defer ? NULL : ur__grad_w(t, b, &fb);
-    if (a == b) fb = 0; /* a x a^T: the second product adds to the first */
-    ur_real beta_a = fa ? 0 : 1, beta_b = fb ? 0 : 1;
+    if (d.batch == 1 && !ta && !tb) { /* y = a b: the helpers know about shared weights */
+        ur_real *ga = ur__grad(t, a);
+        if (ga) ur__add_G_WT(t, ga, y->grad, b, d.m);
+        ur__add_xT_G(t, b, a->value, y->grad, d.m);
+        return;
+    }
+    ur_real *ga = ur__grad(t, a), *gb = ur__grad(t, b);
     size_t sa = (size_t)d.ra * d.ca, sb = (size_t)d.rb * d.cb, sy = (size_t)d.m * d.n;
     for (int i = 0; i < d.batch; i++) {
         const ur_real *G = y->grad + i * sy, *A = a->value + i * sa, *B = b->value + i * sb;
-        const ur_real *BT = ga && !ta && !tb && d.batch == 1 && a != b ? ur__transposed(t, b, d.m) : NULL;
-        if (BT) { /* da = G b^T with b^T stored: (m x n) (n x k) */
-            ur_gemm(0, 0, d.m, d.k, d.n, 1, G, d.n, BT, d.k, beta_a, ga, d.ca);
-        } else if (ga) {
+        if (ga) {
             ur_real *GA = ga + i * sa;
-            if (!ta) ur_gemm(0, !tb, d.m, d.k, d.n, 1, G, d.n, B, d.cb, beta_a, GA, d.ca);
-            else ur_gemm(tb, 1, d.k, d.m, d.n, 1, B, d.cb, G, d.n, beta_a, GA, d.ca);
+            if (!ta) ur_gemm(0, !tb, d.m, d.k, d.n, 1, G, d.n, B, d.cb, 1, GA, d.ca);
+            else ur_gemm(tb, 1, d.k, d.m, d.n, 1, B, d.cb, G, d.n, 1, GA, d.ca);
         }
         if (gb) {
             ur_real *GB = gb + i * sb;
-            if (!tb) ur_gemm(!ta, 0, d.k, d.n, d.m, 1, A, d.ca, G, d.n, beta_b, GB, d.cb);
-            else ur_gemm(1, ta, d.n, d.k, d.m, 1, G, d.n, A, d.ca, beta_b, GB, d.cb);
+            if (!tb) ur_gemm(!ta, 0, d.k, d.n, d.m, 1, A, d.ca, G, d.n, 1, GB, d.cb);
+            else ur_gemm(1, ta, d.n, d.k, d.m, 1, G, d.n, A, d.ca, 1, GB, d.cb);
         }
     }
 }
 
-/* 1 when the values of a and b share memory. */
-static int overlaps(const ur_node *a, const ur_node *b) {
-    return a->value < b->value + b->size && b->value < a->value + a->size;
-}
-
-/* 1 when b is a view slice of an op's own output (memory of the tape's, not a
- * parameter's or a caller's tensor, and not itself a view of one). */
-static int writable_view(const ur_node *b) {
-    if (b->op != UR_OP_SLICE || !b->iattr[2] || b->n_in < 1) return 0; /* no inputs kept: no-grad mode */
-    const ur_node *p = b->in[0];
-    return p->n_in > 0 && !p->param && p->op != UR_OP_RESHAPE && !(p->op == UR_OP_SLICE && p->iattr[2]);
-}
-
 /* linear: y = x W + b, x (N,in), W (in,out), b (out) broadcast over the rows, or
  * b (N,out) added as it is (a recurrent step adds its projected input this way),
- * or absent. over_b: see ur_linear_over. */
-static ur_node *linear_impl(ur_tape *t, ur_node *x, ur_node *W, ur_node *b, int over_b) {
+ * or absent. */
+ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
     ur_node *in[3] = {x, W, b};
     int n_in = b ? 3 : 2;
     if (!ur__check(t, "linear", n_in, in)) return NULL;
@@ -132,70 +106,29 @@ static ur_node *linear_impl(ur_tape *t, ur_node *x, ur_node *W, ur_node *b, int 
     ur_shape s;
     int dims[2] = {N, M};
     ur_shape_make(&s, 2, dims, "linear");
-    ur_node *y;
-    if (over_b && full_bias && writable_view(b) && !overlaps(b, x) && !overlaps(b, W)) {
-        /* the output takes the place of b's values (a view into its parent) */
-        ur_shape one;
-        ur_shape_make(&one, 0, NULL, "linear");
-        if (!(y = ur__node_new(t, UR_OP_LINEAR, &one, n_in, in))) return NULL;
-        y->shape = s;
-        y->size = (size_t)N * M;
-        y->value = b->value;
-    } else {
-        if (!(y = ur__node_new(t, UR_OP_LINEAR, &s, n_in, in))) return NULL;
-        if (full_bias) memcpy(y->value, b->value, y->size * sizeof(ur_real));
-    }
+    ur_node *y = ur__node_new(t, UR_OP_LINEAR, &s, n_in, in);
+    if (!y) return NULL;
+    if (full_bias) memcpy(y->value, b->value, y->size * sizeof(ur_real));
     if (row_bias)
         for (int i = 0; i < N; i++) memcpy(y->value + (size_t)i * M, b->value, (size_t)M * sizeof(ur_real));
     ur_gemm(0, 0, N, M, K, 1, x->value, K, W->value, M, b ? 1 : 0, y->value, M);
     return ur__node_done(t, y);
 }
 
-ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) { return linear_impl(t, x, W, b, 0); }
-
-/* ur_linear with a full-size bias that is a view (slice) into a node whose values
- * nothing reads any more -- a recurrent layer's projected inputs, one step's rows
- * each -- writing y over b's values instead of into a copy. Saves the copy and the memory of every step's pre-activations.
- * Anything else goes to ur_linear. The backward is linear's: it reads x, W and
- * the gradients, never b's or y's values. */
-ur_node *ur_linear_over(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
-    return linear_impl(t, x, W, b, 1);
-}
-
-/* db += the sum of G's rows (G is N x M). */
-static void bias_grad(int N, int M, int fresh, const ur_real *restrict G, ur_real *restrict gb) {
-    int i = 0;
-    if (fresh) {
-        memcpy(gb, G, (size_t)M * sizeof(ur_real));
-        i = 1;
-    }
-    for (; i < N; i++)
-        for (int j = 0; j < M; j++) gb[j] += G[(size_t)i * M + j];
-}
-
-/* dx += G W^T, dW += x^T G, db += sum of G's rows (row bias) or G (full bias). */
-static void linear_backward(ur_tape *t, ur_node *y) {
+/* dx += G W^T, dW += x^T G, db += the sum of G's rows (row bias) or G (full bias). */
+void ur__backward_linear(ur_tape *t, ur_node *y) {
     ur_node *x = y->in[0], *W = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
-    int N = x->shape.dims[0], K = x->shape.dims[1], M = W->shape.dims[1];
+    int N = x->shape.dims[0], M = W->shape.dims[1];
     const ur_real *G = y->grad;
-    int fx, fW = 0, fb = 0;
-    int defer = W != x && W != b && W->requires_grad && ur__defer_wgrad(t, W, x->value, G, N);
-    ur_real *gx = ur__grad_w(t, x, &fx), *gW = defer ? NULL : ur__grad_w(t, W, &fW);
-    ur_real *gb = b ? ur__grad_w(t, b, &fb) : NULL;
-    if (x == W) fW = 0;
-    const ur_real *WT = gx && W != x ? ur__transposed(t, W, N) : NULL;
-    if (WT) ur_gemm(0, 0, N, K, M, 1, G, M, WT, K, fx ? 0 : 1, gx, K); /* G (W^T stored) */
-    else if (gx) ur_gemm(0, 1, N, K, M, 1, G, M, W->value, M, fx ? 0 : 1, gx, K);
-    if (gW) ur_gemm(1, 0, K, M, N, 1, x->value, K, G, M, fW ? 0 : 1, gW, M);
-    if (b && (b == x || b == W)) fb = 0;
-    if (gb && b->size == y->size) { /* full bias: its gradient is G (or shares G's buffer) */
-        if (gb == G) return;
-        if (fb) memcpy(gb, G, y->size * sizeof(ur_real));
-        else
-            for (size_t i = 0; i < y->size; i++) gb[i] += G[i];
-    } else if (gb) {
-        bias_grad(N, M, fb, G, gb);
-    }
+    ur_real *gx = ur__grad(t, x);
+    if (gx) ur__add_G_WT(t, gx, G, W, N);
+    ur__add_xT_G(t, W, x->value, G, N);
+    ur_real *gb = b ? ur__grad(t, b) : NULL;
+    if (gb && b->size == y->size)
+        for (size_t i = 0; i < y->size; i++) gb[i] += G[i];
+    else if (gb)
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < M; j++) gb[j] += G[(size_t)i * M + j];
 }
 
 ur_node *ur_transpose(ur_tape *t, ur_node *a) {
@@ -215,22 +148,14 @@ ur_node *ur_transpose(ur_tape *t, ur_node *a) {
     return ur__node_done(t, y);
 }
 
-static void transpose_backward(ur_tape *t, ur_node *y) {
+void ur__backward_transpose(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
-    int fresh;
-    ur_real *ga = ur__grad_w(t, a, &fresh);
+    ur_real *ga = ur__grad(t, a);
     if (!ga) return;
     int r = a->shape.dims[0], c = a->shape.dims[1];
     for (int i = 0; i < r; i++)
-        for (int j = 0; j < c; j++) {
-            ur_real v = y->grad[(size_t)j * r + i];
-            ga[(size_t)i * c + j] = fresh ? v : ga[(size_t)i * c + j] + v;
-        }
+        for (int j = 0; j < c; j++) ga[(size_t)i * c + j] += y->grad[(size_t)j * r + i];
 }
-
-const ur_backward_fn ur__backward_matmul = matmul_backward;
-const ur_backward_fn ur__backward_linear = linear_backward;
-const ur_backward_fn ur__backward_transpose = transpose_backward;
 
 /* ---- gradient-check cases ---- */
 
@@ -240,10 +165,6 @@ static ur_node *c_mm_tb(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1
 static ur_node *c_mm_tab(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 1, 1); }
 static ur_node *c_linear(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], p[2]); }
 static ur_node *c_linear_nobias(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], NULL); }
-/* the bias: rows 3..5 of 2 P, a view of an op's output whose values nothing else reads */
-static ur_node *c_linear_over(ur_tape *t, ur_node **p) {
-    return ur_linear_over(t, p[0], p[1], ur_slice(t, ur_scale(t, p[2], 2), 0, 3, 3));
-}
 static ur_node *c_transpose(ur_tape *t, ur_node **p) { return ur_transpose(t, p[0]); }
 
 const ur_op_case ur__cases_linalg[] = {
@@ -256,7 +177,6 @@ const ur_op_case ur__cases_linalg[] = {
     {"linear", UR_OP_LINEAR, 3, {2, 2, 1}, {{3, 4}, {4, 6}, {6}}, 0, c_linear},
     {"linear/no-bias", UR_OP_LINEAR, 2, {2, 2}, {{1, 7}, {7, 2}}, 0, c_linear_nobias},
     {"linear/full-bias", UR_OP_LINEAR, 3, {2, 2, 2}, {{3, 4}, {4, 5}, {3, 5}}, 0, c_linear},
-    {"linear/over", UR_OP_LINEAR, 3, {2, 2, 2}, {{3, 4}, {4, 5}, {6, 5}}, 0, c_linear_over},
     {"transpose", UR_OP_TRANSPOSE, 1, {2}, {{3, 5}}, 0, c_transpose},
 };
 const int ur__n_cases_linalg = sizeof ur__cases_linalg / sizeof ur__cases_linalg[0];

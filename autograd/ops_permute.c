@@ -30,7 +30,7 @@ ur_node *ur_swap01(ur_tape *t, ur_node *x) {
 }
 
 /* dx[a][b][:] += dy[b][a][:]: the same swap, read the other way, accumulated. */
-static void swap01_backward(ur_tape *t, ur_node *y) {
+void ur__backward_swap01(ur_tape *t, ur_node *y) {
     ur_node *x = y->in[0];
     ur_real *gx = ur__grad(t, x);
     if (!gx) return;
@@ -42,8 +42,6 @@ static void swap01_backward(ur_tape *t, ur_node *y) {
             for (int c = 0; c < C; c++) d[c] += g[c];
         }
 }
-
-const ur_backward_fn ur__backward_swap01 = swap01_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -4,10 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (write with =), else add. */
-ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
-
 static size_t last_dim(const ur_node *a) { return a->shape.ndim ? (size_t)a->shape.dims[a->shape.ndim - 1] : 1; }
 
 /* ---- softmax / log-softmax along the last axis ---- */
@@ -27,16 +23,14 @@ ur_node *ur_log_softmax(ur_tape *t, ur_node *a) { return softmax_like(t, UR_OP_L
 
 /* softmax:     dx_i = y_i (g_i - sum_j g_j y_j)
  * log-softmax: dx_i = g_i - exp(y_i) sum_j g_j */
-static void softmax_backward(ur_tape *t, ur_node *y) {
-    int fresh;
-    ur_real *ga = ur__grad_w(t, y->in[0], &fresh);
+void ur__backward_softmax(ur_tape *t, ur_node *y) {
+    ur_real *ga = ur__grad(t, y->in[0]);
     if (!ga) return;
     size_t cols = last_dim(y), rows = y->size / cols;
     for (size_t r = 0; r < rows; r++) {
         const ur_real *g = y->grad + r * cols, *o = y->value + r * cols;
         ur_real *d = ga + r * cols;
         double s = 0;
-        if (fresh) memset(d, 0, cols * sizeof(ur_real));
         if (y->op == UR_OP_SOFTMAX) {
             for (size_t j = 0; j < cols; j++) s += g[j] * o[j];
             for (size_t j = 0; j < cols; j++) d[j] += o[j] * (g[j] - (ur_real)s);
@@ -106,33 +100,26 @@ ur_node *ur_cross_entropy(ur_tape *t, ur_node *logits, const int *targets, const
 
 /* d/dlogits_i = g * w_i / sum(w) * (softmax_i - onehot(target_i)); rows of weight 0
  * get 0. softmax_i = exp(log-softmax_i), a vector exp over the row. */
-static void ce_row(int C, int fresh, ur_real c, const ur_real *restrict lp, ur_real *restrict d) {
+static void ce_row(int C, ur_real c, const ur_real *restrict lp, ur_real *restrict d) {
     ur_real tmp[256];
     for (int j0 = 0; j0 < C; j0 += 256) {
         int n = C - j0 < 256 ? C - j0 : 256;
         ur_vec_exp((size_t)n, lp + j0, tmp);
-        if (fresh)
-            for (int j = 0; j < n; j++) d[j0 + j] = c * tmp[j];
-        else
-            for (int j = 0; j < n; j++) d[j0 + j] += c * tmp[j];
+        for (int j = 0; j < n; j++) d[j0 + j] += c * tmp[j];
     }
 }
 
-static void cross_entropy_backward(ur_tape *t, ur_node *y) {
-    int fresh;
-    ur_real *ga = ur__grad_w(t, y->in[0], &fresh);
+void ur__backward_cross_entropy(ur_tape *t, ur_node *y) {
+    ur_real *ga = ur__grad(t, y->in[0]);
     const ce_aux *ax = y->aux;
     if (!ga) return;
     int N = y->in[0]->shape.dims[0], C = y->in[0]->shape.dims[1];
     for (int i = 0; i < N; i++) {
         ur_real w = ax->mask ? ax->mask[i] : 1;
         ur_real *d = ga + (size_t)i * C;
-        if (w == 0 || ax->denom == 0) {
-            if (fresh) memset(d, 0, (size_t)C * sizeof(ur_real));
-            continue;
-        }
+        if (w == 0 || ax->denom == 0) continue;
         ur_real c = (ur_real)(y->grad[0] * w / ax->denom);
-        ce_row(C, fresh, c, ax->logp + (size_t)i * C, d);
+        ce_row(C, c, ax->logp + (size_t)i * C, d);
         d[ax->targets[i]] -= c;
     }
 }
@@ -160,9 +147,9 @@ ur_node *ur_mse(ur_tape *t, ur_node *a, ur_node *b) {
 }
 
 /* d/da = 2 (a - b) / n * g, d/db = -d/da */
-static void mse_backward(ur_tape *t, ur_node *y) {
+void ur__backward_mse(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
-    ur_real *ga = ur__grad(t, a), *gb = ur__grad(t, b); /* small: zero-filled, then added */
+    ur_real *ga = ur__grad(t, a), *gb = ur__grad(t, b);
     ur_real c = 2 * y->grad[0] / (ur_real)a->size;
     for (size_t i = 0; i < a->size; i++) {
         ur_real d = c * (a->value[i] - b->value[i]);
@@ -188,16 +175,12 @@ static ur_node *reduce_all(ur_tape *t, ur_op op, const char *name, ur_node *a) {
 ur_node *ur_sum(ur_tape *t, ur_node *a) { return reduce_all(t, UR_OP_SUM, "sum", a); }
 ur_node *ur_mean(ur_tape *t, ur_node *a) { return reduce_all(t, UR_OP_MEAN, "mean", a); }
 
-static void reduce_all_backward(ur_tape *t, ur_node *y) {
+void ur__backward_reduce_all(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
-    int fresh;
-    ur_real *ga = ur__grad_w(t, a, &fresh);
+    ur_real *ga = ur__grad(t, a);
     if (!ga) return;
     ur_real g = y->op == UR_OP_MEAN ? y->grad[0] / (ur_real)a->size : y->grad[0];
-    if (fresh)
-        for (size_t i = 0; i < a->size; i++) ga[i] = g;
-    else
-        for (size_t i = 0; i < a->size; i++) ga[i] += g;
+    for (size_t i = 0; i < a->size; i++) ga[i] += g;
 }
 
 /* ---- along one axis: (outer, len, inner) -> (outer, inner) ---- */
@@ -256,7 +239,7 @@ ur_node *ur_max_axis(ur_tape *t, ur_node *a, int axis, int keepdim) {
 }
 
 /* sum: every element of the axis gets g; mean: g / len; max: only the argmax gets g. */
-static void reduce_axis_backward(ur_tape *t, ur_node *y) {
+void ur__backward_reduce_axis(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     ur_real *ga = ur__grad(t, a);
     if (!ga) return;
@@ -275,12 +258,6 @@ static void reduce_axis_backward(ur_tape *t, ur_node *y) {
             }
         }
 }
-
-const ur_backward_fn ur__backward_softmax = softmax_backward;
-const ur_backward_fn ur__backward_cross_entropy = cross_entropy_backward;
-const ur_backward_fn ur__backward_mse = mse_backward;
-const ur_backward_fn ur__backward_reduce_all = reduce_all_backward;
-const ur_backward_fn ur__backward_reduce_axis = reduce_axis_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -13,10 +13,6 @@
 #include <math.h>
 #include <string.h>
 
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (write with =), else add. */
-ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
-
 enum { CHUNK = 256, STORE_MAX = 16384 };
 
 /* Rows (batch entries) are independent: the loops over them run on several
@@ -36,19 +32,10 @@ static int check_bh(ur_tape *t, const char *name, int n, ur_node *const *in, con
     return 1;
 }
 
-/* out = v (fresh) or out += v, n elements */
-static void put(int fresh, int n, ur_real *restrict out, const ur_real *restrict v) {
-    if (fresh) memcpy(out, v, (size_t)n * sizeof(ur_real));
-    else
-        for (int j = 0; j < n; j++) out[j] += v[j];
+/* out += v, n elements */
+static void add_to(int n, ur_real *restrict out, const ur_real *restrict v) {
+    for (int j = 0; j < n; j++) out[j] += v[j];
 }
-
-/* ALIASED: in a recurrent layer the gates' gradient may live in the gates' own
- * memory (ur_grad_in_value in tape.c; detected as gg == gates->value). Each
- * part is then written once, by assignment, right after its values were read,
- * and the two ops share the rows without zeroing them first: lstm_hidden (whose
- * backward comes first) writes the o part; lstm_cell writes i, f and g, and the o
- * part too (zeros) when it comes first, i.e. when h had no gradient. */
 
 /* ---- c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g) ---- */
 
@@ -86,18 +73,15 @@ ur_node *ur_lstm_cell(ur_tape *t, ur_node *gates, ur_node *c_prev) {
 }
 
 /* dc_prev = dc sf;  di = dc tg si(1-si);  df = dc c_prev sf(1-sf);  dg = dc si (1-tg^2) */
-static void lstm_cell_backward(ur_tape *t, ur_node *y) {
+void ur__backward_lstm_cell(ur_tape *t, ur_node *y) {
     ur_node *gates = y->in[0], *c_prev = y->in[1];
-    int fg, fc;
-    ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c_prev, &fc);
+    ur_real *gg = ur__grad(t, gates), *gc = ur__grad(t, c_prev);
     int B = c_prev->shape.dims[0], H = c_prev->shape.dims[1];
-    int fifg = fg || (gg && gg == gates->value); /* i, f, g assigned: see ALIASED above */
     int nt = ur__par_threads((double)B * H, PAR_MIN);
     ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *row = gates->value + (size_t)b * 4 * H;
         const ur_real *restrict dc = y->grad + (size_t)b * H, *restrict cp = c_prev->value + (size_t)b * H;
-        if (gg && fg) memset(gg + (size_t)b * 4 * H + 3 * H, 0, (size_t)H * sizeof(ur_real)); /* o: not ours */
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
             ur_real bi[CHUNK], bf[CHUNK], bg[CHUNK], d[CHUNK];
@@ -107,15 +91,15 @@ static void lstm_cell_backward(ur_tape *t, ur_node *y) {
             if (gg) {
                 ur_real *out = gg + (size_t)b * 4 * H + j0;
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * tg[j] * si[j] * (1 - si[j]);
-                put(fifg, n, out, d);
+                add_to(n, out, d);
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * cp[j0 + j] * sf[j] * (1 - sf[j]);
-                put(fifg, n, out + H, d);
+                add_to(n, out + H, d);
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * si[j] * (1 - tg[j] * tg[j]);
-                put(fifg, n, out + 2 * H, d);
+                add_to(n, out + 2 * H, d);
             }
             if (gc) {
                 for (int j = 0; j < n; j++) d[j] = dc[j0 + j] * sf[j];
-                put(fc, n, gc + (size_t)b * H + j0, d);
+                add_to(n, gc + (size_t)b * H + j0, d);
             }
         }
     }
@@ -151,19 +135,15 @@ ur_node *ur_lstm_hidden(ur_tape *t, ur_node *gates, ur_node *c) {
 }
 
 /* do = dh tc so(1-so);  dc = dh so (1 - tc^2) */
-static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
+void ur__backward_lstm_hidden(ur_tape *t, ur_node *y) {
     ur_node *gates = y->in[0], *c = y->in[1];
-    int fg, fc;
-    ur_real *gg = ur__grad_w(t, gates, &fg), *gc = ur__grad_w(t, c, &fc);
+    ur_real *gg = ur__grad(t, gates), *gc = ur__grad(t, c);
     int B = c->shape.dims[0], H = c->shape.dims[1];
-    int aliased = gg && gg == gates->value; /* see ALIASED above */
     int nt = ur__par_threads((double)B * H, PAR_MIN);
     ROWS_PARALLEL(nt)
     for (int b = 0; b < B; b++) {
         const ur_real *og = gates->value + (size_t)b * 4 * H + 3 * H, *cr = c->value + (size_t)b * H;
         const ur_real *restrict dh = y->grad + (size_t)b * H;
-        if (gg && fg && !aliased) /* i, f, g: not ours */
-            memset(gg + (size_t)b * 4 * H, 0, (size_t)3 * H * sizeof(ur_real));
         for (int j0 = 0; j0 < H; j0 += CHUNK) {
             int n = H - j0 < CHUNK ? H - j0 : CHUNK;
             ur_real bo[CHUNK], bt[CHUNK], d[CHUNK];
@@ -176,11 +156,11 @@ static void lstm_hidden_backward(ur_tape *t, ur_node *y) {
             }
             if (gg) {
                 for (int j = 0; j < n; j++) d[j] = dh[j0 + j] * tc[j] * so[j] * (1 - so[j]);
-                put(fg || aliased, n, gg + (size_t)b * 4 * H + 3 * H + j0, d);
+                add_to(n, gg + (size_t)b * 4 * H + 3 * H + j0, d);
             }
             if (gc) {
                 for (int j = 0; j < n; j++) d[j] = dh[j0 + j] * so[j] * (1 - tc[j] * tc[j]);
-                put(fc, n, gc + (size_t)b * H + j0, d);
+                add_to(n, gc + (size_t)b * H + j0, d);
             }
         }
     }
@@ -232,10 +212,9 @@ ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev) {
 
 /* dn' = dh (1-z)(1-n^2);  dz' = dh (h_prev - n) z(1-z);  dr' = dn' gh_n r(1-r)
  * gx gets (dr', dz', dn'); gh gets (dr', dz', dn' r); h_prev gets dh z. */
-static void gru_hidden_backward(ur_tape *t, ur_node *y) {
+void ur__backward_gru_hidden(ur_tape *t, ur_node *y) {
     ur_node *gx = y->in[0], *gh = y->in[1], *h_prev = y->in[2];
-    int fx, fh, fp;
-    ur_real *dgx = ur__grad_w(t, gx, &fx), *dgh = ur__grad_w(t, gh, &fh), *dhp = ur__grad_w(t, h_prev, &fp);
+    ur_real *dgx = ur__grad(t, gx), *dgh = ur__grad(t, gh), *dhp = ur__grad(t, h_prev);
     int B = h_prev->shape.dims[0], H = h_prev->shape.dims[1];
     int nt = ur__par_threads((double)B * H, PAR_MIN);
     ROWS_PARALLEL(nt)
@@ -256,28 +235,24 @@ static void gru_hidden_backward(ur_tape *t, ur_node *y) {
             }
             if (dgx) {
                 ur_real *out = dgx + (size_t)b * 3 * H + j0;
-                put(fx, n, out, dr);
-                put(fx, n, out + H, dz);
-                put(fx, n, out + 2 * H, dn);
+                add_to(n, out, dr);
+                add_to(n, out + H, dz);
+                add_to(n, out + 2 * H, dn);
             }
             if (dgh) {
                 ur_real *out = dgh + (size_t)b * 3 * H + j0;
-                put(fh, n, out, dr);
-                put(fh, n, out + H, dz);
+                add_to(n, out, dr);
+                add_to(n, out + H, dz);
                 for (int j = 0; j < n; j++) dn[j] *= r[j];
-                put(fh, n, out + 2 * H, dn);
+                add_to(n, out + 2 * H, dn);
             }
             if (dhp) {
                 for (int j = 0; j < n; j++) dz[j] = dh[j0 + j] * z[j];
-                put(fp, n, dhp + (size_t)b * H + j0, dz);
+                add_to(n, dhp + (size_t)b * H + j0, dz);
             }
         }
     }
 }
-
-const ur_backward_fn ur__backward_lstm_cell = lstm_cell_backward;
-const ur_backward_fn ur__backward_lstm_hidden = lstm_hidden_backward;
-const ur_backward_fn ur__backward_gru_hidden = gru_hidden_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -4,10 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (write with =), else add. */
-ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
-
 /* ---- concat along an axis: inputs seen as (outer, len_i, inner) ---- */
 
 ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
@@ -54,23 +50,20 @@ ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
     return ur__node_done(t, y);
 }
 
-/* Each input gets its block of the output gradient back (copied when its buffer is fresh). */
-static void concat_backward(ur_tape *t, ur_node *y) {
+/* Each input gets its block of the output gradient back. */
+void ur__backward_concat(ur_tape *t, ur_node *y) {
     int ax = y->iattr[0];
     size_t outer, len, inner, off = 0;
     ur__split_axis(&y->shape, ax, &outer, &len, &inner);
     for (int i = 0; i < y->n_in; i++) {
         ur_node *x = y->in[i];
         size_t li = (size_t)x->shape.dims[ax] * inner;
-        int fresh;
-        ur_real *gx = ur__grad_w(t, x, &fresh);
+        ur_real *gx = ur__grad(t, x);
         if (gx)
             for (size_t o = 0; o < outer; o++) {
                 const ur_real *restrict g = y->grad + o * len * inner + off;
                 ur_real *restrict d = gx + o * li;
-                if (fresh) memcpy(d, g, li * sizeof(ur_real));
-                else
-                    for (size_t j = 0; j < li; j++) d[j] += g[j];
+                for (size_t j = 0; j < li; j++) d[j] += g[j];
             }
         off += li;
     }
@@ -117,14 +110,13 @@ ur_node *ur_slice(ur_tape *t, ur_node *a, int axis, int start, int len) {
     return ur__node_done(t, y);
 }
 
-static void slice_backward(ur_tape *t, ur_node *y) {
+void ur__backward_slice(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     size_t outer, full, inner;
     ur__split_axis(&a->shape, y->iattr[0], &outer, &full, &inner);
     size_t at = (size_t)y->iattr[1] * inner, li = (size_t)y->shape.dims[y->iattr[0]] * inner;
-    if (a->grad && y->grad == a->grad + at) return; /* a view of a's gradient: already there */
     ur_real *ga = ur__grad(t, a);
-    if (!ga || y->grad == ga + at) return;
+    if (!ga) return;
     for (size_t o = 0; o < outer; o++) {
         ur_real *restrict d = ga + o * full * inner + at;
         const ur_real *restrict g = y->grad + o * li;
@@ -192,13 +184,10 @@ ur_node *ur_reshape(ur_tape *t, ur_node *a, int ndim, const int *dims) {
     return ur__node_done(t, y);
 }
 
-static void reshape_backward(ur_tape *t, ur_node *y) {
-    int fresh;
-    ur_real *ga = ur__grad_w(t, y->in[0], &fresh);
-    if (!ga || ga == y->grad) return; /* a shared buffer already holds it */
-    if (fresh) memcpy(ga, y->grad, y->size * sizeof(ur_real));
-    else
-        for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i];
+void ur__backward_reshape(ur_tape *t, ur_node *y) {
+    ur_real *ga = ur__grad(t, y->in[0]);
+    if (!ga) return;
+    for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i];
 }
 
 /* ---- gather rows: y[i] = table[ids[i]] ---- */
@@ -233,7 +222,7 @@ ur_node *ur_gather(ur_tape *t, ur_node *table, const int *ids, int n) {
 }
 
 /* scatter-add: repeated ids sum their gradients */
-static void gather_backward(ur_tape *t, ur_node *y) {
+void ur__backward_gather(ur_tape *t, ur_node *y) {
     ur_real *gt = ur__grad(t, y->in[0]);
     if (!gt) return;
     const int *ids = y->aux;
@@ -266,14 +255,10 @@ ur_node *ur_dropout(ur_tape *t, ur_node *a, ur_real p, uint64_t seed) {
 }
 
 /* The mask is drawn again from (seed, index): nothing is stored. */
-static void dropout_backward(ur_tape *t, ur_node *y) {
-    int fresh;
-    ur_real *ga = ur__grad_w(t, y->in[0], &fresh);
+void ur__backward_dropout(ur_tape *t, ur_node *y) {
+    ur_real *ga = ur__grad(t, y->in[0]);
     if (!ga) return;
-    for (size_t i = 0; i < y->size; i++) {
-        ur_real v = y->grad[i] * keep_scale(y->seed, i, y->fattr[0]);
-        ga[i] = fresh ? v : ga[i] + v;
-    }
+    for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i] * keep_scale(y->seed, i, y->fattr[0]);
 }
 
 ur_node *ur_dropout_mask(ur_tape *t, ur_node *a, ur_node *mask) { return ur_mul(t, a, mask); }
@@ -291,12 +276,6 @@ ur_node *ur_dropout_make_mask(ur_tape *t, int ndim, const int *dims, ur_real p, 
     m->label = "dropout mask";
     return m;
 }
-
-const ur_backward_fn ur__backward_concat = concat_backward;
-const ur_backward_fn ur__backward_slice = slice_backward;
-const ur_backward_fn ur__backward_reshape = reshape_backward;
-const ur_backward_fn ur__backward_gather = gather_backward;
-const ur_backward_fn ur__backward_dropout = dropout_backward;
 
 /* ---- gradient-check cases ---- */
 

@@ -1,7 +1,8 @@
 /* tape.c - the tape: arena, nodes, leaves, sticky errors and the backward walk. */
-#include "tape_internal.h"
+#include "backward_plan.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -44,14 +45,12 @@ void *ur__alloc(ur_tape *t, size_t bytes) {
 
 ur_real *ur__alloc_real(ur_tape *t, size_t n) { return ur__alloc(t, n * sizeof(ur_real)); }
 
-/* ---- tape ----
- * Recordings are numbered from one counter shared by every tape of the process:
- * a node or a parameter's cached node is valid only while its tape still has its
- * number, so a handle from a freed tape cannot pass for one of a new tape that
- * happens to get the same address. */
-static _Atomic uint64_t next_epoch = 1;
+/* ---- tape ---- */
 
-static uint64_t new_epoch(void) { return next_epoch++; }
+/* Each tape's epochs start at a new multiple of 2^32: a parameter's cached node
+ * (ur_param_node) is never taken for a node of a later tape that happens to get
+ * the freed tape's address. */
+static _Atomic uint64_t tape_serial;
 
 ur_tape *ur_tape_new(void) {
     ur_tape *t = ur_calloc(1, sizeof *t);
@@ -60,7 +59,8 @@ ur_tape *ur_tape_new(void) {
         return NULL;
     }
     t->grad_enabled = 1;
-    t->epoch = new_epoch();
+    t->plan_enabled = 1;
+    t->epoch = (atomic_fetch_add(&tape_serial, 1) + 1) << 32;
     return t;
 }
 
@@ -98,7 +98,7 @@ void ur_tape_reset(ur_tape *t) {
     t->err = UR_OK;
     t->errmsg[0] = '\0';
     t->backward_done = 0;
-    t->epoch = new_epoch();
+    t->epoch++;
     ur__node_pool_rewind(t);
 }
 
@@ -127,6 +127,13 @@ int ur_tape_set_grad_enabled(ur_tape *t, int enabled) {
 }
 
 int ur_tape_grad_enabled(const ur_tape *t) { return t ? t->grad_enabled : 0; }
+
+int ur_tape_set_backward_plan(ur_tape *t, int enabled) {
+    if (!t) return 0;
+    int old = t->plan_enabled;
+    t->plan_enabled = enabled != 0;
+    return old;
+}
 
 void ur_tape_set_anomaly(ur_tape *t, int enabled) {
     if (t) t->anomaly = enabled != 0;
@@ -275,322 +282,17 @@ ur_node *ur__node_done(ur_tape *t, ur_node *y) {
     return y;
 }
 
-/* ---- gradient buffers during backward ----
- * ur_backward first counts, for every node, its consumers. With that:
- * - A new gradient buffer is not zero-filled. It is "fresh" until written: an op
- *   that writes every element of an input's gradient asks ur__grad_w, which says
- *   whether to assign (fresh) or add; ur__grad zero-fills a fresh buffer for ops
- *   that write only part of it (scatter, broadcasting).
- * - A node whose gradient equals one of its inputs' gradients -- an identity edge
- *   (add, sub's left side, linear's full-size bias, reshape) to an input read by
- *   this node only -- shares that input's buffer: the node's consumers then write
- *   the input's gradient directly and the edge costs nothing. The op's backward
- *   sees that the input's buffer is its own and skips it.
- * - A contiguous slice (a view of its parent's values) whose parent is read only by
- *   such slices, in order and without overlap (the time steps of a projected
- *   sequence), gets the matching part of the parent's gradient buffer.
- * In every case ur_node_grad of a node is exactly dL/d(node). */
-typedef struct wgrad_part wgrad_part;
+/* ---- gradient buffers ---- */
 
-typedef struct bw_state {
-    const ur_tape *t;
-    int last;             /* id of the loss */
-    wgrad_part **pending; /* per node: deferred weight-gradient products (ur__defer_wgrad) */
-    ur_real **wt;         /* per node, allocated on first use: transposed values (ur__transposed) */
-    int *uses;            /* consumers among the nodes up to the loss */
-    int *owner;           /* node whose buffer this node's gradient lives in */
-    unsigned char *fresh; /* per owner: allocated, nothing written yet */
-    unsigned char *sliced; /* 1: read only by ordered, disjoint contiguous slices */
-    signed char *dir;     /* order of those slices: 1 ascending, -1 descending */
-    const ur_real **lo, **hi; /* range of the last such slice */
-} bw_state;
-
-static _Thread_local bw_state *bw_cur;
-
-static int is_view_slice(const ur_node *y) { return y->op == UR_OP_SLICE && y->iattr[2]; }
-
-/* Counts consumers and checks the slice pattern; NULL (and the tape's error) when
- * out of memory. */
-static bw_state *bw_begin(ur_tape *t, int last) {
-    size_t n = (size_t)last + 1;
-    bw_state *s = ur__alloc(t, sizeof *s);
-    if (!s) return NULL;
-    s->t = t;
-    s->last = last;
-    s->uses = ur__alloc(t, n * sizeof *s->uses);
-    s->owner = ur__alloc(t, n * sizeof *s->owner);
-    s->fresh = ur__alloc(t, n);
-    s->sliced = ur__alloc(t, n);
-    s->dir = ur__alloc(t, n);
-    s->lo = ur__alloc(t, n * sizeof *s->lo);
-    s->hi = ur__alloc(t, n * sizeof *s->hi);
-    s->pending = ur__alloc(t, n * sizeof *s->pending);
-    if (!s->uses || !s->owner || !s->fresh || !s->sliced || !s->dir || !s->lo || !s->hi || !s->pending) return NULL;
-    memset(s->pending, 0, n * sizeof *s->pending);
-    s->wt = NULL;
-    memset(s->uses, 0, n * sizeof *s->uses);
-    memset(s->fresh, 0, n);
-    memset(s->sliced, 1, n);
-    memset(s->dir, 0, n);
-    for (size_t i = 0; i < n; i++) {
-        s->owner[i] = (int)i;
-        s->lo[i] = s->hi[i] = NULL;
-    }
-    for (size_t id = 0; id < n; id++) {
-        ur_node *y = t->nodes[id];
-        for (int k = 0; k < y->n_in; k++) {
-            int a = y->in[k]->id;
-            s->uses[a]++;
-            if (!is_view_slice(y)) {
-                s->sliced[a] = 0;
-                continue;
-            }
-            const ur_real *lo = y->value, *hi = y->value + y->size;
-            if (s->lo[a]) {
-                signed char d = lo >= s->hi[a] ? 1 : hi <= s->lo[a] ? -1 : 0;
-                if (!d || (s->dir[a] && s->dir[a] != d)) s->sliced[a] = 0;
-                s->dir[a] = d;
-            }
-            s->lo[a] = lo;
-            s->hi[a] = hi;
-        }
-    }
-    return s;
-}
-
-/* The input whose gradient equals x's (see above) and x's offset in its buffer;
- * NULL if there is none. */
-static ur_node *share_source(const bw_state *s, const ur_node *x, size_t *off) {
-    *off = 0;
-    ur_node *a = NULL;
-    switch (x->op) {
-    case UR_OP_ADD:
-        if (x->in[0] == x->in[1]) return NULL;
-        for (int k = 0; k < 2 && !a; k++)
-            if (x->in[k]->size == x->size && s->uses[x->in[k]->id] == 1) a = x->in[k];
-        break;
-    case UR_OP_SUB:
-        if (x->in[0]->size == x->size && x->in[0] != x->in[1]) a = x->in[0];
-        break;
-    case UR_OP_LINEAR:
-        if (x->n_in == 3 && x->in[2]->size == x->size) a = x->in[2];
-        break;
-    case UR_OP_RESHAPE: a = x->in[0]; break;
-    case UR_OP_SLICE:
-        a = x->in[0];
-        if (!x->iattr[2] || !s->sliced[a->id] || a->param || !a->requires_grad) return NULL;
-        *off = (size_t)(x->value - a->value);
-        return a;
-    default: return NULL;
-    }
-    return a && s->uses[a->id] == 1 && !a->param && a->requires_grad ? a : NULL;
-}
-
-/* x's gradient buffer: shared along the chain of share_source, else new (fresh). */
-static ur_real *grad_buffer(ur_tape *t, bw_state *s, ur_node *x) {
-    if (x->grad) return x->grad;
-    if (!s) {
-        x->grad = ur__alloc_real(t, x->size);
-        if (x->grad) memset(x->grad, 0, x->size * sizeof(ur_real));
-        return x->grad;
-    }
-    size_t total = 0, off;
-    int sliced = 0;
-    ur_node *e = x, *a;
-    while (!e->grad && (a = share_source(s, e, &off))) {
-        sliced |= e->op == UR_OP_SLICE;
-        total += off;
-        e = a;
-    }
-    if (e->grad_in_value && e != x) { /* see ur_grad_in_value */
-        if (!e->grad) e->grad = e->value;
-        for (ur_node *n = x; n != e; n = a) { /* x's part is a buffer of its own */
-            a = share_source(s, n, &off);
-            n->grad = e->grad + total;
-            s->owner[n->id] = x->id;
-            total -= off;
-        }
-        s->fresh[x->id] = 1;
-        return x->grad;
-    }
-    if (!e->grad) {
-        if (!(e->grad = ur__alloc_real(t, e->size))) return NULL;
-        s->fresh[e->id] = 1;
-    }
-    int o = s->owner[e->id];
-    if (sliced && s->fresh[o]) { /* slices write parts of the buffer */
-        memset(t->nodes[o]->grad, 0, t->nodes[o]->size * sizeof(ur_real));
-        s->fresh[o] = 0;
-    }
-    for (ur_node *n = x; n != e; n = a) {
-        a = share_source(s, n, &off);
-        n->grad = e->grad + total;
-        s->owner[n->id] = o;
-        total -= off;
-    }
+ur_real *ur__grad_plain(ur_tape *t, ur_node *x) {
+    if (!x->grad && (x->grad = ur__alloc_real(t, x->size)))
+        memset(x->grad, 0, x->size * sizeof(ur_real));
     return x->grad;
 }
 
-static bw_state *bw_of(const ur_tape *t, const ur_node *x) {
-    bw_state *s = bw_cur;
-    return s && s->t == t && x->id <= s->last && t->nodes[x->id] == x ? s : NULL;
-}
-
-ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign) {
-    *assign = 0;
-    if (!x->requires_grad) return NULL;
-    bw_state *s = bw_of(t, x);
-    ur_real *g = grad_buffer(t, s, x);
-    if (g && s && s->fresh[s->owner[x->id]]) { /* x's gradient is the whole buffer */
-        *assign = 1;
-        s->fresh[s->owner[x->id]] = 0;
-    }
-    return g;
-}
-
-/* ---- transposed weights ----
- * dx = G W^T for a weight read by many thin products (a recurrent step, a tree
- * node): as a product with B transposed it either goes through dot products
- * (few rows) or packs all of W again at every use. With W^T stored once per
- * backward walk, each use reads it in place like any untransposed B. */
-enum { TRANSPOSED_MAX_ROWS = 128 };
-
-/* tensor/gemm_pack.c: dst[p*ldd + r] = src[r*lds + p], r < rows, p < cols. */
-void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
-
-const ur_real *ur__transposed(ur_tape *t, ur_node *W, int rows) {
-    bw_state *s = bw_cur;
-    if (!s || s->t != t || rows > TRANSPOSED_MAX_ROWS || W->shape.ndim != 2 || W->id > s->last ||
-        t->nodes[W->id] != W || s->uses[W->id] < 2)
-        return NULL;
-    if (!s->wt) {
-        size_t n = (size_t)s->last + 1;
-        if (!(s->wt = ur__alloc(t, n * sizeof *s->wt))) return NULL;
-        memset(s->wt, 0, n * sizeof *s->wt);
-    }
-    if (!s->wt[W->id]) {
-        int K = W->shape.dims[0], M = W->shape.dims[1];
-        ur_real *d = ur__alloc_real(t, (size_t)K * M);
-        if (!d) return NULL;
-        ur_gemm_transpose(K, M, W->value, M, d, K);
-        s->wt[W->id] = d;
-    }
-    return s->wt[W->id];
-}
-
-/* ---- gradients in the values' memory ----
- * A recurrent layer's projected inputs gx (T*B rows) are read during backward by
- * nothing but the steps that own their rows, each of which reads its rows' values
- * and then writes their gradient. ur_grad_in_value(gx) lets the gradient take
- * the values' memory instead of a buffer of its own (a large LSTM's biggest
- * buffer). The rows are handed out through gx's view slices; each slice's chain
- * (the step's pre-activation node, the slice) is then a buffer of its own for
- * freshness, so that its first writer assigns (the ops that write only part of it
- * detect the shared memory and keep to the protocol in ops_rnn.c). Rows that no
- * step claimed still hold values when the walk reaches gx: they are zeroed then. */
-void ur_grad_in_value(ur_node *x) {
-    if (x) x->grad_in_value = 1;
-}
-
-/* Before gx's own backward: zero the rows of view slices that never got a gradient. */
-static void zero_unclaimed(const ur_tape *t, const bw_state *s, ur_node *y) {
-    for (int id = y->id + 1; id <= s->last; id++) {
-        const ur_node *n = t->nodes[id];
-        if (n->op == UR_OP_SLICE && n->iattr[2] && n->n_in == 1 && n->in[0] == y && !n->grad)
-            memset(y->grad + (n->value - y->value), 0, n->size * sizeof(ur_real));
-    }
-}
-
-/* ---- deferred weight gradients ----
- * A weight read by many products of a few rows each (a recurrent weight: one
- * product per time step; a tree's composition matrix: one per node) would get
- * dW += x^T G as many thin updates, each reading and writing all of dW for a
- * product of depth N (the batch). Instead each product leaves its (x, G) here, and
- * when the walk reaches W -- after all its consumers -- the parts are joined into
- * products of depth about DEFER_ROWS: (K x R) * (R x M), R = the rows of several
- * parts. x and G are a node's value and gradient, which stay unchanged until then.
- * The grouping depends on the parts' sizes only: results do not depend on the
- * number of threads. */
-enum { DEFER_ROWS = 256 };
-
-struct wgrad_part {
-    const ur_real *x, *G; /* (N, K) and (N, M) */
-    int N;
-    wgrad_part *next;
-};
-
-int ur__defer_wgrad(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N) {
-    bw_state *s = bw_cur;
-    if (!s || s->t != t || W->id > s->last || s->uses[W->id] < 2 || !W->requires_grad) return 0;
-    wgrad_part *p = ur__alloc(t, sizeof *p);
-    if (!p) return 0;
-    p->x = x;
-    p->G = G;
-    p->N = N;
-    p->next = s->pending[W->id];
-    s->pending[W->id] = p;
-    return 1;
-}
-
-/* The rows of parts[0..n) (x when use_G is 0, else G) as one matrix: in place when
- * they follow each other in memory, else copied into *buf (cap rows, taken from
- * the arena on first use). NULL when out of memory. */
-static const ur_real *join_rows(ur_tape *t, wgrad_part *const *parts, int n, int use_G, size_t cols,
-                                ur_real **buf, size_t cap) {
-    const ur_real *first = use_G ? parts[0]->G : parts[0]->x, *at = first;
-    int contiguous = 1;
-    for (int i = 0; i < n && contiguous; i++) {
-        contiguous = (use_G ? parts[i]->G : parts[i]->x) == at;
-        at += (size_t)parts[i]->N * cols;
-    }
-    if (contiguous) return first;
-    if (!*buf && !(*buf = ur__alloc_real(t, cap * cols))) return NULL;
-    ur_real *o = *buf;
-    for (int i = 0; i < n; i++) {
-        size_t len = (size_t)parts[i]->N * cols;
-        memcpy(o, use_G ? parts[i]->G : parts[i]->x, len * sizeof(ur_real));
-        o += len;
-    }
-    return *buf;
-}
-
-static void flush_wgrad(ur_tape *t, bw_state *s, ur_node *W) {
-    int n = 0;
-    for (wgrad_part *p = s->pending[W->id]; p; p = p->next) n++;
-    wgrad_part **parts = ur__alloc(t, (size_t)n * sizeof *parts);
-    if (!parts) return;
-    int i = 0;
-    for (wgrad_part *p = s->pending[W->id]; p; p = p->next) parts[i++] = p;
-    s->pending[W->id] = NULL;
-    int K = W->shape.dims[0], M = W->shape.dims[1];
-    /* parts are in reverse order of recording: put them back when that makes G one block */
-    if (n > 1 && parts[1]->G + (size_t)parts[1]->N * M == parts[0]->G)
-        for (int a = 0, b = n - 1; a < b; a++, b--) {
-            wgrad_part *tmp = parts[a];
-            parts[a] = parts[b];
-            parts[b] = tmp;
-        }
-    int fresh;
-    ur_real *gW = ur__grad_w(t, W, &fresh);
-    if (!gW) return;
-    /* groups of consecutive parts of up to DEFER_ROWS rows (or one larger part) */
-    size_t cap = DEFER_ROWS;
-    ur_real *xbuf = NULL, *gbuf = NULL;
-    for (int lo = 0, hi; lo < n; lo = hi) {
-        int R = parts[lo]->N;
-        for (hi = lo + 1; hi < n && R + parts[hi]->N <= DEFER_ROWS; hi++) R += parts[hi]->N;
-        const ur_real *X = join_rows(t, parts + lo, hi - lo, 0, (size_t)K, &xbuf, cap);
-        const ur_real *G = join_rows(t, parts + lo, hi - lo, 1, (size_t)M, &gbuf, cap);
-        if (!X || !G) return;
-        ur_gemm(1, 0, K, M, R, 1, X, K, G, M, fresh && lo == 0 ? 0 : 1, gW, M);
-    }
-}
-
 ur_real *ur__grad(ur_tape *t, ur_node *x) {
-    int assign;
-    ur_real *g = ur__grad_w(t, x, &assign);
-    if (g && assign) memset(g, 0, x->size * sizeof(ur_real));
-    return g;
+    if (!x->requires_grad) return NULL;
+    return t->plan ? ur__plan_grad(t, x) : ur__grad_plain(t, x);
 }
 
 int ur__axis(int axis, int ndim) {
@@ -748,6 +450,9 @@ const char *ur_op_name(ur_op op) {
 
 /* ---- backward ---- */
 
+/* Leaves have no inputs: the walk never calls this. */
+void ur__backward_leaf(ur_tape *t, ur_node *y) { (void)t, (void)y; }
+
 static int check_input_grads(ur_tape *t, ur_node *y) {
     for (int i = 0; i < y->n_in; i++) {
         ur_node *x = y->in[i];
@@ -763,6 +468,8 @@ static int check_input_grads(ur_tape *t, ur_node *y) {
     return 1;
 }
 
+/* The reverse walk: from the loss down, every node that has a gradient and inputs
+ * hands its gradient on to them through its op's backward rule. */
 ur_status ur_backward(ur_tape *t, ur_node *loss) {
     if (!t) return ur_set_error(UR_ERR_ARG, "backward: tape is NULL");
     if (t->err) return t->err;
@@ -777,18 +484,16 @@ ur_status ur_backward(ur_tape *t, ur_node *loss) {
                             "reset the tape and record the step again");
     t->backward_done = 1;
     if (!loss->requires_grad) return UR_OK; /* nothing to differentiate */
-    bw_state *outer = bw_cur;
-    bw_cur = bw_begin(t, loss->id);
+    t->plan = ur__plan_begin(t, loss->id); /* NULL: switched off, the walk runs plain */
     ur_real *g = ur__grad(t, loss);
     if (g) g[0] += 1;
     for (int id = loss->id; g && id >= 0 && !t->err; id--) {
         ur_node *y = t->nodes[id];
-        if (bw_cur && bw_cur->pending[id]) flush_wgrad(t, bw_cur, y); /* y's gradient is now complete */
-        if (bw_cur && y->grad_in_value && y->grad == y->value) zero_unclaimed(t, bw_cur, y);
+        if (t->plan) ur__plan_visit(t, y); /* finishes y's deferred weight gradient */
         if (!y->grad || y->n_in == 0 || !y->requires_grad) continue;
         ur__op_table[y->op].backward(t, y);
         if (t->anomaly && !t->err) check_input_grads(t, y);
     }
-    bw_cur = outer;
+    t->plan = NULL;
     return t->err;
 }

@@ -4,12 +4,10 @@
 #define UR_TAPE_INTERNAL_H
 
 #include "ur_ops.h"
+#include "../tensor/kernels_internal.h"
 #include "../tensor/ur_kernels.h"
 
-/* tensor/gemm.c: the number of threads for a loop of `work` units split over
- * independent outputs (rows): 1 below min_work, inside a parallel region, or while
- * ur_gemm's stall guard holds the kernels on one thread; else all of them. */
-int ur__par_threads(double work, double min_work);
+typedef struct ur_plan ur_plan; /* backward_plan.c */
 
 struct ur_node {
     int id;
@@ -30,7 +28,6 @@ struct ur_node {
     ur_real fattr[2];
     uint64_t seed;
     void *aux;          /* op data in the arena (targets, ids, saved activations) */
-    int grad_in_value;  /* backward may keep the gradient in the value's memory (ur_grad_in_value) */
 };
 
 typedef struct ur_group {
@@ -60,13 +57,21 @@ struct ur_tape {
     int grad_enabled;
     int anomaly;
     int backward_done;
+    int plan_enabled;   /* ur_tape_set_backward_plan, default 1 */
+    ur_plan *plan;      /* during ur_backward: the shortcuts' state (backward_plan.c), else NULL */
     uint64_t epoch;
     ur_node_chunk *node_pool[2]; /* node structs of alternate recordings (node_pool.c) */
     int node_side;               /* the pool of the current recording */
     ur_node_chunk *node_cur;     /* the pool chunk being filled; NULL right after a reset */
 };
 
-/* The op table: name and backward rule of every op kind. */
+/* The backward rule of every op kind (ur_ops.def): given y's gradient, adds each
+ * input's share into the buffer ur__grad gives for it. */
+#define UR_OP(kind, name, backward, file) void backward(ur_tape *t, ur_node *y);
+#include "ur_ops.def"
+#undef UR_OP
+
+/* The op table, made from ur_ops.def. */
 typedef void (*ur_backward_fn)(ur_tape *t, ur_node *y);
 typedef struct ur_op_info {
     const char *name;
@@ -101,8 +106,17 @@ void ur__node_pool_free(ur_tape *t);
 ur_node *ur__node_new(ur_tape *t, ur_op op, const ur_shape *shape, int n_in, ur_node *const *in);
 /* Finishes an op: anomaly check of the output. Returns y or NULL. */
 ur_node *ur__node_done(ur_tape *t, ur_node *y);
-/* The gradient buffer of x (zeroed on first use); NULL if x needs no gradient. */
+/* ---- what backward rules use ----
+ * A rule adds each input's share of the gradient into the buffer ur__grad gives:
+ * x's gradient, zero-filled on first use. NULL when x needs no gradient, or when
+ * the backward plan made the running node's gradient live in x's buffer (an
+ * identity edge: the sum is already there). */
 ur_real *ur__grad(ur_tape *t, ur_node *x);
+/* dW += x^T G, x (N,K), G (N,M), W (K,M); nothing when W needs no gradient. The
+ * plan may do it later, batched with W's other such products. */
+void ur__add_xT_G(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N);
+/* dx += G W^T, G (N,M), W (K,M), dx (N,K). The plan may read a stored W^T. */
+void ur__add_G_WT(ur_tape *t, ur_real *dx, const ur_real *G, ur_node *W, int N);
 /* Records an error for `op` with the shapes of its inputs appended. */
 void ur__op_error(ur_tape *t, ur_status s, const char *op, int n, ur_node *const *in,
                   const char *fmt, ...)

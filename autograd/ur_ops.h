@@ -18,43 +18,12 @@
 extern "C" {
 #endif
 
-/* The op table: one entry per op kind (name, backward rule, gradient-check cases). */
+/* The op kinds, one per line of ur_ops.def (which also names each one's backward
+ * rule and the file defining it). */
 typedef enum ur_op {
-    UR_OP_LEAF = 0, /* input, parameter, constant */
-    UR_OP_ADD,
-    UR_OP_SUB,
-    UR_OP_MUL,
-    UR_OP_DIV,
-    UR_OP_SCALE,
-    UR_OP_NEG,
-    UR_OP_ONE_MINUS,
-    UR_OP_ADD_SCALAR,
-    UR_OP_MATMUL,
-    UR_OP_LINEAR,
-    UR_OP_TANH,
-    UR_OP_SIGMOID,
-    UR_OP_RELU,
-    UR_OP_EXP,
-    UR_OP_LOG,
-    UR_OP_SOFTMAX,
-    UR_OP_LOG_SOFTMAX,
-    UR_OP_CROSS_ENTROPY,
-    UR_OP_MSE,
-    UR_OP_SUM,
-    UR_OP_MEAN,
-    UR_OP_SUM_AXIS,
-    UR_OP_MEAN_AXIS,
-    UR_OP_MAX_AXIS,
-    UR_OP_CONCAT,
-    UR_OP_SLICE,
-    UR_OP_RESHAPE,
-    UR_OP_TRANSPOSE,
-    UR_OP_GATHER,
-    UR_OP_DROPOUT,
-    UR_OP_LSTM_CELL,
-    UR_OP_LSTM_HIDDEN,
-    UR_OP_GRU_HIDDEN,
-    UR_OP_SWAP01,
+#define UR_OP(kind, name, backward, file) UR_OP_##kind,
+#include "ur_ops.def"
+#undef UR_OP
     UR_OP_COUNT
 } ur_op;
 
@@ -82,22 +51,9 @@ ur_node *ur_log(ur_tape *t, ur_node *a);                   /* log(a), a > 0 */
  * 2-d: (m,k)*(k,n) -> (m,n). 3-d: batched over the first dimension,
  * (B,m,k)*(B,k,n) -> (B,m,n); the flags transpose the last two dimensions. */
 ur_node *ur_matmul(ur_tape *t, ur_node *a, ur_node *b, int trans_a, int trans_b);
-/* x * W + b for x (N,in), W (in,out), b (out) or NULL: one fused op. */
+/* x * W + b for x (N,in), W (in,out), b (out) broadcast over the rows, b (N,out)
+ * added as it is (a recurrent step's projected input), or NULL: one fused op. */
 ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b);
-/* Memory-saving forms for a recurrent loop (ur_rnn's layers use them; other code
- * needs neither). Both change where values live, never what they are.
- * ur_linear_over: ur_linear with a full-size bias b (N, out) that is a view
- * (ur_slice along axis 0) of a node whose values no later op reads -- one time
- * step's rows of a projected input sequence: y is written over b's values instead
- * of into a copy, which takes those rows' place (its parent's values are changed).
- * Any other b, and a tape with gradients disabled, give exactly ur_linear. */
-ur_node *ur_linear_over(ur_tape *t, ur_node *x, ur_node *W, ur_node *b);
-/* ur_grad_in_value: lets backward keep the gradient of x in the memory of x's
- * values (the projected inputs of a sequence, the largest buffer of an LSTM layer).
- * Only for an x whose rows are read only through view slices, each the bias of one
- * ur_linear_over whose output only ur_lstm_cell and ur_lstm_hidden read; x's values
- * are gone after backward. Ignored for NULL. */
-void ur_grad_in_value(ur_node *x);
 ur_node *ur_transpose(ur_tape *t, ur_node *a); /* 2-d: (m,n) -> (n,m) */
 
 /* ---- along the last axis ---- */

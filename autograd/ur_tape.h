@@ -78,6 +78,12 @@ ur_status ur_tape_fail(ur_tape *t, ur_status s, const char *fmt, ...)
  * is a constant leaf (inference, sampling). Returns the previous setting. */
 int ur_tape_set_grad_enabled(ur_tape *t, int enabled);
 int ur_tape_grad_enabled(const ur_tape *t);
+/* The backward plan (on by default): ur_backward shares gradient buffers along
+ * identity edges and contiguous slices, batches the weight gradients of weights
+ * read by many small products and stores their transposes once. Off, every
+ * gradient has a buffer of its own and every product is done where its rule is;
+ * gradients agree up to float rounding. Returns the previous setting. */
+int ur_tape_set_backward_plan(ur_tape *t, int enabled);
 /* Anomaly mode: every op's output, and every gradient during backward, is checked
  * for NaN/Inf; the first offending op is reported through the tape's error. */
 void ur_tape_set_anomaly(ur_tape *t, int enabled);

@@ -12,6 +12,8 @@ foreach(header ${UR_PUBLIC_HEADERS})
   install(FILES ${PROJECT_SOURCE_DIR}/${header} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/unroll/${dir})
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/cmake/unroll.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/unroll)
+# ur_ops.h makes the enum of op kinds from the op list
+install(FILES ${PROJECT_SOURCE_DIR}/autograd/ur_ops.def DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/unroll/autograd)
 
 install(TARGETS unroll unroll_f64 unroll_shared unroll_f64_shared EXPORT unrollTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

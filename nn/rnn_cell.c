@@ -116,11 +116,10 @@ ur_rnn_hc ur_rnn_bound_step(ur_tape *t, const ur_rnn_bound *w, ur_node *gx, ur_r
     ur_node *h = prev.h;
     ur_node *hin = hdrop ? ur_mul(t, h, hdrop) : h; /* the h that enters the matmul */
     /* gx + h W_hh + b_hh; a layer passes b_hh = NULL with it already inside gx, and
-     * then the sum is one linear op with gx as its full-size bias, written over gx
-     * (the layer's own rows of its projected inputs, read by nothing else) */
+     * then the sum is one linear op with gx as its full-size bias */
     ur_node *pre = cell->kind == UR_RNN_GRU || cell->kind == UR_RNN_GRU_RESET_BEFORE ? NULL
                    : w->b_hh ? ur_add(t, gx, ur_linear(t, hin, w->W_hh, w->b_hh))
-                             : ur_linear_over(t, hin, w->W_hh, gx);
+                             : ur_linear(t, hin, w->W_hh, gx);
     switch (cell->kind) {
     case UR_RNN_TANH:
     case UR_RNN_RELU: {

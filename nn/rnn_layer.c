@@ -178,10 +178,6 @@ static ur_node *run_direction(ur_rnn *r, ur_tape *t, int layer, int dir, ur_node
         ur_node *b = ur_add(t, ur_param_node(t, cell->b_ih), w.b_hh);
         gx = ur_linear(t, x, ur_param_node(t, cell->W_ih), b);
         w.b_hh = NULL;
-        /* an LSTM's steps take gx's rows over (their pre-activations, then their
-         * gradients): no buffer of their own for either (not with a mask, whose
-         * finished steps read no rows) */
-        if (gx && cell->kind == UR_RNN_LSTM && !a->mask) ur_grad_in_value(gx);
     } else {
         gx = ur_rnn_cell_project(t, cell, x);
     }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "gemm_simd.h"
+#include "kernels_internal.h" /* ur_gemm_transpose, ur__par_threads: autograd/ uses them too */
 
 /* Block sizes. kc: depth of one pass (a B micro-panel, kc x NR, stays in L1);
  * mc: rows of A packed at once (mc x kc stays in L2); nc: columns of B packed at
@@ -52,9 +53,6 @@ void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real 
 void ur_gemm_dot_nt(int m, int n, int k, ur_real alpha, const ur_real *A, ptrdiff_t lda,
                     const ur_real *B, ptrdiff_t ldb, ur_real beta, ur_real *C, ptrdiff_t ldc);
 
-/* dst[p*ldd + r] = src[r*lds + p] for r < rows, p < cols: a transposed copy (the
- * packing's block transposes; autograd/tape.c keeps weights transposed with it). */
-void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
 
 /* Packs rows i0..i0+mc-1, depth p0..p0+kc-1 of op(A) into dst (mc rounded up to
  * whole panels). */

@@ -46,13 +46,15 @@ done
 
 # Comment-free text of every header (block comments may span lines).
 code=$(cat "${headers[@]}" | perl -0777 -pe 's{/\*.*?\*/}{ }gs; s{//[^\n]*}{}g')
+# ur_ops.h makes the op kinds UR_OP_<KIND> from the list autograd/ur_ops.def.
+code+=$'\n'$(sed -n 's/^UR_OP(\([A-Z_0-9]*\),.*/UR_OP_\1,/p' "$src/autograd/ur_ops.def")
 
 functions=$( { printf '%s\n' "$code" | perl -ne 'while (/(\(\s*\*\s*)?\b(ur_[a-z0-9_]+)\s*\(/g) { print "$2\n" unless $1 }'
                printf '%s\n' "$code" | perl -ne 'print "$1\n" if /^\s*#\s*define\s+(ur_[a-z0-9_]+)/'; } | sort -u)
 types=$( { printf '%s\n' "$code" | perl -0777 -ne 'while (/\btypedef\b[^;{]*?(?:\{(?:[^{}]|\{[^{}]*\})*\})?[^;{]*?\b(ur_[a-z0-9_]+)\s*;/gs) { print "$1\n" }'
            printf '%s\n' "$code" | perl -ne 'while (/\b(?:struct|enum)\s+(ur_[a-z0-9_]+)/g) { print "$1\n" }'
            printf '%s\n' "$code" | perl -ne 'while (/\(\s*\*\s*(ur_[a-z0-9_]+)\s*\)/g) { print "$1\n" }'; } | sort -u)
-constants=$(printf '%s\n' "$code" | grep -oE '\bUR_[A-Z0-9_]+\b' | grep -vE '_H$' | sort -u)
+constants=$(printf '%s\n' "$code" | grep -oE '\bUR_[A-Z0-9_]+\b' | grep -vE '_H$|_$' | sort -u)
 
 missing=0 total=0
 check() { # KIND NAME...

@@ -278,11 +278,10 @@ Test(backward_shortcuts, deferred_weight_gradient_is_the_sum_over_uses) {
     ur_paramset_free(ps);
 }
 
-/* An LSTM layer keeps its gates' gradient in the memory of its projected inputs,
- * step by step (ur_grad_in_value). Without a mask the shortcut is taken, with an
- * all-ones mask it is not and the arithmetic is the same: the gradients must be
- * equal, also when the loss reads only some steps' outputs or only the final c
- * (the last step's cell then writes its rows with no hidden op before it). */
+/* An LSTM layer without a mask and with an all-ones mask: the graphs differ (the
+ * masked steps blend their states, and the backward plan shares buffers
+ * differently), the arithmetic of the gradients does not. The gradients must be
+ * equal, also when the loss reads only some steps' outputs or only the final c. */
 static size_t lstm_layer_grads(int layers, int bidir, int which, int use_mask, ur_real *out) {
     enum { T = 5, B = 64, IN = 4, H = 300 }; /* B*H above the size whose activations are kept */
     ur_paramset *ps = ur_paramset_new();

@@ -1,6 +1,8 @@
-/* Every op kind has a gradient-check case, and every case passes in double precision. */
+/* Every op kind (autograd/ur_ops.def) has a name and a gradient-check case, and
+ * every case passes in double precision (which runs the kind's backward rule). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <string.h>
 
 #include "unroll.h"
 
@@ -9,6 +11,17 @@ Test(ops, every_op_kind_has_a_case) {
     for (int i = 0; i < ur_op_case_count(); i++) covered[ur_op_case_op(i)] = 1;
     for (int op = 1; op < UR_OP_COUNT; op++)
         cr_expect(covered[op], "op '%s' has no gradient-check case", ur_op_name((ur_op)op));
+}
+
+Test(ops, every_op_kind_has_its_own_name) {
+    cr_expect_str_eq(ur_op_name(UR_OP_LEAF), "leaf");
+    for (int op = 0; op < UR_OP_COUNT; op++) {
+        const char *name = ur_op_name((ur_op)op);
+        cr_expect(name && name[0] && strcmp(name, "?") != 0, "op kind %d has no name", op);
+        for (int other = 0; other < op; other++)
+            cr_expect_str_neq(name, ur_op_name((ur_op)other), "op kinds %d and %d share a name", other, op);
+    }
+    cr_expect_str_eq(ur_op_name(UR_OP_COUNT), "?");
 }
 
 Test(ops, every_case_passes_gradcheck) {

@@ -1,0 +1,16 @@
+/* kernels_internal.h - the pieces of tensor/ that autograd/ uses beyond the public
+ * kernels of ur_kernels.h. Not installed. */
+#ifndef UR_KERNELS_INTERNAL_H
+#define UR_KERNELS_INTERNAL_H
+
+#include "ur_tensor.h"
+
+/* gemm.c: the number of threads for a loop of `work` units split over independent
+ * outputs (rows): 1 below min_work, inside a parallel region, or while ur_gemm's
+ * stall guard holds the kernels on one thread; else all of them. */
+int ur__par_threads(double work, double min_work);
+
+/* gemm_pack.c: dst[p*ldd + r] = src[r*lds + p], r < rows, p < cols. */
+void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
+
+#endif
