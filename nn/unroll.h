@@ -16,6 +16,7 @@
 #include "ur_tree.h"
 #include "ur_attention.h"
 #include "ur_seq2seq.h"
+#include "ur_cell.h"
 #include "ur_rnn.h"
 
 #endif
