@@ -40,7 +40,7 @@ typedef struct config {
     const char *data;  /* text file; NULL or "": generated text */
     long gen_bytes;    /* size of the generated text */
     long gen_seed;     /* its seed (independent of --seed) */
-    const char *cell;  /* rnn | gru | lstm */
+    const char *cell;  /* rnn | gru | lstm | a registered cell name */
     int layers, hidden, embed;
     double dropout;    /* between layers and before the output layer */
     int bptt, batch;
@@ -70,11 +70,9 @@ typedef struct model {
     double dropout;
 } model;
 
-static ur_rnn_kind cell_kind(const char *name) {
-    if (!strcmp(name, "rnn")) return UR_RNN_TANH;
-    if (!strcmp(name, "gru")) return UR_RNN_GRU;
-    if (!strcmp(name, "lstm")) return UR_RNN_LSTM;
-    return (ur_rnn_kind)-1;
+/* "rnn" is the tanh Elman cell; any other name is looked up in the cell registry. */
+static const ur_cell_def *cell_def(const char *name) {
+    return ur_cell_find(!strcmp(name, "rnn") ? "rnn_tanh" : name);
 }
 
 static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t seed) {
@@ -92,7 +90,7 @@ static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t
         m->identity = ur_tensor_new_2d(V, V);
         if (!m->identity || ur_init_identity(m->identity, 1.0) != UR_OK) return 0;
     }
-    ur_rnn_config rc = ur_rnn_defaults(cell_kind(cfg->cell), in, cfg->hidden);
+    ur_rnn_config rc = ur_rnn_defaults_cell(cell_def(cfg->cell), in, cfg->hidden);
     rc.num_layers = cfg->layers;
     rc.dropout = cfg->dropout;
     rc.seed = seed;
@@ -320,7 +318,7 @@ int main(int argc, char **argv) {
         {"--data", 's', &cfg.data, "text file (default: generated play text, no download)"},
         {"--gen-bytes", 'l', &cfg.gen_bytes, "size of the generated text (default 262144)"},
         {"--gen-seed", 'l', &cfg.gen_seed, "seed of the generated text (default 7)"},
-        {"--cell", 's', &cfg.cell, "rnn | gru | lstm (default lstm)"},
+        {"--cell", 's', &cfg.cell, "rnn | gru | lstm | any registered cell: mgu, peephole_lstm, indrnn, jordan, ... (default lstm)"},
         {"--layers", 'i', &cfg.layers, "stacked layers (default 1)"},
         {"--hidden", 'i', &cfg.hidden, "hidden units per layer (default 256)"},
         {"--embed", 'i', &cfg.embed, "embedding size, 0 for one-hot inputs (default 64)"},
@@ -345,10 +343,10 @@ int main(int argc, char **argv) {
     int use_file = cfg.data && cfg.data[0];
     if (cfg.iters <= 0) cfg.iters = use_file ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
-    if ((int)cell_kind(cfg.cell) < 0 || cfg.layers < 1 || cfg.layers > UR_RNN_MAX_LAYERS || cfg.hidden < 1 ||
+    if (!cell_def(cfg.cell) || cfg.layers < 1 || cfg.layers > UR_RNN_MAX_LAYERS || cfg.hidden < 1 ||
         cfg.embed < 0 || cfg.bptt < 1 || cfg.batch < 1 || cfg.dropout < 0 || cfg.dropout >= 1 || cfg.sample < 0 ||
         cfg.log_every < 1) {
-        fprintf(stderr, "char_rnn: bad settings (--cell rnn|gru|lstm, --layers 1..%d, sizes and --log-every >= 1, "
+        fprintf(stderr, "char_rnn: bad settings (--cell rnn|gru|lstm|a registered cell, --layers 1..%d, sizes and --log-every >= 1, "
                         "0 <= --dropout < 1): see --help\n", UR_RNN_MAX_LAYERS);
         ur_ckpt_close(ck);
         return 2;

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support.h"
@@ -484,4 +485,27 @@ Test(cells, registry_finds_registers_and_refuses) {
     ur_rnn_free(r);
     ur_tape_free(t);
     ur_paramset_free(ps);
+}
+
+/* ---- training: char_rnn --cell NAME takes any registered cell ---- */
+
+Test(cells, new_cells_train_in_char_rnn, .timeout = 120) {
+    const char *cells[4] = {"mgu", "peephole_lstm", "indrnn", "jordan"};
+    for (int i = 0; i < 4; i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd,
+                 UR_BINARY_DIR "/bin/char_rnn --threads 1 --cell %s --hidden 64 --embed 16 --batch 16 --bptt 32 "
+                               "--steps 40 --val-chars 2000 --sample 0 --json",
+                 cells[i]);
+        char *j = ur_test_run_json(cmd);
+        char got[32];
+        ur_test_json_string(j, "cell", got, sizeof got);
+        cr_expect_str_eq(got, cells[i]);
+        double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+        cr_expect(isfinite(first) && isfinite(last), "%s: losses %g, %g", cells[i], first, last);
+        cr_expect_lt(last, first - 0.5, "%s: the loss did not fall: %g -> %g", cells[i], first, last);
+        free(j);
+    }
+    ur_test_expect_failure(UR_BINARY_DIR "/bin/char_rnn --cell elman --steps 1",
+                           (const char *const[]){"bad settings (--cell rnn|gru|lstm|a registered cell", NULL});
 }
