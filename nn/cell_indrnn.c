@@ -28,7 +28,6 @@ const ur_cell_def ur__cell_indrnn = {
                {"bias", 1, {{0, 1}}, UR_CELL_BIAS},
                {"weight_hh", 1, {{0, 1}}, UR_CELL_VECTOR}},
     .proj = {0, 1},
-    .forget_gate = -1,
     .project = ind_project,
     .step = ind_step,
 };

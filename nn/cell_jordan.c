@@ -35,7 +35,6 @@ const ur_cell_def ur__cell_jordan = {
                {"weight_hy", 2, {{0, 1}, {0, 1}}, UR_CELL_INPUT_WEIGHT},
                {"bias_hy", 1, {{0, 1}}, UR_CELL_BIAS}},
     .proj = {0, 1},
-    .forget_gate = -1,
     .project = jordan_project,
     .step = jordan_step,
 };

@@ -34,7 +34,6 @@ const ur_cell_def ur__cell_mgu = {
                {"weight_hf", 2, {{0, 1}, {0, 1}}, UR_CELL_RECURRENT_WEIGHT},
                {"weight_hh", 2, {{0, 1}, {0, 1}}, UR_CELL_RECURRENT_WEIGHT}},
     .proj = {0, 2},
-    .forget_gate = -1,
     .project = mgu_project,
     .step = mgu_step,
 };

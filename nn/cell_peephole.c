@@ -48,7 +48,7 @@ const ur_cell_def ur__cell_peephole_lstm = {
                {"bias", 1, {{0, 4}}, UR_CELL_BIAS},
                {"weight_peep", 1, {{0, 3}}, UR_CELL_VECTOR}},
     .proj = {0, 4},
-    .forget_gate = 1,
+    .forget_block = 2, /* f of i, f, g, o */
     .bind = peep_bind,
     .project = peep_project,
     .step = peep_step,

@@ -100,18 +100,17 @@ static void step_gru_reset_before(ur_tape *t, const ur_cell_bound *b, ur_node *g
 
 /* ---- the definitions ---- */
 
-const ur_cell_def ur__cell_tanh = {
-    "rnn_tanh", 1, {"h"}, 4, TORCH_PARAMS(1), {0, 1}, -1, 1, 0,
-    bind_summed_bias, project_summed_bias, step_tanh};
-const ur_cell_def ur__cell_relu = {
-    "rnn_relu", 1, {"h"}, 4, TORCH_PARAMS(1), {0, 1}, -1, 1, 0,
-    bind_summed_bias, project_summed_bias, step_relu};
-const ur_cell_def ur__cell_gru = {
-    "gru", 1, {"h"}, 4, TORCH_PARAMS(3), {0, 3}, -1, 1, 0,
-    NULL, project_ih, step_gru};
-const ur_cell_def ur__cell_gru_reset_before = {
-    "gru_reset_before", 1, {"h"}, 4, TORCH_PARAMS(3), {0, 3}, -1, 0, 0,
-    bind_reset_before, project_ih, step_gru_reset_before};
-const ur_cell_def ur__cell_lstm = {
-    "lstm", 2, {"h", "c"}, 4, TORCH_PARAMS(4), {0, 4}, 1, 1, 1,
-    bind_summed_bias, project_summed_bias, step_lstm};
+#define BUILTIN(NAME, G, STATES, FORGET, TORCH, GRAD_IN_VALUE, BIND, PROJECT, STEP)                             \
+    {.name = NAME, .n_states = STATES, .state_names = {"h", "c"}, .n_params = 4, .params = TORCH_PARAMS(G),     \
+     .proj = {0, G}, .forget_block = FORGET, .torch = TORCH, .grad_in_value = GRAD_IN_VALUE, .bind = BIND,       \
+     .project = PROJECT, .step = STEP}
+
+/* BUILTIN(name, G, states, forget block, torch, grad_in_value, bind, project, step) */
+const ur_cell_def ur__cell_tanh = BUILTIN("rnn_tanh", 1, 1, 0, 1, 0, bind_summed_bias, project_summed_bias, step_tanh);
+const ur_cell_def ur__cell_relu = BUILTIN("rnn_relu", 1, 1, 0, 1, 0, bind_summed_bias, project_summed_bias, step_relu);
+const ur_cell_def ur__cell_gru = BUILTIN("gru", 3, 1, 0, 1, 0, NULL, project_ih, step_gru);
+const ur_cell_def ur__cell_gru_reset_before =
+    BUILTIN("gru_reset_before", 3, 1, 0, 0, 0, bind_reset_before, project_ih, step_gru_reset_before);
+/* the LSTM's forget gate is block 2 (f of i, f, g, o); its steps read their rows of the
+ * projection only through ur_linear_over into the fused gate ops */
+const ur_cell_def ur__cell_lstm = BUILTIN("lstm", 4, 2, 2, 1, 1, bind_summed_bias, project_summed_bias, step_lstm);

@@ -83,9 +83,9 @@ static ur_status init_param(ur_tensor *w, ur_cell_role role, ur_rnn_init scheme,
     return recurrent_2d ? init_identity_blocks(w) : ur_init_normal(w, rng, 0.0, 0.001);
 }
 
-/* forget_bias into block g of the first bias, 0 into block g of the others */
+/* forget_bias into the forget block of the first bias, 0 into that block of the others */
 static ur_status init_forget_bias(ur_rnn_cell *c, double value) {
-    int g = c->def->forget_gate, H = c->hidden_size, first = 1;
+    int g = c->def->forget_block - 1, H = c->hidden_size, first = 1;
     for (int i = 0; i < c->def->n_params; i++) {
         if (c->def->params[i].role != UR_CELL_BIAS) continue;
         ur_tensor *b = &c->p[i]->value;
@@ -103,7 +103,7 @@ static ur_status init_cell(ur_rnn_cell *c, const ur_rnn_config *cfg, ur_rng *rng
     if (cfg->init == UR_RNN_INIT_UNIFORM) st = ur_rnn_cell_init_uniform(c, rng);
     for (int i = 0; i < c->def->n_params && st == UR_OK && cfg->init != UR_RNN_INIT_UNIFORM; i++)
         st = init_param(&c->p[i]->value, c->def->params[i].role, cfg->init, c->hidden_size, rng);
-    if (st == UR_OK && c->def->forget_gate >= 0 && cfg->forget_bias != 0) st = init_forget_bias(c, cfg->forget_bias);
+    if (st == UR_OK && c->def->forget_block > 0 && cfg->forget_bias != 0) st = init_forget_bias(c, cfg->forget_bias);
     return st;
 }
 

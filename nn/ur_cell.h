@@ -93,8 +93,10 @@ struct ur_cell_def {
     int n_params;       /* 1 .. UR_CELL_MAX_PARAMS */
     ur_cell_param params[UR_CELL_MAX_PARAMS];
     ur_cell_size proj;  /* P, the width of project's output (ignored when project is NULL) */
-    int forget_gate;    /* >= 0: ur_rnn's forget_bias goes to this H-wide block of the
-                         * first UR_CELL_BIAS parameter (the block of the others is set to 0) */
+    int forget_block;   /* 1 + the index of the forget gate's H-wide block in the first
+                         * UR_CELL_BIAS parameter (LSTM: 2, f of i f g o), where ur_rnn's
+                         * forget_bias goes (the block of the other biases is set to 0);
+                         * 0: no forget gate (the default of a designated initializer) */
     int torch;          /* 1: parameters 0..3 are weight_ih, weight_hh, bias_ih, bias_hh in
                          * PyTorch's layout (transposed) and ur_rnn_load_torch reads them */
     int grad_in_value;  /* 1: an unmasked layer may keep the projection's gradient in its

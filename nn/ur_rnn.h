@@ -40,8 +40,9 @@
  * op (the reset-before GRU needs two matmuls per step: r must be known first).
  *
  * Variable lengths: with a mask m (1 for a real step, 0 for padding; sequences are
- * padded at the end), each step keeps a finished sequence's state unchanged,
- *   h_t = m_t * h_new + (1 - m_t) * h_{t-1}     (m_t is (B, 1), broadcast)
+ * padded at the end), each step keeps a finished sequence's states (every state
+ * of the cell: h; h and c; ...) unchanged,
+ *   s_t = m_t * s_new + (1 - m_t) * s_{t-1}     (m_t is (B, 1), broadcast)
  * and the output there is zero. The final state of a sequence is thus its state
  * after its last real step, and padded inputs receive and pass exactly zero
  * gradient. The reverse direction needs nothing extra: it runs from t = T-1 down

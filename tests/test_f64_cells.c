@@ -400,7 +400,6 @@ static const ur_cell_def half_tanh = {
     .n_params = 2,
     .params = {{"w", 2, {{1, 0}, {0, 1}}, UR_CELL_INPUT_WEIGHT}, {"u", 2, {{0, 1}, {0, 1}}, UR_CELL_RECURRENT_WEIGHT}},
     .proj = {0, 1},
-    .forget_gate = -1,
     .project = half_project,
     .step = half_step,
 };
@@ -443,6 +442,16 @@ Test(cells, registry_finds_registers_and_refuses) {
     cr_expect_eq(ur_node_dim(y, 2), 2 * H);
     /* not one of PyTorch's cells */
     cr_expect_eq(ur_rnn_load_torch(r, NULL, NULL), UR_ERR_ARG);
+    ur_rnn_free(r);
+    /* forget_bias goes to the cell's forget block: the peephole LSTM's f of i, f, g, o */
+    ur_rnn_config pc = ur_rnn_defaults_cell(ur_cell_find("peephole_lstm"), IN, H);
+    pc.init = UR_RNN_INIT_ORTHOGONAL;
+    pc.forget_bias = 1.5;
+    r = ur_rnn_new(ps, "p", &pc);
+    cr_assert(r, "%s", ur_last_error());
+    const ur_real *pb = ur_rnn_cell_param(ur_rnn_cell_at(r, 0, 0), "bias")->value.data;
+    for (int k = 0; k < 4 * H; k++) cr_expect(pb[k] == (k >= H && k < 2 * H ? 1.5 : 0), "bias[%d] = %g", k, pb[k]);
+    cr_expect_null(ur_rnn_cell_param(ur_rnn_cell_at(r, 0, 0), "bias_ih"));
     ur_rnn_free(r);
     ur_rnn_config m = ur_rnn_defaults_cell(ur_cell_find("mgu"), IN, H);
     r = ur_rnn_new(ps, "m", &m);
