@@ -78,8 +78,9 @@ static ur_status init_param(ur_tensor *w, ur_cell_role role, ur_rnn_init scheme,
     int recurrent_2d = role == UR_CELL_RECURRENT_WEIGHT && w->shape.ndim == 2 && w->shape.dims[0] == H &&
                        w->shape.dims[1] % H == 0;
     if (role == UR_CELL_BIAS) return ur_init_constant(w, 0.0);
-    if (scheme == UR_RNN_INIT_ORTHOGONAL)
-        return recurrent_2d ? ur_init_orthogonal(w, rng, 1.0, w->shape.dims[1] / H) : ur_init_xavier_uniform(w, rng, 1.0);
+    if (scheme == UR_RNN_INIT_ORTHOGONAL) /* each (H, H) block of a recurrent weight orthogonal */
+        return recurrent_2d ? ur_init_orthogonal(w, rng, 1.0, w->shape.dims[1] / H)
+                            : ur_init_xavier_uniform(w, rng, 1.0);
     return recurrent_2d ? init_identity_blocks(w) : ur_init_normal(w, rng, 0.0, 0.001);
 }
 

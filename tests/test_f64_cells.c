@@ -108,7 +108,8 @@ static ur_node *forward_loss(cellnet *n, ur_tape *t, ur_node **out) {
 
 static ur_node *loss_fn(ur_tape *t, void *ctx) { return forward_loss(ctx, t, NULL); }
 
-/* Every parameter and input gradient of one run, concatenated; *ny = outputs copied to y. */
+/* One run with backward: the outputs copied to y, every parameter and input gradient
+ * concatenated into grads; returns the number of gradient values. */
 static size_t run_and_collect(cellnet *n, ur_real *y, ur_real *grads, size_t cap) {
     ur_tape *t = n->t;
     ur_tape_reset(t);
