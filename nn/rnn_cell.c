@@ -32,6 +32,8 @@ ur_status ur_cell_make(ur_rnn_cell *cell, ur_paramset *ps, const char *prefix, c
     if (!ur__cell_def_ok(def, fn)) return UR_ERR_ARG;
     if (input_size < 1 || hidden_size < 1)
         return ur_set_error(UR_ERR_ARG, "%s: sizes in %d, hidden %d (must be >= 1)", fn, input_size, hidden_size);
+    if (def->project && !ur_cell_size_of(def->proj, input_size, hidden_size))
+        return ur_set_error(UR_ERR_ARG, "%s: cell '%s' has a projection of width 0", fn, def->name);
     ur_rnn_cell c;
     memset(&c, 0, sizeof c);
     c.def = def;

@@ -116,7 +116,8 @@ struct ur_cell_def {
  * gru_reset_before, lstm, mgu, peephole_lstm, indrnn, jordan. */
 
 /* Adds def (which must outlive every use; it is not copied). Errors: NULL or
- * malformed def, a name already registered, a full registry. */
+ * malformed def, a name already registered, a full registry. The registry is one
+ * per process and unlocked: register cells before threads look them up. */
 ur_status ur_cell_register(const ur_cell_def *def);
 /* The cell registered under name, or NULL (ur_last_error names the known ones). */
 const ur_cell_def *ur_cell_find(const char *name);
