@@ -252,9 +252,31 @@ static void expect_checkpoint_round_trip(cellnet *n, const char *name) {
     remove(path);
 }
 
+/* Every step of every layer and direction is a tape group, drawn as a cluster by --dot. */
+static void expect_dot_groups(cellnet *n, const char *name) {
+    ur_tape *t = n->t;
+    ur_tape_reset(t);
+    cr_assert(forward_loss(n, t, NULL));
+    char path[512];
+    ur_test_tmp_path("cells.dot", path, sizeof path);
+    FILE *f = fopen(path, "w+");
+    cr_assert(f);
+    cr_assert_eq(ur_tape_dot(t, f), UR_OK);
+    rewind(f);
+    static char buf[1 << 21];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    buf[len] = 0;
+    fclose(f);
+    remove(path);
+    const char *labels[4] = {"l0 t=0", "l0 rev t=4", "l1 t=4", "l1 rev t=0"};
+    for (int i = 0; i < 4; i++) cr_expect(strstr(buf, labels[i]), "%s: no cluster '%s' in the DOT output", name, labels[i]);
+    ur_tape_reset(t);
+}
+
 /* The test the interface is for: every registered cell, built-in or not, gets all
  * of ur_rnn -- two layers, both directions, a padded batch with garbage in the
- * padding, every dropout (per step and variational), carried states, checkpoints. */
+ * padding, every dropout (per step and variational), carried states, checkpoints,
+ * step groups. */
 Test(cells, every_registered_cell_through_ur_rnn) {
     cr_assert_geq(ur_cell_count(), 9);
     for (int i = 0; i < ur_cell_count(); i++) {
@@ -268,6 +290,7 @@ Test(cells, every_registered_cell_through_ur_rnn) {
             expect_gradcheck(&n, what);
             expect_padding_ignored(&n, what);
             expect_checkpoint_round_trip(&n, what);
+            expect_dot_groups(&n, what);
             cellnet_free(&n);
         }
         expect_tbptt(def);
