@@ -269,7 +269,8 @@ static void expect_dot_groups(cellnet *n, const char *name) {
     fclose(f);
     remove(path);
     const char *labels[4] = {"l0 t=0", "l0 rev t=4", "l1 t=4", "l1 rev t=0"};
-    for (int i = 0; i < 4; i++) cr_expect(strstr(buf, labels[i]), "%s: no cluster '%s' in the DOT output", name, labels[i]);
+    for (int i = 0; i < 4; i++)
+        cr_expect(strstr(buf, labels[i]), "%s: no cluster '%s' in the DOT output", name, labels[i]);
     ur_tape_reset(t);
 }
 
