@@ -50,6 +50,8 @@ void bench_large_gru(bench_report *r, double seconds);
 void bench_large_lstm(bench_report *r, double seconds);
 void bench_bilstm_tagger(bench_report *r, double seconds);
 void bench_charlm_lstm_primitives(bench_report *r, double seconds);
+void bench_charlm_peephole(bench_report *r, double seconds); /* the peephole LSTM cell through ur_rnn */
+void bench_charlm_mgu(bench_report *r, double seconds);      /* the MGU cell through ur_rnn */
 void bench_tree_rnn(bench_report *r, double seconds);     /* bench_tree.c */
 void bench_tree_batching(bench_report *r, double seconds); /* bench_tree.c: ur_treenet, batched or not */
 

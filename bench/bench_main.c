@@ -35,6 +35,8 @@ static const bench_workload WORKLOADS[] = {
     {"large-lstm", 1, bench_large_lstm},
     {"bilstm-tagger-lstm", 1, bench_bilstm_tagger},
     {"charlm-lstm-primitives", 1, bench_charlm_lstm_primitives},
+    {"charlm-peephole", 1, bench_charlm_peephole},
+    {"charlm-mgu", 1, bench_charlm_mgu},
     {"tree-rnn", 1, bench_tree_rnn},
     {"tree-batching", 1, bench_tree_batching},
     {"matmul-64", 1, bench_matmul_64},

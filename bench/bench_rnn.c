@@ -1,6 +1,7 @@
 /* bench_rnn.c - recurrent training throughput: the sequence workloads of
- * torch_ref.py (charlm, charlm-b1, medium, large, bilstm-tagger for each cell) and
- * the charlm LSTM written by hand from primitive ops.
+ * torch_ref.py (charlm, charlm-b1, medium, large, bilstm-tagger for each cell),
+ * the charlm LSTM written by hand from primitive ops, and charlm with cells
+ * defined through the cell interface (peephole LSTM, MGU).
  *
  * One training step, as in torch_ref.py: x (T, B, in) random normal and the
  * targets (T, B) are drawn once; every step resets the tape, zeroes the
@@ -111,10 +112,10 @@ static double seq_step(void *ctx) {
 
 /* The model of a workload: ur_rnn, then a linear head initialised as torch's
  * nn.Linear; SGD with lr 0.01. */
-static seq_bench seq_bench_new(const seq_config *c, ur_rnn_kind kind) {
+static seq_bench seq_bench_new(const seq_config *c, const ur_cell_def *cell) {
     seq_bench s = {c, ur_paramset_new(), NULL, NULL, NULL, NULL, NULL, seq_data_new(c)};
-    check(s.ps != NULL, "paramset");
-    ur_rnn_config cfg = ur_rnn_defaults(kind, c->in, c->hidden);
+    check(s.ps != NULL && cell != NULL, "paramset or cell");
+    ur_rnn_config cfg = ur_rnn_defaults_cell(cell, c->in, c->hidden);
     cfg.num_layers = c->layers;
     cfg.bidirectional = c->bidirectional;
     check((s.rnn = ur_rnn_new(s.ps, "rnn", &cfg)) != NULL, "ur_rnn_new");
@@ -141,12 +142,19 @@ static void seq_bench_free(seq_bench *s) {
     seq_data_free(&s->data);
 }
 
-static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn_kind kind, const char *cell) {
-    seq_bench s = seq_bench_new(c, kind);
+/* Runs the registered cell `cell` on c; key "<config>-<name>". The matmul rate
+ * counts the projection's width P as G*H (MGU: 2H, also its two recurrent products). */
+static void seq_run_cell(bench_report *r, double seconds, const seq_config *c, const char *cell, const char *name) {
+    const ur_cell_def *def = ur_cell_find(cell);
+    seq_bench s = seq_bench_new(c, def);
     char key[64];
-    snprintf(key, sizeof key, "%s-%s", c->name, cell);
-    report_seq(r, key, bench_timed(seq_step, &s, seconds), c, ur_rnn_gates(kind));
+    snprintf(key, sizeof key, "%s-%s", c->name, name);
+    report_seq(r, key, bench_timed(seq_step, &s, seconds), c, def->project ? def->proj.hidden : 1);
     seq_bench_free(&s);
+}
+
+static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn_kind kind, const char *name) {
+    seq_run_cell(r, seconds, c, ur_rnn_kind_name(kind), name);
 }
 
 /* ---- determinism: the same training steps on 1 and on 2 threads ---- */
@@ -156,7 +164,7 @@ static void seq_run(bench_report *r, double seconds, const seq_config *c, ur_rnn
 static ur_real *train_params(const seq_config *c, ur_rnn_kind kind, int threads, int steps, size_t *n,
                              double *loss) {
     ur_set_num_threads(threads);
-    seq_bench s = seq_bench_new(c, kind);
+    seq_bench s = seq_bench_new(c, ur_rnn_kind_cell(kind));
     for (int i = 0; i < steps; i++) seq_step(&s);
     *loss = ur_node_item(ur_tape_node(s.tape, ur_tape_size(s.tape) - 1));
     size_t total = 0;
@@ -215,6 +223,9 @@ void bench_large_rnn(bench_report *r, double s) { seq_run(r, s, &LARGE, UR_RNN_T
 void bench_large_gru(bench_report *r, double s) { seq_run(r, s, &LARGE, UR_RNN_GRU, "gru"); }
 void bench_large_lstm(bench_report *r, double s) { seq_run(r, s, &LARGE, UR_RNN_LSTM, "lstm"); }
 void bench_bilstm_tagger(bench_report *r, double s) { seq_run(r, s, &TAGGER, UR_RNN_LSTM, "lstm"); }
+/* cells written against the cell interface (nn/cell_*.c), through ur_rnn like the built-ins */
+void bench_charlm_peephole(bench_report *r, double s) { seq_run_cell(r, s, &CHARLM, "peephole_lstm", "peephole"); }
+void bench_charlm_mgu(bench_report *r, double s) { seq_run_cell(r, s, &CHARLM, "mgu", "mgu"); }
 
 /* ---- the charlm LSTM from primitives, as torch_ref.py's lstm_from_primitives ----
  * Per step: g = x_t Wx + h Wh + b; i, f, g, o = four column slices of g;

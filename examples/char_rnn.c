@@ -41,7 +41,7 @@ typedef struct config {
     const char *data;  /* text file; NULL or "": generated text */
     long gen_bytes;    /* size of the generated text */
     long gen_seed;     /* its seed (independent of --seed) */
-    const char *cell;  /* rnn | gru | lstm */
+    const char *cell;  /* rnn | gru | lstm | a registered cell name */
     int layers, hidden, embed;
     double dropout;    /* between layers and before the output layer */
     int bptt, batch;
@@ -71,11 +71,11 @@ typedef struct model {
     double dropout;
 } model;
 
-/* The cells --cell takes, and the library's kind of each (same order). */
-static const char *const CELLS[] = {"rnn", "gru", "lstm", NULL};
-static ur_rnn_kind cell_kind(const char *name) {
-    static const ur_rnn_kind kinds[] = {UR_RNN_TANH, UR_RNN_GRU, UR_RNN_LSTM};
-    return kinds[cli_choice_index(CELLS, name)]; /* the flag table admits only CELLS */
+/* The cells --cell takes: "rnn" (the tanh Elman cell) and every registered cell,
+ * built-in or a user's (nn/ur_cell.h); filled once by flag_table. */
+static const char *CELLS[UR_CELL_MAX + 2];
+static const ur_cell_def *cell_def(const char *name) {
+    return ur_cell_find(!strcmp(name, "rnn") ? "rnn_tanh" : name);
 }
 
 static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t seed) {
@@ -93,7 +93,7 @@ static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t
         m->identity = ur_tensor_new_2d(V, V);
         if (!m->identity || ur_init_identity(m->identity, 1.0) != UR_OK) return 0;
     }
-    ur_rnn_config rc = ur_rnn_defaults(cell_kind(cfg->cell), in, cfg->hidden);
+    ur_rnn_config rc = ur_rnn_defaults_cell(cell_def(cfg->cell), in, cfg->hidden);
     rc.num_layers = cfg->layers;
     rc.dropout = cfg->dropout;
     rc.seed = seed;
@@ -316,6 +316,10 @@ static const char ABOUT[] = "char_rnn: a character-level RNN/GRU/LSTM language m
 
 /* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
 static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
+    int n_cells = 0;
+    CELLS[n_cells++] = "rnn";
+    for (int i = 0; i < ur_cell_count() && n_cells < UR_CELL_MAX + 1; i++) CELLS[n_cells++] = ur_cell_at(i)->name;
+    CELLS[n_cells] = NULL;
     *cfg = (config){.data = NULL, .gen_bytes = 262144, .gen_seed = 7, .cell = "lstm", .layers = 1, .hidden = 256,
                     .embed = 64, .dropout = 0, .bptt = 64, .batch = 64, .lr = 3e-3, .clip = 5, .iters = 0,
                     .eval_every = 0, .val_chars = 0, .log_every = 10, .sample = 300, .temperature = 0.8,
@@ -325,7 +329,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_TEXT("--data", &cfg->data, "text file (default: generated play text, no download)"),
         CLI_LONG("--gen-bytes", &cfg->gen_bytes, 1, 1000000000, "size of the generated text (default 262144)"),
         CLI_ANY_LONG("--gen-seed", &cfg->gen_seed, "seed of the generated text (default 7)"),
-        CLI_CHOICE("--cell", &cfg->cell, CELLS, "recurrent cell (default lstm)"),
+        CLI_CHOICE("--cell", &cfg->cell, (const char *const *)CELLS, "recurrent cell (default lstm)"),
         CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "stacked layers (default 1)"),
         CLI_INT("--hidden", &cfg->hidden, 1, 4096, "hidden units per layer (default 256)"),
         CLI_INT("--embed", &cfg->embed, 0, 4096, "embedding size, 0 for one-hot inputs (default 64)"),

@@ -1,27 +1,23 @@
-/* rnn_internal.h - shared by rnn_cell.c and rnn_layer.c (not part of the public API).
- * Names start with ur_rnn_ so the static library exports nothing outside ur_. */
+/* rnn_internal.h - shared by the rnn_*.c files (not part of the public API).
+ * Names start with ur_ so the static library exports nothing outside ur_. */
 #ifndef UR_RNN_INTERNAL_H
 #define UR_RNN_INTERNAL_H
 
 #include "ur_rnn.h"
 
-/* A cell's recurrent weights as nodes of one recording. The reset-before GRU also
- * needs W_hh and b_hh split into their r,z columns and their n columns; a layer
- * makes those slices once per sequence instead of once per step. */
-typedef struct ur_rnn_bound {
-    const ur_rnn_cell *cell;
-    ur_node *W_hh, *b_hh;   /* (H, G*H), (G*H) */
-    ur_node *W_hrz, *b_hrz; /* reset-before GRU: (H, 2H), (2H) */
-    ur_node *W_hn, *b_hn;   /* reset-before GRU: (H, H), (H) */
-} ur_rnn_bound;
+/* The built-in cells (rnn_cells.c) and the cells of cell_*.c, registered from the start. */
+extern const ur_cell_def ur__cell_tanh, ur__cell_relu, ur__cell_gru, ur__cell_gru_reset_before, ur__cell_lstm;
+extern const ur_cell_def ur__cell_mgu, ur__cell_peephole_lstm, ur__cell_indrnn, ur__cell_jordan;
 
-/* Fills w for cell on t; 0 on failure (the tape holds the error). */
-int ur_rnn_bind(ur_tape *t, const ur_rnn_cell *cell, ur_rnn_bound *w, const char *fn);
-/* One step from a projected input, as ur_rnn_cell_recur; prev.h (and prev.c) must not be NULL.
- * With w->b_hh NULL (a layer: b_hh is inside gx), gx must be a view of the layer's
- * own projected inputs: an LSTM or Elman step writes its pre-activations over it. */
-ur_rnn_hc ur_rnn_bound_step(ur_tape *t, const ur_rnn_bound *w, ur_node *gx, ur_rnn_hc prev, ur_node *hdrop);
+/* 1 if def is a usable definition, else sets "fn: problem" (ur_last_error) and returns 0. */
+int ur__cell_def_ok(const ur_cell_def *def, const char *fn);
+/* Fills b with cell's parameter nodes on t and runs the cell's bind; layer as in
+ * ur_cell_bound. 0 on failure (the tape holds the error). */
+int ur__cell_bind(ur_tape *t, const ur_rnn_cell *cell, int layer, ur_cell_bound *b, const char *fn);
+/* The definition's step from a checked input and states; all states NULL when the
+ * tape holds an error afterwards. */
+ur_rnn_hc ur__cell_run_step(ur_tape *t, const ur_cell_bound *b, ur_node *gx, ur_rnn_hc prev, ur_node *hdrop);
 /* 1 if the cell's fields are usable, else records "fn: problem" on t and returns 0. */
-int ur_rnn_cell_check(ur_tape *t, const ur_rnn_cell *cell, const char *fn);
+int ur__cell_check(ur_tape *t, const ur_rnn_cell *cell, const char *fn);
 
 #endif

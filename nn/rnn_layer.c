@@ -27,9 +27,22 @@ ur_rnn_config ur_rnn_defaults(ur_rnn_kind kind, int input_size, int hidden_size)
     return c;
 }
 
+ur_rnn_config ur_rnn_defaults_cell(const ur_cell_def *cell, int input_size, int hidden_size) {
+    ur_rnn_config c = ur_rnn_defaults(UR_RNN_TANH, input_size, hidden_size);
+    c.cell = cell;
+    return c;
+}
+
+const ur_cell_def *ur_rnn_config_cell(const ur_rnn_config *cfg) {
+    if (!cfg) return NULL;
+    return cfg->cell ? cfg->cell : ur_rnn_kind_cell(cfg->kind);
+}
+
 static ur_status check_config(const ur_rnn_config *c) {
     const char *fn = "ur_rnn_new";
-    if (ur_rnn_gates(c->kind) == 0) return ur_set_error(UR_ERR_ARG, "%s: unknown cell kind %d", fn, (int)c->kind);
+    if (!c->cell && !ur_rnn_kind_cell(c->kind))
+        return ur_set_error(UR_ERR_ARG, "%s: unknown cell kind %d", fn, (int)c->kind);
+    if (!ur__cell_def_ok(ur_rnn_config_cell(c), fn)) return UR_ERR_ARG;
     if (c->input_size < 1 || c->hidden_size < 1)
         return ur_set_error(UR_ERR_ARG, "%s: input_size %d, hidden_size %d (must be >= 1)", fn, c->input_size,
                             c->hidden_size);
@@ -49,38 +62,49 @@ static ur_status check_config(const ur_rnn_config *c) {
     return UR_OK;
 }
 
-/* Each (H, H) gate block of W_hh (H, G*H) set to the identity (IRNN). */
-static ur_status init_identity_blocks(ur_tensor *W, int G) {
-    if (G == 1) return ur_init_identity(W, 1.0);
+/* Each (H, H) block of a recurrent weight (H, k*H) set to the identity (IRNN). */
+static ur_status init_identity_blocks(ur_tensor *W) {
     int H = W->shape.dims[0], cols = W->shape.dims[1];
+    if (cols == H) return ur_init_identity(W, 1.0);
     ur_init_constant(W, 0.0);
-    for (int g = 0; g < G; g++)
-        for (int i = 0; i < H; i++) W->data[(size_t)i * cols + (size_t)g * H + i] = 1;
+    for (int g = 0; g + H <= cols; g += H)
+        for (int i = 0; i < H; i++) W->data[(size_t)i * cols + (size_t)g + i] = 1;
+    return UR_OK;
+}
+
+/* One parameter by its role under the config's scheme (see ur_cell_role). */
+static ur_status init_param(ur_tensor *w, ur_cell_role role, ur_rnn_init scheme, int H, ur_rng *rng) {
+    if (scheme == UR_RNN_INIT_UNIFORM || role == UR_CELL_VECTOR) return ur_init_uniform(w, rng, 1.0 / sqrt((double)H));
+    int recurrent_2d = role == UR_CELL_RECURRENT_WEIGHT && w->shape.ndim == 2 && w->shape.dims[0] == H &&
+                       w->shape.dims[1] % H == 0;
+    if (role == UR_CELL_BIAS) return ur_init_constant(w, 0.0);
+    if (scheme == UR_RNN_INIT_ORTHOGONAL) /* each (H, H) block of a recurrent weight orthogonal */
+        return recurrent_2d ? ur_init_orthogonal(w, rng, 1.0, w->shape.dims[1] / H)
+                            : ur_init_xavier_uniform(w, rng, 1.0);
+    return recurrent_2d ? init_identity_blocks(w) : ur_init_normal(w, rng, 0.0, 0.001);
+}
+
+/* forget_bias into the forget block of the first bias, 0 into that block of the others */
+static ur_status init_forget_bias(ur_rnn_cell *c, double value) {
+    int g = c->def->forget_block - 1, H = c->hidden_size, first = 1;
+    for (int i = 0; i < c->def->n_params; i++) {
+        if (c->def->params[i].role != UR_CELL_BIAS) continue;
+        ur_tensor *b = &c->p[i]->value;
+        if ((size_t)(g + 1) * H > b->size)
+            return ur_set_error(UR_ERR_SHAPE, "ur_rnn_new: cell '%s': forget gate block %d is outside bias '%s'",
+                                c->def->name, g, c->p[i]->name);
+        for (int j = g * H; j < (g + 1) * H; j++) b->data[j] = (ur_real)(first ? value : 0.0);
+        first = 0;
+    }
     return UR_OK;
 }
 
 static ur_status init_cell(ur_rnn_cell *c, const ur_rnn_config *cfg, ur_rng *rng) {
-    int G = ur_rnn_gates(c->kind);
     ur_status st = UR_OK;
-    switch (cfg->init) {
-    case UR_RNN_INIT_UNIFORM: st = ur_rnn_cell_init_uniform(c, rng); break;
-    case UR_RNN_INIT_ORTHOGONAL:
-        st = ur_init_xavier_uniform(&c->W_ih->value, rng, 1.0);
-        if (st == UR_OK) st = ur_init_orthogonal(&c->W_hh->value, rng, 1.0, G);
-        break;
-    case UR_RNN_INIT_IDENTITY:
-        st = ur_init_normal(&c->W_ih->value, rng, 0.0, 0.001);
-        if (st == UR_OK) st = init_identity_blocks(&c->W_hh->value, G);
-        break;
-    }
-    if (st == UR_OK && cfg->init != UR_RNN_INIT_UNIFORM) { /* biases start at zero */
-        ur_init_constant(&c->b_ih->value, 0.0);
-        ur_init_constant(&c->b_hh->value, 0.0);
-    }
-    if (st == UR_OK && c->kind == UR_RNN_LSTM && cfg->forget_bias != 0) {
-        st = ur_init_forget_bias(c->b_ih, c->hidden_size, cfg->forget_bias);
-        if (st == UR_OK) st = ur_init_forget_bias(c->b_hh, c->hidden_size, 0.0);
-    }
+    if (cfg->init == UR_RNN_INIT_UNIFORM) st = ur_rnn_cell_init_uniform(c, rng);
+    for (int i = 0; i < c->def->n_params && st == UR_OK && cfg->init != UR_RNN_INIT_UNIFORM; i++)
+        st = init_param(&c->p[i]->value, c->def->params[i].role, cfg->init, c->hidden_size, rng);
+    if (st == UR_OK && c->def->forget_block > 0 && cfg->forget_bias != 0) st = init_forget_bias(c, cfg->forget_bias);
     return st;
 }
 
@@ -99,7 +123,7 @@ ur_rnn *ur_rnn_new(ur_paramset *ps, const char *prefix, const ur_rnn_config *cfg
             char suffix[32];
             snprintf(suffix, sizeof suffix, "_l%d%s", l, d ? "_reverse" : "");
             ur_rnn_cell *c = &r->cells[l * r->D + d];
-            if (ur_rnn_cell_make(c, ps, prefix, suffix, cfg->kind, in, cfg->hidden_size) != UR_OK ||
+            if (ur_cell_make(c, ps, prefix, suffix, ur_rnn_config_cell(cfg), in, cfg->hidden_size) != UR_OK ||
                 init_cell(c, cfg, &rng) != UR_OK) {
                 ur_free(r);
                 return NULL;
@@ -152,7 +176,7 @@ static ur_node *input_dropout(const ur_rnn *r, ur_tape *t, ur_node *x, int layer
 }
 
 /* 1 if every mask value of step s is 1, 0 if every one is 0, -1 if mixed. */
-static int mask_kind(const ur_real *mask, int s, int B) {
+static int mask_live(const ur_real *mask, int s, int B) {
     int ones = 0;
     for (int b = 0; b < B; b++) ones += mask[(size_t)s * B + b] != 0;
     return ones == B ? 1 : ones == 0 ? 0 : -1;
@@ -163,61 +187,55 @@ static ur_node *blend(ur_tape *t, ur_node *m, ur_node *keep, ur_node *h_new, ur_
     return ur_add(t, ur_mul(t, m, h_new), ur_mul(t, keep, h_old));
 }
 
+/* A step's label on the tape: "t=3", or with several layers or directions "l1 rev t=3". */
+static void step_label(char *buf, size_t n, int many, int layer, int dir, int step) {
+    if (many) snprintf(buf, n, "l%d%s t=%d", layer, dir ? " rev" : "", step);
+    else snprintf(buf, n, "t=%d", step);
+}
+
 /* One direction of one layer over the whole sequence: x (T*B, in) -> (T*B, H). */
 static ur_node *run_direction(ur_rnn *r, ur_tape *t, int layer, int dir, ur_node *x, int T, int B,
                               const ur_rnn_args *a, ur_rnn_final *final) {
     int k = layer * r->D + dir, H = r->cfg.hidden_size;
     const ur_rnn_cell *cell = &r->cells[k];
-    int bh[2] = {B, H}, b1[2] = {B, 1};
-    ur_rnn_bound w;
-    if (!ur_rnn_bind(t, cell, &w, "rnn_forward")) return NULL;
-    ur_node *gx; /* (T*B, G*H): every step's input projected at once */
-    if (cell->kind == UR_RNN_LSTM || cell->kind == UR_RNN_TANH || cell->kind == UR_RNN_RELU) {
-        /* gx = x W_ih + (b_ih + b_hh): both biases added once here, so a step is
-         * gates = h W_hh + gx_t, one linear op with gx_t as its (B, G*H) bias */
-        ur_node *b = ur_add(t, ur_param_node(t, cell->b_ih), w.b_hh);
-        gx = ur_linear(t, x, ur_param_node(t, cell->W_ih), b);
-        w.b_hh = NULL;
-    } else {
-        gx = ur_rnn_cell_project(t, cell, x);
-    }
+    const ur_cell_def *def = cell->def;
+    int bh[2] = {B, H}, b1[2] = {B, 1}, S = def->n_states;
+    ur_cell_bound w;
+    if (!ur__cell_bind(t, cell, def->project != NULL, &w, "rnn_forward")) return NULL;
+    /* (T*B, P): every step's input projected at once, one big matmul */
+    ur_node *gx = def->project ? def->project(t, &w, x) : x;
     if (!gx) return NULL;
     ur_node *hdrop = NULL; /* variational: the same (B, H) mask at every step */
     if (a->training && r->cfg.dropout_hidden > 0)
         hdrop = ur_dropout_make_mask(t, 2, bh, (ur_real)r->cfg.dropout_hidden, mask_seed(a->seed, layer, 2 + dir));
-    ur_rnn_hc s = {a->h0[k], a->c0[k]};
-    if (!s.h) s.h = ur_zeros(t, 2, bh);
-    if (cell->kind == UR_RNN_LSTM && !s.c) s.c = ur_zeros(t, 2, bh);
+    ur_rnn_hc s;
+    memset(&s, 0, sizeof s);
+    for (int j = 0; j < S; j++) s.s[j] = a->s0[j][k] ? a->s0[j][k] : ur_zeros(t, 2, bh);
     int many = r->cfg.num_layers > 1 || r->D > 1;
     for (int i = 0; i < T && !ur_tape_error(t); i++) {
         int step = dir == 0 ? i : T - 1 - i;
         char label[48];
-        if (many) snprintf(label, sizeof label, "l%d%s t=%d", layer, dir ? " rev" : "", step);
-        else snprintf(label, sizeof label, "t=%d", step);
+        step_label(label, sizeof label, many, layer, dir, step);
         ur_tape_begin_group(t, label);
-        int kind = a->mask ? mask_kind(a->mask, step, B) : 1;
-        if (kind == 0) { /* every sequence has ended: the state is carried, the output is zero */
+        int live = a->mask ? mask_live(a->mask, step, B) : 1;
+        if (live == 0) { /* every sequence has ended: the state is carried, the output is zero */
             r->outs[step] = ur_zeros(t, 2, bh);
         } else {
-            ur_node *gx_t = ur_slice(t, gx, 0, step * B, B); /* (B, G*H), a view of gx's rows */
-            ur_rnn_hc nw = ur_rnn_bound_step(t, &w, gx_t, s, hdrop);
-            if (kind == 1) {
+            ur_node *gx_t = ur_slice(t, gx, 0, step * B, B); /* (B, P), a view of gx's rows */
+            ur_rnn_hc nw = gx_t ? ur__cell_run_step(t, &w, gx_t, s, hdrop) : s;
+            if (live == 1) {
                 s = nw;
                 r->outs[step] = nw.h;
             } else {
                 ur_node *m = ur_input_data(t, 2, b1, a->mask + (size_t)step * B), *keep = ur_one_minus(t, m);
-                s.h = blend(t, m, keep, nw.h, s.h);
-                if (nw.c) s.c = blend(t, m, keep, nw.c, s.c);
+                for (int j = 0; j < S; j++) s.s[j] = blend(t, m, keep, nw.s[j], s.s[j]);
                 r->outs[step] = ur_mul(t, m, nw.h); /* zero at padded positions */
             }
         }
         ur_tape_end_group(t);
     }
     if (ur_tape_error(t)) return NULL;
-    if (final) {
-        final->h[k] = s.h;
-        final->c[k] = cell->kind == UR_RNN_LSTM ? s.c : NULL;
-    }
+    for (int j = 0; final && j < S; j++) final->s[j][k] = s.s[j];
     return ur_concat(t, T, r->outs, 0); /* (T*B, H) in time order */
 }
 
@@ -240,13 +258,15 @@ static int check_inputs(ur_rnn *r, ur_tape *t, ur_node *x, const ur_rnn_args *a)
             }
     int n = r->cfg.num_layers * r->D;
     for (int k = 0; k < n; k++) {
-        ur_node *st[2] = {a->h0[k], a->c0[k]};
-        for (int j = 0; j < 2; j++)
-            if (st[j] && (ur_node_ndim(st[j]) != 2 || ur_node_dim(st[j], 0) != B || ur_node_dim(st[j], 1) != H)) {
-                ur_tape_fail(t, UR_ERR_SHAPE, "%s: %s[%d] must be (%d, %d), got %s", fn, j ? "c0" : "h0", k, B, H,
-                             ur_shape_str(ur_node_shape(st[j]), buf, sizeof buf));
+        for (int j = 0; j < UR_CELL_MAX_STATES; j++) {
+            ur_node *st = a->s0[j][k];
+            if (st && (ur_node_ndim(st) != 2 || ur_node_dim(st, 0) != B || ur_node_dim(st, 1) != H)) {
+                ur_tape_fail(t, UR_ERR_SHAPE, "%s: %s[%d] must be (%d, %d), got %s", fn,
+                             j == 0 ? "h0" : j == 1 ? "c0" : "s0", k, B, H,
+                             ur_shape_str(ur_node_shape(st), buf, sizeof buf));
                 return 0;
             }
+        }
     }
     if (T > r->outs_cap) {
         ur_node **p = ur_realloc(r->outs, (size_t)r->outs_cap * sizeof *p, (size_t)T * sizeof *p);

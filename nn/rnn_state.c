@@ -4,6 +4,8 @@
  * segment starts from them as constants, so values flow on and gradients stop. */
 #include "ur_rnn.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 ur_rnn_state *ur_rnn_state_new(const ur_rnn *r, int batch) {
@@ -14,42 +16,35 @@ ur_rnn_state *ur_rnn_state_new(const ur_rnn *r, int batch) {
     s->n = cfg->num_layers * ur_rnn_directions(r);
     s->batch = batch;
     s->hidden = cfg->hidden_size;
-    for (int k = 0; k < s->n; k++) {
-        s->h[k] = ur_tensor_new_2d(batch, s->hidden);
-        if (cfg->kind == UR_RNN_LSTM) s->c[k] = ur_tensor_new_2d(batch, s->hidden);
-        if (!s->h[k] || (cfg->kind == UR_RNN_LSTM && !s->c[k])) {
-            ur_rnn_state_free(s);
-            return NULL; /* ur_tensor_new left the message */
-        }
-    }
+    s->n_states = ur_rnn_config_cell(cfg)->n_states;
+    for (int j = 0; j < s->n_states; j++)
+        for (int k = 0; k < s->n; k++)
+            if (!(s->s[j][k] = ur_tensor_new_2d(batch, s->hidden))) {
+                ur_rnn_state_free(s);
+                return NULL; /* ur_tensor_new left the message */
+            }
     return s;
 }
 
 void ur_rnn_state_free(ur_rnn_state *s) {
     if (!s) return;
-    for (int k = 0; k < s->n; k++) {
-        ur_tensor_free(s->h[k]);
-        ur_tensor_free(s->c[k]);
-    }
+    for (int j = 0; j < UR_CELL_MAX_STATES; j++)
+        for (int k = 0; k < s->n; k++) ur_tensor_free(s->s[j][k]);
     ur_free(s);
 }
 
 void ur_rnn_state_zero(ur_rnn_state *s) {
     if (!s) return;
-    for (int k = 0; k < s->n; k++) {
-        ur_tensor_fill(s->h[k], 0);
-        if (s->c[k]) ur_tensor_fill(s->c[k], 0);
-    }
+    for (int j = 0; j < s->n_states; j++)
+        for (int k = 0; k < s->n; k++) ur_tensor_fill(s->s[j][k], 0);
 }
 
 ur_status ur_rnn_state_zero_row(ur_rnn_state *s, int b) {
     if (!s || b < 0 || b >= s->batch)
         return ur_set_error(UR_ERR_ARG, "ur_rnn_state_zero_row: state is NULL or row %d is out of range", b);
     size_t H = (size_t)s->hidden;
-    for (int k = 0; k < s->n; k++) {
-        memset(s->h[k]->data + (size_t)b * H, 0, H * sizeof(ur_real));
-        if (s->c[k]) memset(s->c[k]->data + (size_t)b * H, 0, H * sizeof(ur_real));
-    }
+    for (int j = 0; j < s->n_states; j++)
+        for (int k = 0; k < s->n; k++) memset(s->s[j][k]->data + (size_t)b * H, 0, H * sizeof(ur_real));
     return UR_OK;
 }
 
@@ -58,21 +53,22 @@ ur_status ur_rnn_state_save(ur_rnn_state *s, const ur_rnn_final *f) {
     if (f->n != s->n)
         return ur_set_error(UR_ERR_ARG, "ur_rnn_state_save: %d final states for %d saved ones (did the forward fail?)",
                             f->n, s->n);
-    for (int k = 0; k < s->n; k++) {
-        if (!f->h[k] || (s->c[k] && !f->c[k]))
-            return ur_set_error(UR_ERR_ARG, "ur_rnn_state_save: final state %d is NULL", k);
-        ur_status st = ur_node_copy_to(f->h[k], s->h[k]);
-        if (st == UR_OK && s->c[k]) st = ur_node_copy_to(f->c[k], s->c[k]);
-        if (st != UR_OK) return st;
-    }
+    for (int j = 0; j < s->n_states; j++)
+        for (int k = 0; k < s->n; k++)
+            if (!f->s[j][k])
+                return ur_set_error(UR_ERR_ARG, "ur_rnn_state_save: final state %d of layer/direction %d is NULL", j,
+                                    k);
+    for (int j = 0; j < s->n_states; j++)
+        for (int k = 0; k < s->n; k++) {
+            ur_status st = ur_node_copy_to(f->s[j][k], s->s[j][k]);
+            if (st != UR_OK) return st;
+        }
     return UR_OK;
 }
 
 ur_status ur_rnn_state_feed(const ur_rnn_state *s, ur_tape *t, ur_rnn_args *args) {
     if (!s || !t || !args) return ur_set_error(UR_ERR_ARG, "ur_rnn_state_feed: state, tape or args is NULL");
-    for (int k = 0; k < s->n; k++) {
-        args->h0[k] = ur_input(t, s->h[k]);
-        args->c0[k] = s->c[k] ? ur_input(t, s->c[k]) : NULL;
-    }
+    for (int j = 0; j < UR_CELL_MAX_STATES; j++)
+        for (int k = 0; k < s->n; k++) args->s0[j][k] = j < s->n_states ? ur_input(t, s->s[j][k]) : NULL;
     return ur_tape_error(t);
 }

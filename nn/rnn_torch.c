@@ -11,10 +11,8 @@
 enum { N_TENSORS = 4 };
 static const char *const bases[N_TENSORS] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
 
-static ur_param *cell_param(const ur_rnn_cell *c, int i) {
-    ur_param *p[N_TENSORS] = {c->W_ih, c->W_hh, c->b_ih, c->b_hh};
-    return p[i];
-}
+/* a PyTorch cell's parameters 0..3 are weight_ih, weight_hh, bias_ih, bias_hh */
+static ur_param *cell_param(const ur_rnn_cell *c, int i) { return c->p[i]; }
 
 /* Copies src (rows, cols) transposed into dst (cols, rows); a 1-d bias is copied. */
 static void copy_transposed(ur_tensor *dst, const ur_tensor *src) {
@@ -31,8 +29,10 @@ ur_status ur_rnn_load_torch(ur_rnn *r, ur_ckpt *ck, const char *prefix) {
     const char *fn = "ur_rnn_load_torch";
     if (!r || !ck) return ur_set_error(UR_ERR_ARG, "%s: network or checkpoint is NULL", fn);
     const ur_rnn_config *cfg = ur_rnn_config_of(r);
-    if (cfg->kind == UR_RNN_GRU_RESET_BEFORE)
-        return ur_set_error(UR_ERR_ARG, "%s: PyTorch's GRU is the reset-after form; use UR_RNN_GRU", fn);
+    const ur_cell_def *def = ur_rnn_config_cell(cfg);
+    if (!def->torch)
+        return ur_set_error(UR_ERR_ARG, "%s: cell '%s' is not one of PyTorch's (rnn_tanh, rnn_relu, gru, lstm; "
+                                        "PyTorch's GRU is the reset-after form)", fn, def->name);
     int D = ur_rnn_directions(r), n = cfg->num_layers * D;
     const char *pre = prefix && *prefix ? prefix : "", *dot = prefix && *prefix ? "." : "";
     char names[UR_RNN_MAX_STATES][N_TENSORS][128];
@@ -60,7 +60,7 @@ ur_status ur_rnn_load_torch(ur_rnn *r, ur_ckpt *ck, const char *prefix) {
                 char a[64], b[64];
                 return ur_set_error(UR_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected %s (a %s of %d layer(s))",
                                     fn, name, ur_shape_str(&have, a, sizeof a), ur_shape_str(&want, b, sizeof b),
-                                    ur_rnn_kind_name(cfg->kind), cfg->num_layers);
+                                    def->name, cfg->num_layers);
             }
         }
     }

@@ -195,7 +195,7 @@ int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *
     e->B = B;
     e->S = S;
     e->init.s.h = ur_tanh(t, ur_linear(t, fh, ur_param_node(t, m->Wb), ur_param_node(t, m->bb)));
-    e->init.s.c = m->cfg.cell == UR_RNN_LSTM ? ur_zeros(t, 2, bh) : NULL;
+    e->init.s.c = m->dec.def->n_states > 1 ? ur_zeros(t, 2, bh) : NULL; /* an LSTM's c */
     e->init.o = m->cfg.attn_mode == UR_S2S_ATTN_FEED ? ur_zeros(t, 2, bh) : NULL;
     return ur_tape_error(t) == UR_OK;
 }

@@ -17,6 +17,7 @@
 #include "ur_tree.h"
 #include "ur_attention.h"
 #include "ur_seq2seq.h"
+#include "ur_cell.h"
 #include "ur_rnn.h"
 #include "ur_crf.h"
 #include "ur_ngram.h"

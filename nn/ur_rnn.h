@@ -1,4 +1,6 @@
-/* ur_rnn.h - recurrent networks (Elman RNN, GRU, LSTM) composed from public ops.
+/* ur_rnn.h - recurrent networks of any cell (ur_cell.h) composed from public ops:
+ * the built-in Elman RNN, GRU and LSTM described below, the cells of nn/cell_*.c,
+ * and a user's own cell, all run by the same layer code.
  *
  * Nothing here has a backward rule of its own: every step is built from the ops of
  * ur_ops.h on the tape, and backpropagation through time falls out of the tape (a
@@ -8,7 +10,7 @@
  * units, G gates (Elman 1, GRU 3, LSTM 4), D directions (1, or 2 bidirectional).
  * Sequences are time-major: x is (T, B, in), row (t, b) at offset (t*B + b)*in.
  *
- * Parameters of one cell, named as PyTorch names them but stored transposed, in
+ * Parameters of a built-in cell, named as PyTorch names them but stored transposed, in
  * the layout x * W wants (ur_linear):
  *   W_ih  "PREFIX.weight_ih_lK[_reverse]"  (in, G*H)   PyTorch: (G*H, in)
  *   W_hh  "PREFIX.weight_hh_lK[_reverse]"  (H, G*H)    PyTorch: (G*H, H)
@@ -19,7 +21,7 @@
  * ur_rnn is read back by ur_ckpt_load_params, while PyTorch's own state dicts are
  * read by ur_rnn_load_torch (which transposes).
  *
- * One step, with gx = x W_ih + b_ih and gh = h W_hh + b_hh (each (B, G*H)):
+ * One step of a built-in cell, with gx = x W_ih + b_ih and gh = h W_hh + b_hh (each (B, G*H)):
  *   Elman:  h' = act(gx + gh)                       act = tanh or relu
  *   LSTM:   [i f g o] = gx + gh                     (one fused matmul for all gates)
  *           c' = sigmoid(f) * c + sigmoid(i) * tanh(g)        (ur_lstm_cell)
@@ -38,8 +40,9 @@
  * op (the reset-before GRU needs two matmuls per step: r must be known first).
  *
  * Variable lengths: with a mask m (1 for a real step, 0 for padding; sequences are
- * padded at the end), each step keeps a finished sequence's state unchanged,
- *   h_t = m_t * h_new + (1 - m_t) * h_{t-1}     (m_t is (B, 1), broadcast)
+ * padded at the end), each step keeps a finished sequence's states (every state
+ * of the cell: h; h and c; ...) unchanged,
+ *   s_t = m_t * s_new + (1 - m_t) * s_{t-1}     (m_t is (B, 1), broadcast)
  * and the output there is zero. The final state of a sequence is thus its state
  * after its last real step, and padded inputs receive and pass exactly zero
  * gradient. The reverse direction needs nothing extra: it runs from t = T-1 down
@@ -65,6 +68,7 @@
 
 #include "../autograd/ur_ops.h"
 #include "io/ur_checkpoint.h"
+#include "ur_cell.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,55 +79,30 @@ enum {
     UR_RNN_MAX_STATES = 2 * UR_RNN_MAX_LAYERS /* layers * directions */
 };
 
+/* Names of the built-in cells, kept for source compatibility: a config's kind is
+ * the registered cell named ur_rnn_kind_name(kind) (unless its `cell` is set). */
 typedef enum ur_rnn_kind {
-    UR_RNN_TANH = 0,          /* Elman, h' = tanh(gx + gh) */
-    UR_RNN_RELU,              /* Elman, h' = relu(gx + gh) */
-    UR_RNN_GRU,               /* GRU, reset after the matmul (PyTorch, cuDNN) */
-    UR_RNN_GRU_RESET_BEFORE,  /* GRU, reset before the matmul (Cho et al. 2014) */
-    UR_RNN_LSTM               /* LSTM, gates i, f, g, o */
+    UR_RNN_TANH = 0,          /* "rnn_tanh": Elman, h' = tanh(gx + gh) */
+    UR_RNN_RELU,              /* "rnn_relu": Elman, h' = relu(gx + gh) */
+    UR_RNN_GRU,               /* "gru": reset after the matmul (PyTorch, cuDNN) */
+    UR_RNN_GRU_RESET_BEFORE,  /* "gru_reset_before": reset before the matmul (Cho et al. 2014) */
+    UR_RNN_LSTM               /* "lstm": gates i, f, g, o */
 } ur_rnn_kind;
 
 /* "rnn_tanh", "rnn_relu", "gru", "gru_reset_before", "lstm"; "?" when out of range. */
 const char *ur_rnn_kind_name(ur_rnn_kind kind);
-/* Number of gate blocks G: 1, 1, 3, 3, 4; 0 when out of range. */
+/* Number of H-wide blocks of the cell's first parameter (weight_ih): 1, 1, 3, 3, 4;
+ * 0 when out of range. */
 int ur_rnn_gates(ur_rnn_kind kind);
+/* The built-in cell's registered definition; NULL when out of range. */
+const ur_cell_def *ur_rnn_kind_cell(ur_rnn_kind kind);
 
-/* ============================ one cell ============================ */
+/* ============================ one cell ============================
+ * ur_rnn_cell, ur_rnn_hc and the one-step functions are in ur_cell.h. */
 
-/* The parameters of one cell (one layer, one direction). Fields are public: a
- * student can read every weight, and a test can swap one (see tests/test_f64_rnn.c). */
-typedef struct ur_rnn_cell {
-    ur_rnn_kind kind;
-    int input_size, hidden_size;
-    ur_param *W_ih; /* (in, G*H) */
-    ur_param *W_hh; /* (H, G*H) */
-    ur_param *b_ih; /* (G*H) */
-    ur_param *b_hh; /* (G*H) */
-} ur_rnn_cell;
-
-/* A recurrent state: h (B, H), and c (B, H) for an LSTM (NULL otherwise). */
-typedef struct ur_rnn_hc {
-    ur_node *h;
-    ur_node *c;
-} ur_rnn_hc;
-
-/* Adds a cell's four parameters (zero-filled) to ps, named PREFIX.weight_ih SUFFIX
- * etc. ("dec" and "" give "dec.weight_ih", as PyTorch's nn.LSTMCell; prefix NULL
- * or "" drops "PREFIX."). Initialize them with ur_init_* or ur_rnn_cell_init_uniform. */
+/* ur_cell_make for a built-in cell. */
 ur_status ur_rnn_cell_make(ur_rnn_cell *cell, ur_paramset *ps, const char *prefix, const char *suffix,
                            ur_rnn_kind kind, int input_size, int hidden_size);
-/* PyTorch's default: every weight and bias uniform in [-1/sqrt(H), 1/sqrt(H)). */
-ur_status ur_rnn_cell_init_uniform(ur_rnn_cell *cell, ur_rng *rng);
-
-/* gx = x W_ih + b_ih: x (N, in) -> (N, G*H). For a whole sequence N = T*B. */
-ur_node *ur_rnn_cell_project(ur_tape *t, const ur_rnn_cell *cell, ur_node *x);
-/* One step from a projected input gx (B, G*H) (see the equations above).
- * prev.h (B, H), NULL for zeros; prev.c likewise (LSTM). hdrop (B, H) or NULL
- * multiplies h before it enters the recurrent matmul (variational dropout). */
-ur_rnn_hc ur_rnn_cell_recur(ur_tape *t, const ur_rnn_cell *cell, ur_node *gx, ur_rnn_hc prev, ur_node *hdrop);
-/* One step from x (B, in): project, then recur. For decoders and hand-written
- * loops; { NULL, NULL } on error (the tape holds it). */
-ur_rnn_hc ur_rnn_cell_step(ur_tape *t, const ur_rnn_cell *cell, ur_node *x, ur_rnn_hc prev);
 
 /* ============================ a stacked layer ============================ */
 
@@ -140,7 +119,8 @@ typedef enum ur_rnn_init {
 
 /* Start from ur_rnn_defaults and change fields. */
 typedef struct ur_rnn_config {
-    ur_rnn_kind kind;
+    ur_rnn_kind kind;      /* a built-in cell, used when cell is NULL */
+    const ur_cell_def *cell; /* any registered (or unregistered) cell; NULL: kind's */
     int input_size, hidden_size;
     int num_layers;        /* 1 .. UR_RNN_MAX_LAYERS */
     int bidirectional;     /* 1: a second cell per layer reads the sequence backwards */
@@ -150,12 +130,17 @@ typedef struct ur_rnn_config {
     double dropout_hidden; /* p on h_{t-1} entering the recurrent matmul (always variational) */
     int variational;       /* 1: input dropouts use one (B, in) mask per sequence, shared by all steps */
     ur_rnn_init init;
-    double forget_bias;    /* LSTM, if != 0: forget-gate slice of b_ih set to it, of b_hh to 0 */
+    double forget_bias;    /* if != 0 and the cell has a forget gate: its slice of the first bias
+                            * set to it, of the other biases to 0 (LSTM: b_ih and b_hh) */
     uint64_t seed;         /* of the initial values */
 } ur_rnn_config;
 
 /* One layer, unidirectional, no dropout, PyTorch's initialization, seed 0. */
 ur_rnn_config ur_rnn_defaults(ur_rnn_kind kind, int input_size, int hidden_size);
+/* The same for any cell (cell NULL: the error shows at ur_rnn_new). */
+ur_rnn_config ur_rnn_defaults_cell(const ur_cell_def *cell, int input_size, int hidden_size);
+/* The cell a config runs: cfg->cell, or the built-in of cfg->kind; NULL if neither. */
+const ur_cell_def *ur_rnn_config_cell(const ur_rnn_config *cfg);
 
 typedef struct ur_rnn ur_rnn;
 
@@ -176,8 +161,13 @@ ur_rnn_cell *ur_rnn_cell_at(ur_rnn *r, int layer, int direction);
  * are indexed layer * D + direction (PyTorch's h_n order). */
 typedef struct ur_rnn_args {
     const ur_real *mask;               /* T*B values, mask[t*B + b]; NULL: all lengths T */
-    ur_node *h0[UR_RNN_MAX_STATES];    /* initial h (B, H); NULL entries are zeros */
-    ur_node *c0[UR_RNN_MAX_STATES];    /* LSTM: initial c (B, H); NULL entries are zeros */
+    union { /* initial states (B, H); NULL entries are zeros */
+        struct {
+            ur_node *h0[UR_RNN_MAX_STATES]; /* state 0 (h) */
+            ur_node *c0[UR_RNN_MAX_STATES]; /* state 1 (an LSTM's c) */
+        };
+        ur_node *s0[UR_CELL_MAX_STATES][UR_RNN_MAX_STATES]; /* s0[j][k]: state j of layer/direction k */
+    };
     int training;                      /* 1: apply the config's dropouts */
     uint64_t seed;                     /* of the dropout masks: change it every step */
 } ur_rnn_args;
@@ -185,8 +175,13 @@ typedef struct ur_rnn_args {
 /* The final states after each sequence's last real step. */
 typedef struct ur_rnn_final {
     int n;                             /* layers * directions */
-    ur_node *h[UR_RNN_MAX_STATES];     /* (B, H) */
-    ur_node *c[UR_RNN_MAX_STATES];     /* LSTM: (B, H); else NULL */
+    union { /* (B, H); NULL beyond the cell's states */
+        struct {
+            ur_node *h[UR_RNN_MAX_STATES]; /* state 0 */
+            ur_node *c[UR_RNN_MAX_STATES]; /* state 1 (an LSTM's c) */
+        };
+        ur_node *s[UR_CELL_MAX_STATES][UR_RNN_MAX_STATES]; /* s[j][k]: state j of layer/direction k */
+    };
 } ur_rnn_final;
 
 /* Runs the stack over x (T, B, in); returns the top layer's outputs (T, B,
@@ -201,7 +196,8 @@ ur_node *ur_rnn_forward(ur_rnn *r, ur_tape *t, ur_node *x, const ur_rnn_args *ar
  * a safetensors file: names PREFIX.weight_ih_lK[_reverse] (G*H, in) etc. (prefix
  * NULL or "" for none), transposed into this layout. Every name and shape is checked
  * before any parameter changes. A model saved with bias=False (no bias tensors at
- * all) gives zero biases. The GRU form must be UR_RNN_GRU (PyTorch's). */
+ * all) gives zero biases. The cell must be one of PyTorch's (rnn_tanh, rnn_relu,
+ * gru, lstm: its definition's `torch` flag). */
 ur_status ur_rnn_load_torch(ur_rnn *r, ur_ckpt *ck, const char *prefix);
 /* ur_ckpt_open + ur_rnn_load_torch + ur_ckpt_close. */
 ur_status ur_rnn_load_torch_file(ur_rnn *r, const char *path, const char *prefix);
@@ -212,8 +208,14 @@ ur_status ur_rnn_load_torch_file(ur_rnn *r, const char *path, const char *prefix
 typedef struct ur_rnn_state {
     int n;                            /* layers * directions */
     int batch, hidden;
-    ur_tensor *h[UR_RNN_MAX_STATES];  /* (B, H) */
-    ur_tensor *c[UR_RNN_MAX_STATES];  /* LSTM: (B, H); else NULL */
+    int n_states;                     /* per layer and direction: the cell's */
+    union { /* (B, H); NULL beyond the cell's states */
+        struct {
+            ur_tensor *h[UR_RNN_MAX_STATES]; /* state 0 */
+            ur_tensor *c[UR_RNN_MAX_STATES]; /* state 1 (an LSTM's c) */
+        };
+        ur_tensor *s[UR_CELL_MAX_STATES][UR_RNN_MAX_STATES];
+    };
 } ur_rnn_state;
 
 /* Zero states for r and batch size B; NULL on failure (ur_last_error). */
@@ -226,7 +228,7 @@ ur_status ur_rnn_state_zero_row(ur_rnn_state *s, int b);
 /* Copies the final states of a forward pass into s (before ur_tape_reset). */
 ur_status ur_rnn_state_save(ur_rnn_state *s, const ur_rnn_final *f);
 /* Puts the saved states on the tape as constants (no gradient flows into the
- * previous segment) and points args->h0 / args->c0 at them. */
+ * previous segment) and points args->s0 (h0, c0, ...) at them. */
 ur_status ur_rnn_state_feed(const ur_rnn_state *s, ur_tape *t, ur_rnn_args *args);
 
 #ifdef __cplusplus

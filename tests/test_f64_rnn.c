@@ -44,7 +44,7 @@ static net *net_new(const ur_rnn_config *cfg, int T, int B, int with_states, uin
         char name[32];
         snprintf(name, sizeof name, "h0.%d", k);
         fill(&(n.h0[k] = ur_paramset_add(n.ps, name, 2, dh))->value, &rng, 0.8);
-        if (cfg->kind == UR_RNN_LSTM) {
+        if (ur_rnn_config_cell(cfg)->n_states > 1) {
             snprintf(name, sizeof name, "c0.%d", k);
             fill(&(n.c0[k] = ur_paramset_add(n.ps, name, 2, dh))->value, &rng, 0.8);
         }
@@ -369,7 +369,7 @@ Test(rnn_bptt, weight_gradient_is_sum_over_steps) {
             ur_tensor_copy(&W[s]->value, &cell.W_hh->value);
         }
         ur_tape_reset(t);
-        ur_rnn_hc st = {ur_param_node(t, n->h0[0]), n->c0[0] ? ur_param_node(t, n->c0[0]) : NULL};
+        ur_rnn_hc st = {{ur_param_node(t, n->h0[0]), n->c0[0] ? ur_param_node(t, n->c0[0]) : NULL}};
         ur_node *loss = NULL, *ys[T];
         for (int s = 0; s < T; s++) {
             ur_rnn_cell cs = cell;
@@ -409,7 +409,7 @@ Test(rnn_cell, step_loop_equals_layer) {
         ur_tape *t = ur_tape_new();
         const ur_real *y = ur_node_cdata(ur_rnn_forward(n->rnn, t, ur_param_node(t, n->x), NULL, NULL));
         cr_assert(y, "%s", ur_tape_errmsg(t));
-        ur_rnn_hc st = {NULL, NULL};
+        ur_rnn_hc st = {{NULL, NULL}};
         for (int s = 0; s < T; s++) {
             ur_node *x_t = ur_input_data(t, 2, (int[]){B, IN}, n->x->value.data + s * B * IN);
             st = ur_rnn_cell_step(t, ur_rnn_cell_at(n->rnn, 0, 0), x_t, st);
@@ -457,12 +457,12 @@ Test(rnn_cell, gru_reset_before_follows_its_equations) {
         want[k] = (1 - z) * n + z * h[k];
     }
     ur_tape *t = ur_tape_new();
-    ur_rnn_hc prev = {ur_input_data(t, 2, (int[]){1, H}, h), NULL};
+    ur_rnn_hc prev = {{ur_input_data(t, 2, (int[]){1, H}, h), NULL}};
     ur_rnn_hc s = ur_rnn_cell_step(t, &c, ur_input_data(t, 2, (int[]){1, IN}, x), prev);
     cr_assert(s.h, "%s", ur_tape_errmsg(t));
     for (int k = 0; k < H; k++) cr_expect(fabs(ur_node_cdata(s.h)[k] - want[k]) < 1e-14, "unit %d", k);
     /* the reset-after form (PyTorch's) gives a different value from the same weights */
-    c.kind = UR_RNN_GRU;
+    c.def = ur_rnn_kind_cell(UR_RNN_GRU);
     ur_rnn_hc a = ur_rnn_cell_step(t, &c, ur_input_data(t, 2, (int[]){1, IN}, x), prev);
     cr_assert(a.h);
     cr_expect(fabs(ur_node_cdata(a.h)[0] - want[0]) > 1e-6);
@@ -594,7 +594,7 @@ Test(rnn_errors, bad_inputs_are_sticky_tape_errors) {
     cr_expect(f.n == 0 && f.h[0] == NULL);
     ur_tape_reset(t);
     ur_rnn_hc s = ur_rnn_cell_step(t, ur_rnn_cell_at(n->rnn, 0, 0), ur_zeros(t, 2, (int[]){2, 3}),
-                                   (ur_rnn_hc){ur_zeros(t, 2, (int[]){2, 5}), NULL});
+                                   (ur_rnn_hc){{ur_zeros(t, 2, (int[]){2, 5}), NULL}});
     cr_expect(s.h == NULL && strstr(ur_tape_errmsg(t), "rnn_cell_step: state h must be (2, 4)"), "%s",
               ur_tape_errmsg(t));
     ur_tape_free(t);
