@@ -6,7 +6,7 @@ extern const ur_backward_fn ur__backward_binary, ur__backward_unary, ur__backwar
     ur__backward_linear, ur__backward_transpose, ur__backward_softmax, ur__backward_cross_entropy,
     ur__backward_mse, ur__backward_reduce_all, ur__backward_reduce_axis, ur__backward_concat,
     ur__backward_slice, ur__backward_reshape, ur__backward_gather, ur__backward_dropout,
-    ur__backward_lstm_cell, ur__backward_lstm_hidden, ur__backward_gru_hidden;
+    ur__backward_lstm_cell, ur__backward_lstm_hidden, ur__backward_gru_hidden, ur__backward_expr;
 
 static void leaf_backward(ur_tape *t, ur_node *y) { (void)t, (void)y; }
 
@@ -15,7 +15,7 @@ static void leaf_backward(ur_tape *t, ur_node *y) { (void)t, (void)y; }
     static void call_##fn(ur_tape *t, ur_node *y) { ur__backward_##fn(t, y); }
 WRAP(binary) WRAP(unary) WRAP(matmul) WRAP(linear) WRAP(transpose) WRAP(softmax) WRAP(cross_entropy)
 WRAP(mse) WRAP(reduce_all) WRAP(reduce_axis) WRAP(concat) WRAP(slice) WRAP(reshape) WRAP(gather)
-WRAP(dropout) WRAP(lstm_cell) WRAP(lstm_hidden) WRAP(gru_hidden)
+WRAP(dropout) WRAP(lstm_cell) WRAP(lstm_hidden) WRAP(gru_hidden) WRAP(expr)
 
 const ur_op_info ur__op_table[UR_OP_COUNT] = {
     [UR_OP_LEAF] = {"leaf", leaf_backward},
@@ -52,8 +52,9 @@ const ur_op_info ur__op_table[UR_OP_COUNT] = {
     [UR_OP_LSTM_CELL] = {"lstm_cell", call_lstm_cell},
     [UR_OP_LSTM_HIDDEN] = {"lstm_hidden", call_lstm_hidden},
     [UR_OP_GRU_HIDDEN] = {"gru_hidden", call_gru_hidden},
+    [UR_OP_EXPR] = {"expr", call_expr},
 };
-_Static_assert(UR_OP_GRU_HIDDEN + 1 == UR_OP_COUNT, "every op kind needs a row in ur__op_table");
+_Static_assert(UR_OP_EXPR + 1 == UR_OP_COUNT, "every op kind needs a row in ur__op_table");
 
 /* ---- the gradient-check cases of all op families, in one list ---- */
 
@@ -65,7 +66,7 @@ typedef struct family {
 static const family families[] = {
     {ur__cases_elementwise, &ur__n_cases_elementwise}, {ur__cases_linalg, &ur__n_cases_linalg},
     {ur__cases_reduce, &ur__n_cases_reduce},           {ur__cases_shape, &ur__n_cases_shape},
-    {ur__cases_rnn, &ur__n_cases_rnn},
+    {ur__cases_rnn, &ur__n_cases_rnn},                 {ur__cases_expr, &ur__n_cases_expr},
 };
 
 static const ur_op_case *case_at(int i) {

@@ -116,5 +116,7 @@ extern const ur_op_case ur__cases_shape[];
 extern const int ur__n_cases_shape;
 extern const ur_op_case ur__cases_rnn[];
 extern const int ur__n_cases_rnn;
+extern const ur_op_case ur__cases_expr[];
+extern const int ur__n_cases_expr;
 
 #endif

@@ -54,6 +54,7 @@ typedef enum ur_op {
     UR_OP_LSTM_CELL,
     UR_OP_LSTM_HIDDEN,
     UR_OP_GRU_HIDDEN,
+    UR_OP_EXPR, /* a fused pointwise expression (ur_expr.h) */
     UR_OP_COUNT
 } ur_op;
 

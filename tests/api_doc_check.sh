@@ -3,7 +3,7 @@
 # Usage: api_doc_check.sh SOURCE_DIR
 #
 # Public headers: tensor/ur_tensor.h, tensor/ur_kernels.h, autograd/ur_tape.h,
-# autograd/ur_ops.h, nn/ur_*.h, nn/data/ur_data.h, nn/io/ur_checkpoint.h and nn/unroll.h (never the private *_internal.h).
+# autograd/ur_ops.h, autograd/ur_expr.h, nn/ur_*.h, nn/data/ur_data.h, nn/io/ur_checkpoint.h and nn/unroll.h (never the private *_internal.h).
 # With comments removed, the names extracted are
 #   functions   every ur_name followed by "(" that is not a pointer typedef "(*ur_name)",
 #               and every lowercase macro (#define ur_name)
@@ -18,7 +18,7 @@ api="$src/docs/api.md"
 
 headers=()
 for h in "$src"/tensor/ur_tensor.h "$src"/tensor/ur_kernels.h "$src"/autograd/ur_tape.h \
-         "$src"/autograd/ur_ops.h "$src"/nn/ur_*.h "$src"/nn/data/ur_*.h "$src"/nn/io/ur_*.h "$src"/nn/unroll.h; do
+         "$src"/autograd/ur_ops.h "$src"/autograd/ur_expr.h "$src"/nn/ur_*.h "$src"/nn/data/ur_*.h "$src"/nn/io/ur_*.h "$src"/nn/unroll.h; do
     case "$h" in *_internal.h) continue ;; esac
     [ -f "$h" ] && headers+=("$h")
 done

@@ -1,0 +1,273 @@
+/* expr_eval.c - a fused pointwise expression as one tape node (UR_OP_EXPR): its
+ * forward pass, its backward pass derived from the node list, and its
+ * gradient-check cases.
+ *
+ * Both passes go over each batch row in chunks of `chunk` columns. A chunk runs the
+ * node list in order, one short loop per node over buffers on the stack, so each
+ * loop vectorises (sigmoid, tanh and exp use the vector kernels of tensor/vec.c).
+ * Backward runs the list in reverse over the same chunk with one adjoint buffer
+ * per node, each node applying its derivative rule from the table below: nothing
+ * is written per expression.
+ *
+ * Saved or recomputed: backward needs every node's value. The transcendental nodes
+ * (sigmoid, tanh, exp, log) are saved by forward when the output is small
+ * (B N <= SAVE_MAX, as the hand-fused gate ops did: there the saved copy costs less
+ * than the vector kernels again); everything else, and everything for large
+ * outputs, is recomputed per chunk from the inputs, which backward still holds.
+ * Either way backward sees exactly the forward's values. */
+#include "expr_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum {
+    CHUNK = 256,      /* columns per chunk, at most */
+    SCRATCH = 16384,  /* stack buffer per pass: values and adjoints of every node */
+    MAX_NODES = SCRATCH / 16, /* so that a chunk has at least 8 columns */
+    MAX_SLOTS = UR_EX_MAX_SLOTS,
+    SAVE_MAX = 16384,
+};
+#define PAR_MIN 2048.0
+
+#define LOOP for (int j = 0; j < n; j++)
+
+/* ---- the rules: y = f(a, b) and its derivative, once per kind ----
+ * bwd adds g dy/da to ga and g dy/db to gb (gb NULL for one operand); ga and gb
+ * may be the same buffer (x * x), so each is updated by a loop of its own. */
+typedef void (*ex_fwd)(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y);
+typedef void (*ex_bwd)(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b,
+                       const ur_real *restrict y, ur_real *ga, ur_real *gb);
+
+static void f_add(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] + b[j]; }
+static void f_sub(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] - b[j]; }
+static void f_mul(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] * b[j]; }
+static void f_div(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] / b[j]; }
+static void f_sigmoid(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_sigmoid((size_t)n, a, y); }
+static void f_tanh(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_tanh((size_t)n, a, y); }
+static void f_relu(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] > 0 ? a[j] : 0; }
+static void f_exp(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_exp((size_t)n, a, y); }
+static void f_log(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = (ur_real)log(a[j]); }
+static void f_one_minus(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = 1 - a[j]; }
+static void f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = -a[j]; }
+
+#define BWD(name) \
+    static void name(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b, \
+                     const ur_real *restrict y, ur_real *ga, ur_real *gb)
+BWD(b_add) { LOOP ga[j] += g[j]; LOOP gb[j] += g[j]; }
+BWD(b_sub) { LOOP ga[j] += g[j]; LOOP gb[j] -= g[j]; }
+BWD(b_mul) { LOOP ga[j] += g[j] * b[j]; LOOP gb[j] += g[j] * a[j]; }
+BWD(b_div) { LOOP ga[j] += g[j] / b[j]; LOOP gb[j] -= g[j] * y[j] / b[j]; }   /* d(a/b)/db = -y/b */
+BWD(b_sigmoid) { LOOP ga[j] += g[j] * y[j] * (1 - y[j]); }
+BWD(b_tanh) { LOOP ga[j] += g[j] * (1 - y[j] * y[j]); }
+BWD(b_relu) { LOOP ga[j] += a[j] > 0 ? g[j] : 0; }
+BWD(b_exp) { LOOP ga[j] += g[j] * y[j]; }
+BWD(b_log) { LOOP ga[j] += g[j] / a[j]; }
+BWD(b_one_minus) { LOOP ga[j] -= g[j]; }
+BWD(b_neg) { LOOP ga[j] -= g[j]; }
+
+typedef struct ex_rule {
+    int arity; /* 0: a leaf */
+    int saved; /* a transcendental: worth saving for backward */
+    ex_fwd fwd;
+    ex_bwd bwd;
+} ex_rule;
+
+static const ex_rule rules[EX_KINDS] = {
+    [EX_ADD] = {2, 0, f_add, b_add},         [EX_SUB] = {2, 0, f_sub, b_sub},
+    [EX_MUL] = {2, 0, f_mul, b_mul},         [EX_DIV] = {2, 0, f_div, b_div},
+    [EX_SIGMOID] = {1, 1, f_sigmoid, b_sigmoid}, [EX_TANH] = {1, 1, f_tanh, b_tanh},
+    [EX_RELU] = {1, 0, f_relu, b_relu},      [EX_EXP] = {1, 1, f_exp, b_exp},
+    [EX_LOG] = {1, 1, f_log, b_log},         [EX_ONE_MINUS] = {1, 0, f_one_minus, b_one_minus},
+    [EX_NEG] = {1, 0, f_neg, b_neg},
+};
+
+int ur__ex_arity(ur__ex_kind k) { return k >= 0 && k < EX_KINDS ? rules[k].arity : 0; }
+
+
+/* Values of the live nodes for columns j0 .. j0+n of row b into v[] (vals: the
+ * node's stack buffer). reuse: take the saved nodes as they are (backward). */
+static void eval_chunk(const ur__ex_plan *p, const ur_real *const *x, int b, int j0, int n, const ur_real **v,
+                       ur_real *vals, int reuse) {
+    size_t N = (size_t)p->N;
+    for (int i = 0; i < p->n_nodes; i++) {
+        if (!p->live[i]) continue;
+        const ur__ex_node *e = &p->nodes[i];
+        ur_real *own = vals + (size_t)i * p->chunk;
+        switch (e->kind) {
+        case EX_INPUT: v[i] = x[e->slot] + b * N + j0; break;
+        case EX_BLOCK: v[i] = x[e->slot] + ((size_t)b * e->nb + e->k) * N + j0; break;
+        case EX_ROW: v[i] = x[e->slot] + j0; break;
+        case EX_COL:
+        case EX_CONST: {
+            ur_real c = e->kind == EX_COL ? x[e->slot][b] : e->v;
+            LOOP own[j] = c;
+            v[i] = own;
+            break;
+        }
+        default: {
+            ur_real *dst = own;
+            if (p->saved && p->save_at[i] >= 0) {
+                dst = p->saved + ((size_t)b * p->n_saved + p->save_at[i]) * N + j0;
+                if (reuse) {
+                    v[i] = dst;
+                    break;
+                }
+            }
+            rules[e->kind].fwd(n, v[e->a], e->b >= 0 ? v[e->b] : NULL, dst);
+            v[i] = dst;
+        }
+        }
+    }
+}
+
+/* Rows b0 .. b1 of the packed output y (n_out blocks of (B, N)). */
+static void forward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real *y, int b0, int b1) {
+    ur_real vals[SCRATCH];
+    const ur_real *v[MAX_NODES];
+    size_t N = (size_t)p->N;
+    for (int b = b0; b < b1; b++)
+        for (int j0 = 0; j0 < p->N; j0 += p->chunk) {
+            int n = p->N - j0 < p->chunk ? p->N - j0 : p->chunk;
+            eval_chunk(p, x, b, j0, n, v, vals, 0);
+            for (int k = 0; k < p->n_out; k++)
+                memcpy(y + ((size_t)k * p->B + b) * N + j0, v[p->out[k]], (size_t)n * sizeof(ur_real));
+        }
+}
+
+/* Rows are independent: split into nt contiguous parts, one per thread (each row is
+ * computed the same way whatever the split, so results do not depend on nt). */
+#define PRAGMA(x) _Pragma(#x)
+#define PARTS_PARALLEL(nt) PRAGMA(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
+
+void ur__expr_forward(const ur__ex_plan *p, const ur_real *const *x, ur_real *y) {
+    int B = p->B, nt = ur__par_threads((double)B * p->N, PAR_MIN);
+    PARTS_PARALLEL(nt)
+    for (int w = 0; w < nt; w++) forward_rows(p, x, y, B * w / nt, B * (w + 1) / nt);
+}
+
+static void *copy(ur_tape *t, const void *src, size_t bytes) {
+    void *d = ur__alloc(t, bytes ? bytes : 1);
+    if (d && bytes) memcpy(d, src, bytes);
+    return d;
+}
+
+ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, int N, int save) {
+    if (e->n_nodes > MAX_NODES) {
+        ur_tape_fail(t, UR_ERR_ARG, "%s: %d nodes, at most %d can be fused", op, e->n_nodes, MAX_NODES);
+        return NULL;
+    }
+    ur__ex_plan *p = ur__alloc(t, sizeof *p);
+    size_t n = (size_t)e->n_nodes;
+    unsigned char *live = ur__alloc(t, n);
+    int *save_at = ur__alloc(t, n * sizeof *save_at);
+    if (!p || !live || !save_at) return NULL;
+    p->name = copy(t, e->name, strlen(e->name) + 1);
+    p->nodes = copy(t, e->nodes, n * sizeof *e->nodes);
+    p->out = copy(t, e->out, (size_t)e->n_out * sizeof *e->out);
+    if (!p->name || !p->nodes || !p->out) return NULL;
+    p->n_nodes = e->n_nodes, p->n_out = e->n_out, p->n_slots = e->n_slots;
+    p->B = B, p->N = N;
+    /* a chunk's values and adjoints of every node fit the stack buffer */
+    p->chunk = SCRATCH / (2 * e->n_nodes) / 8 * 8;
+    if (p->chunk > CHUNK) p->chunk = CHUNK;
+    memset(live, 0, n);
+    for (int k = 0; k < e->n_out; k++) live[e->out[k]] = 1;
+    for (int i = e->n_nodes - 1; i >= 0; i--) /* operands come before their nodes */
+        if (live[i] && e->nodes[i].kind > EX_CONST) {
+            live[e->nodes[i].a] = 1;
+            if (e->nodes[i].b >= 0) live[e->nodes[i].b] = 1;
+        }
+    p->n_saved = 0;
+    for (int i = 0; i < e->n_nodes; i++)
+        save_at[i] = live[i] && rules[e->nodes[i].kind].saved ? p->n_saved++ : -1;
+    p->live = live;
+    p->save_at = save_at;
+    p->saved = NULL;
+    if (save && p->n_saved && (size_t)B * N <= SAVE_MAX &&
+        !(p->saved = ur__alloc_real(t, (size_t)B * N * p->n_saved)))
+        return NULL;
+    return p;
+}
+
+/* Adds a leaf's adjoint d (columns j0 .. j0+n of row b) into its input's gradient:
+ * gx[slot] for full inputs, blocks and columns, the per-row part rowpart[slot] of
+ * a row input (summed over the rows afterwards). */
+static void deliver(const ur__ex_plan *p, const ur__ex_node *e, const ur_real *restrict d, ur_real *const *gx,
+                    ur_real *const *rowpart, int b, int j0, int n) {
+    size_t N = (size_t)p->N;
+    ur_real *restrict g = NULL;
+    switch (e->kind) {
+    case EX_INPUT: g = gx[e->slot] ? gx[e->slot] + b * N + j0 : NULL; break;
+    case EX_BLOCK: g = gx[e->slot] ? gx[e->slot] + ((size_t)b * e->nb + e->k) * N + j0 : NULL; break;
+    case EX_ROW: g = rowpart[e->slot] ? rowpart[e->slot] + b * N + j0 : NULL; break;
+    case EX_COL:
+        if (gx[e->slot]) {
+            ur_real s = 0;
+            LOOP s += d[j];
+            gx[e->slot][b] += s;
+        }
+        return;
+    default: return;
+    }
+    if (g) LOOP g[j] += d[j];
+}
+
+/* Reverse mode over rows b0 .. b1: gy is the packed output's gradient. */
+static void backward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real *const *gx, ur_real *const *rowpart,
+                          const ur_real *gy, int b0, int b1) {
+    ur_real vals[SCRATCH];
+    const ur_real *v[MAX_NODES];
+    ur_real *adj = vals + (size_t)p->n_nodes * p->chunk;
+    size_t N = (size_t)p->N;
+    for (int b = b0; b < b1; b++)
+        for (int j0 = 0; j0 < p->N; j0 += p->chunk) {
+            int n = p->N - j0 < p->chunk ? p->N - j0 : p->chunk;
+            eval_chunk(p, x, b, j0, n, v, vals, 1);
+            for (int i = 0; i < p->n_nodes; i++)
+                if (p->live[i]) memset(adj + (size_t)i * p->chunk, 0, (size_t)n * sizeof(ur_real));
+            for (int k = 0; k < p->n_out; k++) {
+                ur_real *restrict d = adj + (size_t)p->out[k] * p->chunk;
+                const ur_real *restrict g = gy + ((size_t)k * p->B + b) * N + j0;
+                LOOP d[j] += g[j];
+            }
+            for (int i = p->n_nodes - 1; i >= 0; i--) {
+                if (!p->live[i]) continue;
+                const ur__ex_node *e = &p->nodes[i];
+                const ur_real *d = adj + (size_t)i * p->chunk;
+                if (rules[e->kind].arity == 0) {
+                    deliver(p, e, d, gx, rowpart, b, j0, n);
+                    continue;
+                }
+                ur_real *ga = adj + (size_t)e->a * p->chunk, *gb = e->b >= 0 ? adj + (size_t)e->b * p->chunk : NULL;
+                rules[e->kind].bwd(n, d, v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], ga, gb);
+            }
+        }
+}
+
+static void expr_backward(ur_tape *t, ur_node *y) {
+    const ur__ex_plan *p = y->aux;
+    const ur_real *x[MAX_SLOTS];
+    ur_real *gx[MAX_SLOTS], *rowpart[MAX_SLOTS];
+    for (int s = 0; s < p->n_slots; s++) {
+        x[s] = y->in[s]->value;
+        gx[s] = ur__grad(t, y->in[s]);
+        rowpart[s] = NULL;
+    }
+    size_t BN = (size_t)p->B * p->N;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const ur__ex_node *e = &p->nodes[i];
+        if (e->kind != EX_ROW || !p->live[i] || !gx[e->slot] || rowpart[e->slot]) continue;
+        if (!(rowpart[e->slot] = ur__alloc_real(t, BN))) return;
+        memset(rowpart[e->slot], 0, BN * sizeof(ur_real));
+    }
+    int B = p->B, nt = ur__par_threads((double)BN, PAR_MIN);
+    PARTS_PARALLEL(nt)
+    for (int w = 0; w < nt; w++) backward_rows(p, x, gx, rowpart, y->grad, B * w / nt, B * (w + 1) / nt);
+    for (int s = 0; s < p->n_slots; s++) /* row inputs: the sum over the batch, in row order */
+        if (rowpart[s])
+            for (int b = 0; b < B; b++)
+                for (int n = p->N, j = 0; j < n; j++) gx[s][j] += rowpart[s][(size_t)b * n + j];
+}
+
+const ur_backward_fn ur__backward_expr = expr_backward;
