@@ -66,32 +66,53 @@ BWD(b_log) { LOOP ga[j] += g[j] / a[j]; }
 BWD(b_one_minus) { LOOP ga[j] -= g[j]; }
 BWD(b_neg) { LOOP ga[j] -= g[j]; }
 
+/* uses: which values the derivative reads (USE_A, USE_B, USE_Y); saved: a
+ * transcendental, worth keeping for backward. */
+enum { USE_A = 1, USE_B = 2, USE_Y = 4 };
+
 typedef struct ex_rule {
     int arity; /* 0: a leaf */
-    int saved; /* a transcendental: worth saving for backward */
+    int uses;
+    int saved;
     ex_fwd fwd;
     ex_bwd bwd;
 } ex_rule;
 
 static const ex_rule rules[EX_KINDS] = {
-    [EX_ADD] = {2, 0, f_add, b_add},         [EX_SUB] = {2, 0, f_sub, b_sub},
-    [EX_MUL] = {2, 0, f_mul, b_mul},         [EX_DIV] = {2, 0, f_div, b_div},
-    [EX_SIGMOID] = {1, 1, f_sigmoid, b_sigmoid}, [EX_TANH] = {1, 1, f_tanh, b_tanh},
-    [EX_RELU] = {1, 0, f_relu, b_relu},      [EX_EXP] = {1, 1, f_exp, b_exp},
-    [EX_LOG] = {1, 1, f_log, b_log},         [EX_ONE_MINUS] = {1, 0, f_one_minus, b_one_minus},
-    [EX_NEG] = {1, 0, f_neg, b_neg},
+    [EX_ADD] = {2, 0, 0, f_add, b_add},
+    [EX_SUB] = {2, 0, 0, f_sub, b_sub},
+    [EX_MUL] = {2, USE_A | USE_B, 0, f_mul, b_mul},
+    [EX_DIV] = {2, USE_B | USE_Y, 0, f_div, b_div},
+    [EX_SIGMOID] = {1, USE_Y, 1, f_sigmoid, b_sigmoid},
+    [EX_TANH] = {1, USE_Y, 1, f_tanh, b_tanh},
+    [EX_RELU] = {1, USE_A, 0, f_relu, b_relu},
+    [EX_EXP] = {1, USE_Y, 1, f_exp, b_exp},
+    [EX_LOG] = {1, USE_A, 1, f_log, b_log},
+    [EX_ONE_MINUS] = {1, 0, 0, f_one_minus, b_one_minus},
+    [EX_NEG] = {1, 0, 0, f_neg, b_neg},
 };
 
 int ur__ex_arity(ur__ex_kind k) { return k >= 0 && k < EX_KINDS ? rules[k].arity : 0; }
 
+/* Where node i's values for columns j0.. of row b live when they are kept: an
+ * output in the packed output y, a saved node in p->saved; else NULL. */
+static ur_real *kept(const ur__ex_plan *p, ur_real *y, int i, int b, int j0) {
+    size_t N = (size_t)p->N;
+    if (p->first_out[i] >= 0) return y + ((size_t)p->first_out[i] * p->B + b) * N + j0;
+    if (p->saved && p->save_at[i] >= 0) return p->saved + ((size_t)b * p->n_saved + p->save_at[i]) * N + j0;
+    return NULL;
+}
 
-/* Values of the live nodes for columns j0 .. j0+n of row b into v[] (vals: the
- * node's stack buffer). reuse: take the saved nodes as they are (backward). */
-static void eval_chunk(const ur__ex_plan *p, const ur_real *const *x, int b, int j0, int n, const ur_real **v,
-                       ur_real *vals, int reuse) {
+/* Values for columns j0 .. j0+n of row b into v[] (vals: a stack buffer of
+ * p->chunk per node). Forward computes every live node, writing outputs and saved
+ * nodes where they are kept; backward takes the kept ones as they are and
+ * recomputes only the others its rules read (p->need). */
+static void eval_chunk(const ur__ex_plan *p, const ur_real *const *x, ur_real *y, int b, int j0, int n,
+                       const ur_real **v, ur_real *vals, int backward) {
     size_t N = (size_t)p->N;
     for (int i = 0; i < p->n_nodes; i++) {
-        if (!p->live[i]) continue;
+        v[i] = NULL;
+        if (!p->live[i] || (backward && !p->need[i])) continue;
         const ur__ex_node *e = &p->nodes[i];
         ur_real *own = vals + (size_t)i * p->chunk;
         switch (e->kind) {
@@ -106,14 +127,12 @@ static void eval_chunk(const ur__ex_plan *p, const ur_real *const *x, int b, int
             break;
         }
         default: {
-            ur_real *dst = own;
-            if (p->saved && p->save_at[i] >= 0) {
-                dst = p->saved + ((size_t)b * p->n_saved + p->save_at[i]) * N + j0;
-                if (reuse) {
-                    v[i] = dst;
-                    break;
-                }
+            ur_real *dst = kept(p, y, i, b, j0);
+            if (dst && backward) {
+                v[i] = dst;
+                break;
             }
+            if (!dst) dst = own;
             rules[e->kind].fwd(n, v[e->a], e->b >= 0 ? v[e->b] : NULL, dst);
             v[i] = dst;
         }
@@ -129,9 +148,12 @@ static void forward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real 
     for (int b = b0; b < b1; b++)
         for (int j0 = 0; j0 < p->N; j0 += p->chunk) {
             int n = p->N - j0 < p->chunk ? p->N - j0 : p->chunk;
-            eval_chunk(p, x, b, j0, n, v, vals, 0);
-            for (int k = 0; k < p->n_out; k++)
-                memcpy(y + ((size_t)k * p->B + b) * N + j0, v[p->out[k]], (size_t)n * sizeof(ur_real));
+            eval_chunk(p, x, y, b, j0, n, v, vals, 0);
+            for (int k = 0; k < p->n_out; k++) { /* outputs that are leaves or repeated */
+                int i = p->out[k];
+                ur_real *o = y + ((size_t)k * p->B + b) * N + j0;
+                if (v[i] != o) memcpy(o, v[i], (size_t)n * sizeof(ur_real));
+            }
         }
 }
 
@@ -146,102 +168,65 @@ void ur__expr_forward(const ur__ex_plan *p, const ur_real *const *x, ur_real *y)
     for (int w = 0; w < nt; w++) forward_rows(p, x, y, B * w / nt, B * (w + 1) / nt);
 }
 
-static void *copy(ur_tape *t, const void *src, size_t bytes) {
-    void *d = ur__alloc(t, bytes ? bytes : 1);
-    if (d && bytes) memcpy(d, src, bytes);
-    return d;
-}
+/* ---- backward ----
+ * The adjoint of a full or block leaf is its input's gradient itself (rules add
+ * into it), of a row leaf its row of the per-row buffer (summed over the batch at
+ * the end, in row order, so the sum does not depend on the threads); columns and
+ * constants get a buffer of their own, a column's is summed into its gradient. */
 
-ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, int N, int save) {
-    if (e->n_nodes > MAX_NODES) {
-        ur_tape_fail(t, UR_ERR_ARG, "%s: %d nodes, at most %d can be fused", op, e->n_nodes, MAX_NODES);
-        return NULL;
-    }
-    ur__ex_plan *p = ur__alloc(t, sizeof *p);
-    size_t n = (size_t)e->n_nodes;
-    unsigned char *live = ur__alloc(t, n);
-    int *save_at = ur__alloc(t, n * sizeof *save_at);
-    if (!p || !live || !save_at) return NULL;
-    p->name = copy(t, e->name, strlen(e->name) + 1);
-    p->nodes = copy(t, e->nodes, n * sizeof *e->nodes);
-    p->out = copy(t, e->out, (size_t)e->n_out * sizeof *e->out);
-    if (!p->name || !p->nodes || !p->out) return NULL;
-    p->n_nodes = e->n_nodes, p->n_out = e->n_out, p->n_slots = e->n_slots;
-    p->B = B, p->N = N;
-    /* a chunk's values and adjoints of every node fit the stack buffer */
-    p->chunk = SCRATCH / (2 * e->n_nodes) / 8 * 8;
-    if (p->chunk > CHUNK) p->chunk = CHUNK;
-    memset(live, 0, n);
-    for (int k = 0; k < e->n_out; k++) live[e->out[k]] = 1;
-    for (int i = e->n_nodes - 1; i >= 0; i--) /* operands come before their nodes */
-        if (live[i] && e->nodes[i].kind > EX_CONST) {
-            live[e->nodes[i].a] = 1;
-            if (e->nodes[i].b >= 0) live[e->nodes[i].b] = 1;
-        }
-    p->n_saved = 0;
-    for (int i = 0; i < e->n_nodes; i++)
-        save_at[i] = live[i] && rules[e->nodes[i].kind].saved ? p->n_saved++ : -1;
-    p->live = live;
-    p->save_at = save_at;
-    p->saved = NULL;
-    if (save && p->n_saved && (size_t)B * N <= SAVE_MAX &&
-        !(p->saved = ur__alloc_real(t, (size_t)B * N * p->n_saved)))
-        return NULL;
-    return p;
-}
-
-/* Adds a leaf's adjoint d (columns j0 .. j0+n of row b) into its input's gradient:
- * gx[slot] for full inputs, blocks and columns, the per-row part rowpart[slot] of
- * a row input (summed over the rows afterwards). */
-static void deliver(const ur__ex_plan *p, const ur__ex_node *e, const ur_real *restrict d, ur_real *const *gx,
-                    ur_real *const *rowpart, int b, int j0, int n) {
+/* Adjoint buffers of the live nodes for columns j0.. of row b, zeroed where they are
+ * buffers of their own; the outputs' adjoints start as their gradient (gy). */
+static void adjoints(const ur__ex_plan *p, ur_real *const *gx, ur_real *const *rowpart, const ur_real *gy,
+                     int b, int j0, int n, ur_real **adj, ur_real *buf) {
     size_t N = (size_t)p->N;
-    ur_real *restrict g = NULL;
-    switch (e->kind) {
-    case EX_INPUT: g = gx[e->slot] ? gx[e->slot] + b * N + j0 : NULL; break;
-    case EX_BLOCK: g = gx[e->slot] ? gx[e->slot] + ((size_t)b * e->nb + e->k) * N + j0 : NULL; break;
-    case EX_ROW: g = rowpart[e->slot] ? rowpart[e->slot] + b * N + j0 : NULL; break;
-    case EX_COL:
-        if (gx[e->slot]) {
-            ur_real s = 0;
-            LOOP s += d[j];
-            gx[e->slot][b] += s;
-        }
-        return;
-    default: return;
+    for (int i = 0; i < p->n_nodes; i++) {
+        adj[i] = NULL;
+        if (!p->live[i]) continue;
+        const ur__ex_node *e = &p->nodes[i];
+        ur_real *g = NULL;
+        if (e->kind == EX_INPUT && gx[e->slot]) g = gx[e->slot] + b * N + j0;
+        if (e->kind == EX_BLOCK && gx[e->slot]) g = gx[e->slot] + ((size_t)b * e->nb + e->k) * N + j0;
+        if (e->kind == EX_ROW && rowpart[e->slot]) g = rowpart[e->slot] + b * N + j0;
+        adj[i] = g ? g : buf + (size_t)i * p->chunk;
+        if (g) continue;
+        if (e->kind > EX_CONST && p->first_out[i] >= 0) /* an output: starts as its gradient */
+            memcpy(adj[i], gy + ((size_t)p->first_out[i] * p->B + b) * N + j0, (size_t)n * sizeof(ur_real));
+        else
+            memset(adj[i], 0, (size_t)n * sizeof(ur_real));
     }
-    if (g) LOOP g[j] += d[j];
+    for (int k = 0; k < p->n_out; k++) { /* outputs that are leaves or repeated */
+        int i = p->out[k];
+        if (p->nodes[i].kind > EX_CONST && p->first_out[i] == k) continue;
+        ur_real *restrict d = adj[i];
+        const ur_real *restrict g = gy + ((size_t)k * p->B + b) * N + j0;
+        LOOP d[j] += g[j];
+    }
 }
 
 /* Reverse mode over rows b0 .. b1: gy is the packed output's gradient. */
-static void backward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real *const *gx, ur_real *const *rowpart,
-                          const ur_real *gy, int b0, int b1) {
+static void backward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real *y, ur_real *const *gx,
+                          ur_real *const *rowpart, const ur_real *gy, int b0, int b1) {
     ur_real vals[SCRATCH];
     const ur_real *v[MAX_NODES];
-    ur_real *adj = vals + (size_t)p->n_nodes * p->chunk;
-    size_t N = (size_t)p->N;
+    ur_real *adj[MAX_NODES];
     for (int b = b0; b < b1; b++)
         for (int j0 = 0; j0 < p->N; j0 += p->chunk) {
             int n = p->N - j0 < p->chunk ? p->N - j0 : p->chunk;
-            eval_chunk(p, x, b, j0, n, v, vals, 1);
-            for (int i = 0; i < p->n_nodes; i++)
-                if (p->live[i]) memset(adj + (size_t)i * p->chunk, 0, (size_t)n * sizeof(ur_real));
-            for (int k = 0; k < p->n_out; k++) {
-                ur_real *restrict d = adj + (size_t)p->out[k] * p->chunk;
-                const ur_real *restrict g = gy + ((size_t)k * p->B + b) * N + j0;
-                LOOP d[j] += g[j];
-            }
+            eval_chunk(p, x, y, b, j0, n, v, vals, 1);
+            adjoints(p, gx, rowpart, gy, b, j0, n, adj, vals + (size_t)p->n_nodes * p->chunk);
             for (int i = p->n_nodes - 1; i >= 0; i--) {
-                if (!p->live[i]) continue;
                 const ur__ex_node *e = &p->nodes[i];
-                const ur_real *d = adj + (size_t)i * p->chunk;
-                if (rules[e->kind].arity == 0) {
-                    deliver(p, e, d, gx, rowpart, b, j0, n);
-                    continue;
-                }
-                ur_real *ga = adj + (size_t)e->a * p->chunk, *gb = e->b >= 0 ? adj + (size_t)e->b * p->chunk : NULL;
-                rules[e->kind].bwd(n, d, v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], ga, gb);
+                if (!p->live[i] || e->kind <= EX_CONST) continue;
+                rules[e->kind].bwd(n, adj[i], v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], adj[e->a],
+                                   e->b >= 0 ? adj[e->b] : NULL);
             }
+            for (int i = 0; i < p->n_nodes; i++) /* columns: the sum over the chunk */
+                if (p->live[i] && p->nodes[i].kind == EX_COL && gx[p->nodes[i].slot]) {
+                    const ur_real *d = adj[i];
+                    ur_real s = 0;
+                    LOOP s += d[j];
+                    gx[p->nodes[i].slot][b] += s;
+                }
         }
 }
 
@@ -263,7 +248,7 @@ static void expr_backward(ur_tape *t, ur_node *y) {
     }
     int B = p->B, nt = ur__par_threads((double)BN, PAR_MIN);
     PARTS_PARALLEL(nt)
-    for (int w = 0; w < nt; w++) backward_rows(p, x, gx, rowpart, y->grad, B * w / nt, B * (w + 1) / nt);
+    for (int w = 0; w < nt; w++) backward_rows(p, x, y->value, gx, rowpart, y->grad, B * w / nt, B * (w + 1) / nt);
     for (int s = 0; s < p->n_slots; s++) /* row inputs: the sum over the batch, in row order */
         if (rowpart[s])
             for (int b = 0; b < B; b++)
@@ -271,3 +256,72 @@ static void expr_backward(ur_tape *t, ur_node *y) {
 }
 
 const ur_backward_fn ur__backward_expr = expr_backward;
+
+/* ---- the plan ---- */
+
+static void *copy(ur_tape *t, const void *src, size_t bytes) {
+    void *d = ur__alloc(t, bytes ? bytes : 1);
+    if (d && bytes) memcpy(d, src, bytes);
+    return d;
+}
+
+/* live: some output depends on the node. first_out: the first output naming it.
+ * need: backward reads its value (a rule uses it, or a recomputed node is made
+ * from it). save_at: a needed transcendental that is not an output, when saving. */
+static void analyse(const ur_expr *e, int may_save, unsigned char *live, unsigned char *need, int *first_out,
+                    int *save_at, int *n_saved) {
+    int n = e->n_nodes;
+    memset(live, 0, (size_t)n);
+    memset(need, 0, (size_t)n);
+    for (int i = 0; i < n; i++) first_out[i] = -1;
+    for (int k = e->n_out - 1; k >= 0; k--) live[e->out[k]] = 1, first_out[e->out[k]] = k;
+    for (int i = n - 1; i >= 0; i--) { /* operands come before their nodes */
+        const ur__ex_node *d = &e->nodes[i];
+        if (!live[i] || d->kind <= EX_CONST) continue;
+        live[d->a] = 1;
+        if (d->b >= 0) live[d->b] = 1;
+        int u = rules[d->kind].uses;
+        if (u & USE_Y) need[i] = 1;
+        if (u & USE_A) need[d->a] = 1;
+        if (u & USE_B) need[d->b] = 1;
+    }
+    *n_saved = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        const ur__ex_node *d = &e->nodes[i];
+        save_at[i] = -1;
+        if (!need[i] || d->kind <= EX_CONST || first_out[i] >= 0) continue;
+        if (may_save && rules[d->kind].saved) {
+            save_at[i] = (*n_saved)++;
+            continue;
+        }
+        need[d->a] = 1; /* recomputed: its operands are needed */
+        if (d->b >= 0) need[d->b] = 1;
+    }
+}
+
+ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, int N, int save) {
+    if (e->n_nodes > MAX_NODES) {
+        ur_tape_fail(t, UR_ERR_ARG, "%s: %d nodes, at most %d can be fused", op, e->n_nodes, MAX_NODES);
+        return NULL;
+    }
+    ur__ex_plan *p = ur__alloc(t, sizeof *p);
+    size_t n = (size_t)e->n_nodes;
+    unsigned char *live = ur__alloc(t, n), *need = ur__alloc(t, n);
+    int *save_at = ur__alloc(t, n * sizeof *save_at), *first_out = ur__alloc(t, n * sizeof *first_out);
+    if (!p || !live || !need || !save_at || !first_out) return NULL;
+    p->name = copy(t, e->name, strlen(e->name) + 1);
+    p->nodes = copy(t, e->nodes, n * sizeof *e->nodes);
+    p->out = copy(t, e->out, (size_t)e->n_out * sizeof *e->out);
+    if (!p->name || !p->nodes || !p->out) return NULL;
+    p->n_nodes = e->n_nodes, p->n_out = e->n_out, p->n_slots = e->n_slots;
+    p->B = B, p->N = N;
+    /* a chunk's values and adjoints of every node fit the stack buffer */
+    p->chunk = SCRATCH / (2 * e->n_nodes) / 8 * 8;
+    if (p->chunk > CHUNK) p->chunk = CHUNK;
+    /* saved only for small outputs (see the top of the file); else recomputed */
+    analyse(e, save && (size_t)B * N <= SAVE_MAX, live, need, first_out, save_at, &p->n_saved);
+    p->live = live, p->need = need, p->first_out = first_out, p->save_at = save_at;
+    p->saved = NULL;
+    if (p->n_saved && !(p->saved = ur__alloc_real(t, (size_t)B * N * p->n_saved))) return NULL;
+    return p;
+}

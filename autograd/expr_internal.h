@@ -57,6 +57,8 @@ typedef struct ur__ex_plan {
     const ur__ex_node *nodes;
     const int *out;
     const unsigned char *live; /* per node: some output depends on it */
+    const unsigned char *need; /* per node: backward reads its value */
+    const int *first_out;      /* per node: the first output that is this node, or -1 */
     const int *save_at;        /* per node: its index among the saved nodes, or -1 */
     int n_saved;
     ur_real *saved; /* B rows of n_saved blocks of N; NULL: recompute */

@@ -52,6 +52,7 @@ void bench_bilstm_tagger(bench_report *r, double seconds);
 void bench_charlm_lstm_primitives(bench_report *r, double seconds);
 void bench_tree_rnn(bench_report *r, double seconds);     /* bench_tree.c */
 void bench_tree_batching(bench_report *r, double seconds); /* bench_tree.c: ur_treenet, batched or not */
+void bench_expr_lstm_gates(bench_report *r, double seconds); /* bench_expr.c: gate math fused/expr/primitives */
 
 /* --determinism (bench_rnn.c): trains each LSTM config (and medium GRU and Elman)
  * `steps` steps on 1 and on 2 threads and prints whether every parameter and the

@@ -9,7 +9,7 @@
 
 /* ---- running a step twice: the expression and a reference, on fresh tapes ---- */
 
-enum { MAXIN = 5, MAXOUT = 2 };
+enum { MAXIN = 5, MAXOUT = 3 };
 
 typedef struct step {
     int n_in, n_out;
@@ -256,6 +256,7 @@ static void gen_recipe(recipe *r, ur_rng *rng, int depth) {
     double b;
     /* out0 = tree + full; out1 = tree + block 1 + row + col: every slot is read */
     int t0 = gen(r, rng, depth, &b);
+    put(r, R_SIGMOID, t0, -1, 0, 0); /* read by no output: skipped */
     r->out[0] = put(r, R_ADD, t0, put(r, R_FULL, -1, -1, 0, 0), 0, 0);
     int t1 = gen(r, rng, depth, &b);
     t1 = put(r, R_ADD, t1, put(r, R_BLOCK, -1, -1, 1, 0), 0, 0);
@@ -360,6 +361,14 @@ Test(expr, random_expressions_match_primitives_and_pass_gradcheck) {
         char what[48];
         snprintf(what, sizeof what, "random expression %d", x);
         worst_twin = fmax(worst_twin, compare(&s, by_expr, e, recipe_primitives, &r, what));
+        if (x % 4 == 0) { /* wide rows: recomputed in backward, several chunks, threads */
+            step wide;
+            int W = 8200;
+            step_init(&wide, 500 + (uint64_t)x, 4, 2, (const int[][2]){{2, W}, {2, 3 * W}, {W, 0}, {2, 1}},
+                      (const int[]){2, 2, 1, 2}, 2, W);
+            worst_twin = fmax(worst_twin, compare(&wide, by_expr, e, recipe_primitives, &r, what));
+            step_free(&wide);
+        }
 
         ur_paramset *ps = ur_paramset_new();
         check_ctx c = {e, {0}, &s};
@@ -386,4 +395,29 @@ Test(expr, random_expressions_match_primitives_and_pass_gradcheck) {
     cr_log_info("%d expressions (%d nodes on average, at most %d), %zu gradient elements: largest difference "
                 "to primitives %.2e, largest gradient-check error %.2e", COUNT, sum_nodes / COUNT, max_nodes,
                 checked, worst_twin, worst_check);
+}
+
+/* Outputs may be leaves and may repeat; their gradients add up. */
+static int odd_outputs_expr(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
+    ur_expr *e = ur_expr_new("odd");
+    int a = ur_expr_input(e, 0), p = ur_expr_mul(e, a, ur_expr_input_col(e, 1));
+    ur_expr_output(e, a);
+    ur_expr_output(e, p);
+    ur_expr_output(e, p);
+    int ok = ur_expr_apply(t, e, 2, in, out) == UR_OK;
+    ur_expr_free(e);
+    return ok;
+}
+
+static int odd_outputs_primitives(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
+    out[0] = in[0];
+    out[1] = out[2] = ur_mul(t, in[0], in[1]);
+    return out[1] != NULL;
+}
+
+Test(expr, outputs_may_be_leaves_and_repeat) {
+    step s;
+    step_init(&s, 40, 2, 3, (const int[][2]){{3, 5}, {3, 1}}, (const int[]){2, 2}, 3, 5);
+    compare(&s, odd_outputs_expr, NULL, odd_outputs_primitives, NULL, "odd outputs");
+    step_free(&s);
 }
