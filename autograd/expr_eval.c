@@ -33,11 +33,13 @@ enum {
 #define LOOP for (int j = 0; j < n; j++)
 
 /* ---- the rules: y = f(a, b) and its derivative, once per kind ----
- * bwd adds g dy/da to ga and g dy/db to gb (gb NULL for one operand); ga and gb
- * may be the same buffer (x * x), so each is updated by a loop of its own. */
+ * bwd adds g dy/da to ga and g dy/db to gb (gb NULL for one operand). set_a
+ * (set_b): this is the first contribution to that adjoint in the reverse walk,
+ * which then assigns instead of adding to a zeroed buffer (the plan decides, see
+ * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own. */
 typedef void (*ex_fwd)(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y);
 typedef void (*ex_bwd)(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b,
-                       const ur_real *restrict y, ur_real *ga, ur_real *gb);
+                       const ur_real *restrict y, ur_real *ga, ur_real *gb, int set_a, int set_b);
 
 static void f_add(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] + b[j]; }
 static void f_sub(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] - b[j]; }
@@ -51,20 +53,26 @@ static void f_log(int n, const ur_real *restrict a, const ur_real *restrict b, u
 static void f_one_minus(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = 1 - a[j]; }
 static void f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = -a[j]; }
 
+/* d = e or d += e, over the chunk */
+#define PUT(d, set, e) \
+    do { \
+        if (set) LOOP d[j] = (e); \
+        else LOOP d[j] += (e); \
+    } while (0)
 #define BWD(name) \
     static void name(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b, \
-                     const ur_real *restrict y, ur_real *ga, ur_real *gb)
-BWD(b_add) { LOOP ga[j] += g[j]; LOOP gb[j] += g[j]; }
-BWD(b_sub) { LOOP ga[j] += g[j]; LOOP gb[j] -= g[j]; }
-BWD(b_mul) { LOOP ga[j] += g[j] * b[j]; LOOP gb[j] += g[j] * a[j]; }
-BWD(b_div) { LOOP ga[j] += g[j] / b[j]; LOOP gb[j] -= g[j] * y[j] / b[j]; }   /* d(a/b)/db = -y/b */
-BWD(b_sigmoid) { LOOP ga[j] += g[j] * y[j] * (1 - y[j]); }
-BWD(b_tanh) { LOOP ga[j] += g[j] * (1 - y[j] * y[j]); }
-BWD(b_relu) { LOOP ga[j] += a[j] > 0 ? g[j] : 0; }
-BWD(b_exp) { LOOP ga[j] += g[j] * y[j]; }
-BWD(b_log) { LOOP ga[j] += g[j] / a[j]; }
-BWD(b_one_minus) { LOOP ga[j] -= g[j]; }
-BWD(b_neg) { LOOP ga[j] -= g[j]; }
+                     const ur_real *restrict y, ur_real *ga, ur_real *gb, int set_a, int set_b)
+BWD(b_add) { PUT(ga, set_a, g[j]); PUT(gb, set_b, g[j]); }
+BWD(b_sub) { PUT(ga, set_a, g[j]); PUT(gb, set_b, -g[j]); }
+BWD(b_mul) { PUT(ga, set_a, g[j] * b[j]); PUT(gb, set_b, g[j] * a[j]); }
+BWD(b_div) { PUT(ga, set_a, g[j] / b[j]); PUT(gb, set_b, -g[j] * y[j] / b[j]); } /* d(a/b)/db = -y/b */
+BWD(b_sigmoid) { PUT(ga, set_a, g[j] * y[j] * (1 - y[j])); }
+BWD(b_tanh) { PUT(ga, set_a, g[j] * (1 - y[j] * y[j])); }
+BWD(b_relu) { PUT(ga, set_a, a[j] > 0 ? g[j] : 0); }
+BWD(b_exp) { PUT(ga, set_a, g[j] * y[j]); }
+BWD(b_log) { PUT(ga, set_a, g[j] / a[j]); }
+BWD(b_one_minus) { PUT(ga, set_a, -g[j]); }
+BWD(b_neg) { PUT(ga, set_a, -g[j]); }
 
 /* uses: which values the derivative reads (USE_A, USE_B, USE_Y); saved: a
  * transcendental, worth keeping for backward. */
@@ -189,10 +197,13 @@ static void adjoints(const ur__ex_plan *p, ur_real *const *gx, ur_real *const *r
         if (e->kind == EX_ROW && rowpart[e->slot]) g = rowpart[e->slot] + b * N + j0;
         adj[i] = g ? g : buf + (size_t)i * p->chunk;
         if (g) continue;
-        if (e->kind > EX_CONST && p->first_out[i] >= 0) /* an output: starts as its gradient */
-            memcpy(adj[i], gy + ((size_t)p->first_out[i] * p->B + b) * N + j0, (size_t)n * sizeof(ur_real));
-        else
-            memset(adj[i], 0, (size_t)n * sizeof(ur_real));
+        const ur_real *gk = gy + ((size_t)(p->first_out[i] >= 0 ? p->first_out[i] : 0) * p->B + b) * N + j0;
+        switch (p->init[i]) {
+        case ADJ_SET: break;
+        case ADJ_COPY: memcpy(adj[i], gk, (size_t)n * sizeof(ur_real)); break;
+        case ADJ_GY: adj[i] = (ur_real *)gk; break; /* only read: by the node's own rule */
+        default: memset(adj[i], 0, (size_t)n * sizeof(ur_real));
+        }
     }
     for (int k = 0; k < p->n_out; k++) { /* outputs that are leaves or repeated */
         int i = p->out[k];
@@ -218,7 +229,7 @@ static void backward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real
                 const ur__ex_node *e = &p->nodes[i];
                 if (!p->live[i] || e->kind <= EX_CONST) continue;
                 rules[e->kind].bwd(n, adj[i], v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], adj[e->a],
-                                   e->b >= 0 ? adj[e->b] : NULL);
+                                   e->b >= 0 ? adj[e->b] : NULL, p->set[i] & 1, p->set[i] & 2);
             }
             for (int i = 0; i < p->n_nodes; i++) /* columns: the sum over the chunk */
                 if (p->live[i] && p->nodes[i].kind == EX_COL && gx[p->nodes[i].slot]) {
@@ -299,6 +310,40 @@ static void analyse(const ur_expr *e, int may_save, unsigned char *live, unsigne
     }
 }
 
+/* How each adjoint starts (init) and which contributions assign (set): walking
+ * the nodes in reverse as backward does, the first contribution to a buffer of the
+ * node's own (an op that is not an output, a column, a constant) assigns, so the
+ * buffer needs no zeroing. An output starts as its gradient: a copy, or the
+ * gradient itself when nothing else adds to it. Inputs' gradients only get adds. */
+static void plan_adjoints(const ur_expr *e, const unsigned char *live, const int *first_out, unsigned char *init,
+                          unsigned char *set, unsigned char *seen) {
+    int n = e->n_nodes;
+    memset(init, ADJ_ZERO, (size_t)n);
+    memset(set, 0, (size_t)n);
+    memset(seen, 0, (size_t)n);
+    for (int k = 0; k < e->n_out; k++) {
+        int i = e->out[k];
+        if (e->nodes[i].kind > EX_CONST) init[i] = seen[i] ? ADJ_COPY : ADJ_GY; /* listed twice: the second adds */
+        seen[i] = 1; /* a leaf output is added to its adjoint before the walk */
+    }
+    for (int i = 0; i < n; i++) /* read by another node too: a copy to add into */
+        for (int o = 0; live[i] && e->nodes[i].kind > EX_CONST && o < 2; o++) {
+            int k = o ? e->nodes[i].b : e->nodes[i].a;
+            if (k >= 0 && first_out[k] >= 0 && e->nodes[k].kind > EX_CONST) init[k] = ADJ_COPY;
+        }
+    for (int i = n - 1; i >= 0; i--) {
+        const ur__ex_node *d = &e->nodes[i];
+        if (!live[i] || d->kind <= EX_CONST) continue;
+        for (int o = 0; o < 2; o++) {
+            int k = o ? d->b : d->a;
+            if (k < 0 || seen[k]) continue;
+            seen[k] = 1;
+            ur__ex_kind kk = e->nodes[k].kind;
+            if (kk > EX_CONST || kk == EX_COL || kk == EX_CONST) set[i] |= (unsigned char)(1 << o), init[k] = ADJ_SET;
+        }
+    }
+}
+
 ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, int N, int save) {
     if (e->n_nodes > MAX_NODES) {
         ur_tape_fail(t, UR_ERR_ARG, "%s: %d nodes, at most %d can be fused", op, e->n_nodes, MAX_NODES);
@@ -306,9 +351,10 @@ ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, 
     }
     ur__ex_plan *p = ur__alloc(t, sizeof *p);
     size_t n = (size_t)e->n_nodes;
-    unsigned char *live = ur__alloc(t, n), *need = ur__alloc(t, n);
+    unsigned char *live = ur__alloc(t, n), *need = ur__alloc(t, n), *init = ur__alloc(t, n), *set = ur__alloc(t, n);
+    unsigned char *seen = ur__alloc(t, n);
     int *save_at = ur__alloc(t, n * sizeof *save_at), *first_out = ur__alloc(t, n * sizeof *first_out);
-    if (!p || !live || !need || !save_at || !first_out) return NULL;
+    if (!p || !live || !need || !init || !set || !seen || !save_at || !first_out) return NULL;
     p->name = copy(t, e->name, strlen(e->name) + 1);
     p->nodes = copy(t, e->nodes, n * sizeof *e->nodes);
     p->out = copy(t, e->out, (size_t)e->n_out * sizeof *e->out);
@@ -320,7 +366,9 @@ ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, 
     if (p->chunk > CHUNK) p->chunk = CHUNK;
     /* saved only for small outputs (see the top of the file); else recomputed */
     analyse(e, save && (size_t)B * N <= SAVE_MAX, live, need, first_out, save_at, &p->n_saved);
+    plan_adjoints(e, live, first_out, init, set, seen);
     p->live = live, p->need = need, p->first_out = first_out, p->save_at = save_at;
+    p->init = init, p->set = set;
     p->saved = NULL;
     if (p->n_saved && !(p->saved = ur__alloc_real(t, (size_t)B * N * p->n_saved))) return NULL;
     return p;

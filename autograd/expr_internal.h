@@ -47,6 +47,10 @@ struct ur_expr {
 
 enum { UR_EX_MAX_SLOTS = 64 };
 
+/* How an adjoint starts in backward: zeroed, assigned by its first contribution, a
+ * copy of the output's gradient, or that gradient itself (read only). */
+enum { ADJ_ZERO, ADJ_SET, ADJ_COPY, ADJ_GY };
+
 /* The arity of a kind: 0 for leaves, 1 or 2 for the rules. */
 int ur__ex_arity(ur__ex_kind k);
 
@@ -60,6 +64,8 @@ typedef struct ur__ex_plan {
     const unsigned char *need; /* per node: backward reads its value */
     const int *first_out;      /* per node: the first output that is this node, or -1 */
     const int *save_at;        /* per node: its index among the saved nodes, or -1 */
+    const unsigned char *init; /* per node: how its adjoint starts (ADJ_*) */
+    const unsigned char *set;  /* per node: its rule assigns to a's (1) or b's (2) adjoint */
     int n_saved;
     ur_real *saved; /* B rows of n_saved blocks of N; NULL: recompute */
     int B, N, chunk;

@@ -9,7 +9,7 @@
 
 /* ---- running a step twice: the expression and a reference, on fresh tapes ---- */
 
-enum { MAXIN = 5, MAXOUT = 3 };
+enum { MAXIN = 5, MAXOUT = 4 };
 
 typedef struct step {
     int n_in, n_out;
@@ -254,11 +254,12 @@ static int gen(recipe *r, ur_rng *rng, int depth, double *bound) {
 static void gen_recipe(recipe *r, ur_rng *rng, int depth) {
     r->count = 0;
     double b;
-    /* out0 = tree + full; out1 = tree + block 1 + row + col: every slot is read */
+    /* out0 = tree + full; out1 = tree (times tanh(out0)) + block 1 + row + col: every slot is read */
     int t0 = gen(r, rng, depth, &b);
     put(r, R_SIGMOID, t0, -1, 0, 0); /* read by no output: skipped */
     r->out[0] = put(r, R_ADD, t0, put(r, R_FULL, -1, -1, 0, 0), 0, 0);
     int t1 = gen(r, rng, depth, &b);
+    if (ur_rng_below(rng, 2)) t1 = put(r, R_MUL, t1, put(r, R_TANH, r->out[0], -1, 0, 0), 0, 0); /* reads out0 */
     t1 = put(r, R_ADD, t1, put(r, R_BLOCK, -1, -1, 1, 0), 0, 0);
     t1 = put(r, R_ADD, t1, put(r, R_ROW, -1, -1, 0, 0), 0, 0);
     r->out[1] = put(r, R_ADD, t1, put(r, R_COL, -1, -1, 0, 0), 0, 0);
@@ -400,10 +401,11 @@ Test(expr, random_expressions_match_primitives_and_pass_gradcheck) {
 /* Outputs may be leaves and may repeat; their gradients add up. */
 static int odd_outputs_expr(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
     ur_expr *e = ur_expr_new("odd");
-    int a = ur_expr_input(e, 0), p = ur_expr_mul(e, a, ur_expr_input_col(e, 1));
+    int a = ur_expr_input(e, 0), col = ur_expr_input_col(e, 1), p = ur_expr_mul(e, a, col);
     ur_expr_output(e, a);
     ur_expr_output(e, p);
     ur_expr_output(e, p);
+    ur_expr_output(e, col);
     int ok = ur_expr_apply(t, e, 2, in, out) == UR_OK;
     ur_expr_free(e);
     return ok;
@@ -412,12 +414,13 @@ static int odd_outputs_expr(ur_tape *t, void *ctx, ur_node **in, ur_node **out) 
 static int odd_outputs_primitives(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
     out[0] = in[0];
     out[1] = out[2] = ur_mul(t, in[0], in[1]);
-    return out[1] != NULL;
+    out[3] = ur_add(t, in[1], ur_zeros(t, 2, (int[]){ur_node_dim(in[0], 0), ur_node_dim(in[0], 1)}));
+    return out[3] != NULL;
 }
 
 Test(expr, outputs_may_be_leaves_and_repeat) {
     step s;
-    step_init(&s, 40, 2, 3, (const int[][2]){{3, 5}, {3, 1}}, (const int[]){2, 2}, 3, 5);
+    step_init(&s, 40, 2, 4, (const int[][2]){{3, 5}, {3, 1}}, (const int[]){2, 2}, 3, 5);
     compare(&s, odd_outputs_expr, NULL, odd_outputs_primitives, NULL, "odd outputs");
     step_free(&s);
 }
