@@ -21,6 +21,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
+ * nothing is in it yet (the buffer is not zeroed then). */
+ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign);
+
 enum {
     CHUNK = 256,      /* columns per chunk, at most */
     SCRATCH = 16384,  /* stack buffer per pass: values and adjoints of every node */
@@ -215,16 +219,48 @@ static void adjoints(const ur__ex_plan *p, ur_real *const *gx, ur_real *const *r
 }
 
 /* Reverse mode over rows b0 .. b1: gy is the packed output's gradient. */
-static void backward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real *y, ur_real *const *gx,
-                          ur_real *const *rowpart, const ur_real *gy, int b0, int b1) {
+/* What a backward pass works on: the inputs' values and gradients. in_value[s]: the
+ * gradient of slot s lives in its values' memory (ur_grad_in_value; then s is read
+ * as blocks of in_value[s], or full when 1), else 0. */
+typedef struct bw_pass {
+    const ur__ex_plan *p;
+    const ur_real *x[MAX_SLOTS];
+    ur_real *gx[MAX_SLOTS], *rowpart[MAX_SLOTS];
+    int in_value[MAX_SLOTS], any_in_value;
+    ur_real *y;
+    const ur_real *gy;
+} bw_pass;
+
+/* A gradient kept in its values' memory: once the chunk's values are read (leaves
+ * the rules read are copied to their own buffers), the chunk's part of every block
+ * of the row is zeroed so that the walk can add into it. */
+static void take_over_values(const bw_pass *w, int b, int j0, int n, const ur_real **v, ur_real *vals) {
+    const ur__ex_plan *p = w->p;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const ur__ex_node *e = &p->nodes[i];
+        if (v[i] && (e->kind == EX_INPUT || e->kind == EX_BLOCK) && w->in_value[e->slot]) {
+            ur_real *own = vals + (size_t)i * p->chunk;
+            memcpy(own, v[i], (size_t)n * sizeof(ur_real));
+            v[i] = own;
+        }
+    }
+    for (int s = 0; s < p->n_slots; s++)
+        for (int k = 0; k < w->in_value[s]; k++)
+            memset(w->gx[s] + ((size_t)b * w->in_value[s] + k) * p->N + j0, 0, (size_t)n * sizeof(ur_real));
+}
+
+/* Reverse mode over rows b0 .. b1. */
+static void backward_rows(const bw_pass *w, int b0, int b1) {
+    const ur__ex_plan *p = w->p;
     ur_real vals[SCRATCH];
     const ur_real *v[MAX_NODES];
     ur_real *adj[MAX_NODES];
     for (int b = b0; b < b1; b++)
         for (int j0 = 0; j0 < p->N; j0 += p->chunk) {
             int n = p->N - j0 < p->chunk ? p->N - j0 : p->chunk;
-            eval_chunk(p, x, y, b, j0, n, v, vals, 1);
-            adjoints(p, gx, rowpart, gy, b, j0, n, adj, vals + (size_t)p->n_nodes * p->chunk);
+            eval_chunk(p, w->x, w->y, b, j0, n, v, vals, 1);
+            if (w->any_in_value) take_over_values(w, b, j0, n, v, vals);
+            adjoints(p, w->gx, w->rowpart, w->gy, b, j0, n, adj, vals + (size_t)p->n_nodes * p->chunk);
             for (int i = p->n_nodes - 1; i >= 0; i--) {
                 const ur__ex_node *e = &p->nodes[i];
                 if (!p->live[i] || e->kind <= EX_CONST) continue;
@@ -232,38 +268,69 @@ static void backward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real
                                    e->b >= 0 ? adj[e->b] : NULL, p->set[i] & 1, p->set[i] & 2);
             }
             for (int i = 0; i < p->n_nodes; i++) /* columns: the sum over the chunk */
-                if (p->live[i] && p->nodes[i].kind == EX_COL && gx[p->nodes[i].slot]) {
+                if (p->live[i] && p->nodes[i].kind == EX_COL && w->gx[p->nodes[i].slot]) {
                     const ur_real *d = adj[i];
                     ur_real s = 0;
                     LOOP s += d[j];
-                    gx[p->nodes[i].slot][b] += s;
+                    w->gx[p->nodes[i].slot][b] += s;
                 }
         }
 }
 
-static void expr_backward(ur_tape *t, ur_node *y) {
-    const ur__ex_plan *p = y->aux;
-    const ur_real *x[MAX_SLOTS];
-    ur_real *gx[MAX_SLOTS], *rowpart[MAX_SLOTS];
+/* The gradient buffers of the inputs: zero-filled to add into, except one kept in
+ * its values' memory (ur_grad_in_value), which backward_rows zeroes chunk by chunk
+ * after reading the values. 0 (and the tape's error) when that cannot be done. */
+static int input_grads(ur_tape *t, ur_node *y, bw_pass *w) {
+    const ur__ex_plan *p = w->p;
+    w->any_in_value = 0;
     for (int s = 0; s < p->n_slots; s++) {
-        x[s] = y->in[s]->value;
-        gx[s] = ur__grad(t, y->in[s]);
-        rowpart[s] = NULL;
+        ur_node *in = y->in[s];
+        int fresh;
+        w->x[s] = in->value;
+        w->gx[s] = ur__grad_w(t, in, &fresh);
+        w->rowpart[s] = NULL;
+        w->in_value[s] = 0;
+        if (w->gx[s] && w->gx[s] == in->value) {
+            for (int i = 0; i < p->n_nodes; i++) {
+                const ur__ex_node *e = &p->nodes[i];
+                if (e->slot != s || e->kind > EX_COL) continue;
+                if (e->kind == EX_ROW || e->kind == EX_COL || !fresh) {
+                    ur_tape_fail(t, UR_ERR_STATE, "expr '%s': the gradient of input %d is kept in its values "
+                                 "(ur_grad_in_value), which works for a full or block input read by this "
+                                 "expression only", p->name, s);
+                    return 0;
+                }
+                w->in_value[s] = e->kind == EX_BLOCK ? e->nb : 1;
+            }
+            w->any_in_value = 1;
+        } else if (w->gx[s] && fresh) {
+            memset(w->gx[s], 0, in->size * sizeof(ur_real));
+        }
     }
     size_t BN = (size_t)p->B * p->N;
     for (int i = 0; i < p->n_nodes; i++) {
         const ur__ex_node *e = &p->nodes[i];
-        if (e->kind != EX_ROW || !p->live[i] || !gx[e->slot] || rowpart[e->slot]) continue;
-        if (!(rowpart[e->slot] = ur__alloc_real(t, BN))) return;
-        memset(rowpart[e->slot], 0, BN * sizeof(ur_real));
+        if (e->kind != EX_ROW || !p->live[i] || !w->gx[e->slot] || w->rowpart[e->slot]) continue;
+        if (!(w->rowpart[e->slot] = ur__alloc_real(t, BN))) return 0;
+        memset(w->rowpart[e->slot], 0, BN * sizeof(ur_real));
     }
-    int B = p->B, nt = ur__par_threads((double)BN, PAR_MIN);
+    return 1;
+}
+
+static void expr_backward(ur_tape *t, ur_node *y) {
+    bw_pass w;
+    w.p = y->aux;
+    w.y = y->value;
+    w.gy = y->grad;
+    if (!input_grads(t, y, &w)) return;
+    const ur__ex_plan *p = w.p;
+    int B = p->B, nt = ur__par_threads((double)B * p->N, PAR_MIN);
     PARTS_PARALLEL(nt)
-    for (int w = 0; w < nt; w++) backward_rows(p, x, y->value, gx, rowpart, y->grad, B * w / nt, B * (w + 1) / nt);
+    for (int k = 0; k < nt; k++) backward_rows(&w, B * k / nt, B * (k + 1) / nt);
     for (int s = 0; s < p->n_slots; s++) /* row inputs: the sum over the batch, in row order */
-        if (rowpart[s])
+        if (w.rowpart[s])
             for (int b = 0; b < B; b++)
-                for (int n = p->N, j = 0; j < n; j++) gx[s][j] += rowpart[s][(size_t)b * n + j];
+                for (int n = p->N, j = 0; j < n; j++) w.gx[s][j] += w.rowpart[s][(size_t)b * n + j];
 }
 
 const ur_backward_fn ur__backward_expr = expr_backward;

@@ -424,3 +424,61 @@ Test(expr, outputs_may_be_leaves_and_repeat) {
     compare(&s, odd_outputs_expr, NULL, odd_outputs_primitives, NULL, "odd outputs");
     step_free(&s);
 }
+
+/* The memory-saving path of a recurrent layer: the steps' gates are written over
+ * the rows of the projected inputs gx (ur_linear_over) and their gradients kept in
+ * gx's values (ur_grad_in_value). The expression must give the gradients of the
+ * plain recording, like the hand-fused ops do. */
+enum { GT = 3, GB = 2, GI = 3, GH = 4 };
+
+static void lstm_layer(int mode, const ur_tensor *const *v, double *grads) {
+    /* mode 0: plain ops and the expression; 1: memory-saving and the expression;
+     * 2: memory-saving and the hand-fused ops */
+    ur_tape *t = ur_tape_new();
+    ur_node *x = ur_variable(t, v[0]), *Wx = ur_variable(t, v[1]), *Wh = ur_variable(t, v[2]);
+    ur_node *b = ur_variable(t, v[3]), *h = ur_zeros(t, 2, (int[]){GB, GH}), *c = h, *loss = NULL;
+    ur_node *gx = ur_linear(t, x, Wx, b);
+    if (mode) ur_grad_in_value(gx);
+    ur_expr *e = ur_expr_lstm();
+    for (int s = 0; s < GT; s++) {
+        ur_node *rows = ur_slice(t, gx, 0, s * GB, GB), *out[2];
+        ur_node *gates = mode ? ur_linear_over(t, h, Wh, rows) : ur_add(t, rows, ur_matmul(t, h, Wh, 0, 0));
+        if (mode == 2) {
+            c = ur_lstm_cell(t, gates, c);
+            h = ur_lstm_hidden(t, gates, c);
+        } else {
+            cr_assert_eq(ur_expr_apply(t, e, 2, (ur_node *[]){gates, c}, out), UR_OK, "%s", ur_tape_errmsg(t));
+            h = out[0], c = out[1];
+        }
+        ur_node *term = ur_sum(t, ur_mul(t, ur_mul(t, h, h), ur_add_scalar(t, c, 2)));
+        loss = loss ? ur_add(t, loss, term) : term;
+    }
+    cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+    ur_node *in[4] = {x, Wx, Wh, b};
+    for (int i = 0, at = 0; i < 4; at += (int)v[i]->size, i++)
+        memcpy(grads + at, ur_node_grad(in[i]), v[i]->size * sizeof(double));
+    ur_expr_free(e);
+    ur_tape_free(t);
+}
+
+Test(expr, gradients_kept_in_the_gates_values) {
+    int shapes[4][2] = {{GT * GB, GI}, {GI, 4 * GH}, {GH, 4 * GH}, {4 * GH, 0}};
+    ur_tensor *v[4];
+    ur_rng rng;
+    ur_rng_seed(&rng, 5);
+    size_t total = 0;
+    for (int i = 0; i < 4; i++) {
+        v[i] = ur_tensor_new(i == 3 ? 1 : 2, shapes[i]);
+        ur_tensor_uniform(v[i], &rng, -1, 1);
+        total += v[i]->size;
+    }
+    double *g[3];
+    for (int m = 0; m < 3; m++) {
+        g[m] = calloc(total, sizeof(double));
+        lstm_layer(m, (const ur_tensor *const *)v, g[m]);
+    }
+    cr_expect(max_rel_diff(g[1], g[0], total) <= 1e-12, "memory-saving vs plain: %.3e", max_rel_diff(g[1], g[0], total));
+    cr_expect(max_rel_diff(g[1], g[2], total) <= 1e-12, "expression vs fused: %.3e", max_rel_diff(g[1], g[2], total));
+    for (int m = 0; m < 3; m++) free(g[m]);
+    for (int i = 0; i < 4; i++) ur_tensor_free(v[i]);
+}
