@@ -1,6 +1,6 @@
 /* expr_eval.c - a fused pointwise expression as one tape node (UR_OP_EXPR): its
- * forward pass, its backward pass derived from the node list, and its
- * gradient-check cases.
+ * forward pass, its backward pass derived from the node list, and the plan that
+ * says which values are kept, made again or never needed.
  *
  * Both passes go over each batch row in chunks of `chunk` columns. A chunk runs the
  * node list in order, one short loop per node over buffers on the stack, so each
@@ -9,11 +9,12 @@
  * per node, each node applying its derivative rule from the table below: nothing
  * is written per expression.
  *
- * Saved or recomputed: backward needs every node's value. The transcendental nodes
- * (sigmoid, tanh, exp, log) are saved by forward when the output is small
- * (B N <= SAVE_MAX, as the hand-fused gate ops did: there the saved copy costs less
- * than the vector kernels again); everything else, and everything for large
- * outputs, is recomputed per chunk from the inputs, which backward still holds.
+ * Saved or recomputed: backward makes only the values its rules read (p->need).
+ * Outputs are read back from the recorded node. The transcendental nodes (sigmoid,
+ * tanh, exp, log) are saved by forward when the output is small (B N <= SAVE_MAX,
+ * as the hand-fused gate ops do: there the saved copy costs less than the vector
+ * kernels again); everything else, and everything for large outputs, is recomputed
+ * per chunk from the inputs, which backward still holds.
  * Either way backward sees exactly the forward's values. */
 #include "expr_internal.h"
 
