@@ -45,14 +45,25 @@ struct ur_expr {
     char errmsg[256];
 };
 
-enum { UR_EX_MAX_SLOTS = 64 };
+enum {
+    UR_EX_MAX_SLOTS = 64,
+    UR_EX_CHUNK = 256,                     /* columns per chunk, at most */
+    UR_EX_SCRATCH = 16384,                 /* stack buffer of a pass: values and adjoints of every node */
+    UR_EX_MAX_NODES = UR_EX_SCRATCH / 16,  /* so that a chunk has at least 8 columns */
+    UR_EX_SAVE_MAX = 16384,                /* B N up to which transcendentals are saved */
+};
+/* which operand values a derivative reads */
+enum { USE_A = 1, USE_B = 2, USE_Y = 4 };
 
 /* How an adjoint starts in backward: zeroed, assigned by its first contribution, a
  * copy of the output's gradient, or that gradient itself (read only). */
 enum { ADJ_ZERO, ADJ_SET, ADJ_COPY, ADJ_GY };
 
-/* The arity of a kind: 0 for leaves, 1 or 2 for the rules. */
+/* expr_eval.c, from the rule table: the arity of a kind (0 for leaves), the values
+ * its derivative reads (USE_*), whether it is worth saving for backward. */
 int ur__ex_arity(ur__ex_kind k);
+int ur__ex_uses(ur__ex_kind k);
+int ur__ex_worth_saving(ur__ex_kind k);
 
 /* A recorded application: the expression copied into the tape's arena. */
 typedef struct ur__ex_plan {
@@ -71,9 +82,9 @@ typedef struct ur__ex_plan {
     int B, N, chunk;
 } ur__ex_plan;
 
-/* expr_eval.c: the plan of e for a (B, N) application (save: backward will run),
- * NULL (and the tape's error) when out of memory or e is too large; the forward
- * pass, x[s] the values of slot s and y the packed output (n_out B, N). */
+/* expr_plan.c: the plan of e for a (B, N) application (save: backward will run),
+ * NULL (and the tape's error) when out of memory or e is too large. expr_eval.c:
+ * the forward pass, x[s] the values of slot s and y the packed output (n_out B, N). */
 ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, int N, int save);
 void ur__expr_forward(const ur__ex_plan *p, const ur_real *const *x, ur_real *y);
 
