@@ -214,7 +214,6 @@ static void adjoints(const ur__ex_plan *p, ur_real *const *gx, ur_real *const *r
     }
 }
 
-/* Reverse mode over rows b0 .. b1: gy is the packed output's gradient. */
 /* What a backward pass works on: the inputs' values and gradients. in_value[s]: the
  * gradient of slot s lives in its values' memory (ur_grad_in_value; then s is read
  * as blocks of in_value[s], or full when 1), else 0. */
