@@ -67,8 +67,9 @@ static int check_apply(ur_tape *t, const char *op, const ur_expr *e, int n_in, u
     if (!e) return ur_tape_fail(t, UR_ERR_ARG, "expr: the expression is NULL"), 0;
     if (e->err) return ur_tape_fail(t, e->err, "%s (applying an expression in error)", e->errmsg), 0;
     if (e->n_out == 0) return ur_tape_fail(t, UR_ERR_ARG, "%s: the expression has no output", op), 0;
-    if (n_in != e->n_slots || !in)
-        return ur_tape_fail(t, UR_ERR_ARG, "%s: expects %d inputs (its slots), given %d", op, e->n_slots, in ? n_in : 0), 0;
+    if (!in) return ur_tape_fail(t, UR_ERR_ARG, "%s: the input array is NULL", op), 0;
+    if (n_in != e->n_slots)
+        return ur_tape_fail(t, UR_ERR_ARG, "%s: expects %d inputs (its slots), given %d", op, e->n_slots, n_in), 0;
     if (!ur__check(t, op, n_in, in)) return 0;
     unsigned char used[MAX_SLOTS] = {0};
     for (int i = 0; i < e->n_nodes; i++)

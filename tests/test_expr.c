@@ -182,6 +182,9 @@ Test(expr, a_tape_in_error_records_nothing) {
     cr_expect_eq(ur_expr_apply(t, e, 3, in, out), UR_ERR_SHAPE);
     cr_expect_null(out[0]);
     cr_expect_eq(ur_tape_size(t), n);
+    ur_tape_reset(t);
+    cr_expect_eq(ur_expr_apply(t, e, 3, NULL, out), UR_ERR_ARG);
+    cr_expect(strstr(ur_tape_errmsg(t), "expr 'gru': the input array is NULL"), "%s", ur_tape_errmsg(t));
     cr_expect_eq(ur_expr_apply(NULL, e, 3, in, out), UR_ERR_ARG);
     cr_expect(strstr(ur_last_error(), "expr: tape is NULL"), "%s", ur_last_error());
     ur_tape_free(t);
