@@ -497,3 +497,29 @@ Test(expr, gradients_kept_in_the_gates_values) {
     for (int m = 0; m < 5; m++) free(g[m]);
     for (int i = 0; i < 4; i++) ur_tensor_free(v[i]);
 }
+
+/* Rows are split over the threads, row inputs summed in row order: the results do
+ * not depend on the thread count (bit for bit). */
+Test(expr, results_do_not_depend_on_the_threads) {
+    enum { B = 64, H = 300 };
+    ur_expr *e = ur_expr_peephole_lstm();
+    step s;
+    step_init(&s, 77, 5, 2, (const int[][2]){{B, 4 * H}, {B, H}, {H, 0}, {H, 0}, {H, 0}}, (const int[]){2, 2, 1, 1, 1},
+              B, H);
+    int old = ur_get_num_threads();
+    ur_set_num_threads(1);
+    run_result one = run(&s, by_expr, e);
+    ur_set_num_threads(2);
+    run_result two = run(&s, by_expr, e);
+    ur_set_num_threads(old);
+    for (int k = 0; k < 2; k++) {
+        cr_expect(memcmp(one.val[k], two.val[k], (size_t)B * H * sizeof(double)) == 0, "output %d differs", k);
+        free(one.val[k]), free(two.val[k]);
+    }
+    for (int i = 0; i < 5; i++) {
+        cr_expect(memcmp(one.grad[i], two.grad[i], s.x[i]->size * sizeof(double)) == 0, "gradient %d differs", i);
+        free(one.grad[i]), free(two.grad[i]);
+    }
+    step_free(&s);
+    ur_expr_free(e);
+}
