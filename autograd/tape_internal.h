@@ -142,5 +142,7 @@ extern const ur_op_case ur__cases_rnn[];
 extern const int ur__n_cases_rnn;
 extern const ur_op_case ur__cases_permute[];
 extern const int ur__n_cases_permute;
+extern const ur_op_case ur__cases_expr[];
+extern const int ur__n_cases_expr;
 
 #endif

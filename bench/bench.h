@@ -54,6 +54,7 @@ void bench_charlm_peephole(bench_report *r, double seconds); /* the peephole LST
 void bench_charlm_mgu(bench_report *r, double seconds);      /* the MGU cell through ur_rnn */
 void bench_tree_rnn(bench_report *r, double seconds);     /* bench_tree.c */
 void bench_tree_batching(bench_report *r, double seconds); /* bench_tree.c: ur_treenet, batched or not */
+void bench_expr_lstm_gates(bench_report *r, double seconds); /* bench_expr.c: gate math fused/expr/primitives */
 
 /* --determinism (bench_rnn.c): trains each LSTM config (and medium GRU and Elman)
  * `steps` steps on 1 and on 2 threads and prints whether every parameter and the

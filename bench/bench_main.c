@@ -43,6 +43,7 @@ static const bench_workload WORKLOADS[] = {
     {"matmul-256", 1, bench_matmul_256},
     {"matmul-1024", 1, bench_matmul_1024},
     {"matmul-rnn", 0, bench_matmul_rnn},
+    {"expr-lstm-gates", 0, bench_expr_lstm_gates},
 };
 enum { N_WORKLOADS = sizeof WORKLOADS / sizeof WORKLOADS[0] };
 

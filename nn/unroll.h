@@ -9,6 +9,7 @@
 #include "../tensor/ur_kernels.h"
 #include "../autograd/ur_tape.h"
 #include "../autograd/ur_ops.h"
+#include "../autograd/ur_expr.h"
 #include "data/ur_data.h"
 #include "data/ur_bio.h"
 #include "ur_init.h"
