@@ -437,6 +437,7 @@ static bw_state *bw_of(const ur_tape *t, const ur_node *x) {
 ur_real *ur__grad_w(ur_tape *t, ur_node *x, int *assign) {
     *assign = 0;
     if (!x->requires_grad) return NULL;
+    if (x->param && x->param->sparse_rows_) ur__param_dense(x->param);
     bw_state *s = bw_of(t, x);
     ur_real *g = grad_buffer(t, s, x);
     if (g && s && s->fresh[s->owner[x->id]]) { /* x's gradient is the whole buffer */

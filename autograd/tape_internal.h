@@ -91,6 +91,11 @@ int ur__check(ur_tape *t, const char *op, int n, ur_node *const *in);
 ur_node *ur__node_new(ur_tape *t, ur_op op, const ur_shape *shape, int n_in, ur_node *const *in);
 /* Finishes an op: anomaly check of the output. Returns y or NULL. */
 ur_node *ur__node_done(ur_tape *t, ur_node *y);
+/* Row-sparse parameters (ur_param_set_sparse_rows): ur_gather's backward lists the
+ * rows it writes and gets the gradient buffer; any other write of a parameter's
+ * gradient goes through ur__grad_w, which makes every row count. */
+ur_real *ur__param_rows(ur_param *p, const int *ids, int n);
+void ur__param_dense(ur_param *p);
 /* The gradient buffer of x (zeroed on first use); NULL if x needs no gradient. */
 ur_real *ur__grad(ur_tape *t, ur_node *x);
 /* Records an error for `op` with the shapes of its inputs appended. */
