@@ -223,10 +223,13 @@ ur_node *ur_gather(ur_tape *t, ur_node *table, const int *ids, int n) {
 
 /* scatter-add: repeated ids sum their gradients */
 void ur__backward_gather(ur_tape *t, ur_node *y) {
-    ur_real *gt = ur__grad(t, y->in[0]);
-    if (!gt) return;
+    ur_node *table = y->in[0];
     const int *ids = y->aux;
     int n = y->shape.dims[0], D = y->shape.dims[1];
+    /* a row-sparse parameter lists the rows written here */
+    ur_real *gt = table->param && table->param->sparse_rows_ ? ur__param_rows(table->param, ids, n)
+                                                             : ur__grad(t, table);
+    if (!gt) return;
     for (int i = 0; i < n; i++) {
         ur_real *d = gt + (size_t)ids[i] * D;
         const ur_real *g = y->grad + (size_t)i * D;

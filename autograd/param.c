@@ -45,6 +45,8 @@ ur_paramset *ur_paramset_new(void) {
 
 static void param_free(ur_param *p) {
     if (!p) return;
+    ur_free(p->rows_);
+    ur_free(p->row_mark_);
     ur_free(p->value.data);
     ur_free(p->grad.data);
     ur_free(p);
@@ -116,7 +118,70 @@ size_t ur_paramset_numel(const ur_paramset *ps) {
     return n;
 }
 
-void ur_paramset_zero_grad(ur_paramset *ps) {
-    for (int i = 0; ps && i < ps->n; i++)
-        memset(ps->items[i]->grad.data, 0, ps->items[i]->grad.size * sizeof(ur_real));
+/* Sets a parameter's gradient to zero: only its listed rows when it has row-sparse
+ * gradients and nothing else wrote it. */
+static void zero_grad(ur_param *p) {
+    if (!p->sparse_rows_ || p->all_rows_) {
+        memset(p->grad.data, 0, p->grad.size * sizeof(ur_real));
+        if (p->sparse_rows_) memset(p->row_mark_, 0, (size_t)p->value.shape.dims[0]);
+    } else {
+        size_t D = (size_t)p->value.shape.dims[1];
+        for (int i = 0; i < p->n_rows_; i++) {
+            memset(p->grad.data + (size_t)p->rows_[i] * D, 0, D * sizeof(ur_real));
+            p->row_mark_[p->rows_[i]] = 0;
+        }
+    }
+    p->n_rows_ = 0;
+    p->all_rows_ = 0;
 }
+
+void ur_paramset_zero_grad(ur_paramset *ps) {
+    for (int i = 0; ps && i < ps->n; i++) zero_grad(ps->items[i]);
+}
+
+/* ---- row-sparse gradients ---- */
+
+ur_status ur_param_set_sparse_rows(ur_param *p, int enabled) {
+    if (!p) return ur_set_error(UR_ERR_ARG, "ur_param_set_sparse_rows: parameter is NULL");
+    if (!enabled) {
+        ur_free(p->rows_);
+        ur_free(p->row_mark_);
+        p->rows_ = NULL, p->row_mark_ = NULL, p->sparse_rows_ = 0, p->n_rows_ = 0, p->all_rows_ = 0;
+        return UR_OK;
+    }
+    if (p->value.shape.ndim != 2) {
+        char buf[64];
+        return ur_set_error(UR_ERR_SHAPE, "ur_param_set_sparse_rows: '%s' must be 2-d (rows, D), got %s", p->name,
+                            ur_shape_str(&p->value.shape, buf, sizeof buf));
+    }
+    if (p->sparse_rows_) return UR_OK;
+    size_t V = (size_t)p->value.shape.dims[0];
+    p->rows_ = ur_malloc(V * sizeof *p->rows_);
+    p->row_mark_ = ur_calloc(V, 1);
+    if (!p->rows_ || !p->row_mark_) {
+        ur_free(p->rows_), ur_free(p->row_mark_);
+        p->rows_ = NULL, p->row_mark_ = NULL;
+        return ur_set_error(UR_ERR_NOMEM, "ur_param_set_sparse_rows: out of memory for '%s' (%zu rows)", p->name, V);
+    }
+    p->sparse_rows_ = 1;
+    /* rows written before now are not listed: every row counts until zero_grad */
+    p->all_rows_ = 1;
+    p->n_rows_ = 0;
+    return UR_OK;
+}
+
+int ur_param_grad_rows(const ur_param *p, const int **rows) {
+    if (rows) *rows = p && p->sparse_rows_ && !p->all_rows_ ? p->rows_ : NULL;
+    return p && p->sparse_rows_ && !p->all_rows_ ? p->n_rows_ : -1;
+}
+
+ur_real *ur__param_rows(ur_param *p, const int *ids, int n) {
+    for (int i = 0; i < n && !p->all_rows_; i++)
+        if (!p->row_mark_[ids[i]]) {
+            p->row_mark_[ids[i]] = 1;
+            p->rows_[p->n_rows_++] = ids[i];
+        }
+    return p->grad.data;
+}
+
+void ur__param_dense(ur_param *p) { p->all_rows_ = 1; }

@@ -292,6 +292,7 @@ ur_real *ur__grad_plain(ur_tape *t, ur_node *x) {
 
 ur_real *ur__grad(ur_tape *t, ur_node *x) {
     if (!x->requires_grad) return NULL;
+    if (x->param && x->param->sparse_rows_) ur__param_dense(x->param); /* not only ur_gather writes it */
     return t->plan ? ur__plan_grad(t, x) : ur__grad_plain(t, x);
 }
 

@@ -106,6 +106,11 @@ void ur__node_pool_free(ur_tape *t);
 ur_node *ur__node_new(ur_tape *t, ur_op op, const ur_shape *shape, int n_in, ur_node *const *in);
 /* Finishes an op: anomaly check of the output. Returns y or NULL. */
 ur_node *ur__node_done(ur_tape *t, ur_node *y);
+/* Row-sparse parameters (ur_param_set_sparse_rows): ur_gather's backward lists the
+ * rows it writes and gets the gradient buffer; any other write of a parameter's
+ * gradient goes through ur__grad, which makes every row count. */
+ur_real *ur__param_rows(ur_param *p, const int *ids, int n);
+void ur__param_dense(ur_param *p);
 /* ---- what backward rules use ----
  * A rule adds each input's share of the gradient into the buffer ur__grad gives:
  * x's gradient, zero-filled on first use. NULL when x needs no gradient, or when

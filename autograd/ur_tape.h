@@ -40,6 +40,12 @@ typedef struct ur_param {
     ur_node *node_;
     const ur_tape *tape_;
     uint64_t epoch_;
+    /* private: row-sparse gradients (ur_param_set_sparse_rows) */
+    int sparse_rows_;        /* 1: rows written by ur_gather are listed */
+    int all_rows_;           /* another op wrote the gradient since the last zero_grad */
+    int n_rows_;             /* rows listed */
+    int *rows_;              /* the listed rows, in order of first use */
+    unsigned char *row_mark_; /* per row: listed */
 } ur_param;
 
 typedef struct ur_paramset ur_paramset;
@@ -58,6 +64,20 @@ ur_param *ur_paramset_get(const ur_paramset *ps, int i); /* NULL if out of range
 ur_param *ur_paramset_find(const ur_paramset *ps, const char *name);
 size_t ur_paramset_numel(const ur_paramset *ps); /* total number of scalars */
 void ur_paramset_zero_grad(ur_paramset *ps);
+
+/* Row-sparse gradients, for an embedding table E (V, D) read by ur_gather. With
+ * them on, backward lists the rows that ur_gather gave a gradient; ur_paramset_zero_grad
+ * clears only those rows, and ur_optim_step updates only those rows where that
+ * equals the dense update (plain SGD, Adagrad, both without weight decay) or where
+ * asked (Adam with `lazy`). If any other op writes the gradient of E (a tied output
+ * layer, ur_matmul with E), every row counts until the next zero_grad, and the
+ * update is dense. Values, gradients and checkpoints are unchanged: only which rows
+ * are visited. UR_ERR_SHAPE for a parameter that is not 2-d; UR_ERR_NOMEM. */
+ur_status ur_param_set_sparse_rows(ur_param *p, int enabled);
+/* Rows with a gradient since the last zero_grad: their number and, in *rows (may be
+ * NULL), the list (owned by p); -1 when every row counts (sparse rows off, or
+ * another op wrote the gradient). */
+int ur_param_grad_rows(const ur_param *p, const int **rows);
 
 /* ---- the tape ---- */
 ur_tape *ur_tape_new(void); /* NULL when out of memory */

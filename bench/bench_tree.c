@@ -112,6 +112,9 @@ void bench_tree_rnn(bench_report *r, double seconds) {
     ur_tensor_uniform(&s.b->value, &rng, -a, a);
     ur_tensor_uniform(&s.Wy->value, &rng, -ay, ay);
     ur_tensor_uniform(&s.by->value, &rng, -ay, ay);
+    /* the embedding's gradient is row-sparse: each step updates only the rows its
+     * tree read (exactly the dense SGD result) */
+    ur_param_set_sparse_rows(s.E, 1);
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
     s.opt = ur_optim_new(s.ps, &oc);
     s.tape = ur_tape_new();

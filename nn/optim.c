@@ -172,6 +172,17 @@ static int all_finite(const ur_real *restrict g, size_t n) {
 #undef UR_ABS_LE_MAX
 }
 
+/* 1 when a row-sparse parameter may be updated row by row under c: exactly the
+ * dense update (a zero gradient leaves the row as it is), or lazy Adam. */
+static int row_wise(const ur_optim_config *c) {
+    switch (c->kind) {
+    case UR_OPTIM_SGD: return c->momentum == 0 && c->weight_decay == 0;
+    case UR_OPTIM_ADAGRAD: return c->weight_decay == 0;
+    case UR_OPTIM_ADAM: return c->lazy;
+    default: return 0;
+    }
+}
+
 /* Before any change: every parameter still matches its state, and every gradient
  * is finite. */
 static ur_status check_before_step(const ur_optim *o) {
@@ -181,11 +192,17 @@ static ur_status check_before_step(const ur_optim *o) {
             return ur_set_error(UR_ERR_STATE,
                                 "ur_optim_step: parameter '%s' changed size since the first step", p->name);
         const ur_real *g = p->grad.data;
-        if (all_finite(g, p->grad.size)) continue;
-        for (size_t k = 0; k < p->grad.size; k++)
-            if (!isfinite(g[k]))
-                return ur_set_error(UR_ERR_NUMERIC, "ur_optim_step: gradient of '%s' is %s at element %zu",
-                                    p->name, isnan(g[k]) ? "NaN" : "Inf", k);
+        const int *rows;
+        int n_rows = row_wise(&o->cfg) ? ur_param_grad_rows(p, &rows) : -1;
+        size_t D = n_rows >= 0 ? (size_t)p->value.shape.dims[1] : 0;
+        for (int r = 0; r < (n_rows < 0 ? 1 : n_rows); r++) { /* the whole tensor, or each listed row */
+            size_t at = n_rows < 0 ? 0 : (size_t)rows[r] * D, n = n_rows < 0 ? p->grad.size : D;
+            if (all_finite(g + at, n)) continue;
+            for (size_t k = at; k < at + n; k++)
+                if (!isfinite(g[k]))
+                    return ur_set_error(UR_ERR_NUMERIC, "ur_optim_step: gradient of '%s' is %s at element %zu",
+                                        p->name, isnan(g[k]) ? "NaN" : "Inf", k);
+        }
     }
     return UR_OK;
 }
@@ -255,7 +272,18 @@ ur_status ur_optim_step(ur_optim *o) {
         ur_param *p = ur_paramset_get(o->ps, i);
         ur_real *s0 = o->per_param > 0 ? o->state[i * o->per_param].t->data : NULL;
         ur_real *s1 = o->per_param > 1 ? o->state[i * o->per_param + 1].t->data : NULL;
-        update_param(&o->cfg, p->value.size, p->value.data, p->grad.data, s0, s1, bc1, bc2);
+        const int *rows;
+        int n_rows = row_wise(&o->cfg) ? ur_param_grad_rows(p, &rows) : -1;
+        if (n_rows < 0) {
+            update_param(&o->cfg, p->value.size, p->value.data, p->grad.data, s0, s1, bc1, bc2);
+            continue;
+        }
+        size_t D = (size_t)p->value.shape.dims[1];
+        for (int r = 0; r < n_rows; r++) { /* the same update, one row at a time */
+            size_t at = (size_t)rows[r] * D;
+            update_param(&o->cfg, D, p->value.data + at, p->grad.data + at, s0 ? s0 + at : NULL, s1 ? s1 + at : NULL,
+                         bc1, bc2);
+        }
     }
     return UR_OK;
 }

@@ -18,6 +18,13 @@
  *
  * A step first checks every gradient: a NaN or Inf gives UR_ERR_NUMERIC naming the
  * parameter, and no value, state or step count changes.
+ *
+ * Row-sparse parameters (ur_param_set_sparse_rows, embedding tables): when only
+ * ur_gather wrote the gradient, a step visits only the rows it wrote if that gives
+ * exactly the dense result: plain SGD and Adagrad without weight decay (a row with a
+ * zero gradient does not change there). Adam with `lazy` set updates only those
+ * rows and their moments, the others keep theirs (PyTorch's SparseAdam): not the
+ * dense Adam, whose moments decay every step. Every other case is dense.
  */
 #ifndef UR_OPTIM_H
 #define UR_OPTIM_H
@@ -46,6 +53,7 @@ typedef struct ur_optim_config {
     double eps;          /* Adagrad 1e-10, RMSprop and Adam 1e-8 */
     double weight_decay; /* 0 = none */
     int decoupled;       /* 1: decoupled weight decay (AdamW style) instead of L2 */
+    int lazy;            /* Adam: update only the listed rows of row-sparse parameters */
 } ur_optim_config;
 
 typedef struct ur_optim ur_optim;
