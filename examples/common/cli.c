@@ -24,6 +24,16 @@ static void usage(const char *prog, const char *about, const cli_opt *opts, int 
         printf("  %-24s %s\n", left, opts[i].help);
     }
     printf("  %-24s %s\n", "--help", "show this help");
+    printf("  %-24s %s\n", "--version", "show the version and the kernel path this CPU runs");
+}
+
+/* "char_rnn: unroll 0.1.0 (float), kernels avx512". A refused UR_KERNELS request
+ * (a path this CPU lacks) is explained on stderr. */
+static void print_version(const char *prog) {
+    ur_status s = ur_kernel_select(NULL); /* applies UR_KERNELS and says why not */
+    printf("%s: unroll %s (%s), kernels %s\n", prog, UR_VERSION,
+           sizeof(ur_real) == sizeof(double) ? "double" : "float", ur_kernel_isa());
+    if (s != UR_OK) fprintf(stderr, "%s: %s\n", prog, ur_last_error());
 }
 
 /* Sets flag o from the text v; 0, or -1 after printing an error. */
@@ -57,6 +67,10 @@ int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
             usage(argv[0], about, opts, n);
+            return 1;
+        }
+        if (!strcmp(argv[a], "--version")) {
+            print_version(argv[0]);
             return 1;
         }
         const cli_opt *o = NULL;

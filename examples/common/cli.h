@@ -43,8 +43,8 @@ typedef struct cli_common {
     {"--load", 's', &(c).load, "start from a checkpoint"}
 
 void cli_common_defaults(cli_common *c);
-/* Parses argv. Returns 0 to go on, 1 after printing --help (exit 0), -1 after
- * printing an error to stderr (exit 2). */
+/* Parses argv. Returns 0 to go on, 1 after printing --help or --version (exit 0),
+ * -1 after printing an error to stderr (exit 2). */
 int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n_opts);
 /* Applies --threads. */
 void cli_apply_common(const cli_common *c);
