@@ -1,11 +1,15 @@
 /* bench_main.c - unroll-bench: runs the workloads and prints one JSON object in
  * the schema of shared/bench/torch_ref.py, so the two compare key by key.
  *
- *   unroll-bench [--threads N] [--seconds S] [--only name,name,...]
+ *   unroll-bench [--threads N] [--seconds S | --steps N] [--only name,name,...]
  *   unroll-bench --determinism
  *
  * --threads: kernel threads (default: all cores). --seconds: length of each of
- * the 3 timed windows (default 2). --only: workloads by name (see WORKLOADS).
+ * the 3 timed windows (default 2). --steps: each window runs exactly N steps
+ * instead: the same work on every run, for timing the whole process from outside
+ * (CPU seconds), which a busy machine disturbs less than the rates measured
+ * inside. --only: workloads by name (see WORKLOADS). The "isa" key of the output
+ * is the kernel path that ran (ur_kernel_isa; UR_KERNELS chooses it).
  * --determinism: no timing; trains the recurrent configs 3 steps on 1 and on 2
  * threads and checks that the results are bit-identical (exit status 1 if not).
  */
@@ -100,15 +104,18 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static long fixed_steps; /* --steps: steps per window (0: run for `seconds`) */
+
 double bench_timed(double (*step)(void *ctx), void *ctx, double seconds) {
     for (int i = 0; i < 3; i++) step(ctx); /* warm-up */
     double rates[3];
     for (int w = 0; w < 3; w++) {
         double done = 0, t0 = now(), dt;
+        long steps = 0;
         do {
             done += step(ctx);
             dt = now() - t0;
-        } while (dt < seconds);
+        } while (fixed_steps ? ++steps < fixed_steps : dt < seconds);
         rates[w] = done / dt;
     }
     qsort(rates, 3, sizeof rates[0], cmp_double);
@@ -129,7 +136,7 @@ static int listed(const char *only, const char *name) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: unroll-bench [--threads N] [--seconds S] [--only NAME,...]\n"
+    fprintf(f, "usage: unroll-bench [--threads N] [--seconds S | --steps N] [--only NAME,...]\n"
                "       unroll-bench --determinism\nworkloads:");
     for (int i = 0; i < N_WORKLOADS; i++)
         fprintf(f, " %s%s", WORKLOADS[i].name, WORKLOADS[i].by_default ? "" : " (only on request)");
@@ -155,6 +162,12 @@ int main(int argc, char **argv) {
             threads = atoi(v), i++;
         } else if (!strcmp(a, "--seconds") && v) {
             seconds = atof(v), i++;
+        } else if (!strcmp(a, "--steps") && v) {
+            fixed_steps = atol(v), i++;
+            if (fixed_steps <= 0) {
+                fprintf(stderr, "unroll-bench: --steps must be > 0, got '%s'\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--only") && v) {
             only = v, i++;
         } else {
@@ -182,6 +195,8 @@ int main(int argc, char **argv) {
         free(copy);
     }
     ur_set_num_threads(threads);
+    if (ur_kernel_select(NULL) != UR_OK) /* a refused UR_KERNELS: say so, run the best path */
+        fprintf(stderr, "unroll-bench: %s\n", ur_last_error());
 
     static bench_report report;
     for (int i = 0; i < N_WORKLOADS; i++) {

@@ -25,6 +25,11 @@
  * rows use wider tiles (gemm_kernel.c). A * B^T with few rows (use_dot)
  * is a set of dot products along k, reading both in place (its sums are grouped
  * differently, but again never by thread).
+ *
+ * This file holds what every instruction set shares: the threads, the buffer pool
+ * and the reference. The loop nest and the kernels are in tensor/kernels/, one
+ * copy per instruction set; ur_gemm calls the chosen one through the kernel table
+ * (tensor/dispatch.c).
  */
 #include <omp.h>
 #include <stdatomic.h>
@@ -34,16 +39,10 @@
 #include "gemm_internal.h"
 #include "kernels_ref_internal.h"
 
-enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = UR_GEMM_NC };
-
 /* Below this many flops (2*m*n*k) one thread does all the work: starting a
  * parallel region costs a few microseconds. Does not affect results. */
 #ifndef UR_GEMM_PAR_FLOPS
 #define UR_GEMM_PAR_FLOPS 1.5e6
-#endif
-/* Tiles of at most this many rows read an untransposed B in place. */
-#ifndef UR_GEMM_DIRECT_B_ROWS
-#define UR_GEMM_DIRECT_B_ROWS 128
 #endif
 
 /* On an oversubscribed machine a parallel region can wait milliseconds at its
@@ -86,13 +85,8 @@ static int stall_guard_on(void) {
     return s == 1;
 }
 
-/* A * B^T by dot products (gemm_kernel.c) for few rows: up to UR_DOT_ROWS, or up
- * to twice that when k is short enough for the rows of A to stay in L1. */
-static int use_dot(int m, int k) { return m <= UR_DOT_ROWS || (m <= 2 * UR_DOT_ROWS && k <= 1024); }
-
 static int imin(int a, int b) { return a < b ? a : b; }
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
-static int round_up(int a, int b) { return ceil_div(a, b) * b; }
 
 /* ---- packing buffers ----
  * A pool of slots, each with an A and a B buffer grown on demand (ur_malloc) and
@@ -102,31 +96,32 @@ static int round_up(int a, int b) { return ceil_div(a, b) * b; }
  * releases them. */
 enum { N_SLOTS = 64, ALIGN = 64 };
 
-typedef struct pack_slot {
+struct ur_gemm_slot {
     atomic_int busy;
     void *raw[2];  /* as returned by ur_malloc, [0] for A, [1] for B */
     size_t cap[2]; /* usable bytes after alignment */
-} pack_slot;
+};
 
-static pack_slot slots[N_SLOTS];
+static ur_gemm_slot slots[N_SLOTS];
 
-/* Tries slot `first` (the caller's OpenMP thread number, so that a thread finds
- * the buffers it grew last time), then any free one. */
-static pack_slot *slot_acquire(int first) {
+/* Tries the slot of the caller's OpenMP thread number first (so that a thread
+ * finds the buffers it grew last time), then any free one. */
+ur_gemm_slot *ur__gemm_slot_acquire(void) {
+    int first = omp_get_thread_num();
     for (int i = 0; i < N_SLOTS; i++) {
-        pack_slot *s = &slots[(first + i) % N_SLOTS];
+        ur_gemm_slot *s = &slots[(first + i) % N_SLOTS];
         if (!atomic_exchange_explicit(&s->busy, 1, memory_order_acquire)) return s;
     }
     return NULL;
 }
 
-static void slot_release(pack_slot *s) {
+void ur__gemm_slot_release(ur_gemm_slot *s) {
     if (s) atomic_store_explicit(&s->busy, 0, memory_order_release);
 }
 
 /* Buffer `which` of the slot with room for n values, 64-byte aligned; NULL when the
  * allocation fails. */
-static ur_real *slot_buffer(pack_slot *s, int which, size_t n) {
+ur_real *ur__gemm_slot_buffer(ur_gemm_slot *s, int which, size_t n) {
     size_t bytes = n * sizeof(ur_real);
     if (s->cap[which] < bytes) {
         ur_free(s->raw[which]);
@@ -140,142 +135,28 @@ static ur_real *slot_buffer(pack_slot *s, int which, size_t n) {
 
 void ur_kernel_free_buffers(void) {
     for (int i = 0; i < N_SLOTS; i++) {
-        pack_slot *s = &slots[i];
+        ur_gemm_slot *s = &slots[i];
         if (atomic_exchange_explicit(&s->busy, 1, memory_order_acquire)) continue; /* in use */
         for (int w = 0; w < 2; w++) {
             ur_free(s->raw[w]);
             s->raw[w] = NULL;
             s->cap[w] = 0;
         }
-        slot_release(s);
+        ur__gemm_slot_release(s);
     }
-}
-
-/* ---- the blocked product on one rectangle of C ---- */
-
-typedef struct gemm_job {
-    int trans_a, trans_b, m, n, k;
-    ur_real alpha, beta;
-    const ur_real *A, *B;
-    ur_real *C;
-    int lda, ldb, ldc;
-} gemm_job;
-
-/* The micro-kernel loop over one packed A block (mc x kc) and B block (kc x nc):
- * B panel outside, so it stays in L1 while every A panel passes over it. A last
- * A panel of fewer than UR_WIDE_ROWS rows goes through the wide tile. */
-static void gemm_block(const gemm_job *g, int mc, int nc, int kc, const ur_real *a, int direct,
-                       const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta, ur_real *c) {
-/* offset in b of column j: any column when B is read in place, else panel starts */
-#define bcol(j) (direct ? (ptrdiff_t)(j) : (j) / NR * psb)
-    int ldc = g->ldc, tail = mc % MR;
-    int m_tiles = tail && tail < UR_WIDE_ROWS ? mc - tail : mc;
-    for (int jr = 0; jr < nc; jr += NR)
-        for (int ir = 0; ir < m_tiles; ir += MR)
-            ur_gemm_micro(imin(MR, mc - ir), imin(NR, nc - jr), kc, a + (size_t)ir * kc,
-                          b + bcol(jr), rsb, g->alpha, beta, c + (size_t)ir * ldc + jr, ldc);
-    if (m_tiles == mc) return;
-    a += (size_t)m_tiles * kc;
-    c += (size_t)m_tiles * ldc;
-    int step = ur_gemm_wide_panels(tail) * NR, jr = 0;
-    if (direct && rsb % UR_VL == 0) {
-        /* The wide tiles load more B per flop: start them where B's rows are
-         * vector-aligned (a split load costs twice), after one narrow tile. */
-        int head = (int)((uintptr_t)b / sizeof(ur_real) % UR_VL);
-        if (head) {
-            jr = imin(nc, UR_VL - head);
-            ur_gemm_micro(tail, jr, kc, a, b, rsb, g->alpha, beta, c, ldc);
-        }
-    }
-    for (; jr < nc; jr += step)
-        ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, b + bcol(jr), rsb, psb, g->alpha, beta,
-                           c + jr, ldc);
-#undef bcol
-}
-
-/* Rows i0..i1-1, columns j0..j1-1 of C. abuf holds mc x kc, bbuf kc x nc (unused
- * when direct_b). */
-static void gemm_rect(const gemm_job *g, int i0, int i1, int j0, int j1, int mc_max, int nc_max,
-                      int direct_b, ur_real *abuf, ur_real *bbuf) {
-    int nkb = ceil_div(g->k, KC); /* depth blocks: a function of k alone */
-    for (int jc = j0; jc < j1; jc += nc_max) {
-        int nc = imin(nc_max, j1 - jc);
-        int p0 = 0;
-        for (int kb = 0; kb < nkb; kb++) {
-            int kc = g->k / nkb + (kb < g->k % nkb);
-            ur_real beta = kb == 0 ? g->beta : (ur_real)1;
-            const ur_real *bp = bbuf;
-            ptrdiff_t rsb = NR, psb = (ptrdiff_t)NR * kc; /* row and panel strides */
-            if (direct_b) {
-                bp = g->B + (size_t)p0 * g->ldb + jc;
-                rsb = g->ldb;
-                psb = NR;
-            } else {
-                ur_gemm_pack_b(g->trans_b, g->B, g->ldb, p0, kc, jc, nc, bbuf);
-            }
-            for (int ic = i0; ic < i1; ic += mc_max) {
-                int mc = imin(mc_max, i1 - ic);
-                ur_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, p0, kc, abuf);
-                gemm_block(g, mc, nc, kc, abuf, direct_b, bp, rsb, psb, beta,
-                           g->C + (size_t)ic * g->ldc + jc);
-            }
-            p0 += kc;
-        }
-    }
-}
-
-/* Block size for `len` rows (or columns) in blocks of at most `max`: balanced, and
- * a multiple of the panel size `unit`. */
-static int block_size(int len, int max, int unit) {
-    int nb = ceil_div(len, max);
-    return round_up(ceil_div(len, nb), unit);
-}
-
-/* Without pool buffers: panels packed one at a time on the stack. Slower, same
- * results (the blocking of k is the same). */
-static __attribute__((noinline)) void gemm_rect_unbuffered(const gemm_job *g, int i0, int i1,
-                                                           int j0, int j1, int direct_b) {
-    ur_real a_small[MR * KC], b_small[KC * NR];
-    gemm_rect(g, i0, i1, j0, j1, MR, NR, direct_b, a_small, b_small);
-}
-
-/* One thread's share, rows i0..i1-1 and columns j0..j1-1. Buffers are sized for the
- * largest share (rows_max x cols_max) so that threads can swap slots between calls
- * without growing them again. */
-static void gemm_run_rect(const gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
-                          int cols_max) {
-    if (i0 >= i1 || j0 >= j1) return;
-    if (!g->trans_a && g->trans_b && use_dot(g->m, g->k)) { /* the same for every thread */
-        ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
-                       g->B + (size_t)j0 * g->ldb, g->ldb, g->beta, g->C + (size_t)i0 * g->ldc + j0,
-                       g->ldc);
-        return;
-    }
-    int kc = imin(g->k, KC);
-    int direct_b = !g->trans_b && i1 - i0 <= UR_GEMM_DIRECT_B_ROWS;
-    int mc = block_size(i1 - i0, MC, MR), nc = block_size(j1 - j0, NC, NR);
-    size_t a_cap = (size_t)imin(round_up(rows_max, MR), round_up(MC, MR)) * kc;
-    size_t b_cap = (size_t)imin(round_up(cols_max, NR), round_up(NC, NR)) * kc;
-    pack_slot *s = slot_acquire(omp_get_thread_num());
-    ur_real *abuf = s ? slot_buffer(s, 0, a_cap) : NULL;
-    ur_real *bbuf = s && !direct_b ? slot_buffer(s, 1, b_cap) : NULL;
-    if (abuf && (bbuf || direct_b))
-        gemm_rect(g, i0, i1, j0, j1, mc, nc, direct_b, abuf, bbuf);
-    else
-        gemm_rect_unbuffered(g, i0, i1, j0, j1, direct_b);
-    slot_release(s);
 }
 
 /* Splits C into tm x tn rectangles for nt threads, minimising what each thread
- * packs (its rows of A plus its columns of B); prefers splitting n on ties. */
-static void split_grid(int m, int n, int nt, int *tm, int *tn) {
+ * packs (its rows of A plus its columns of B); prefers splitting n on ties. mr x nr
+ * is the micro-tile of the kernels in use. */
+static void split_grid(int m, int n, int nt, int mr, int nr, int *tm, int *tn) {
     double best = -1;
     *tm = 1;
     *tn = nt;
     for (int a = 1; a <= nt; a++) {
         if (nt % a) continue;
         int b = nt / a;
-        if (a > ceil_div(m, MR) || b > ceil_div(n, NR)) continue;
+        if (a > ceil_div(m, mr) || b > ceil_div(n, nr)) continue;
         double cost = (double)m / a + (double)n / b;
         if (best < 0 || cost < best || (cost == best && b > *tn)) {
             best = cost;
@@ -317,23 +198,25 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
         scale_c(m, n, beta, C, ldc);
         return;
     }
-    gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc};
+    ur_gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc};
+    const ur_kernel_table *K = ur__kernels();
     int nt = ur__par_threads(2.0 * m * n * k, UR_GEMM_PAR_FLOPS);
     if (nt <= 1) {
-        gemm_run_rect(&g, 0, m, 0, n, m, n);
+        K->gemm_rect(&g, 0, m, 0, n, m, n);
         return;
     }
+    const int mr = K->mr, nr = K->nr;
     double master_busy = 0, t0 = omp_get_wtime();
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), got = omp_get_num_threads(), tm, tn;
-        split_grid(m, n, got, &tm, &tn);
+        split_grid(m, n, got, mr, nr, &tm, &tn);
         double start = omp_get_wtime();
         if (t < tm * tn) {
             int ti = t / tn, tj = t % tn;
-            gemm_run_rect(&g, part_start(m, MR, tm, ti), part_start(m, MR, tm, ti + 1),
-                          part_start(n, NR, tn, tj), part_start(n, NR, tn, tj + 1),
-                          ceil_div(ceil_div(m, MR), tm) * MR, ceil_div(ceil_div(n, NR), tn) * NR);
+            K->gemm_rect(&g, part_start(m, mr, tm, ti), part_start(m, mr, tm, ti + 1),
+                          part_start(n, nr, tn, tj), part_start(n, nr, tn, tj + 1),
+                          ceil_div(ceil_div(m, mr), tm) * mr, ceil_div(ceil_div(n, nr), tn) * nr);
         }
         if (t == 0) master_busy = omp_get_wtime() - start;
     }
@@ -369,4 +252,6 @@ void ur_set_num_threads(int n) { omp_set_num_threads(n < 1 ? omp_get_num_procs()
 
 int ur_get_num_threads(void) { return omp_get_max_threads(); }
 
-const char *ur_kernel_isa(void) { return UR_ISA_NAME; }
+void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd) {
+    ur__kernels()->transpose(rows, cols, src, lds, dst, ldd);
+}

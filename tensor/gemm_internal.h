@@ -1,5 +1,13 @@
-/* gemm_internal.h - the pieces of ur_gemm shared by gemm.c, gemm_pack.c and
- * gemm_kernel.c. Not part of the public API.
+/* gemm_internal.h - the pieces of the kernels shared by tensor/ and
+ * tensor/kernels/. Not part of the public API.
+ *
+ * tensor/kernels/ is compiled once per instruction set (cmake/kernels.cmake), each
+ * time with UR_ISA set to its name (portable, avx2, avx512; native for UR_NATIVE
+ * builds) and the matching -m flags. The functions below that those files define
+ * get the name as a suffix (ur_gemm_micro_avx2, ...), so the copies link side by
+ * side; each copy is reached through its ur_kernel_table, chosen once at run time
+ * (tensor/dispatch.c). Code outside tensor/kernels/ sees the unsuffixed names
+ * and calls through the table.
  *
  * Layout of the packed operands (the Goto/BLIS scheme):
  *   A block (mc x kc) -> panels of UR_GEMM_MR rows; panel q holds, for each p in
@@ -14,6 +22,27 @@
 #include <stddef.h>
 
 #include "gemm_simd.h"
+#ifdef UR_ISA
+#define UR_ISA_CAT_(a, b) a##_##b
+#define UR_ISA_CAT(a, b) UR_ISA_CAT_(a, b)
+#define UR_ISA_NAMED(f) UR_ISA_CAT(f, UR_ISA)
+#define ur_gemm_micro UR_ISA_NAMED(ur_gemm_micro)
+#define ur_gemm_wide_panels UR_ISA_NAMED(ur_gemm_wide_panels)
+#define ur_gemm_micro_wide UR_ISA_NAMED(ur_gemm_micro_wide)
+#define ur_gemm_dot_nt UR_ISA_NAMED(ur_gemm_dot_nt)
+#define ur_gemm_transpose UR_ISA_NAMED(ur_gemm_transpose)
+#define ur_gemm_pack_a UR_ISA_NAMED(ur_gemm_pack_a)
+#define ur_gemm_pack_b UR_ISA_NAMED(ur_gemm_pack_b)
+#define ur_gemm_run_rect UR_ISA_NAMED(ur_gemm_run_rect)
+#define ur_kvec_exp UR_ISA_NAMED(ur_kvec_exp)
+#define ur_kvec_tanh UR_ISA_NAMED(ur_kvec_tanh)
+#define ur_kvec_sigmoid UR_ISA_NAMED(ur_kvec_sigmoid)
+#define ur_kvec_axpy UR_ISA_NAMED(ur_kvec_axpy)
+#define ur_kvec_dot UR_ISA_NAMED(ur_kvec_dot)
+#define ur_ksoftmax_rows UR_ISA_NAMED(ur_ksoftmax_rows)
+#define ur_klog_softmax_rows UR_ISA_NAMED(ur_klog_softmax_rows)
+#endif
+/* after the renaming: inside a kernel file ur_gemm_transpose is that path's copy */
 #include "kernels_internal.h" /* ur_gemm_transpose, ur__par_threads: autograd/ uses them too */
 
 /* Block sizes. kc: depth of one pass (a B micro-panel, kc x NR, stays in L1);
@@ -61,5 +90,67 @@ void ur_gemm_pack_a(int trans_a, const ur_real *A, int lda, int i0, int mc, int 
 /* Packs depth p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into dst. */
 void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, int p0, int kc, int j0, int nc,
                     ur_real *dst);
+
+/* ---- the driver (tensor/kernels/gemm_rect.c) and the threads (tensor/gemm.c) ---- */
+
+/* One call of ur_gemm: C = alpha * op(A) * op(B) + beta * C. */
+typedef struct ur_gemm_job {
+    int trans_a, trans_b, m, n, k;
+    ur_real alpha, beta;
+    const ur_real *A, *B;
+    ur_real *C;
+    int lda, ldb, ldc;
+} ur_gemm_job;
+
+/* Rows i0..i1-1, columns j0..j1-1 of C on the calling thread. rows_max x cols_max
+ * is the largest share of any thread of this call (the packing buffers are sized
+ * for it, so that threads can swap buffers between calls without growing them). */
+void ur_gemm_run_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
+                      int cols_max);
+
+/* The pool of packing buffers (tensor/gemm.c), shared by every instruction set: a
+ * slot holds an A and a B buffer (which = 0, 1) kept between calls. acquire gives
+ * NULL when all slots are taken, buffer NULL when the allocation fails; the
+ * caller then packs on the stack. */
+typedef struct ur_gemm_slot ur_gemm_slot;
+ur_gemm_slot *ur__gemm_slot_acquire(void);
+ur_real *ur__gemm_slot_buffer(ur_gemm_slot *s, int which, size_t n);
+void ur__gemm_slot_release(ur_gemm_slot *s);
+
+/* ---- one instruction set's kernels ---- */
+
+typedef void (*ur_vec_fn)(size_t n, const ur_real *x, ur_real *y);
+typedef void (*ur_rows_fn)(int rows, int cols, const ur_real *x, ur_real *y);
+
+typedef struct ur_kernel_table {
+    const char *name; /* "avx512", "avx2" or "portable" (ur_kernel_isa) */
+    int mr, nr;       /* micro-tile: threads split C along these */
+    void (*gemm_rect)(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
+                      int cols_max);
+    void (*transpose)(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
+    ur_vec_fn exp, tanh, sigmoid; /* one thread; ur_vec_* split large n over threads */
+    void (*axpy)(size_t n, ur_real a, const ur_real *x, ur_real *y);
+    ur_real (*dot)(size_t n, const ur_real *x, const ur_real *y);
+    ur_rows_fn softmax_rows, log_softmax_rows;
+} ur_kernel_table;
+
+/* The table of this build's instruction set UR_ISA (tensor/kernels/table.c). */
+#ifdef UR_ISA
+extern const ur_kernel_table UR_ISA_NAMED(ur__kernels);
+#endif
+
+/* The vector kernels (tensor/kernels/vec_simd.c), one thread each: the fields
+ * exp .. log_softmax_rows of the table. */
+void ur_kvec_exp(size_t n, const ur_real *x, ur_real *y);
+void ur_kvec_tanh(size_t n, const ur_real *x, ur_real *y);
+void ur_kvec_sigmoid(size_t n, const ur_real *x, ur_real *y);
+void ur_kvec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y);
+ur_real ur_kvec_dot(size_t n, const ur_real *x, const ur_real *y);
+void ur_ksoftmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
+void ur_klog_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
+
+/* The table in use (tensor/dispatch.c): chosen on the first call from the CPU and
+ * the environment (UR_KERNELS), or by ur_kernel_select. */
+const ur_kernel_table *ur__kernels(void);
 
 #endif

@@ -2,7 +2,9 @@
  *
  * The micro-kernel (gemm_kernel.c) is written once against these macros; this file
  * maps them to AVX-512, AVX2 or plain scalars, for float or double (ur_real). The
- * ISA is chosen at compile time from the compiler's target macros (-march=native).
+ * ISA is chosen at compile time from the compiler's target macros: each copy of
+ * tensor/kernels/ is compiled with the -m flags of its instruction set
+ * (cmake/kernels.cmake) and gets the macros of that set.
  *
  *   UR_V            vector of UR_VL ur_real
  *   UR_V_ZERO()     all lanes 0

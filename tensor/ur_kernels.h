@@ -5,6 +5,15 @@
  * loops a reader can check by eye, that the tests compare it with; those are not
  * part of the public API (kernels_ref_internal.h).
  *
+ * Kernel paths: on x86 the library holds the fast kernels three times, for
+ * AVX-512, for AVX2 with FMA and for the baseline (the portable C code), and
+ * uses the best one this CPU runs, chosen at the first call (a UR_NATIVE build,
+ * compiled for the building machine, and builds for other processors have one
+ * path). The environment variable UR_KERNELS=avx512|avx2|portable asks for a
+ * path; a path the CPU lacks is refused (ur_kernel_select says why) and the best
+ * one runs instead. Each path gives its own rounding: results are reproducible
+ * for a given path, whatever the number of threads, not across paths.
+ *
  * Determinism: results do not depend on the number of threads. Work is split
  * over output blocks only, never over the summed dimension, so every output
  * element is computed by the same sequence of operations whatever the split.
@@ -33,8 +42,18 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha,
  * guard off). Neither changes any result. */
 void ur_set_num_threads(int n);
 int ur_get_num_threads(void);
-/* Which SIMD path the build selected: "avx512", "avx2" or "portable". */
+/* The environment variable that asks for a kernel path (see above). */
+#define UR_KERNELS "UR_KERNELS"
+/* The kernel path in use: "avx512", "avx2" or "portable". The first call of any
+ * kernel (this one included) chooses it, see above. */
 const char *ur_kernel_isa(void);
+/* Chooses the kernel path: "avx512", "avx2" or "portable"; NULL or "" means the
+ * one UR_KERNELS names, or the best this CPU runs when it is unset or empty.
+ * UR_ERR_ARG for a name that is unknown, not in this build or needs instructions
+ * this CPU lacks: the message (ur_last_error) says which, and the best path is
+ * used instead. Call it while no kernel runs (calls already running finish on
+ * their path). */
+ur_status ur_kernel_select(const char *path);
 /* Frees the packing buffers ur_gemm keeps between calls (they are reused, and
  * grown on demand, so steady-state calls allocate nothing). Call when no ur_gemm is
  * running, e.g. at exit; later calls allocate them again. */

@@ -1,28 +1,16 @@
 /* vec.c - elementwise activations, axpy, dot and row-wise softmax.
  *
- * The _ref versions are plain loops over libm. The fast versions of exp, tanh and
- * sigmoid have an AVX-512 float path (16 lanes at a time, exp by a polynomial and
- * a power-of-two scaling); other builds (double, AVX2, portable) use libm.
- *
- * exp(x): x = n*ln2 + r with n = round(x/ln2), |r| <= ln2/2; exp(r) by its Taylor
- * polynomial of degree 7 (truncation error < 6e-9 relative), then scaled by 2^n
- * with vscalefps, which overflows to inf and underflows gradually to 0 exactly as
- * the true result would. Within 2 ulp of expf over the whole float range.
- * tanh(x): for |x| < 0.625 the odd polynomial x + x^3 P(x^2) (a least-squares fit,
- * relative error 5e-9 before rounding); above, 1 - 2/(exp(2|x|) + 1) with x's
- * sign, which goes to exactly +-1 for large |x|.
- * sigmoid(x) = 1 / (1 + exp(-x)): 0 for x <= -104, 1 for large x, never NaN.
- * NaN inputs give NaN outputs.
+ * The _ref versions are plain loops over libm. The fast versions are in
+ * tensor/kernels/vec_simd.c, one copy per instruction set, called through the
+ * kernel table (tensor/dispatch.c); here they are split over threads when large.
+ * (AVX-512 float has its own exp, tanh and sigmoid, within 2 ulp of libm over
+ * the float range; see there).
  */
 #include <math.h>
 #include <omp.h>
 
 #include "kernels_ref_internal.h"
-
-#if defined(__AVX512F__) && !defined(UR_DOUBLE) && !defined(UR_FORCE_PORTABLE)
-#define UR_VEC_AVX512 1
-#include <immintrin.h>
-#endif
+#include "gemm_internal.h"
 
 #ifdef UR_DOUBLE
 #define UR_EXP exp
@@ -53,79 +41,6 @@ void ur_vec_sigmoid_ref(size_t n, const ur_real *x, ur_real *y) {
     for (size_t i = 0; i < n; i++) y[i] = 1 / (1 + UR_EXP(-x[i]));
 }
 
-/* ---- AVX-512 float ---- */
-#ifdef UR_VEC_AVX512
-
-static inline __m512 exp16(__m512 x) {
-    /* Clamp (NaN passes: max/min return their second operand when it is NaN):
-     * exp(-104) is 0 in float, exp(89) is inf. */
-    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    /* r = x - n*ln2 in two steps: n * 0.693359375 is exact for |n| <= 2^15 */
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
-static inline __m512 tanh16(__m512 x) {
-    __m512 ax = _mm512_abs_ps(x);
-    /* small |x|: x + x * z * P(z), z = x^2 */
-    __m512 z = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(-5.706570885e-3f);
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.064010916e-2f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.373982563e-2f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.333143920e-1f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.333328152e-1f));
-    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(x, z), p, x);
-    /* large |x|: 1 - 2 / (exp(2|x|) + 1), then x's sign */
-    __m512 e = exp16(_mm512_add_ps(ax, ax));
-    __m512 large =
-        _mm512_sub_ps(_mm512_set1_ps(1.0f),
-                      _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
-    __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u));
-    large = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(large), sign));
-    __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
-    return _mm512_mask_blend_ps(is_small, large, small);
-}
-
-static inline __m512 sigmoid16(__m512 x) {
-    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
-    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
-}
-
-static inline __mmask16 tail_mask(size_t left) {
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-}
-
-/* Applies F to x[0..n) into y, 16 at a time, the last vector masked. */
-#define UR_VEC_APPLY(F, n, x, y)                                                                   \
-    do {                                                                                           \
-        for (size_t i_ = 0; i_ < (n); i_ += 16) {                                                  \
-            __mmask16 m_ = tail_mask((n)-i_);                                                      \
-            __m512 v_ = F(_mm512_maskz_loadu_ps(m_, (x) + i_));                                    \
-            _mm512_mask_storeu_ps((y) + i_, m_, v_);                                               \
-        }                                                                                          \
-    } while (0)
-
-static void exp_chunk(size_t n, const float *x, float *y) { UR_VEC_APPLY(exp16, n, x, y); }
-static void tanh_chunk(size_t n, const float *x, float *y) { UR_VEC_APPLY(tanh16, n, x, y); }
-static void sigmoid_chunk(size_t n, const float *x, float *y) { UR_VEC_APPLY(sigmoid16, n, x, y); }
-
-#else
-#define exp_chunk ur_vec_exp_ref
-#define tanh_chunk ur_vec_tanh_ref
-#define sigmoid_chunk ur_vec_sigmoid_ref
-#endif
-
 /* Runs f over x in chunks, in parallel when n is large. */
 static void vec_apply(void (*f)(size_t, const ur_real *, ur_real *), size_t n, const ur_real *x,
                       ur_real *y) {
@@ -141,29 +56,20 @@ static void vec_apply(void (*f)(size_t, const ur_real *, ur_real *), size_t n, c
     }
 }
 
-void ur_vec_exp(size_t n, const ur_real *x, ur_real *y) { vec_apply(exp_chunk, n, x, y); }
-void ur_vec_tanh(size_t n, const ur_real *x, ur_real *y) { vec_apply(tanh_chunk, n, x, y); }
-void ur_vec_sigmoid(size_t n, const ur_real *x, ur_real *y) { vec_apply(sigmoid_chunk, n, x, y); }
-
-/* ---- axpy and dot ---- */
+void ur_vec_exp(size_t n, const ur_real *x, ur_real *y) { vec_apply(ur__kernels()->exp, n, x, y); }
+void ur_vec_tanh(size_t n, const ur_real *x, ur_real *y) { vec_apply(ur__kernels()->tanh, n, x, y); }
+void ur_vec_sigmoid(size_t n, const ur_real *x, ur_real *y) {
+    vec_apply(ur__kernels()->sigmoid, n, x, y);
+}
 
 void ur_vec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y) {
-    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+    ur__kernels()->axpy(n, a, x, y);
 }
 
-/* 16 running sums (element i goes to sum i % 16), then added pairwise: the same
- * order on every machine and every call, and the compiler can keep the sums in
- * vector registers. */
 ur_real ur_vec_dot(size_t n, const ur_real *x, const ur_real *y) {
-    ur_real s[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) s[j] += x[i + j] * y[i + j];
-    for (int j = 0; i < n; i++, j++) s[j] += x[i] * y[i];
-    for (int w = 8; w > 0; w /= 2)
-        for (int j = 0; j < w; j++) s[j] += s[j + w];
-    return s[0];
+    return ur__kernels()->dot(n, x, y);
 }
+
 
 /* ---- softmax along rows ---- */
 
@@ -188,54 +94,10 @@ void ur_log_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y) {
     }
 }
 
-#ifdef UR_VEC_AVX512
-/* The maximum of a row, 16 lanes at a time. */
-static float row_max(int cols, const float *x) {
-    __m512 m = _mm512_set1_ps(-INFINITY);
-    for (int j = 0; j < cols; j += 16) {
-        __mmask16 k = tail_mask((size_t)(cols - j));
-        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + j));
-    }
-    return _mm512_reduce_max_ps(m);
-}
-
-/* The sum of exp(x - shift) over a row (16 running sums, then a fixed tree); the
- * exponentials are also stored in out unless it is NULL. */
-static float row_exp_sum(int cols, const float *x, float shift, float *out) {
-    __m512 s = _mm512_setzero_ps(), vs = _mm512_set1_ps(shift);
-    for (int j = 0; j < cols; j += 16) {
-        __mmask16 k = tail_mask((size_t)(cols - j));
-        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vs));
-        e = _mm512_maskz_mov_ps(k, e);
-        if (out) _mm512_mask_storeu_ps(out + j, k, e);
-        s = _mm512_add_ps(s, e);
-    }
-    return _mm512_reduce_add_ps(s);
-}
-
 void ur_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y) {
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * cols;
-        float *yr = y + (size_t)r * cols;
-        float inv = 1.0f / row_exp_sum(cols, xr, row_max(cols, xr), yr);
-        for (int j = 0; j < cols; j++) yr[j] *= inv;
-    }
+    ur__kernels()->softmax_rows(rows, cols, x, y);
 }
 
 void ur_log_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y) {
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * cols;
-        float *yr = y + (size_t)r * cols, mx = row_max(cols, xr);
-        float shift = mx + logf(row_exp_sum(cols, xr, mx, NULL));
-        for (int j = 0; j < cols; j++) yr[j] = xr[j] - shift;
-    }
+    ur__kernels()->log_softmax_rows(rows, cols, x, y);
 }
-#else
-void ur_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y) {
-    ur_softmax_rows_ref(rows, cols, x, y);
-}
-
-void ur_log_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y) {
-    ur_log_softmax_rows_ref(rows, cols, x, y);
-}
-#endif

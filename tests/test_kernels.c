@@ -5,6 +5,7 @@
  * several alpha/beta pairs and beta = 0 over a C full of NaN; results bit-identical
  * for 1, 2, 3 and 4 threads; the stack fallback when allocation fails; no
  * allocation once warm. The vector kernels against libm over the whole range.
+ * With UR_KERNELS set (a ctest entry per path) all of it runs on that path.
  *
  * Tolerances: any summation order of a k-term dot product is within
  * (k + 2) * eps * sum |a_p b_p| of the exact value, so two orders differ by at most
@@ -231,15 +232,28 @@ Test(gemm, thread_count_setting) {
     cr_expect_eq(ur_get_num_threads(), omp_get_num_procs());
 }
 
-Test(gemm, isa_name) {
-    const char *isa = ur_kernel_isa();
-#if defined(__AVX512F__)
+/* ctest runs this file once per kernel path as well (test_kernels_avx2, ...,
+ * with UR_KERNELS set): every other test here then checks that path against the
+ * references. The path must be the one asked for, unless this CPU lacks it. */
+Test(gemm, kernel_path) {
+    const char *isa = ur_kernel_isa(); /* the first kernel call: the choice is made here */
+    cr_expect(!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "portable"),
+              "unknown kernel path %s", isa);
+#if defined(UR_KERNELS_NATIVE) && defined(__AVX512F__)
     cr_expect_str_eq(isa, "avx512");
-#elif defined(__AVX2__) && defined(__FMA__)
+#elif defined(UR_KERNELS_NATIVE) && defined(__AVX2__) && defined(__FMA__)
     cr_expect_str_eq(isa, "avx2");
-#else
+#elif defined(UR_KERNELS_NATIVE) || !(defined(__x86_64__) || defined(__i386__))
     cr_expect_str_eq(isa, "portable");
 #endif
+    const char *want = getenv("UR_KERNELS");
+    if (!want || !want[0]) return;
+    if (ur_kernel_select(want) != UR_OK) {
+        cr_expect(strstr(ur_last_error(), want) != NULL, "refusal names the path: %s",
+                  ur_last_error());
+        cr_skip_test("this CPU or build has no %s kernels: %s", want, ur_last_error());
+    }
+    cr_expect_str_eq(isa, want, "UR_KERNELS=%s, but the %s kernels ran", want, isa);
 }
 
 /* ---- buffers ---- */

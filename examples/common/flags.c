@@ -1,5 +1,6 @@
 /* flags.c - the flag table: parsing, range checks, --help and checkpoint metadata. */
 #include "flags.h"
+#include "unroll.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -110,6 +111,16 @@ static void usage(const char *prog, const char *about, const cli_opt *opts, int 
         printf("  %-*s %s%s\n", width, left, o->help, range);
     }
     printf("  %-*s %s\n", width, "--help", "show this help");
+    printf("  %-*s %s\n", width, "--version", "show the version and the kernel path this CPU runs");
+}
+
+/* "char_rnn: unroll 0.1.0 (float), kernels avx512". A refused UR_KERNELS request
+ * (a path this CPU lacks) is explained on stderr. */
+static void print_version(const char *prog) {
+    ur_status s = ur_kernel_select(NULL); /* applies UR_KERNELS and says why not */
+    printf("%s: unroll %s (%s), kernels %s\n", prog, UR_VERSION, sizeof(ur_real) == sizeof(double) ? "double" : "float",
+           ur_kernel_isa());
+    if (s != UR_OK) fprintf(stderr, "%s: %s\n", prog, ur_last_error());
 }
 
 int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n) {
@@ -117,6 +128,10 @@ int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
             usage(prog, about, opts, n);
+            return 1;
+        }
+        if (!strcmp(argv[a], "--version")) {
+            print_version(prog);
             return 1;
         }
         const cli_opt *o = NULL;

@@ -51,7 +51,8 @@ typedef struct cli_opt {
 #define CLI_TEXT(name, dst, help) {name, CLI_T_TEXT, dst, 0, 0, 0, NULL, help}
 #define CLI_CHOICE(name, dst, choices, help) {name, CLI_T_CHOICE, dst, 0, 0, 0, choices, help}
 
-/* Parses argv against the table. Returns 0 to go on, 1 after printing --help (exit
+/* Parses argv against the table. Returns 0 to go on, 1 after printing --help or
+ * --version (exit
  * 0), -1 after printing an error to stderr (exit 2). Messages start with the
  * program's name (argv[0] without its folder). */
 int cli_parse(int argc, char **argv, const char *about, const cli_opt *opts, int n_opts);

@@ -6,8 +6,6 @@
  * AVX-512 they go through in-register transposes of VL x VL blocks, which is
  * several times faster than element by element and matters when m is small
  * (packing B is then a large share of the work). */
-#include <string.h>
-
 #include "gemm_internal.h"
 
 enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, VL = UR_VL };
@@ -115,9 +113,22 @@ void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, int p0, int kc, int 
     for (int q = 0; q < nc; q += NR, dst += (size_t)NR * kc) {
         int nr = nc - q < NR ? nc - q : NR;
         if (!trans_b) {
+            /* Rows of nr <= NR values, copied as whole vectors: a memcpy call per
+             * row, or the string move some compilers put inline, costs more. */
             const ur_real *src = B + (size_t)p0 * ldb + j0 + q;
-            for (int p = 0; p < kc; p++)
-                memcpy(dst + (size_t)p * NR, src + (size_t)p * ldb, (size_t)nr * sizeof(ur_real));
+            ur_real *d = dst;
+            if (nr == NR) {
+                for (int p = 0; p < kc; p++, src += ldb, d += NR) {
+                    UR_UNROLL
+                    for (int v = 0; v < UR_NV; v++) UR_V_STORE(d + v * VL, UR_V_LOAD(src + v * VL));
+                }
+            } else {
+                for (int p = 0; p < kc; p++, src += ldb, d += NR) {
+                    UR_UNROLL
+                    for (int v = 0; v < UR_NV; v++)
+                        UR_V_STOREN(d + v * VL, UR_V_LOADN(src + v * VL, nr - v * VL), nr - v * VL);
+                }
+            }
         } else {
             pack_rows_to_columns(B + (size_t)(j0 + q) * ldb + p0, (size_t)ldb, nr, kc, dst, NR);
         }

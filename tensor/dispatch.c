@@ -1,0 +1,133 @@
+/* dispatch.c - which kernels run, chosen at run time from the CPU.
+ *
+ * tensor/kernels/ is compiled once per instruction set (cmake/kernels.cmake): on
+ * x86 for AVX-512 (F, VL, BW and DQ, with AVX2 and FMA), for AVX2 with FMA, and for
+ * the baseline of the target (SSE2 on x86-64), where the kernels are the portable
+ * C code; on other machines, and in a UR_NATIVE build, once only. The first call
+ * of a kernel takes the best set this CPU runs (cpuid, through
+ * __builtin_cpu_supports, which also checks that the OS saves the vector
+ * registers), or the set named by the environment variable UR_KERNELS when the
+ * CPU runs it. ur_kernel_select changes the choice later and reports a refusal.
+ *
+ * The choice is one atomic pointer: the kernels load it once per call, so a call
+ * runs on one set from start to end; racing first calls agree on the answer.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_internal.h"
+#include "ur_kernels.h"
+
+#if !defined(UR_KERNELS_NATIVE) && defined(UR_KERNELS_X86) &&                                      \
+    (defined(__x86_64__) || defined(__i386__))
+#define UR_DISPATCH_X86 1
+extern const ur_kernel_table ur__kernels_avx512, ur__kernels_avx2;
+#else
+#define UR_DISPATCH_X86 0
+#endif
+#ifdef UR_KERNELS_NATIVE
+extern const ur_kernel_table ur__kernels_native;
+#else
+extern const ur_kernel_table ur__kernels_portable;
+#endif
+
+/* The sets of this build, best first, and what each needs of the CPU. */
+static const struct kernel_set {
+    const ur_kernel_table *table;
+    const char *needs; /* NULL: runs wherever the build runs */
+} SETS[] = {
+#if UR_DISPATCH_X86
+    {&ur__kernels_avx512, "AVX-512 (F, VL, BW and DQ)"},
+    {&ur__kernels_avx2, "AVX2 and FMA"},
+#endif
+#ifdef UR_KERNELS_NATIVE
+    {&ur__kernels_native, NULL},
+#else
+    {&ur__kernels_portable, NULL},
+#endif
+};
+enum { N_SETS = sizeof SETS / sizeof SETS[0] };
+
+/* Every name a build can have, for the message about an unknown one. */
+static const char *const KNOWN = "avx512, avx2 or portable";
+
+static int cpu_runs(const ur_kernel_table *t) {
+#if UR_DISPATCH_X86
+    __builtin_cpu_init(); /* needed when called before the constructors ran */
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (t == &ur__kernels_avx2) return avx2;
+    if (t == &ur__kernels_avx512)
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+#endif
+    (void)t;
+    return 1;
+}
+
+static const ur_kernel_table *best(void) {
+    for (int i = 0; i < N_SETS; i++)
+        if (cpu_runs(SETS[i].table)) return SETS[i].table;
+    return SETS[N_SETS - 1].table; /* not reached: the last set runs anywhere */
+}
+
+/* The set named `want` (NULL or "": the best). A name this build lacks, or whose
+ * instruction set the CPU lacks, gives the best and UR_ERR_ARG, with the reason
+ * recorded as the last error when `report` is set (`from` says where the name
+ * came from). */
+static ur_status choose(const char *want, const char *from, int report,
+                        const ur_kernel_table **out) {
+    const ur_kernel_table *fallback = best();
+    *out = fallback;
+    if (!want || !want[0]) return UR_OK;
+    for (int i = 0; i < N_SETS; i++) {
+        if (strcmp(SETS[i].table->name, want) != 0) continue;
+        if (cpu_runs(SETS[i].table)) {
+            *out = SETS[i].table;
+            return UR_OK;
+        }
+        return report ? ur_set_error(UR_ERR_ARG,
+                                     "ur_kernel_select: \"%s\"%s needs %s, which this CPU "
+                                     "lacks; using %s",
+                                     want, from, SETS[i].needs, fallback->name)
+                      : UR_ERR_ARG;
+    }
+    if (!report) return UR_ERR_ARG;
+    if (strcmp(want, "avx512") != 0 && strcmp(want, "avx2") != 0 && strcmp(want, "portable") != 0)
+        return ur_set_error(UR_ERR_ARG,
+                            "ur_kernel_select: \"%s\"%s is not a kernel path (expected %s); "
+                            "using %s",
+                            want, from, KNOWN, fallback->name);
+    /* only in a build with a single set (UR_NATIVE, or not x86) */
+    return ur_set_error(UR_ERR_ARG,
+                        "ur_kernel_select: \"%s\"%s is not in this build (it has the %s kernels "
+                        "only); using %s",
+                        want, from, SETS[0].table->name, fallback->name);
+}
+
+static _Atomic(const ur_kernel_table *) current;
+
+const ur_kernel_table *ur__kernels(void) {
+    const ur_kernel_table *t = atomic_load_explicit(&current, memory_order_acquire);
+    if (t) return t;
+    const ur_kernel_table *none = NULL;
+    choose(getenv(UR_KERNELS), "", 0, &t); /* a refusal shows in ur_kernel_isa() */
+    if (!atomic_compare_exchange_strong_explicit(&current, &none, t, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        t = none; /* someone chose first */
+    return t;
+}
+
+ur_status ur_kernel_select(const char *path) {
+    const char *from = "";
+    if (!path || !path[0]) {
+        path = getenv(UR_KERNELS);
+        from = " (from UR_KERNELS)";
+    }
+    const ur_kernel_table *t;
+    ur_status s = choose(path, from, 1, &t);
+    atomic_store_explicit(&current, t, memory_order_release);
+    return s;
+}
+
+const char *ur_kernel_isa(void) { return ur__kernels()->name; }

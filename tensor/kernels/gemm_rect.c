@@ -1,0 +1,127 @@
+/* gemm_rect.c - the blocked product on one thread's rectangle of C (the loop nest
+ * of tensor/gemm.c's comment), for one instruction set.
+ *
+ * Compiled once per instruction set with the block sizes of gemm_simd.h: the loop
+ * nest, the packing and the micro-kernels of one set call each other directly, so
+ * a call of ur_gemm goes through the kernel table once per thread, not per tile.
+ */
+#include <stdint.h>
+
+#include "gemm_internal.h"
+
+enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = UR_GEMM_NC };
+
+/* Tiles of at most this many rows read an untransposed B in place. */
+#ifndef UR_GEMM_DIRECT_B_ROWS
+#define UR_GEMM_DIRECT_B_ROWS 128
+#endif
+
+/* A * B^T by dot products (gemm_kernel.c) for few rows: up to UR_DOT_ROWS, or up
+ * to twice that when k is short enough for the rows of A to stay in L1. */
+static int use_dot(int m, int k) { return m <= UR_DOT_ROWS || (m <= 2 * UR_DOT_ROWS && k <= 1024); }
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static int round_up(int a, int b) { return ceil_div(a, b) * b; }
+
+/* The micro-kernel loop over one packed A block (mc x kc) and B block (kc x nc):
+ * B panel outside, so it stays in L1 while every A panel passes over it. A last
+ * A panel of fewer than UR_WIDE_ROWS rows goes through the wide tile. */
+static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_real *a, int direct,
+                       const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta, ur_real *c) {
+/* offset in b of column j: any column when B is read in place, else panel starts */
+#define bcol(j) (direct ? (ptrdiff_t)(j) : (j) / NR * psb)
+    int ldc = g->ldc, tail = mc % MR;
+    int m_tiles = tail && tail < UR_WIDE_ROWS ? mc - tail : mc;
+    for (int jr = 0; jr < nc; jr += NR)
+        for (int ir = 0; ir < m_tiles; ir += MR)
+            ur_gemm_micro(imin(MR, mc - ir), imin(NR, nc - jr), kc, a + (size_t)ir * kc,
+                          b + bcol(jr), rsb, g->alpha, beta, c + (size_t)ir * ldc + jr, ldc);
+    if (m_tiles == mc) return;
+    a += (size_t)m_tiles * kc;
+    c += (size_t)m_tiles * ldc;
+    int step = ur_gemm_wide_panels(tail) * NR, jr = 0;
+    if (direct && rsb % UR_VL == 0) {
+        /* The wide tiles load more B per flop: start them where B's rows are
+         * vector-aligned (a split load costs twice), after one narrow tile. */
+        int head = (int)((uintptr_t)b / sizeof(ur_real) % UR_VL);
+        if (head) {
+            jr = imin(nc, UR_VL - head);
+            ur_gemm_micro(tail, jr, kc, a, b, rsb, g->alpha, beta, c, ldc);
+        }
+    }
+    for (; jr < nc; jr += step)
+        ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, b + bcol(jr), rsb, psb, g->alpha, beta,
+                           c + jr, ldc);
+#undef bcol
+}
+
+/* Rows i0..i1-1, columns j0..j1-1 of C. abuf holds mc x kc, bbuf kc x nc (unused
+ * when direct_b). */
+static void gemm_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int mc_max, int nc_max,
+                      int direct_b, ur_real *abuf, ur_real *bbuf) {
+    int nkb = ceil_div(g->k, KC); /* depth blocks: a function of k alone */
+    for (int jc = j0; jc < j1; jc += nc_max) {
+        int nc = imin(nc_max, j1 - jc);
+        int p0 = 0;
+        for (int kb = 0; kb < nkb; kb++) {
+            int kc = g->k / nkb + (kb < g->k % nkb);
+            ur_real beta = kb == 0 ? g->beta : (ur_real)1;
+            const ur_real *bp = bbuf;
+            ptrdiff_t rsb = NR, psb = (ptrdiff_t)NR * kc; /* row and panel strides */
+            if (direct_b) {
+                bp = g->B + (size_t)p0 * g->ldb + jc;
+                rsb = g->ldb;
+                psb = NR;
+            } else {
+                ur_gemm_pack_b(g->trans_b, g->B, g->ldb, p0, kc, jc, nc, bbuf);
+            }
+            for (int ic = i0; ic < i1; ic += mc_max) {
+                int mc = imin(mc_max, i1 - ic);
+                ur_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, p0, kc, abuf);
+                gemm_block(g, mc, nc, kc, abuf, direct_b, bp, rsb, psb, beta,
+                           g->C + (size_t)ic * g->ldc + jc);
+            }
+            p0 += kc;
+        }
+    }
+}
+
+/* Block size for `len` rows (or columns) in blocks of at most `max`: balanced, and
+ * a multiple of the panel size `unit`. */
+static int block_size(int len, int max, int unit) {
+    int nb = ceil_div(len, max);
+    return round_up(ceil_div(len, nb), unit);
+}
+
+/* Without pool buffers: panels packed one at a time on the stack. Slower, same
+ * results (the blocking of k is the same). */
+static __attribute__((noinline)) void gemm_rect_unbuffered(const ur_gemm_job *g, int i0, int i1,
+                                                           int j0, int j1, int direct_b) {
+    ur_real a_small[MR * KC], b_small[KC * NR];
+    gemm_rect(g, i0, i1, j0, j1, MR, NR, direct_b, a_small, b_small);
+}
+
+void ur_gemm_run_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
+                      int cols_max) {
+    if (i0 >= i1 || j0 >= j1) return;
+    if (!g->trans_a && g->trans_b && use_dot(g->m, g->k)) { /* the same for every thread */
+        ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
+                       g->B + (size_t)j0 * g->ldb, g->ldb, g->beta, g->C + (size_t)i0 * g->ldc + j0,
+                       g->ldc);
+        return;
+    }
+    int kc = imin(g->k, KC);
+    int direct_b = !g->trans_b && i1 - i0 <= UR_GEMM_DIRECT_B_ROWS;
+    int mc = block_size(i1 - i0, MC, MR), nc = block_size(j1 - j0, NC, NR);
+    size_t a_cap = (size_t)imin(round_up(rows_max, MR), round_up(MC, MR)) * kc;
+    size_t b_cap = (size_t)imin(round_up(cols_max, NR), round_up(NC, NR)) * kc;
+    ur_gemm_slot *s = ur__gemm_slot_acquire();
+    ur_real *abuf = s ? ur__gemm_slot_buffer(s, 0, a_cap) : NULL;
+    ur_real *bbuf = s && !direct_b ? ur__gemm_slot_buffer(s, 1, b_cap) : NULL;
+    if (abuf && (bbuf || direct_b))
+        gemm_rect(g, i0, i1, j0, j1, mc, nc, direct_b, abuf, bbuf);
+    else
+        gemm_rect_unbuffered(g, i0, i1, j0, j1, direct_b);
+    ur__gemm_slot_release(s);
+}
