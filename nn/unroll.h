@@ -10,6 +10,7 @@
 #include "../autograd/ur_tape.h"
 #include "../autograd/ur_ops.h"
 #include "data/ur_data.h"
+#include "data/ur_shard.h"
 #include "ur_init.h"
 #include "ur_optim.h"
 #include "io/ur_checkpoint.h"
@@ -17,5 +18,6 @@
 #include "ur_attention.h"
 #include "ur_seq2seq.h"
 #include "ur_rnn.h"
+#include "ur_dist.h"
 
 #endif
