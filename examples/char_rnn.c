@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_init.h"
@@ -342,6 +343,7 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "char_rnn", about, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (dist_cli_start("char_rnn") != 0) return 1;
     int use_file = cfg.data && cfg.data[0];
     if (cfg.iters <= 0) cfg.iters = use_file ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
@@ -367,12 +369,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt;
+    int lo, Bn = dist_cli_share(B, &lo); /* this rank's streams [lo, lo + Bn) */
     const size_t L = (corpus->n_train - 1) / (size_t)B; /* bytes per training stream */
     const long segs_per_epoch = (long)(L / (size_t)T);
     const int *val = corpus->ids + corpus->n_train;
     size_t n_val = corpus->n - corpus->n_train;
     if (cfg.val_chars > 0 && (size_t)cfg.val_chars < n_val) n_val = (size_t)cfg.val_chars;
-    if (segs_per_epoch < 1 || n_val < 2) {
+    if (segs_per_epoch < 1 || n_val < 2 || Bn < 1) {
         fprintf(stderr, "char_rnn: %s: %zu bytes are too few for --batch %d x --bptt %d (and a validation part)\n",
                 use_file ? cfg.data : "generated text", text->len, B, T);
         ur_char_corpus_free(corpus);
@@ -395,9 +398,12 @@ int main(int argc, char **argv) {
     int *x = malloc((size_t)T * (size_t)B * sizeof *x), *y = malloc((size_t)T * (size_t)B * sizeof *y);
     char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
     int ok = tape && x && y && sample && model_build(&m, &cfg, V, &rng, (uint64_t)c.seed) &&
-             (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, B)) != NULL;
+             (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, Bn)) != NULL;
     if (!ok) fprintf(stderr, "char_rnn: setup failed: %s\n", ur_last_error());
-    if (ok && ck) ok = load_checkpoint(ck, c.load, &m, opt, state, &rng, &corpus->cs) == 0;
+    ur_rnn_state *all = ok ? dist_cli_state_all("char_rnn", m.rnn, state, B) : NULL; /* every stream */
+    if (ok && ck) ok = all && load_checkpoint(ck, c.load, &m, opt, all, &rng, &corpus->cs) == 0;
+    if (ok && ck) dist_cli_state_take(all, state, lo);
+    ok = ok && dist_cli_sync("char_rnn", m.ps) == 0;
     long first = ok ? (long)ur_optim_step_count(opt) : 0; /* steps done before this run */
     long last = c.steps > 0 && c.steps < cfg.iters ? c.steps : cfg.iters;
     if (ok)
@@ -417,6 +423,8 @@ int main(int argc, char **argv) {
         long s = (step - 1) % segs_per_epoch; /* segment within the epoch */
         if (s == 0) ur_rnn_state_zero(state); /* every stream starts over */
         segment(corpus->ids, L, B, T, s, x, y);
+        dist_cli_columns(x, T, B, lo, Bn);
+        dist_cli_columns(y, T, B, lo, Bn);
 
         ur_tape_reset(tape);
         ur_rnn_args args = {0};
@@ -425,7 +433,7 @@ int main(int argc, char **argv) {
         ur_rnn_state_feed(state, tape, &args);
         ur_rnn_final fin;
         ur_node *h;
-        ur_node *loss = ur_cross_entropy(tape, model_forward(tape, &m, x, T, B, &args, &fin, &h), y, NULL);
+        ur_node *loss = ur_cross_entropy(tape, model_forward(tape, &m, x, T, Bn, &args, &fin, &h), y, NULL);
         ur_optim_zero_grad(opt);
         if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "char_rnn: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
@@ -433,6 +441,11 @@ int main(int argc, char **argv) {
             break;
         }
         ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
+        double lv = ur_node_item(loss);
+        if (dist_cli_reduce("char_rnn", m.ps, (double)T * Bn, &lv) != 0) {
+            ok = 0;
+            break;
+        }
 
         if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         if (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) {
@@ -446,7 +459,7 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-        losses[step - first - 1] = ur_node_item(loss);
+        losses[step - first - 1] = lv;
         window += losses[step - first - 1];
         n_window++;
         if (step % cfg.log_every == 0 || step == last) {
@@ -455,7 +468,7 @@ int main(int argc, char **argv) {
             window = 0;
             n_window = 0;
         }
-        if (cfg.eval_every > 0 && step % cfg.eval_every == 0 && step < last) {
+        if (cfg.eval_every > 0 && step % cfg.eval_every == 0 && step < last && dist_cli_rank0()) {
             double vl = evaluate(&m, tape, val, n_val, B, T, x, y);
             cli_progress_end();
             printf("step %ld: validation %.4f bits/char, perplexity %.2f\n", step, vl / log(2.0), exp(vl));
@@ -468,16 +481,17 @@ int main(int argc, char **argv) {
 
     /* ---- save, evaluate, sample ---- */
     if (ok && c.save) {
-        ok = save_checkpoint(c.save, &m, opt, state, &rng, &corpus->cs, opts, n_opts) == 0;
+        ok = dist_cli_state_gather("char_rnn", state, all) == 0 &&
+             (!dist_cli_rank0() || save_checkpoint(c.save, &m, opt, all, &rng, &corpus->cs, opts, n_opts) == 0);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
-    if (ok) {
+    if (ok && dist_cli_rank0()) {
         val_loss = evaluate(&m, tape, val, n_val, B, T, x, y);
         printf("validation (%zu chars): %.4f nats = %.4f bits/char, perplexity %.3f\n", n_val, val_loss,
                val_loss / log(2.0), exp(val_loss));
     }
     char prime[2] = {text->data[0], '\0'};
-    if (ok && cfg.sample > 0) {
+    if (ok && cfg.sample > 0 && dist_cli_rank0()) {
         ok = sample_text(&m, tape, &corpus->cs, cfg.prime ? cfg.prime : prime, cfg.sample, cfg.temperature, &rng,
                          sample) == 0;
         if (ok) printf("sample (temperature %g):\n%s\n", cfg.temperature, sample);
@@ -509,6 +523,7 @@ int main(int argc, char **argv) {
     free(sample);
     free(x);
     free(y);
+    dist_cli_state_done(all, state);
     ur_rnn_state_free(state);
     ur_optim_free(opt);
     model_free(&m);
@@ -517,5 +532,5 @@ int main(int argc, char **argv) {
     ur_text_free(text);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
-    return ok ? 0 : 1;
+    return dist_cli_end(ok ? 0 : 1);
 }
