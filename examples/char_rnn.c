@@ -442,7 +442,7 @@ int main(int argc, char **argv) {
         }
         ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
         double lv = ur_node_item(loss);
-        if (dist_cli_reduce("char_rnn", m.ps, (double)T * Bn, &lv) != 0) {
+        if (dist_cli_reduce("char_rnn", m.ps, (double)T * Bn, &lv, NULL) != 0) {
             ok = 0;
             break;
         }

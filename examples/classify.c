@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 #include "epochs.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
@@ -339,6 +340,7 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "classify", about, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (dist_cli_start("classify") != 0) return 1;
     int binary = !strcmp(cfg.task, "binary"), n_classes = binary ? 2 : 5;
     const char *problem = NULL;
     if (!binary && strcmp(cfg.task, "fine")) problem = "--task must be binary or fine";
@@ -411,6 +413,7 @@ int main(int argc, char **argv) {
         if (!ok) fprintf(stderr, "classify: setup failed: %s\n", ur_last_error());
     }
     if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "classify", m.ps, opt, &rng);
+    ok = ok && dist_cli_sync("classify", m.ps) == 0;
     if (ok)
         printf("model: embed %d, %s%s %d x %d, pool %s, %zu parameters\n", cfg.embed, cfg.bidir ? "bi" : "",
                cfg.cell, cfg.layers, cfg.hidden, cfg.pool, ur_paramset_numel(m.ps));
@@ -440,7 +443,7 @@ int main(int argc, char **argv) {
     cli_task task = {&tr, train_loss, dev_score};
     cli_epochs e = {.prog = "classify", .c = &c, .lens = train.lens, .n = train.n, .batch = cfg.batch,
                     .epochs = cfg.epochs, .has_dev = dev.n > 0, .log_every = cfg.log_every, .lr = cfg.lr,
-                    .clip = cfg.clip, .tape = tape, .ps = m.ps, .opt = opt, .rng = &rng};
+                    .clip = cfg.clip, .tape = tape, .ps = m.ps, .opt = opt, .rng = &rng, .per_example = 1};
     if (ok && (!tr.ids || !tr.labels)) {
         fprintf(stderr, "classify: out of memory\n");
         ok = 0;
@@ -479,5 +482,5 @@ done:
     ur_treebank_free(dev_tb);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
-    return ok ? 0 : 1;
+    return dist_cli_end(ok ? 0 : 1);
 }

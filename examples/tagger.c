@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 #include "epochs.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
@@ -372,6 +373,7 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "tagger", about, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (dist_cli_start("tagger") != 0) return 1;
     if (cfg.eval && !ck) {
         fprintf(stderr, "tagger: --eval needs a model (--load)\n");
         return 2;
@@ -433,6 +435,7 @@ int main(int argc, char **argv) {
         if (!ok) fprintf(stderr, "tagger: setup failed: %s\n", ur_last_error());
     }
     if (ok && ck) ok = cli_load_with_vocab(ck, c.load, "tagger", m.ps, opt, &rng);
+    ok = ok && dist_cli_sync("tagger", m.ps) == 0;
     if (ok)
         printf("model: words %d%s, BiLSTM %d x %d per direction, %zu parameters\n", cfg.word_dim,
                cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden, ur_paramset_numel(m.ps));
@@ -492,5 +495,5 @@ done:
     ur_conllu_free(dev_c);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
-    return ok ? 0 : 1;
+    return dist_cli_end(ok ? 0 : 1);
 }

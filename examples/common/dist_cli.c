@@ -34,18 +34,17 @@ int dist_cli_sync(const char *prog, ur_paramset *ps) {
     return -1;
 }
 
-int dist_cli_reduce(const char *prog, ur_paramset *ps, double weight, double *loss) {
+int dist_cli_reduce(const char *prog, ur_paramset *ps, double weight, double *loss, double *count) {
     if (ur_dist_size() == 1) return 0; /* the loss stays bit for bit what it was */
-    double v[2] = {weight > 0 ? *loss * weight : 0, weight};
-    if (ur_dist_allreduce_grads(ps, weight) != UR_OK || ur_dist_sum(v, 2) != UR_OK) {
+    double v[3] = {weight > 0 ? *loss * weight : 0, weight, count ? *count : 0};
+    if (ur_dist_allreduce_grads(ps, weight) != UR_OK || ur_dist_sum(v, 3) != UR_OK) {
         fprintf(stderr, "%s: %s\n", prog, ur_last_error());
         return -1;
     }
     *loss = v[0] / v[1];
+    if (count) *count = v[2];
     return 0;
 }
-
-void dist_cli_sum(double *v, int n) { ur_dist_sum(v, n); }
 
 int dist_cli_end(int status) {
     if (status == 0 && ur_dist_finalize() != UR_OK) {

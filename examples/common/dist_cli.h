@@ -28,11 +28,10 @@ int dist_cli_share(int n, int *lo);
 int dist_cli_sync(const char *prog, ur_paramset *ps);
 /* After ur_backward: every gradient becomes the mean over the ranks weighted by
  * what each rank's loss averaged over (weight: its tokens or examples, 0 for none),
- * and *loss (this rank's mean, ignored for weight 0) the same mean of the whole
- * batch. Nothing changes with one rank. 0, or -1 after printing an error. */
-int dist_cli_reduce(const char *prog, ur_paramset *ps, double weight, double *loss);
-/* Sums v[0..n) over the ranks (token counts for the rates). */
-void dist_cli_sum(double *v, int n);
+ * *loss (this rank's mean, ignored for weight 0) the same mean of the whole batch,
+ * and *count (if not NULL; e.g. tokens, for the rates) the sum over the ranks.
+ * Nothing changes with one rank. 0, or -1 after printing an error. */
+int dist_cli_reduce(const char *prog, ur_paramset *ps, double weight, double *loss, double *count);
 /* Ends MPI after a successful run and returns status. After a failure MPI is left
  * as it is: the other ranks may wait in a collective, and mpirun ends them when
  * this process exits with its failing status. */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "dist_cli.h"
 #include "ur_data.h"
 
 /* The next batch of the epoch that step is in: a new order at each epoch's start
@@ -24,15 +25,20 @@ static int next_batch(cli_epochs *e, long step, ur_batches **order, const int **
     return (*order)->offset[k + 1] - (*order)->offset[k];
 }
 
-/* backward, the first step's reports, clipping, the learning rate, the update */
-static int learn(cli_epochs *e, long step, ur_node *loss, ur_node *h, const ur_lr_schedule *sched) {
+/* backward, the first step's reports, the mean over the ranks (weight: what this
+ * rank's loss averaged over, 0 when it had no examples; *lv its loss, then the
+ * batch's), clipping, the learning rate, the update */
+static int learn(cli_epochs *e, long step, ur_node *loss, ur_node *h, const ur_lr_schedule *sched, double weight,
+                 double *lv, double *tokens) {
     ur_optim_zero_grad(e->opt);
-    if (!loss || ur_tape_error(e->tape) || ur_backward(e->tape, loss) != UR_OK) {
+    if (weight > 0 && (!loss || ur_tape_error(e->tape) || ur_backward(e->tape, loss) != UR_OK)) {
         if (loss || ur_tape_error(e->tape))
             fprintf(stderr, "%s: %s\n", e->prog, ur_tape_error(e->tape) ? ur_tape_errmsg(e->tape) : ur_last_error());
         return 0;
     }
-    if (step == e->first) cli_show_step(e->c, e->tape, e->ps, h); /* --print-tape, --dot, --grad-report */
+    if (step == e->first && weight > 0) cli_show_step(e->c, e->tape, e->ps, h); /* --print-tape, --dot, --grad-report */
+    *lv = weight > 0 ? ur_node_item(loss) : 0;
+    if (dist_cli_reduce(e->prog, e->ps, weight, lv, tokens) != 0) return 0;
     ur_optim_set_lr(e->opt, ur_lr_at(sched, step));
     if ((e->clip > 0 && ur_clip_grad_norm(e->ps, e->clip, NULL) != UR_OK) || ur_optim_step(e->opt) != UR_OK) {
         fprintf(stderr, "%s: step %ld: %s\n", e->prog, step + 1, ur_last_error());
@@ -70,9 +76,12 @@ int cli_epochs_run(cli_epochs *e, const cli_task *task) {
         }
         uint64_t seed = (uint64_t)e->c->seed * 1000003u + (uint64_t)step;
         ur_tape_reset(e->tape);
-        ur_node *h = NULL, *loss = task->loss(task->ctx, e->tape, pick, B, seed, &h, &e->tokens);
-        if (!(ok = learn(e, step, loss, h, &sched))) break;
-        double l = ur_node_item(loss);
+        int lo, Bn = dist_cli_share(B, &lo); /* this rank's examples pick[lo .. lo + Bn) */
+        long before = e->tokens;
+        ur_node *h = NULL, *loss = Bn ? task->loss(task->ctx, e->tape, pick + lo, Bn, seed, &h, &e->tokens) : NULL;
+        double l, tokens = (double)(e->tokens - before);
+        if (!(ok = learn(e, step, loss, h, &sched, e->per_example ? Bn : tokens, &l, &tokens))) break;
+        e->tokens = before + (long)tokens;
         e->losses[step - e->first] = l;
         window += l;
         n_window++;
@@ -82,7 +91,7 @@ int cli_epochs_run(cli_epochs *e, const cli_task *task) {
             window = 0;
             n_window = 0;
         }
-        if ((step + 1) % e->per_epoch == 0 && e->has_dev && step + 1 < e->last) { /* end of an epoch */
+        if ((step + 1) % e->per_epoch == 0 && e->has_dev && step + 1 < e->last && dist_cli_rank0()) { /* end of an epoch */
             task->dev(task->ctx, &e->dev_acc, &e->dev_loss);
             if (e->dev_acc > e->best_dev) e->best_dev = e->dev_acc;
             cli_progress_end();
@@ -97,6 +106,7 @@ int cli_epochs_run(cli_epochs *e, const cli_task *task) {
 }
 
 void cli_epochs_final_dev(cli_epochs *e, const cli_task *task, const char *file, const char *unit) {
+    if (!dist_cli_rank0()) return;
     long n = task->dev(task->ctx, &e->dev_acc, &e->dev_loss);
     if (e->dev_acc > e->best_dev) e->best_dev = e->dev_acc;
     printf("dev (%s): %ld %s, accuracy %.2f%%, loss %.4f\n", file, n, unit, 100 * e->dev_acc, e->dev_loss);
@@ -140,6 +150,7 @@ void cli_drop_words(const ur_padded *p, const ur_vocab *v, double a, uint64_t se
 int cli_save_with_vocab(const char *path, const char *prog, const ur_paramset *ps, const ur_optim *opt,
                         const ur_vocab *v, const ur_rng *rng, const cli_opt *opts, int n_opts,
                         const char *const *stored) {
+    if (!dist_cli_rank0()) return 1; /* one writer */
     char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
     ur_ckpt_kv meta[32];
     char *vocab = cli_vocab_to_text(v, 2); /* after <pad>, <unk> */

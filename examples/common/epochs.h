@@ -41,6 +41,7 @@ typedef struct cli_epochs {
     ur_paramset *ps;
     ur_optim *opt;
     ur_rng *rng; /* draws each epoch's batch order */
+    int per_example; /* the loss is a mean over examples, not tokens (how ranks weigh their shares) */
     /* filled by cli_epochs_run */
     long per_epoch, first, last; /* batches per epoch; this run trained steps first..last-1 */
     double *losses;              /* last - first training losses */
@@ -49,7 +50,9 @@ typedef struct cli_epochs {
     ur_rng epoch_rng; /* the RNG at the start of the epoch the run stopped in */
 } cli_epochs;
 
-/* Trains from the optimizer's step count (a loaded checkpoint continues its run) to
+/* Under mpirun each rank trains its share of every batch (dist_cli.h); rank 0 logs,
+ * scores the development set and saves.
+ * Trains from the optimizer's step count (a loaded checkpoint continues its run) to
  * epochs * per_epoch steps, or to --steps. 1, or 0 after printing an error. */
 int cli_epochs_run(cli_epochs *e, const cli_task *task);
 /* The development score after training, printed as "dev (FILE): N <unit>, ..." */
