@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 #include "unroll.h"
 
 enum { MAX_WORD = 64 };
@@ -108,6 +109,18 @@ static int argmax(const ur_real *p, int n) {
 }
 
 /* Root accuracies (fine and binary) and all-node accuracy of the model's task. */
+/* The nodes ur_treenet_loss counts (averages over) in trees[0..n): how much this
+ * rank's share weighs in the mean over the ranks. */
+static double counted_nodes(const ur_tree *const *trees, int n, const int *label_map, int root_only) {
+    long c = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = root_only ? trees[i]->n_nodes - 1 : 0; j < trees[i]->n_nodes; j++) {
+            int l = trees[i]->nodes[j].label;
+            c += l >= 0 && l < 5 && label_map[l] >= 0;
+        }
+    return (double)c;
+}
+
 static score evaluate(ur_treenet *net, ur_tape *t, const ur_treebank *tb, int binary, const int *label_map) {
     score s = {NAN, NAN, NAN, NAN, 0, 0, 0};
     long fine_ok = 0, bin_ok = 0, node_ok = 0, failed = 0;
@@ -262,6 +275,7 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "treenet", about, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (dist_cli_start("treenet") != 0) return 1;
     ur_tree_cell cell;
     int binary = !strcmp(cfg.task, "binary"), cell_ok = ur_tree_cell_parse(cfg.model, &cell) == UR_OK;
     /* the plain recursive net overfits with wide states: 30 units do best on SST dev */
@@ -327,6 +341,7 @@ int main(int argc, char **argv) {
         if (s != UR_OK) fprintf(stderr, "treenet: --load %s: %s\n", c.load, ur_last_error());
         ok = s == UR_OK;
     }
+    ok = ok && dist_cli_sync("treenet", ps) == 0;
     if (ok)
         printf("model: %s, H %d, embeddings %d, %s task, %zu parameters\n", ur_tree_cell_name(cell), cfg.dim,
                tc.emb_dim,
@@ -383,32 +398,43 @@ int main(int argc, char **argv) {
             batch[i] = train[order[k * cfg.batch + i]];
             nodes += batch[i]->n_nodes;
         }
+        /* this rank's trees; a rank without any (a short last batch) runs one tree
+         * with weight 0, so that every rank takes part in the mean */
+        int lo, Bn = dist_cli_share(B, &lo);
+        double weight = counted_nodes(batch + lo, Bn, label_map, cfg.root_only);
+        const ur_tree **mine = Bn ? batch + lo : batch;
+        int n_mine = Bn ? Bn : 1;
         uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step;
         ur_optim_zero_grad(opt);
         double t0 = cli_now(); /* the graph's time: forward and backward, no optimizer */
         ur_tape_reset(tape);
         ur_node *logits;
         if (cfg.no_batching) { /* node by node, tree after tree: the same graph, unbatched */
-            for (int i = 0; i < B; i++)
-                parts[i] = ur_treenet_forward(net, tape, batch[i], 1, seed + (uint64_t)i, NULL, NULL);
-            logits = ur_concat(tape, B, parts, 0);
+            for (int i = 0; i < n_mine; i++)
+                parts[i] = ur_treenet_forward(net, tape, mine[i], 1, seed + (uint64_t)i, NULL, NULL);
+            logits = ur_concat(tape, n_mine, parts, 0);
         } else {
-            logits = ur_treenet_forward_batch(net, tape, batch, B, 1, seed, NULL);
+            logits = ur_treenet_forward_batch(net, tape, mine, n_mine, 1, seed, NULL);
         }
-        ur_node *loss = ur_treenet_loss(net, tape, logits, batch, B, label_map, 5);
+        ur_node *loss = ur_treenet_loss(net, tape, logits, mine, n_mine, label_map, 5);
         if (ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "treenet: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
             ok = 0;
             break;
         }
         graph_s += cli_now() - t0;
+        double l = ur_node_item(loss);
+        if (dist_cli_reduce("treenet", ps, weight, &l, NULL) != 0) {
+            ok = 0;
+            break;
+        }
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
         if ((cfg.clip > 0 && ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "treenet: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;
         }
-        double l = losses[step - first] = ur_node_item(loss);
+        losses[step - first] = l;
         if (step == first) first_loss = l;
         window += l;
         n_window++;
@@ -418,7 +444,7 @@ int main(int argc, char **argv) {
             window = 0;
             n_window = 0;
         }
-        if ((step + 1) % per_epoch == 0 && step + 1 < last) { /* end of an epoch */
+        if ((step + 1) % per_epoch == 0 && step + 1 < last && dist_cli_rank0()) { /* end of an epoch */
             dev = evaluate(net, tape, dev_tb, binary, label_map);
             if (dev.binary_root > best_dev) best_dev = dev.binary_root;
             cli_progress_end();
@@ -431,7 +457,7 @@ int main(int argc, char **argv) {
     double seconds = cli_now() - started;
 
     /* ---- save, evaluate ---- */
-    if (ok && c.save) {
+    if (ok && c.save && dist_cli_rank0()) {
         char store[N_STORED][CLI_META_LEN];
         ur_ckpt_kv meta[N_STORED + 3];
         char *vt = cli_vocab_to_text(vocab, 1); /* after <unk> */
@@ -444,7 +470,7 @@ int main(int argc, char **argv) {
         else fprintf(stderr, "treenet: --save %s: %s\n", c.save, ur_last_error());
         free(vt);
     }
-    if (ok) {
+    if (ok && dist_cli_rank0()) {
         dev = evaluate(net, tape, dev_tb, binary, label_map);
         if (dev.binary_root > best_dev) best_dev = dev.binary_root;
         print_score("dev", &dev, binary);
@@ -489,5 +515,5 @@ done:
     ur_treebank_free(dev_tb);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
-    return ok ? 0 : 1;
+    return dist_cli_end(ok ? 0 : 1);
 }
