@@ -7,7 +7,7 @@
 #   resume       a checkpoint of a 2-rank run resumes on 1 rank and the other way round
 # Every mpirun runs under `timeout`, so a hang fails the test instead of blocking CI.
 set -uo pipefail
-part=$1 src=$2 bin=$3
+part=$1 src=$(cd "$2" && pwd) bin=$3
 cd "$bin" || exit 1
 export OMP_NUM_THREADS=1
 # Loopback on one machine: more ranks than cores are allowed, no binding (the
@@ -44,6 +44,88 @@ run_killed_rank() {
     [ "$code" = 0 ] && die "the job succeeded although a rank was killed"
     grep -q "rank 1 kills itself" "$tmp/out" || die "the rank did not reach its kill"
     grep -Eqi "signal 9|killed" "$tmp/out" || die "mpirun did not report the killed rank"
+}
+
+data=${UR_DATA_DIR:-$src/../shared/data}
+CHAR=(bin/char_rnn --hidden 32 --embed 16 --batch 8 --bptt 16 --gen-bytes 20000 --sample 0 --eval-every -1 --json)
+TAG=(bin/tagger --train "$data/ud-en-ewt/en_ewt-ud-train.conllu" --dev "$data/ud-en-ewt/en_ewt-ud-dev.conllu"
+     --limit 200 --hidden 16 --word-dim 16 --batch 8 --dropout 0 --word-dropout 0 --json)
+CLS=(bin/classify --train "$data/sst/train.txt" --dev "$data/sst/dev.txt" --limit 200 --hidden 16 --embed 16
+     --batch 8 --dropout 0 --word-dropout 0 --json)
+TREE=(bin/treenet --data-dir "$data/sst" --dim 16 --batch-trees 9 --dropout 0 --json)
+
+# json_array LINE KEY: the numbers of an array value, one per line
+json_array() { perl -ne 'print join("\n", split(/,\s*/, $1)), "\n" if /"'"$2"'": \[([^\]]*)\]/' <<< "$1"; }
+json_number() { perl -ne 'print "$1\n" if /"'"$2"'": (-?[0-9.eE+-]+|null)/' <<< "$1"; }
+# close A B TOL: two lists of numbers agree within TOL relative (and have the same length)
+close() {
+    paste <(echo "$1") <(echo "$2") | awk -v tol="$3" '
+        { n++; if (NF != 2) bad = 1; d = $1 - $2; if (d < 0) d = -d; m = ($2 < 0 ? -$2 : $2); if (m < 1) m = 1
+          if (d / m > worst) worst = d / m }
+        END { printf "%d values, largest relative difference %.2g (bound %g)\n", n, worst, tol; exit (bad || n == 0 || worst > tol) }'
+}
+# run NAME NP CMD...: the last line of stdout, checked to be the only JSON line
+run() {
+    local name=$1 np=$2
+    shift 2
+    if ! timeout 120 "${MPIRUN[@]}" -np "$np" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"; then
+        die "$name on $np rank(s): exit status $?"; tail -n 20 "$tmp/$name.err"; return 1
+    fi
+    [ "$(grep -c '^{"example"' "$tmp/$name.out")" = 1 ] || die "$name on $np rank(s): not exactly one JSON line"
+    tail -n 1 "$tmp/$name.out"
+}
+
+# Each example on 2 ranks and on 1: one set of metrics, the same losses (shares of a
+# batch give the batch's gradient; float rounding differs) and validation figures.
+check_example() { # NAME VALKEY CMD...
+    local name=$1 key=$2
+    shift 2
+    local one two
+    one=$(run "$name-1" 1 "$@" --steps 12) || return
+    two=$(run "$name-2" 2 "$@" --steps 12) || return
+    grep -q "step 12/12" "$tmp/$name-2.err" && [ "$(grep -c 'step 12/12' "$tmp/$name-2.err")" = 1 ] ||
+        die "$name: the progress line is not printed once"
+    echo -n "$name, losses of 12 steps, 1 vs 2 ranks: "
+    close "$(json_array "$one" losses)" "$(json_array "$two" losses)" 1e-4 || die "$name: 2 ranks differ from 1"
+    echo -n "$name, $key: "
+    close "$(json_number "$one" "$key")" "$(json_number "$two" "$key")" 1e-4 || die "$name: $key differs"
+}
+
+run_examples() {
+    check_example char_rnn val_loss "${CHAR[@]}"
+    if [ -f "$data/ud-en-ewt/en_ewt-ud-train.conllu" ] && [ -f "$data/sst/train.txt" ]; then
+        check_example tagger dev_loss "${TAG[@]}"
+        check_example classify dev_loss "${CLS[@]}"
+        check_example treenet dev_loss "${TREE[@]}"
+    else
+        echo "skipped tagger, classify, treenet: $data has no ud-en-ewt or sst (set UR_DATA_DIR)"
+    fi
+}
+
+# A checkpoint written by N ranks continues on M: 6 steps on N ranks, --save, then
+# --load and 6 more on M ranks, against 12 steps in one run on M ranks.
+check_resume() { # NAME N M CMD...
+    local name=$1 n=$2 m=$3
+    shift 3
+    local full part
+    full=$(run "$name-full$m" "$m" "$@" --steps 12) || return
+    run "$name-first$n" "$n" "$@" --steps 6 --save "$tmp/$name.safetensors" >/dev/null || return
+    part=$(run "$name-rest$m" "$m" "${@:1:1}" --load "$tmp/$name.safetensors" --steps 12 --json) || return
+    [ "$(json_number "$part" step)" = 12 ] || die "$name: the resumed run did not end at step 12"
+    echo -n "$name, saved on $n rank(s), resumed on $m, steps 7-12: "
+    close "$(json_array "$full" losses | tail -n 6)" "$(json_array "$part" losses)" 1e-4 ||
+        die "$name: resuming across rank counts changed the run"
+}
+
+run_resume() {
+    check_resume char_rnn 2 1 "${CHAR[@]}"
+    check_resume char_rnn 1 2 "${CHAR[@]}"
+    if [ -f "$data/ud-en-ewt/en_ewt-ud-train.conllu" ]; then
+        check_resume tagger 2 1 "${TAG[@]}"
+        check_resume tagger 1 2 "${TAG[@]}"
+    else
+        echo "skipped tagger: $data has no ud-en-ewt (set UR_DATA_DIR)"
+    fi
 }
 
 case "$part" in
