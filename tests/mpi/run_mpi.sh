@@ -5,6 +5,9 @@
 #   killed_rank  a rank killed mid-run ends the job, with mpirun's report, in bounded time
 #   examples     char_rnn, tagger, classify, treenet on 2 ranks report one set of metrics
 #   resume       a checkpoint of a 2-rank run resumes on 1 rank and the other way round
+#   docs         every ```sh block of docs/distributed.md marked <!-- mpi-check --> runs
+#                and succeeds, as written (from a scratch root where ./build-mpi is
+#                BINARY_DIR and ../shared the data folder's parent)
 # Every mpirun runs under `timeout`, so a hang fails the test instead of blocking CI.
 set -uo pipefail
 part=$1 src=$(cd "$2" && pwd) bin=$3
@@ -128,12 +131,35 @@ run_resume() {
     fi
 }
 
+# The doc's commands are those a user types, with no root or binding flags: the
+# same settings come from Open MPI's environment variables here.
+run_docs() {
+    local root="$tmp/root" n=0
+    mkdir -p "$root"
+    ln -s "$(cd "$bin" && pwd)" "$root/build-mpi"
+    ln -s "$(cd "$data/.." && pwd)" "$tmp/shared"
+    awk '/<!-- mpi-check -->/ {arm=1; next} arm && /^```sh/ {on=1; arm=0; next} on && /^```/ {on=0; next}
+         on {print} !on && !/^[ \t]*$/ {arm=arm && /^```sh/}' "$src/docs/distributed.md" >"$tmp/cmds"
+    while IFS= read -r cmd; do
+        [ -z "$cmd" ] && continue
+        n=$((n + 1))
+        echo "\$ $cmd"
+        if ! (cd "$root" && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+              OMPI_MCA_rmaps_base_oversubscribe=1 env -u OMP_NUM_THREADS timeout 300 bash -c "$cmd" >"$tmp/doc.out" 2>&1); then
+            die "docs/distributed.md: the command failed: $cmd"; tail -n 20 "$tmp/doc.out"
+        fi
+        tail -n 1 "$tmp/doc.out" | cut -c1-200
+    done <"$tmp/cmds"
+    [ "$n" -gt 0 ] || die "docs/distributed.md: no command marked <!-- mpi-check -->"
+}
+
 case "$part" in
     equiv) run_equiv ;;
     killed_rank) run_killed_rank ;;
     examples) run_examples ;;
     resume) run_resume ;;
-    *) echo "usage: run_mpi.sh equiv|killed_rank|examples|resume SOURCE_DIR BINARY_DIR" >&2; exit 2 ;;
+    docs) run_docs ;;
+    *) echo "usage: run_mpi.sh equiv|killed_rank|examples|resume|docs SOURCE_DIR BINARY_DIR" >&2; exit 2 ;;
 esac
 [ "$fail" = 0 ] && echo "ok: mpi $part"
 exit "$fail"
