@@ -249,7 +249,8 @@ ur_status ur_dist_sum(double *v, int n) {
     if (n < 0 || (n > 0 && !v)) return ur_set_error(UR_ERR_ARG, "ur_dist_sum: expected n >= 0 values, got %d", n);
     const int N = g_dist.size;
     if (N == 1 || n == 0) return UR_OK;
-    if (N > MAX_RANKS_SMALL) return ur_set_error(UR_ERR_ARG, "ur_dist_sum: at most %d ranks, got %d", MAX_RANKS_SMALL, N);
+    if (N > MAX_RANKS_SMALL)
+        return ur_set_error(UR_ERR_ARG, "ur_dist_sum: at most %d ranks, got %d", MAX_RANKS_SMALL, N);
     int piece = SMALL_BUF / N;
     for (int at = 0; at < n; at += piece) {
         int m = n - at < piece ? n - at : piece;

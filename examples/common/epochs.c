@@ -36,7 +36,8 @@ static int learn(cli_epochs *e, long step, ur_node *loss, ur_node *h, const ur_l
             fprintf(stderr, "%s: %s\n", e->prog, ur_tape_error(e->tape) ? ur_tape_errmsg(e->tape) : ur_last_error());
         return 0;
     }
-    if (step == e->first && weight > 0) cli_show_step(e->c, e->tape, e->ps, h); /* --print-tape, --dot, --grad-report */
+    if (step == e->first && weight > 0)
+        cli_show_step(e->c, e->tape, e->ps, h); /* --print-tape, --dot, --grad-report */
     *lv = weight > 0 ? ur_node_item(loss) : 0;
     if (dist_cli_reduce(e->prog, e->ps, weight, lv, tokens) != 0) return 0;
     ur_optim_set_lr(e->opt, ur_lr_at(sched, step));
@@ -91,7 +92,8 @@ int cli_epochs_run(cli_epochs *e, const cli_task *task) {
             window = 0;
             n_window = 0;
         }
-        if ((step + 1) % e->per_epoch == 0 && e->has_dev && step + 1 < e->last && dist_cli_rank0()) { /* end of an epoch */
+        /* the end of an epoch: rank 0 scores the development set */
+        if ((step + 1) % e->per_epoch == 0 && e->has_dev && step + 1 < e->last && dist_cli_rank0()) {
             task->dev(task->ctx, &e->dev_acc, &e->dev_loss);
             if (e->dev_acc > e->best_dev) e->best_dev = e->dev_acc;
             cli_progress_end();
