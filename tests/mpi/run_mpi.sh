@@ -47,6 +47,16 @@ run_killed_rank() {
     [ "$code" = 0 ] && die "the job succeeded although a rank was killed"
     grep -q "rank 1 kills itself" "$tmp/out" || die "the rank did not reach its kill"
     grep -Eqi "signal 9|killed" "$tmp/out" || die "mpirun did not report the killed rank"
+    # a rank that leaves with an error status ends the job too
+    start=$SECONDS
+    timeout 60 "${MPIRUN[@]}" -np 2 bin/dist_kill exit >"$tmp/out" 2>&1
+    code=$?
+    cat "$tmp/out"
+    echo "exit status $code after $((SECONDS - start)) s"
+    [ "$code" = 124 ] && die "the job hung after a rank's exit: still running after 60 s"
+    [ "$code" = 0 ] && die "the job succeeded although a rank exited with status 3"
+    grep -q "rank 1 exits with status 3" "$tmp/out" || die "the rank did not reach its exit"
+    grep -q "non-zero exit code" "$tmp/out" || die "mpirun did not report the rank's exit status"
 }
 
 data=${UR_DATA_DIR:-$src/../shared/data}
