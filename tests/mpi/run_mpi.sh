@@ -10,7 +10,7 @@
 #                BINARY_DIR and ../shared the data folder's parent)
 # Every mpirun runs under `timeout`, so a hang fails the test instead of blocking CI.
 set -uo pipefail
-part=$1 src=$(cd "$2" && pwd) bin=$3
+part=$1 src=$(cd "$2" && pwd) bin=$(cd "$3" && pwd)
 cd "$bin" || exit 1
 export OMP_NUM_THREADS=1
 # Loopback on one machine: more ranks than cores are allowed, no binding (the
@@ -155,7 +155,7 @@ run_docs() {
         n=$((n + 1))
         echo "\$ $cmd"
         if ! (cd "$root" && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-              OMPI_MCA_rmaps_base_oversubscribe=1 env -u OMP_NUM_THREADS timeout 300 bash -c "$cmd" >"$tmp/doc.out" 2>&1); then
+              OMPI_MCA_rmaps_base_oversubscribe=1 env -u OMP_NUM_THREADS timeout 300 bash -c "$cmd" </dev/null >"$tmp/doc.out" 2>&1); then
             die "docs/distributed.md: the command failed: $cmd"; tail -n 20 "$tmp/doc.out"
         fi
         tail -n 1 "$tmp/doc.out" | cut -c1-200
