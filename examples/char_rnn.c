@@ -30,6 +30,7 @@
 
 #include "checkpoint_hooks_internal.h"
 #include "cli.h"
+#include "dist_cli.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_init.h"
@@ -416,6 +417,7 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "char_rnn", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (dist_cli_start("char_rnn") != 0) return 1; /* under mpirun: one process per rank */
     if (cfg.iters <= 0) cfg.iters = cfg.data && cfg.data[0] ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
 
@@ -429,6 +431,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt;
+    int lo, Bn = dist_cli_share(B, &lo); /* this rank's streams [lo, lo + Bn) */
+    if (Bn < 1) {
+        fprintf(stderr, "char_rnn: --batch %d gives this rank no stream\n", B);
+        ur_char_corpus_free(corpus);
+        ur_text_free(text);
+        ur_ckpt_close(ck);
+        return dist_cli_end(2);
+    }
     const size_t L = (corpus->n_train - 1) / (size_t)B; /* bytes per training stream */
     const long segs_per_epoch = (long)(L / (size_t)T);
     const int *val = corpus->ids + corpus->n_train;
@@ -447,9 +457,13 @@ int main(int argc, char **argv) {
     int *x = malloc((size_t)T * (size_t)B * sizeof *x), *y = malloc((size_t)T * (size_t)B * sizeof *y);
     char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
     int ok = tape && x && y && sample && model_build(&m, &cfg, V, &rng, (uint64_t)c.seed) &&
-             (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, B)) != NULL;
+             (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, Bn)) != NULL;
     if (!ok) fprintf(stderr, "char_rnn: setup failed: %s\n", ur_last_error());
-    if (ok && ck) ok = load_checkpoint(ck, c.load, &m, opt, state, &rng, &corpus->cs) == 0;
+    /* a checkpoint holds the states of all B streams, whatever the number of ranks */
+    ur_rnn_state *all = ok ? dist_cli_state_all("char_rnn", m.rnn, state, B) : NULL;
+    if (ok && ck) ok = all && load_checkpoint(ck, c.load, &m, opt, all, &rng, &corpus->cs) == 0;
+    if (ok && ck) dist_cli_state_take(all, state, lo);
+    ok = ok && dist_cli_sync("char_rnn", m.ps) == 0; /* every rank starts from rank 0's weights */
     long first = ok ? (long)ur_optim_step_count(opt) : 0; /* steps done before this run */
     long last = c.steps > 0 && c.steps < cfg.iters ? c.steps : cfg.iters;
     if (ok)
@@ -469,6 +483,8 @@ int main(int argc, char **argv) {
         long s = (step - 1) % segs_per_epoch; /* segment within the epoch */
         if (s == 0) ur_rnn_state_zero(state); /* every stream starts over */
         segment(corpus->ids, L, B, T, s, x, y);
+        dist_cli_columns(x, T, B, lo, Bn); /* this rank's streams */
+        dist_cli_columns(y, T, B, lo, Bn);
 
         ur_tape_reset(tape);
         ur_rnn_args args = {0};
@@ -477,7 +493,7 @@ int main(int argc, char **argv) {
         ur_rnn_state_feed(state, tape, &args);
         ur_rnn_final fin;
         ur_node *h;
-        ur_node *loss = ur_cross_entropy(tape, model_forward(tape, &m, x, T, B, &args, &fin, &h), y, NULL);
+        ur_node *loss = ur_cross_entropy(tape, model_forward(tape, &m, x, T, Bn, &args, &fin, &h), y, NULL);
         ur_optim_zero_grad(opt);
         if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "char_rnn: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
@@ -485,6 +501,11 @@ int main(int argc, char **argv) {
             break;
         }
         ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
+        double lv = ur_node_item(loss); /* then the mean over the ranks, each weighted by its tokens */
+        if (dist_cli_reduce("char_rnn", m.ps, (double)T * Bn, &lv, NULL) != 0) {
+            ok = 0;
+            break;
+        }
 
         if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1)); /* cosine from lr to lr/10 over --iters */
@@ -493,7 +514,7 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-        losses[step - first - 1] = ur_node_item(loss);
+        losses[step - first - 1] = lv;
         window += losses[step - first - 1];
         n_window++;
         if (step % cfg.log_every == 0 || step == last) {
@@ -502,7 +523,7 @@ int main(int argc, char **argv) {
             window = 0;
             n_window = 0;
         }
-        if (cfg.eval_every > 0 && step % cfg.eval_every == 0 && step < last) {
+        if (cfg.eval_every > 0 && step % cfg.eval_every == 0 && step < last && dist_cli_rank0()) {
             double vl = evaluate(&m, tape, val, n_val, B, T, x, y);
             cli_progress_end();
             printf("step %ld: validation %.4f bits/char, perplexity %.2f\n", step, vl / log(2.0), exp(vl));
@@ -514,27 +535,29 @@ int main(int argc, char **argv) {
     if (done < 0) done = 0;
 
     /* ---- save, evaluate, sample ---- */
-    if (ok && c.save) {
-        ok = save_checkpoint(c.save, &m, opt, state, &rng, &corpus->cs, opts, n_opts) == 0;
+    if (ok && c.save) { /* every rank's streams go into the file; rank 0 writes it */
+        ok = dist_cli_state_gather("char_rnn", state, all) == 0 &&
+             (!dist_cli_rank0() || save_checkpoint(c.save, &m, opt, all, &rng, &corpus->cs, opts, n_opts) == 0);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
-    if (ok) {
+    if (ok && dist_cli_rank0()) {
         val_loss = evaluate(&m, tape, val, n_val, B, T, x, y);
         printf("validation (%zu chars): %.4f nats = %.4f bits/char, perplexity %.3f\n", n_val, val_loss,
                val_loss / log(2.0), exp(val_loss));
     }
     char prime[2] = {text->data[0], '\0'};
-    if (ok && cfg.sample > 0) {
+    if (ok && cfg.sample > 0 && dist_cli_rank0()) {
         ok = sample_text(&m, tape, &corpus->cs, cfg.prime ? cfg.prime : prime, cfg.sample, cfg.temperature, &rng,
                          sample) == 0;
         if (ok) printf("sample (temperature %g):\n%s\n", cfg.temperature, sample);
     }
-    if (ok && c.json) print_json(&cfg, opt, m.ps, first, done, losses, val_loss, seconds, sample);
+    if (ok && c.json && dist_cli_rank0()) print_json(&cfg, opt, m.ps, first, done, losses, val_loss, seconds, sample);
 
     free(losses);
     free(sample);
     free(x);
     free(y);
+    dist_cli_state_done(all, state);
     ur_rnn_state_free(state);
     ur_optim_free(opt);
     model_free(&m);
@@ -543,5 +566,5 @@ int main(int argc, char **argv) {
     ur_text_free(text);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
-    return ok ? 0 : 1;
+    return dist_cli_end(ok ? 0 : 1);
 }

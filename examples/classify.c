@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 #include "epochs.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
@@ -445,6 +446,7 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "classify", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (dist_cli_start("classify") != 0) return 1; /* under mpirun: one process per rank */
     if (check_flags(&cfg, ck) != 0) {
         ur_ckpt_close(ck);
         return 2;
@@ -473,6 +475,7 @@ int main(int argc, char **argv) {
         if (!ok) fprintf(stderr, "classify: setup failed: %s\n", ur_last_error());
     }
     if (ok && ck) ok = cli_load_training(ck, c.load, "classify", m.ps, opt, &rng);
+    ok = ok && dist_cli_sync("classify", m.ps) == 0; /* every rank starts from rank 0's weights */
     if (ok)
         printf("model: embed %d, %s%s %d x %d, pool %s, %zu parameters\n", cfg.embed, cfg.bidir ? "bi" : "",
                cfg.cell, cfg.layers, cfg.hidden, cfg.pool, ur_paramset_numel(m.ps));
@@ -507,22 +510,32 @@ int main(int argc, char **argv) {
         }
         uint64_t seed = (uint64_t)c.seed * 1000003u + (uint64_t)step; /* new dropout masks each step */
         ur_tape_reset(tape);
-        ur_node *h = NULL, *loss = batch_loss(&tr, tape, pick, B, seed, &h, &run.tokens);
+        int lo, Bn = dist_cli_share(B, &lo); /* this rank's sentences pick[lo .. lo + Bn) */
+        long before = run.tokens;
+        ur_node *h = NULL, *loss = Bn ? batch_loss(&tr, tape, pick + lo, Bn, seed, &h, &run.tokens) : NULL;
         ur_optim_zero_grad(opt);
-        if (!loss || ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
+        if (Bn && (!loss || ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK)) {
             if (loss || ur_tape_error(tape))
                 fprintf(stderr, "classify: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
             ok = 0;
             break;
         }
-        if (step == run.first) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
+        if (step == run.first && Bn) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
+        /* the mean gradient and loss of the whole batch: the loss is a mean over sentences,
+         * so each rank is weighted by its number of sentences */
+        double lv = Bn ? ur_node_item(loss) : 0, tokens = (double)(run.tokens - before);
+        if (dist_cli_reduce("classify", m.ps, Bn, &lv, &tokens) != 0) {
+            ok = 0;
+            break;
+        }
+        run.tokens = before + (long)tokens;
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
         if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "classify: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;
         }
-        window += run.losses[step - run.first] = ur_node_item(loss);
+        window += run.losses[step - run.first] = lv;
         n_window++;
         if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) { /* mean loss since the last line */
             cli_progress(step + 1, run.last, window / (double)n_window, (double)run.tokens / (cli_now() - started),
@@ -530,7 +543,8 @@ int main(int argc, char **argv) {
             window = 0;
             n_window = 0;
         }
-        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last) { /* end of an epoch */
+        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last && dist_cli_rank0()) {
+            /* the end of an epoch: rank 0 scores the development set */
             score sc = dev_pass(&m, tape, &d.dev, scratch, max_batch, &run);
             cli_progress_end();
             printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / batches.per_epoch, 100 * sc.acc,
@@ -549,11 +563,11 @@ int main(int argc, char **argv) {
                                  opts, n_opts, STORED);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
-    if (ok && d.dev.n) {
+    if (ok && d.dev.n && dist_cli_rank0()) {
         score sc = dev_pass(&m, tape, &d.dev, scratch, max_batch, &run);
         printf("dev (%s): %ld sentences, accuracy %.2f%%, loss %.4f\n", cfg.dev, sc.n, 100 * sc.acc, sc.loss);
     }
-    if (ok && c.json) {
+    if (ok && c.json && dist_cli_rank0()) {
         cli_json j;
         cli_json_begin(&j);
         cli_json_str(&j, "example", "classify");
@@ -572,5 +586,5 @@ done:
     data_free(&d);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
-    return ok ? 0 : 1;
+    return dist_cli_end(ok ? 0 : 1);
 }

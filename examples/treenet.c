@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 #include "flag_names_internal.h"
 #include "unroll.h"
 
@@ -110,6 +111,18 @@ static int argmax(const ur_real *p, int n) {
     for (int c = 1; c < n; c++)
         if (p[c] > p[best]) best = c;
     return best;
+}
+
+/* The nodes ur_treenet_loss counts (averages over) in trees[0..n): how much this
+ * rank's share weighs in the mean over the ranks. */
+static double counted_nodes(const ur_tree *const *trees, int n, const int *label_map, int root_only) {
+    long c = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = root_only ? trees[i]->n_nodes - 1 : 0; j < trees[i]->n_nodes; j++) {
+            int l = trees[i]->nodes[j].label;
+            c += l >= 0 && l < 5 && label_map[l] >= 0;
+        }
+    return (double)c;
 }
 
 /* Root accuracies (fine and binary) and all-node accuracy of the model's task. */
@@ -433,6 +446,7 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "treenet", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (dist_cli_start("treenet") != 0) return 1; /* under mpirun: one process per rank */
     ur_tree_cell cell;
     if (settle(&cfg, ck, &cell) != 0) return 2;
     int binary = !strcmp(cfg.task, "binary"), label_map[5]; /* label -> class */
@@ -458,6 +472,7 @@ int main(int argc, char **argv) {
         ok = 0;
     }
     if (ok && ck) ok = cli_load_training(ck, c.load, "treenet", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
+    ok = ok && dist_cli_sync("treenet", ps) == 0; /* every rank starts from rank 0's weights */
     if (ok)
         printf("model: %s, H %d, embeddings %d, %s task, %zu parameters\n", ur_tree_cell_name(cell), cfg.dim,
                tc.emb_dim, cfg.task, ur_paramset_numel(ps));
@@ -489,25 +504,36 @@ int main(int argc, char **argv) {
             batch[i] = d.train[order[k * cfg.batch + i]];
             run.nodes += batch[i]->n_nodes;
         }
+        /* this rank's trees; a rank without any (a short last batch) runs one tree
+         * with weight 0, so that every rank takes part in the mean */
+        int lo, Bn = dist_cli_share(B, &lo);
+        double weight = counted_nodes(batch + lo, Bn, label_map, cfg.root_only);
+        const ur_tree **mine = Bn ? batch + lo : batch;
+        int n_mine = Bn ? Bn : 1;
         ur_optim_zero_grad(opt);
         double t0 = cli_now(); /* the graph's time: forward and backward, no optimizer */
         ur_tape_reset(tape);
-        ur_node *logits = batch_logits(net, tape, batch, B, (uint64_t)c.seed * 1000003u + (uint64_t)step,
+        ur_node *logits = batch_logits(net, tape, mine, n_mine, (uint64_t)c.seed * 1000003u + (uint64_t)step,
                                        cfg.no_batching, parts);
-        ur_node *loss = ur_treenet_loss(net, tape, logits, batch, B, label_map, 5);
+        ur_node *loss = ur_treenet_loss(net, tape, logits, mine, n_mine, label_map, 5);
         if (ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "treenet: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
             ok = 0;
             break;
         }
         run.graph_s += cli_now() - t0;
+        double l = ur_node_item(loss); /* then the mean over the ranks, weighted by their counted nodes */
+        if (dist_cli_reduce("treenet", ps, weight, &l, NULL) != 0) {
+            ok = 0;
+            break;
+        }
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
         if ((cfg.clip > 0 && ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "treenet: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;
         }
-        double l = run.losses[step - run.first] = ur_node_item(loss);
+        run.losses[step - run.first] = l;
         if (step == run.first) run.first_loss = l;
         window += l;
         n_window++;
@@ -517,7 +543,7 @@ int main(int argc, char **argv) {
             window = 0;
             n_window = 0;
         }
-        if ((step + 1) % per_epoch == 0 && step + 1 < run.last) { /* end of an epoch: the dev scores */
+        if ((step + 1) % per_epoch == 0 && step + 1 < run.last && dist_cli_rank0()) { /* end of an epoch: the dev scores */
             dev = evaluate(net, tape, d.dev_tb, binary, label_map);
             if (dev.binary_root > run.best_dev) run.best_dev = dev.binary_root;
             cli_progress_end();
@@ -530,8 +556,8 @@ int main(int argc, char **argv) {
     run.seconds = cli_now() - started;
 
     /* ---- save, evaluate ---- */
-    if (ok && c.save) ok = save(c.save, ps, opt, d.vocab, opts, n_opts);
-    if (ok) {
+    if (ok && c.save && dist_cli_rank0()) ok = save(c.save, ps, opt, d.vocab, opts, n_opts);
+    if (ok && dist_cli_rank0()) {
         dev = evaluate(net, tape, d.dev_tb, binary, label_map);
         if (dev.binary_root > run.best_dev) run.best_dev = dev.binary_root;
         print_score("dev", &dev, binary);
@@ -539,7 +565,7 @@ int main(int argc, char **argv) {
                run.last - run.first, run.seconds, (double)run.nodes / run.seconds, run.graph_s,
                (double)run.nodes / run.graph_s);
     }
-    if (ok && c.json) print_json(&cfg, cell, &run, &dev, opt, ps);
+    if (ok && c.json && dist_cli_rank0()) print_json(&cfg, cell, &run, &dev, opt, ps);
     free(run.losses);
     free(order);
     free(batch);
@@ -552,5 +578,5 @@ done:
     data_free(&d);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
-    return ok ? 0 : 1;
+    return dist_cli_end(ok ? 0 : 1);
 }

@@ -12,6 +12,7 @@
 #include "../autograd/ur_expr.h"
 #include "data/ur_data.h"
 #include "data/ur_bio.h"
+#include "data/ur_shard.h"
 #include "ur_init.h"
 #include "ur_optim.h"
 #include "io/ur_checkpoint.h"
@@ -22,5 +23,6 @@
 #include "ur_rnn.h"
 #include "ur_crf.h"
 #include "ur_ngram.h"
+#include "ur_dist.h"
 
 #endif

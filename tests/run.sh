@@ -5,6 +5,7 @@
 #   bash tests/run.sh            # everything
 #   UR_SKIP_SANITIZE=1 bash tests/run.sh   # skip the sanitizer pass
 #   UR_SKIP_FUZZ=1 bash tests/run.sh       # skip the fuzzers (they need clang)
+#   UR_SKIP_MPI=1 bash tests/run.sh        # skip the data-parallel tests (they need Open MPI)
 #   UR_FUZZ_SECONDS=60 bash tests/run.sh   # fuzz each harness 60 s (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,27 @@ echo "== tests (Release)"
 ctest --test-dir build --output-on-failure -j"$jobs"
 echo "== gradient check of every op"
 build/bin/unroll-gradcheck | tail -n 1
+
+# Data-parallel training: a separate -DUR_MPI=ON build of only what tests/mpi runs.
+if [ "${UR_SKIP_MPI:-0}" != 1 ]; then
+  if ! { command -v mpicc && command -v mpirun; } >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing: libopenmpi-dev openmpi-bin"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenmpi-dev openmpi-bin >/dev/null || true
+  fi
+  if { command -v mpicc && command -v mpirun; } >/dev/null; then
+    echo "== MPI tests (build-mpi: -DUR_MPI=ON, mpirun -np 2)"
+    # the two commands of docs/distributed.md, then the test programs
+    if cmake -S . -B build-mpi -DCMAKE_BUILD_TYPE=Release -DUR_MPI=ON; then
+      cmake --build build-mpi -j2 --target char_rnn tagger classify treenet dist_bench
+      cmake --build build-mpi -j"$jobs" --target dist_equiv dist_kill
+      ctest --test-dir build-mpi -L mpi --output-on-failure
+    else
+      echo "== MPI tests skipped: CMake found no usable MPI (its messages are above)" >&2
+    fi
+  else
+    echo "== MPI tests skipped: Open MPI is missing (apt-get install libopenmpi-dev openmpi-bin)" >&2
+  fi
+fi
 
 if [ "${UR_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer)"

@@ -30,6 +30,7 @@ static long progress_first;
 void cli_progress_start(long first_step) { progress_first = first_step; }
 
 void cli_progress(long step, long total, double loss, double tokens_per_s, double started) {
+    if (ur_dist_rank() != 0) return; /* rank 0 logs for all */
     double el = cli_now() - started;
     long done = step - progress_first;
     double eta = done > 0 && total > step ? el / (double)done * (double)(total - step) : 0;

@@ -1,5 +1,6 @@
 /* epochs.c - batches by epoch, word dropout, vocabulary checkpoints and the run's JSON figures. */
 #include "epochs.h"
+#include "dist_cli.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ void cli_drop_words(const ur_padded *p, const ur_vocab *v, double a, uint64_t se
 int cli_save_with_vocab(const char *path, const char *prog, const ur_paramset *ps, const ur_optim *opt,
                         const ur_vocab *v, const ur_rng *rng, const cli_opt *opts, int n_opts,
                         const char *const *stored) {
+    if (!dist_cli_rank0()) return 1; /* one writer */
     char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
     ur_ckpt_kv meta[32];
     char *vocab = cli_vocab_to_text(v, 2); /* after <pad>, <unk> */
