@@ -65,7 +65,9 @@ void ur__backward_logsumexp(ur_tape *t, ur_node *y) {
  * nothing kept is all zeros. */
 
 /* Masked entries sit this far below the row's kept maximum before the softmax
- * kernel runs: their exp is 0 (or the kernel's smallest value), as if absent. */
+ * kernel runs: their exp is 0 (or the kernel's smallest value), as if absent. The
+ * rows stay in place (not compacted) so that the kernel sums in the same order as
+ * for a -1e9 score bias: attention's weights are the same bit for bit. */
 #define UR_MASKED_GAP ((ur_real)1e4)
 
 ur_node *ur_masked_softmax(ur_tape *t, ur_node *a, ur_node *mask) {
