@@ -149,5 +149,9 @@ extern const ur_op_case ur__cases_permute[];
 extern const int ur__n_cases_permute;
 extern const ur_op_case ur__cases_expr[];
 extern const int ur__n_cases_expr;
+extern const ur_op_case ur__cases_pointwise[];
+extern const int ur__n_cases_pointwise;
+extern const ur_op_case ur__cases_norm[];
+extern const int ur__n_cases_norm;
 
 #endif

@@ -93,6 +93,36 @@ ur_node *ur_swap01(ur_tape *t, ur_node *x);
 ur_node *ur_gather(ur_tape *t, ur_node *table, const int *ids, int n);
 #define ur_embedding ur_gather
 
+/* ---- more elementwise maps (ops_pointwise.c) ---- */
+ur_node *ur_square(ur_tape *t, ur_node *a);                /* a^2 */
+ur_node *ur_sqrt(ur_tape *t, ur_node *a);                  /* sqrt(a), a > 0 */
+/* a^p; a > 0 unless p is an integer (a = 0 with p < 0 gives inf) */
+ur_node *ur_pow(ur_tape *t, ur_node *a, ur_real p);
+ur_node *ur_abs(ur_tape *t, ur_node *a);                   /* |a|; gradient 0 at 0 */
+ur_node *ur_softplus(ur_tape *t, ur_node *a);              /* log(1 + exp(a)), stable */
+ur_node *ur_leaky_relu(ur_tape *t, ur_node *a, ur_real slope); /* a > 0 ? a : slope * a */
+ur_node *ur_log_sigmoid(ur_tape *t, ur_node *a);           /* log sigmoid(a) = -softplus(-a) */
+/* min(max(a, lo), hi), lo <= hi; gradient 1 strictly inside (lo, hi), 0 elsewhere */
+ur_node *ur_clamp(ur_tape *t, ur_node *a, ur_real lo, ur_real hi);
+/* Elementwise max / min of a and b, broadcast like ur_add; on a tie the gradient
+ * goes to a. */
+ur_node *ur_maximum(ur_tape *t, ur_node *a, ur_node *b);
+ur_node *ur_minimum(ur_tape *t, ur_node *a, ur_node *b);
+/* mask ? a : b elementwise: mask a constant of 0s and 1s, a and b broadcast like
+ * ur_add, the mask broadcast to their shape. The mask gets no gradient. */
+ur_node *ur_where(ur_tape *t, ur_node *mask, ur_node *a, ur_node *b);
+
+/* ---- normalising (ops_norm.c) ---- */
+/* log sum exp along one axis (stable); the axis removed unless keepdim. */
+ur_node *ur_logsumexp(ur_tape *t, ur_node *a, int axis, int keepdim);
+/* Softmax along the last axis over the entries where the constant 0/1 mask (a's
+ * shape) is 1; masked entries are exactly 0 with 0 gradient, a row masked
+ * entirely is all zeros. */
+ur_node *ur_masked_softmax(ur_tape *t, ur_node *a, ur_node *mask);
+/* Layer normalisation over the last axis: x (..., H), gain and bias (H) or NULL,
+ * y = gain * (x - mean) / sqrt(var + eps) + bias with var the biased variance, eps > 0. */
+ur_node *ur_layer_norm(ur_tape *t, ur_node *x, ur_node *gain, ur_node *bias, ur_real eps);
+
 /* ---- dropout (inverted: kept values are scaled by 1/(1-p)) ----
  * ur_dropout draws its mask from (seed, element index) with p = drop probability;
  * p = 0 returns a (recorded) copy. ur_dropout_mask multiplies by a supplied mask,

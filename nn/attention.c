@@ -98,11 +98,14 @@ ur_status ur_attention_memory(ur_tape *t, const ur_attention *a, ur_node *enc, c
     }
     if (mask) {
         int d2[2] = {B, S};
-        mem->mask = ur_input_data(t, 2, d2, mask);
+        mem->mask = ur_zeros(t, 2, d2); /* 1 where mask is nonzero: the 0/1 mask of ur_masked_softmax */
         mem->bias = ur_zeros(t, 2, d2);
-        if (mem->bias) {
-            ur_real *bias = ur_node_data(mem->bias);
-            for (size_t i = 0; i < (size_t)B * (size_t)S; i++) bias[i] = mask[i] != 0 ? 0 : UR_ATTN_PAD_SCORE;
+        if (mem->mask && mem->bias) {
+            ur_real *m01 = ur_node_data(mem->mask), *bias = ur_node_data(mem->bias);
+            for (size_t i = 0; i < (size_t)B * (size_t)S; i++) {
+                m01[i] = mask[i] != 0;
+                bias[i] = mask[i] != 0 ? 0 : UR_ATTN_PAD_SCORE;
+            }
         }
     }
     return ur_tape_error(t);
@@ -169,7 +172,7 @@ ur_node *ur_attention_step(ur_tape *t, const ur_attention *a, const ur_attn_memo
     if (!s) return NULL;
     int B = mem->B, S = mem->S, dw[3] = {B, 1, S}, dc[2] = {B, a->key_size};
     ur_node *w;
-    if (mem->mask) w = ur_mul(t, ur_softmax(t, ur_add(t, s, mem->bias)), mem->mask);
+    if (mem->mask) w = ur_masked_softmax(t, s, mem->mask);
     else w = ur_softmax(t, s);
     ur_node *ctx = ur_matmul(t, ur_reshape(t, w, 3, dw), mem->values, 0, 0); /* (B, 1, Hk) */
     ctx = ur_reshape(t, ctx, 2, dc);

@@ -7,8 +7,9 @@
 
 static const ur_cell_def *registry[UR_CELL_MAX] = {
     &ur__cell_tanh, &ur__cell_relu,          &ur__cell_gru,    &ur__cell_gru_reset_before, &ur__cell_lstm,
-    &ur__cell_mgu,  &ur__cell_peephole_lstm, &ur__cell_indrnn, &ur__cell_jordan};
-static int n_registered = 9;
+    &ur__cell_mgu,  &ur__cell_peephole_lstm, &ur__cell_indrnn, &ur__cell_jordan,
+    &ur__cell_lnlstm};
+static int n_registered = 10;
 
 /* in ur_rnn_kind order */
 static const ur_cell_def *const kinds[] = {&ur__cell_tanh, &ur__cell_relu, &ur__cell_gru, &ur__cell_gru_reset_before,

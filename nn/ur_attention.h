@@ -11,10 +11,10 @@
  * a (B,1,S) x h (B,S,Hk).
  *
  * Masking: mask[b*S + j] is 1 for a real source position and 0 for padding (batch-
- * major). Padded scores get -1e9 added before the softmax and the weights are then
- * multiplied by the mask, so padding receives exactly zero weight, and nothing that
- * feeds a padded position receives any gradient through the attention. A row with no
- * real position gets all-zero weights and a zero context.
+ * major; any nonzero value counts as 1). The weights are ur_masked_softmax of the
+ * scores, so padding receives exactly zero weight, and nothing that feeds a padded
+ * position receives any gradient through the attention. A row with no real position
+ * gets all-zero weights and a zero context.
  *
  * The encoder side (the additive keys W1 h + b, the mask) is prepared once per batch
  * (ur_attention_memory) and reused at every decoder step (ur_attention_step).
@@ -59,8 +59,9 @@ typedef struct ur_attn_memory {
     int B, S;
     ur_node *values; /* (B, S, Hk): the encoder states */
     ur_node *keys;   /* additive: (B, S, A) = values W1 + b; otherwise values */
-    ur_node *bias;   /* (B, S): 0 at real positions, -1e9 at padding; NULL without a mask */
-    ur_node *mask;   /* (B, S): 1 / 0; NULL without a mask */
+    ur_node *bias;   /* (B, S): 0 at real positions, -1e9 at padding (for scores a caller
+                      * masks by hand; the weights use mask); NULL without a mask */
+    ur_node *mask;   /* (B, S): 1 / 0, the mask of ur_masked_softmax; NULL without a mask */
 } ur_attn_memory;
 
 /* Prepares enc (B, S, Hk) and mask (B*S values, batch-major, or NULL: no padding).

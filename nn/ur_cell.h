@@ -4,8 +4,9 @@
  * from the public ops. ur_rnn runs any registered cell the same way -- stacked,
  * bidirectional, masked, with every dropout, carried states for truncated BPTT,
  * checkpoint names and --dot step groups -- and the library's own cells (Elman
- * tanh/relu, both GRU forms, the LSTM, and the MGU, peephole LSTM, IndRNN and
- * Jordan cells of nn/cell_*.c) are defined through it like a user's cell.
+ * tanh/relu, both GRU forms, the LSTM, and the MGU, peephole LSTM, IndRNN,
+ * Jordan and layer-normalised LSTM cells of nn/cell_*.c) are defined through it
+ * like a user's cell.
  *
  * Sizes: `in` input features, H hidden units, B sequences, N rows (T*B for a
  * whole sequence). Every state is (B, H); state 0 is what the layer outputs.
@@ -110,7 +111,7 @@ struct ur_cell_def {
 
 /* ---- the registry ----
  * The built-in cells are registered from the start: rnn_tanh, rnn_relu, gru,
- * gru_reset_before, lstm, mgu, peephole_lstm, indrnn, jordan. */
+ * gru_reset_before, lstm, mgu, peephole_lstm, indrnn, jordan, lnlstm. */
 
 /* Adds def (which must outlive every use; it is not copied). Errors: NULL or
  * malformed def, a name already registered, a full registry. The registry is one

@@ -305,7 +305,7 @@ Test(apps, grad_report_and_dot, .timeout = 30) {
 Test(apps, flag_errors_name_the_flag, .timeout = 30) {
     expect_flag_error("char_rnn", "--hidden -5", "char_rnn: --hidden must be an integer in 1..4096, got \"-5\"");
     expect_flag_error("char_rnn", "--layers 9", "char_rnn: --layers must be an integer in 1..8, got \"9\"");
-    expect_flag_error("char_rnn", "--cell xyz", "char_rnn: --cell must be one of rnn, rnn_tanh, rnn_relu, gru, gru_reset_before, lstm, mgu, peephole_lstm, indrnn, jordan, got \"xyz\"");
+    expect_flag_error("char_rnn", "--cell xyz", "char_rnn: --cell must be one of rnn, rnn_tanh, rnn_relu, gru, gru_reset_before, lstm, mgu, peephole_lstm, indrnn, jordan, lnlstm, got \"xyz\"");
     expect_flag_error("char_rnn", "--dropout 1", "char_rnn: --dropout must be a number in [0, 1), got \"1\"");
     expect_flag_error("char_rnn", "--log-every 0",
                       "char_rnn: --log-every must be an integer in 1..1000000000, got \"0\"");
@@ -337,7 +337,7 @@ Test(apps, flag_errors_name_the_flag, .timeout = 30) {
 Test(apps, help_lists_choices_and_ranges, .timeout = 30) {
     ur_test_result r = ur_test_run(BIN "char_rnn --help", 1);
     cr_expect_eq(r.code, 0);
-    cr_expect(strstr(r.out, "--cell rnn|rnn_tanh|rnn_relu|gru|gru_reset_before|lstm|mgu|peephole_lstm|indrnn|jordan") && strstr(r.out, "hidden units per layer (default 256) [1..4096]") &&
+    cr_expect(strstr(r.out, "--cell rnn|rnn_tanh|rnn_relu|gru|gru_reset_before|lstm|mgu|peephole_lstm|indrnn|jordan|lnlstm") && strstr(r.out, "hidden units per layer (default 256) [1..4096]") &&
                   strstr(r.out, "(default 0) [0, 1)"),
               "char_rnn --help: %s", r.out);
     free(r.out);

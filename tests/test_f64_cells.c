@@ -541,5 +541,5 @@ Test(cells, new_cells_train_in_char_rnn, .timeout = 120) {
         free(j);
     }
     ur_test_expect_failure(UR_BINARY_DIR "/bin/char_rnn --cell elman --steps 1",
-                           (const char *const[]){"char_rnn: --cell must be one of rnn, rnn_tanh", "jordan, got \"elman\"", NULL});
+                           (const char *const[]){"char_rnn: --cell must be one of rnn, rnn_tanh", "jordan, lnlstm, got \"elman\"", NULL});
 }
