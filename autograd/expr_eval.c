@@ -51,9 +51,10 @@ static void f_log(int n, const ur_real *restrict a, const ur_real *restrict b, u
 static void f_one_minus(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = 1 - a[j]; }
 static void f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = -a[j]; }
 
-/* d = e or d += e, over the chunk */
+/* d = e or d += e, over the chunk; nothing when d is NULL (an aliased adjoint) */
 #define PUT(d, set, e) \
     do { \
+        if (!d) break; \
         if (set) LOOP d[j] = (e); \
         else LOOP d[j] += (e); \
     } while (0)
@@ -236,8 +237,11 @@ static void backward_rows(const bw_pass *w, int b0, int b1) {
             for (int i = p->n_nodes - 1; i >= 0; i--) {
                 const ur__ex_node *e = &p->nodes[i];
                 if (!p->live[i] || e->kind <= EX_CONST) continue;
-                rules[e->kind].bwd(n, adj[i], v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], adj[e->a],
-                                   e->b >= 0 ? adj[e->b] : NULL, p->set[i] & 1, p->set[i] & 2);
+                ur_real *ga = adj[e->a], *gb = e->b >= 0 ? adj[e->b] : NULL;
+                if (p->alias[i] & 1) adj[e->a] = adj[i], ga = NULL; /* passed on as it is */
+                if (p->alias[i] & 2) adj[e->b] = adj[i], gb = NULL;
+                rules[e->kind].bwd(n, adj[i], v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], ga, gb, p->set[i] & 1,
+                                   p->set[i] & 2);
             }
             for (int i = 0; i < p->n_nodes; i++) /* columns: the sum over the chunk */
                 if (p->live[i] && p->nodes[i].kind == EX_COL && w->gx[p->nodes[i].slot]) {
