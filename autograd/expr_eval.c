@@ -22,8 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (the buffer is not zeroed then). */
 
 enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES, MAX_SLOTS = UR_EX_MAX_SLOTS };
 #define PAR_MIN 2048.0
