@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES, MAX_SLOTS = UR_EX_MAX_SLOTS };
 #define PAR_MIN 2048.0
 
