@@ -11,9 +11,8 @@
  *
  * Saved or recomputed: backward makes only the values its rules read (p->need).
  * Outputs are read back from the recorded node. The transcendental nodes (sigmoid,
- * tanh, exp, log) are saved by forward when the output is small (B N <= UR_EX_SAVE_MAX,
- * as the hand-fused gate ops do: there the saved copy costs less than the vector
- * kernels again); everything else, and everything for large outputs, is recomputed
+ * tanh, exp, log) are saved by forward when the output is small (B N <= UR_EX_SAVE_MAX:
+ * there the saved copy costs less than the vector kernels again); everything else, and everything for large outputs, is recomputed
  * per chunk from the inputs, which backward still holds.
  * Either way backward sees exactly the forward's values. */
 #include "expr_internal.h"
@@ -31,7 +30,8 @@ enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES
  * bwd adds g dy/da to ga and g dy/db to gb (gb NULL for one operand). set_a
  * (set_b): this is the first contribution to that adjoint in the reverse walk,
  * which then assigns instead of adding to a zeroed buffer (the plan decides, see
- * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own. */
+ * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own.
+ * ga or gb NULL: that operand's adjoint is g itself (plan_alias), nothing to write. */
 typedef void (*ex_fwd)(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y);
 typedef void (*ex_bwd)(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b,
                        const ur_real *restrict y, ur_real *ga, ur_real *gb, int set_a, int set_b);
