@@ -171,7 +171,8 @@ ur_expr *ur_expr_lstm(void) {
 }
 
 /* r = sigmoid(gx_r + gh_r), z = sigmoid(gx_z + gh_z), n = tanh(gx_n + r gh_n),
- * h = (1 - z) n + z h_prev */
+ * h = (1 - z) n + z h_prev, computed as n + z (h_prev - n) (as PyTorch does): three
+ * nodes instead of four, and no one-minus to make again in backward */
 ur_expr *ur_expr_gru(void) {
     ur_expr *e = ur_expr_new("gru");
     if (!e) return NULL;
@@ -179,7 +180,7 @@ ur_expr *ur_expr_gru(void) {
     int z = ur_expr_sigmoid(e, ur_expr_add(e, ur_expr_input_block(e, 0, 1, 3), ur_expr_input_block(e, 1, 1, 3)));
     int hn = ur_expr_mul(e, r, ur_expr_input_block(e, 1, 2, 3));
     int n = ur_expr_tanh(e, ur_expr_add(e, ur_expr_input_block(e, 0, 2, 3), hn));
-    int h = ur_expr_add(e, ur_expr_mul(e, ur_expr_one_minus(e, z), n), ur_expr_mul(e, z, ur_expr_input(e, 2)));
+    int h = ur_expr_add(e, n, ur_expr_mul(e, z, ur_expr_sub(e, ur_expr_input(e, 2), n)));
     ur_expr_output(e, h);
     return finish(e);
 }

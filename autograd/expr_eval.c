@@ -11,9 +11,8 @@
  *
  * Saved or recomputed: backward makes only the values its rules read (p->need).
  * Outputs are read back from the recorded node. The transcendental nodes (sigmoid,
- * tanh, exp, log) are saved by forward when the output is small (B N <= UR_EX_SAVE_MAX,
- * as the hand-fused gate ops do: there the saved copy costs less than the vector
- * kernels again); everything else, and everything for large outputs, is recomputed
+ * tanh, exp, log) are saved by forward when the output is small (B N <= UR_EX_SAVE_MAX:
+ * there the saved copy costs less than the vector kernels again); everything else, and everything for large outputs, is recomputed
  * per chunk from the inputs, which backward still holds.
  * Either way backward sees exactly the forward's values. */
 #include "expr_internal.h"
@@ -21,9 +20,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* tape.c: x's gradient buffer for an op that writes all of it; *assign = 1 when
- * nothing is in it yet (the buffer is not zeroed then). */
 
 enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES, MAX_SLOTS = UR_EX_MAX_SLOTS };
 #define PAR_MIN 2048.0
@@ -34,7 +30,8 @@ enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES
  * bwd adds g dy/da to ga and g dy/db to gb (gb NULL for one operand). set_a
  * (set_b): this is the first contribution to that adjoint in the reverse walk,
  * which then assigns instead of adding to a zeroed buffer (the plan decides, see
- * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own. */
+ * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own.
+ * ga or gb NULL: that operand's adjoint is g itself (plan_alias), nothing to write. */
 typedef void (*ex_fwd)(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y);
 typedef void (*ex_bwd)(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b,
                        const ur_real *restrict y, ur_real *ga, ur_real *gb, int set_a, int set_b);
@@ -51,9 +48,10 @@ static void f_log(int n, const ur_real *restrict a, const ur_real *restrict b, u
 static void f_one_minus(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = 1 - a[j]; }
 static void f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = -a[j]; }
 
-/* d = e or d += e, over the chunk */
+/* d = e or d += e, over the chunk; nothing when d is NULL (an aliased adjoint) */
 #define PUT(d, set, e) \
     do { \
+        if (!d) break; \
         if (set) LOOP d[j] = (e); \
         else LOOP d[j] += (e); \
     } while (0)
@@ -236,8 +234,11 @@ static void backward_rows(const bw_pass *w, int b0, int b1) {
             for (int i = p->n_nodes - 1; i >= 0; i--) {
                 const ur__ex_node *e = &p->nodes[i];
                 if (!p->live[i] || e->kind <= EX_CONST) continue;
-                rules[e->kind].bwd(n, adj[i], v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], adj[e->a],
-                                   e->b >= 0 ? adj[e->b] : NULL, p->set[i] & 1, p->set[i] & 2);
+                ur_real *ga = adj[e->a], *gb = e->b >= 0 ? adj[e->b] : NULL;
+                if (p->alias[i] & 1) adj[e->a] = adj[i], ga = NULL; /* passed on as it is */
+                if (p->alias[i] & 2) adj[e->b] = adj[i], gb = NULL;
+                rules[e->kind].bwd(n, adj[i], v[e->a], e->b >= 0 ? v[e->b] : NULL, v[i], ga, gb, p->set[i] & 1,
+                                   p->set[i] & 2);
             }
             for (int i = 0; i < p->n_nodes; i++) /* columns: the sum over the chunk */
                 if (p->live[i] && p->nodes[i].kind == EX_COL && w->gx[p->nodes[i].slot]) {

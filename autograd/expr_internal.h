@@ -77,6 +77,7 @@ typedef struct ur__ex_plan {
     const int *save_at;        /* per node: its index among the saved nodes, or -1 */
     const unsigned char *init; /* per node: how its adjoint starts (ADJ_*) */
     const unsigned char *set;  /* per node: its rule assigns to a's (1) or b's (2) adjoint */
+    const unsigned char *alias; /* per node: a's (1) or b's (2) adjoint IS this node's (see expr_plan.c) */
     int n_saved;
     ur_real *saved; /* B rows of n_saved blocks of N; NULL: recompute */
     int B, N, chunk;

@@ -80,6 +80,31 @@ static void plan_adjoints(const ur_expr *e, const unsigned char *live, const int
     }
 }
 
+/* An add passes its adjoint on unchanged to both operands, a sub to its first: when
+ * such an operand is an op node read by nothing else and no output, its adjoint
+ * can be this node's buffer itself (only read from then on), which saves a copy
+ * loop per operand and chunk. */
+static void plan_alias(const ur_expr *e, const unsigned char *live, const int *first_out, unsigned char *alias,
+                       unsigned char *uses) {
+    int n = e->n_nodes;
+    memset(alias, 0, (size_t)n);
+    memset(uses, 0, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        const ur__ex_node *d = &e->nodes[i];
+        if (!live[i] || d->kind <= EX_CONST) continue;
+        if (uses[d->a] < 255) uses[d->a]++;
+        if (d->b >= 0 && uses[d->b] < 255) uses[d->b]++;
+    }
+    for (int i = 0; i < n; i++) {
+        const ur__ex_node *d = &e->nodes[i];
+        if (!live[i] || (d->kind != EX_ADD && d->kind != EX_SUB)) continue;
+        for (int o = 0; o < (d->kind == EX_ADD ? 2 : 1); o++) {
+            int k = o ? d->b : d->a;
+            if (e->nodes[k].kind > EX_CONST && uses[k] == 1 && first_out[k] < 0) alias[i] |= (unsigned char)(1 << o);
+        }
+    }
+}
+
 ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, int N, int save) {
     if (e->n_nodes > UR_EX_MAX_NODES) {
         ur_tape_fail(t, UR_ERR_ARG, "%s: %d nodes, at most %d can be fused", op, e->n_nodes, UR_EX_MAX_NODES);
@@ -88,9 +113,9 @@ ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, 
     ur__ex_plan *p = ur__alloc(t, sizeof *p);
     size_t n = (size_t)e->n_nodes;
     unsigned char *live = ur__alloc(t, n), *need = ur__alloc(t, n), *init = ur__alloc(t, n), *set = ur__alloc(t, n);
-    unsigned char *seen = ur__alloc(t, n);
+    unsigned char *seen = ur__alloc(t, n), *alias = ur__alloc(t, n);
     int *save_at = ur__alloc(t, n * sizeof *save_at), *first_out = ur__alloc(t, n * sizeof *first_out);
-    if (!p || !live || !need || !init || !set || !seen || !save_at || !first_out) return NULL;
+    if (!p || !live || !need || !init || !set || !seen || !alias || !save_at || !first_out) return NULL;
     p->name = copy(t, e->name, strlen(e->name) + 1);
     p->nodes = copy(t, e->nodes, n * sizeof *e->nodes);
     p->out = copy(t, e->out, (size_t)e->n_out * sizeof *e->out);
@@ -103,8 +128,9 @@ ur__ex_plan *ur__expr_plan(ur_tape *t, const char *op, const ur_expr *e, int B, 
     /* saved only for small outputs (see the top of the file); else recomputed */
     analyse(e, save && (size_t)B * N <= UR_EX_SAVE_MAX, live, need, first_out, save_at, &p->n_saved);
     plan_adjoints(e, live, first_out, init, set, seen);
+    plan_alias(e, live, first_out, alias, seen); /* seen: reused for the use counts */
     p->live = live, p->need = need, p->first_out = first_out, p->save_at = save_at;
-    p->init = init, p->set = set;
+    p->init = init, p->set = set, p->alias = alias;
     p->saved = NULL;
     if (p->n_saved && !(p->saved = ur__alloc_real(t, (size_t)B * N * p->n_saved))) return NULL;
     return p;

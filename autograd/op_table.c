@@ -18,7 +18,7 @@ typedef struct family {
 static const family families[] = {
     {ur__cases_elementwise, &ur__n_cases_elementwise}, {ur__cases_linalg, &ur__n_cases_linalg},
     {ur__cases_reduce, &ur__n_cases_reduce},           {ur__cases_shape, &ur__n_cases_shape},
-    {ur__cases_rnn, &ur__n_cases_rnn},                 {ur__cases_permute, &ur__n_cases_permute},
+    {ur__cases_permute, &ur__n_cases_permute},
     {ur__cases_expr, &ur__n_cases_expr},
     {ur__cases_pointwise, &ur__n_cases_pointwise},     {ur__cases_norm, &ur__n_cases_norm},
 };

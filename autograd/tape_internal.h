@@ -143,8 +143,6 @@ extern const ur_op_case ur__cases_reduce[];
 extern const int ur__n_cases_reduce;
 extern const ur_op_case ur__cases_shape[];
 extern const int ur__n_cases_shape;
-extern const ur_op_case ur__cases_rnn[];
-extern const int ur__n_cases_rnn;
 extern const ur_op_case ur__cases_permute[];
 extern const int ur__n_cases_permute;
 extern const ur_op_case ur__cases_expr[];

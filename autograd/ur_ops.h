@@ -132,19 +132,6 @@ ur_node *ur_dropout_mask(ur_tape *t, ur_node *a, ur_node *mask);
 /* A constant mask of the given shape: 0 with probability p, else 1/(1-p). */
 ur_node *ur_dropout_make_mask(ur_tape *t, int ndim, const int *dims, ur_real p, uint64_t seed);
 
-/* ---- fused recurrent gates (each still gradient-checked on its own) ----
- * gates is the output of one fused matmul, (B, 4H) in the order i, f, g, o
- * (PyTorch's order). c_prev (B, H).
- *   lstm_cell:   c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g)          -> (B, H)
- *   lstm_hidden: h = sigmoid(o) * tanh(c)                                  -> (B, H)
- * gru_hidden: gx (B,3H) = x Wx + bx, gh (B,3H) = h_prev Wh + bh, order r, z, n
- * (reset-after form, as cuDNN/PyTorch):
- *   r = sigmoid(gx_r + gh_r), z = sigmoid(gx_z + gh_z),
- *   n = tanh(gx_n + r * gh_n), h = (1 - z) * n + z * h_prev               -> (B, H) */
-ur_node *ur_lstm_cell(ur_tape *t, ur_node *gates, ur_node *c_prev);
-ur_node *ur_lstm_hidden(ur_tape *t, ur_node *gates, ur_node *c);
-ur_node *ur_gru_hidden(ur_tape *t, ur_node *gx, ur_node *gh, ur_node *h_prev);
-
 /* ---- the gradient-check cases of the op table ----
  * Every op kind has at least one case; the test suite and unroll-gradcheck run them
  * all. A case builds small random inputs as parameters and a scalar loss that

@@ -7,8 +7,8 @@
  *   rnn_0.9   h_t = tanh(x_t W_xh + h_{t-1} W_hh + b)  with W_hh = 0.9 I
  *   rnn_1.1   the same with W_hh = 1.1 I
  *   rnn_orth  the same with W_hh a random orthogonal matrix (gain 1)
- *   gru       GRU cell (ur_gru_hidden), update-gate bias --gate-bias
- *   lstm      LSTM cell (ur_lstm_cell, ur_lstm_hidden), forget-gate bias --gate-bias
+ *   gru       GRU cell (gate math ur_expr_gru), update-gate bias --gate-bias
+ *   lstm      LSTM cell (gate math ur_expr_lstm), forget-gate bias --gate-bias
  *
  * For the tanh nets dL/dh_{t-1} = (dL/dh_t * tanh'(.)) W_hh^T: with small inputs
  * (tanh' close to 1) the gradient is multiplied by about 0.9 or 1.1 per step, so over
@@ -39,6 +39,7 @@ typedef struct model {
     const char *name; /* also the CSV column */
     cell kind;
     ur_param *W_x, *W_h, *b, *b_h, *W_y; /* b_h: GRU only */
+    ur_expr *gates;                      /* the gated cells' gate math, built once */
     double *norms;                       /* ||dL/dh_t||, t = 1..T at [t-1] */
 } model;
 
@@ -67,6 +68,8 @@ static int model_add(ur_paramset *ps, model *m, ur_rng *rng, double w_hh_scale, 
         else ur_init_orthogonal(&m->W_h->value, rng, 1.0, 1);
         return 1;
     }
+    m->gates = m->kind == CELL_GRU ? ur_expr_gru() : ur_expr_lstm();
+    if (!m->gates) return 0;
     ur_init_xavier_uniform(&m->W_x->value, rng, 1.0);
     ur_init_orthogonal(&m->W_h->value, rng, 1.0, G);
     /* the gate that keeps the old state: GRU z (block 1 of r, z, n), LSTM f (block 1 of i, f, g, o) */
@@ -92,12 +95,13 @@ static ur_node *forward(ur_tape *t, const model *m, const ur_real *X, int T, ur_
             h[s + 1] = ur_tanh(t, ur_add(t, ur_add(t, xw, hw), b));
             break;
         case CELL_GRU: /* gates r, z, n from both sides; h_t = (1 - z) n + z h_{t-1} */
-            h[s + 1] = ur_gru_hidden(t, ur_add(t, xw, b), ur_add(t, hw, b_h), h[s]);
+            ur_expr_apply(t, m->gates, 3, (ur_node *[]){ur_add(t, xw, b), ur_add(t, hw, b_h), h[s]}, &h[s + 1]);
             break;
         case CELL_LSTM: { /* c_t = f c_{t-1} + i g;  h_t = o tanh(c_t) */
             ur_node *gates = ur_add(t, ur_add(t, xw, hw), b);
-            c = ur_lstm_cell(t, gates, c);
-            h[s + 1] = ur_lstm_hidden(t, gates, c);
+            ur_node *hc[2];
+            ur_expr_apply(t, m->gates, 2, (ur_node *[]){gates, c}, hc);
+            h[s + 1] = hc[0], c = hc[1];
             break;
         }
         }
@@ -319,7 +323,7 @@ int main(int argc, char **argv) {
         cli_json_end(&j);
     }
 
-    for (int k = 0; k < N_MODELS; k++) free(ms[k].norms);
+    for (int k = 0; k < N_MODELS; k++) free(ms[k].norms), ur_expr_free(ms[k].gates);
     free(h);
     ur_tensor_free(X);
     ur_tape_free(tape);

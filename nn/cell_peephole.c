@@ -8,8 +8,12 @@
  *   c' = f * c + i * g
  *   o = sigmoid(a_o + p_o * c'),  h' = o * tanh(c')
  * Parameters: weight_ih (in, 4H), weight_hh U (H, 4H), bias (4H), gate order
- * i, f, g, o as in the LSTM; weight_peep (3H) = [p_i p_f p_o]. */
+ * i, f, g, o as in the LSTM; weight_peep (3H) = [p_i p_f p_o].
+ * The gate math after the matmul is one fused expression (ur_expr_peephole_lstm):
+ * one node per step, its backward derived by the library. */
 #include "unroll.h"
+
+#include <stdlib.h>
 
 enum { W_IH, W_HH, BIAS, PEEP };
 enum { P_I, P_F, P_O }; /* extra: the three peephole vectors, sliced once per sequence */
@@ -19,23 +23,42 @@ static int peep_bind(ur_tape *t, ur_cell_bound *b) {
     return ur_tape_error(t) == UR_OK;
 }
 
+/* The expression does not depend on sizes: one copy, built on first use (under a
+ * lock: cells may be stepped on several threads) and freed at exit. */
+static ur_expr *peep_expr;
+
+static void peep_expr_free(void) {
+    ur_expr_free(peep_expr);
+    peep_expr = NULL;
+}
+
+static const ur_expr *peep_expr_get(void) {
+    ur_expr *e;
+#pragma omp critical(peephole_expr)
+    {
+        if (!peep_expr && (peep_expr = ur_expr_peephole_lstm())) atexit(peep_expr_free);
+        e = peep_expr;
+    }
+    return e;
+}
+
 static ur_node *peep_project(ur_tape *t, const ur_cell_bound *b, ur_node *x) {
     return ur_linear(t, x, b->p[W_IH], b->p[BIAS]); /* (N, 4H) */
 }
 
 static void peep_step(ur_tape *t, const ur_cell_bound *b, ur_node *gx, ur_node *const *prev, ur_node *hdrop,
                       ur_node **next) {
-    int H = b->H;
-    ur_node *c = prev[1], *hin = hdrop ? ur_mul(t, prev[0], hdrop) : prev[0];
+    ur_node *hin = hdrop ? ur_mul(t, prev[0], hdrop) : prev[0];
     /* inside a layer gx is this step's rows of the projection, a full-size bias */
     ur_node *a = b->layer ? ur_linear(t, hin, b->p[W_HH], gx) : ur_add(t, gx, ur_matmul(t, hin, b->p[W_HH], 0, 0));
-    ur_node *i = ur_sigmoid(t, ur_add(t, ur_slice(t, a, 1, 0, H), ur_mul(t, c, b->extra[P_I])));
-    ur_node *f = ur_sigmoid(t, ur_add(t, ur_slice(t, a, 1, H, H), ur_mul(t, c, b->extra[P_F])));
-    ur_node *g = ur_tanh(t, ur_slice(t, a, 1, 2 * H, H));
-    ur_node *c2 = ur_add(t, ur_mul(t, f, c), ur_mul(t, i, g));
-    ur_node *o = ur_sigmoid(t, ur_add(t, ur_slice(t, a, 1, 3 * H, H), ur_mul(t, c2, b->extra[P_O])));
-    next[1] = c2;
-    next[0] = ur_mul(t, o, ur_tanh(t, c2));
+    const ur_expr *e = peep_expr_get();
+    if (!e) {
+        next[0] = next[1] = NULL;
+        if (!ur_tape_error(t)) ur_tape_fail(t, UR_ERR_NOMEM, "peephole_lstm step: out of memory building its expression");
+        return;
+    }
+    /* slots: a (B, 4H), c (B, H), p_i, p_f, p_o (H); outputs h, c' */
+    ur_expr_apply(t, e, 5, (ur_node *[]){a, prev[1], b->extra[P_I], b->extra[P_F], b->extra[P_O]}, next);
 }
 
 const ur_cell_def ur__cell_peephole_lstm = {

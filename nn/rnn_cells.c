@@ -3,8 +3,11 @@
  *
  * All four keep PyTorch's parameters: weight_ih (in, G*H), weight_hh (H, G*H),
  * bias_ih and bias_hh (G*H), G gate blocks of width H. Each cell's step math is
- * one small function, so that it can be swapped for a fused expression later. */
+ * one small function; the LSTM's and the GRU's gate math is one fused expression
+ * (ur_expr_lstm, ur_expr_gru), recorded as one node per step. */
 #include "rnn_internal.h"
+
+#include <stdlib.h>
 
 enum { W_IH, W_HH, B_IH, B_HH };        /* parameter indices */
 enum { X_BIAS, X_BHH, X_WRZ, X_BRZ, X_WN, X_BN }; /* extra nodes */
@@ -14,6 +17,51 @@ enum { X_BIAS, X_BHH, X_WRZ, X_BRZ, X_WN, X_BN }; /* extra nodes */
      {"weight_hh", 2, {{0, 1}, {0, G}}, UR_CELL_RECURRENT_WEIGHT},                                              \
      {"bias_ih", 1, {{0, G}, {0, 0}}, UR_CELL_BIAS},                                                            \
      {"bias_hh", 1, {{0, G}, {0, 0}}, UR_CELL_BIAS}}
+
+/* ---- expressions built once per process ----
+ * An expression does not depend on sizes (the width comes from the inputs when it
+ * is applied), so one copy serves every cell. It is built on first use under a
+ * lock (cells may be stepped on several threads) and freed at exit. */
+
+enum { ONCE_MAX = 8 };
+static ur_expr **once_slots[ONCE_MAX];
+static int once_n;
+
+static void free_once(void) {
+    for (int i = 0; i < once_n; i++) {
+        ur_expr_free(*once_slots[i]);
+        *once_slots[i] = NULL;
+    }
+    once_n = 0;
+}
+
+const ur_expr *ur__expr_once(ur_expr **slot, ur_expr *(*build)(void)) {
+    ur_expr *e;
+#pragma omp critical(ur__expr_once)
+    {
+        if (!*slot && once_n < ONCE_MAX && (*slot = build())) {
+            if (once_n == 0) atexit(free_once);
+            once_slots[once_n++] = slot;
+        }
+        e = *slot;
+    }
+    return e;
+}
+
+static ur_expr *lstm_expr, *gru_expr;
+
+/* Applies the expression that `build` makes (once) to in[0..n_in); NULL outputs when
+ * it cannot be built (out of memory), with the tape's error naming the cell. */
+static void apply_once(ur_tape *t, ur_expr **slot, ur_expr *(*build)(void), const char *cell, int n_in,
+                       ur_node *const *in, int n_out, ur_node **out) {
+    const ur_expr *e = ur__expr_once(slot, build);
+    if (!e) {
+        for (int k = 0; k < n_out; k++) out[k] = NULL;
+        if (!ur_tape_error(t)) ur_tape_fail(t, UR_ERR_NOMEM, "%s step: out of memory building its expression", cell);
+        return;
+    }
+    ur_expr_apply(t, e, n_in, in, out);
+}
 
 static ur_node *h_in(ur_tape *t, ur_node *h, ur_node *hdrop) { return hdrop ? ur_mul(t, h, hdrop) : h; }
 
@@ -55,8 +103,7 @@ static void step_relu(ur_tape *t, const ur_cell_bound *b, ur_node *gx, ur_node *
 static void step_lstm(ur_tape *t, const ur_cell_bound *b, ur_node *gx, ur_node *const *prev, ur_node *hdrop,
                       ur_node **next) {
     ur_node *gates = pre_activation(t, b, gx, h_in(t, prev[0], hdrop));
-    next[1] = ur_lstm_cell(t, gates, prev[1]);
-    next[0] = ur_lstm_hidden(t, gates, next[1]);
+    apply_once(t, &lstm_expr, ur_expr_lstm, "lstm", 2, (ur_node *[]){gates, prev[1]}, 2, next); /* h, c */
 }
 
 /* ---- GRU ---- */
@@ -66,11 +113,11 @@ static ur_node *project_ih(ur_tape *t, const ur_cell_bound *b, ur_node *x) {
 }
 
 /* reset after: gh = h W_hh + b_hh; r, z = sigmoid(gx + gh); n = tanh(gx_n + r gh_n);
- * h' = (1 - z) n + z h, all in one fused op */
+ * h' = (1 - z) n + z h, all in one fused expression */
 static void step_gru(ur_tape *t, const ur_cell_bound *b, ur_node *gx, ur_node *const *prev, ur_node *hdrop,
                      ur_node **next) {
     ur_node *gh = ur_linear(t, h_in(t, prev[0], hdrop), b->p[W_HH], b->p[B_HH]);
-    next[0] = ur_gru_hidden(t, gx, gh, prev[0]);
+    apply_once(t, &gru_expr, ur_expr_gru, "gru", 3, (ur_node *[]){gx, gh, prev[0]}, 1, next);
 }
 
 /* reset before: W_hh and b_hh split once per sequence into their r,z and n columns */

@@ -3,12 +3,17 @@
 #ifndef UR_RNN_INTERNAL_H
 #define UR_RNN_INTERNAL_H
 
+#include "../autograd/ur_expr.h"
 #include "ur_rnn.h"
 
 /* The built-in cells (rnn_cells.c) and the cells of cell_*.c, registered from the start. */
 extern const ur_cell_def ur__cell_tanh, ur__cell_relu, ur__cell_gru, ur__cell_gru_reset_before, ur__cell_lstm;
 extern const ur_cell_def ur__cell_mgu, ur__cell_peephole_lstm, ur__cell_indrnn, ur__cell_jordan;
 extern const ur_cell_def ur__cell_lnlstm;
+
+/* rnn_cells.c: *slot, built by build() on first use (under a lock) and freed at
+ * exit; NULL when out of memory. For the library's own fixed expressions. */
+const ur_expr *ur__expr_once(ur_expr **slot, ur_expr *(*build)(void));
 
 /* 1 if def is a usable definition, else sets "fn: problem" (ur_last_error) and returns 0. */
 int ur__cell_def_ok(const ur_cell_def *def, const char *fn);

@@ -2,6 +2,7 @@
  * The cells work on n rows at once, so the node-by-node forward (n = 1) and the
  * batched one (n = all nodes of one height) run the very same ops. */
 #include "flag_names_internal.h"
+#include "rnn_internal.h"
 #include "tree_internal.h"
 #include "ur_init.h"
 
@@ -168,19 +169,42 @@ ur__tree_state ur__tree_leaf(ur_treenet *m, ur_tape *t, ur_node *x) {
     return iou_cell(t, m->cfg.hidden, iou, NULL);
 }
 
+/* The binary LSTM's gates as one fused expression: slot 0 pre (B, 5H) = [i f_l u o f_r],
+ * slot 1 c_l, slot 2 c_r (B, H); outputs h, c.
+ *   c = sigmoid(f_l) c_l + sigmoid(i) tanh(u) + sigmoid(f_r) c_r,  h = sigmoid(o) tanh(c) */
+static ur_expr *binary_expr;
+
+static ur_expr *build_binary(void) {
+    ur_expr *e = ur_expr_new("tree_lstm");
+    if (!e) return NULL;
+    int g[5];
+    for (int k = 0; k < 5; k++) g[k] = ur_expr_input_block(e, 0, k, 5);
+    int cl = ur_expr_mul(e, ur_expr_sigmoid(e, g[1]), ur_expr_input(e, 1));
+    int iu = ur_expr_mul(e, ur_expr_sigmoid(e, g[0]), ur_expr_tanh(e, g[2]));
+    int cr = ur_expr_mul(e, ur_expr_sigmoid(e, g[4]), ur_expr_input(e, 2));
+    int c = ur_expr_add(e, ur_expr_add(e, cl, iu), cr);
+    ur_expr_output(e, ur_expr_mul(e, ur_expr_sigmoid(e, g[3]), ur_expr_tanh(e, c)));
+    ur_expr_output(e, c);
+    if (ur_expr_error(e)) ur_expr_free(e), e = NULL;
+    return e;
+}
+
 ur__tree_state ur__tree_binary(ur_treenet *m, ur_tape *t, ur_node *hlr, ur_node *c_l, ur_node *c_r) {
-    int H = m->cfg.hidden;
     ur_node *pre = ur_linear(t, hlr, ur_param_node(t, m->W), ur_param_node(t, m->b));
     if (m->cfg.cell == UR_TREE_RNN) {
         ur__tree_state s = {ur_tanh(t, pre), NULL};
         return s;
     }
-    /* pre = [i, f_l, u, o | f_r]: the first four blocks are the fused LSTM gates
-     * (order i, f, g, o) with c_prev = c_l; the right child's term is added. */
-    ur_node *gates = ur_slice(t, pre, 1, 0, 4 * H);
-    ur_node *f_r = ur_sigmoid(t, ur_slice(t, pre, 1, 4 * H, H));
-    ur_node *c = ur_add(t, ur_lstm_cell(t, gates, c_l), ur_mul(t, f_r, c_r));
-    ur__tree_state s = {ur_lstm_hidden(t, gates, c), c};
+    /* pre = [i, f_l, u, o | f_r]: the LSTM's gates (order i, f, g, o) with c_prev = c_l,
+     * plus the right child's forget gate */
+    ur__tree_state s = {NULL, NULL};
+    const ur_expr *e = ur__expr_once(&binary_expr, build_binary);
+    ur_node *out[2] = {NULL, NULL};
+    if (!e) {
+        if (!ur_tape_error(t)) ur_tape_fail(t, UR_ERR_NOMEM, "tree binary: out of memory building its expression");
+    } else if (ur_expr_apply(t, e, 3, (ur_node *[]){pre, c_l, c_r}, out) == UR_OK) {
+        s.h = out[0], s.c = out[1];
+    }
     return s;
 }
 

@@ -24,9 +24,9 @@
  * One step of a built-in cell, with gx = x W_ih + b_ih and gh = h W_hh + b_hh (each (B, G*H)):
  *   Elman:  h' = act(gx + gh)                       act = tanh or relu
  *   LSTM:   [i f g o] = gx + gh                     (one fused matmul for all gates)
- *           c' = sigmoid(f) * c + sigmoid(i) * tanh(g)        (ur_lstm_cell)
- *           h' = sigmoid(o) * tanh(c')                        (ur_lstm_hidden)
- *   GRU, reset after the matmul (cuDNN, PyTorch; ur_gru_hidden):
+ *           c' = sigmoid(f) * c + sigmoid(i) * tanh(g)        (one expression,
+ *           h' = sigmoid(o) * tanh(c')                         ur_expr_lstm)
+ *   GRU, reset after the matmul (cuDNN, PyTorch; one expression, ur_expr_gru):
  *           r = sigmoid(gx_r + gh_r),  z = sigmoid(gx_z + gh_z)
  *           n = tanh(gx_n + r * gh_n)                gh_n = h W_hn + b_hn
  *           h' = (1 - z) * n + z * h

@@ -181,7 +181,7 @@ static void scale_c(int m, int n, ur_real beta, ur_real *C, int ldc) {
         }
 }
 
-/* See tape_internal.h (the gate ops of autograd/ops_rnn.c use it too). */
+/* See tape_internal.h (the fused expressions of autograd/expr_eval.c use it too). */
 int ur__par_threads(double work, double min_work) {
     if (work < min_work || omp_in_parallel()) return 1;
     int nt = omp_get_max_threads();

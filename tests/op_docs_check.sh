@@ -30,7 +30,7 @@ done <<< "$list"
 
 # rows of docs/ops.md that name an op function the list does not have
 for fn in $(sed -n 's/^| `ur_\([a-z_0-9]*\)[`(].*/\1/p' "$src/docs/ops.md" | sort -u); do
-  printf '%s\n' "$list" | awk '{print $2}' | grep -qx "$fn" || bad "docs/ops.md has a row for ur_$fn, which is no op kind"
+  printf '%s\n' "$list" | awk '{print $2}' | grep -x "$fn" > /dev/null || bad "docs/ops.md has a row for ur_$fn, which is no op kind"
 done
 
 # docs/api.md: the kinds in order
@@ -39,11 +39,13 @@ have=$(sed -n '/^- `ur_op` — one value per op kind/,/;$/p' "$src/docs/api.md" 
        tr '\n' ' ')
 [ "$want" = "$have" ] || bad "docs/api.md lists the op kinds as: $have; ur_ops.def has: $want"
 
+# (grep -x > /dev/null, not grep -q: under pipefail an early exit of grep -q could fail
+# the printf before it with SIGPIPE on a loaded machine)
 if [ -n "$bin" ]; then
   cases=$("$bin/bin/unroll-gradcheck" | awk 'NR > 1 && NF == 5 {print $2}' | sort -u)
   while read -r kind name rule file; do
     [ "$kind" = LEAF ] && continue
-    printf '%s\n' "$cases" | grep -qx "$name" || bad "unroll-gradcheck runs no case of $name"
+    printf '%s\n' "$cases" | grep -x "$name" > /dev/null || bad "unroll-gradcheck runs no case of $name"
   done <<< "$list"
 fi
 

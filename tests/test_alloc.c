@@ -158,8 +158,9 @@ static void expect_close(const ur_real *a, const ur_real *b, size_t n, double to
     cr_expect(worst <= tol, "%s: element %zu differs: %g vs %g", what, at, (double)a[at], (double)b[at]);
 }
 
-/* Fused LSTM gates on a state too large to keep the activations (they are
- * recomputed in backward) against the same cell composed from elementwise ops. */
+/* The fused LSTM gate expression on a state too large to keep the activations
+ * (they are recomputed in backward) against the same cell composed from
+ * elementwise ops. */
 Test(backward_shortcuts, large_lstm_gates_equal_their_composition) {
     enum { B = 5, H = 4000 }; /* B*H above the size whose activations are kept */
     ur_rng rng;
@@ -175,8 +176,12 @@ Test(backward_shortcuts, large_lstm_gates_equal_their_composition) {
         ur_tape *t = tapes[k] = ur_tape_new();
         ur_node *g = ur_variable(t, gv), *cp = ur_variable(t, cv), *c, *h;
         if (k == 0) {
-            c = ur_lstm_cell(t, g, cp);
-            h = ur_lstm_hidden(t, g, c);
+            ur_expr *e = ur_expr_lstm();
+            ur_node *hc[2];
+            cr_assert(e);
+            cr_assert_eq(ur_expr_apply(t, e, 2, (ur_node *[]){g, cp}, hc), UR_OK, "%s", ur_tape_errmsg(t));
+            ur_expr_free(e);
+            h = hc[0], c = hc[1];
         } else {
             ur_node *i = ur_sigmoid(t, ur_slice(t, g, 1, 0, H)), *f = ur_sigmoid(t, ur_slice(t, g, 1, H, H));
             ur_node *u = ur_tanh(t, ur_slice(t, g, 1, 2 * H, H)), *o = ur_sigmoid(t, ur_slice(t, g, 1, 3 * H, H));

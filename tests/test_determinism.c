@@ -7,6 +7,7 @@
 
 #include "support.h"
 #include "ur_init.h"
+#include "ur_expr.h"
 #include "ur_kernels.h"
 #include "ur_ops.h"
 #include "ur_optim.h"
@@ -46,13 +47,17 @@ static void det_model_make(det_model *m, uint64_t seed) {
 static ur_node *det_loss(ur_tape *t, det_model *m) {
     int hd[2] = {DN, DH};
     ur_node *h = ur_zeros(t, 2, hd), *c = ur_zeros(t, 2, hd);
+    ur_expr *e = ur_expr_lstm();
+    cr_assert(e);
     for (int s = 0; s < DT; s++) {
         ur_node *x = ur_gather(t, ur_param_node(t, m->E), m->ids[s], DN);
         ur_node *gates = ur_add(t, ur_linear(t, x, ur_param_node(t, m->Wx), ur_param_node(t, m->bx)),
                                 ur_matmul(t, h, ur_param_node(t, m->Wh), 0, 0));
-        c = ur_lstm_cell(t, gates, c);
-        h = ur_lstm_hidden(t, gates, c);
+        ur_node *hc[2];
+        cr_assert_eq(ur_expr_apply(t, e, 2, (ur_node *[]){gates, c}, hc), UR_OK, "%s", ur_tape_errmsg(t));
+        h = hc[0], c = hc[1];
     }
+    ur_expr_free(e);
     ur_node *z = ur_tanh(t, ur_linear(t, h, ur_param_node(t, m->W1), ur_param_node(t, m->b1)));
     ur_node *logits = ur_linear(t, z, ur_param_node(t, m->W2), ur_param_node(t, m->b2));
     return ur_cross_entropy(t, logits, m->targets, NULL);
@@ -92,10 +97,10 @@ static void expect_identical(const det_model *a, const ur_real *la, const det_mo
     }
 }
 
-/* The fused gate ops of LSTM and GRU split their rows over threads from 2048
- * elements on: values and gradients must not depend on it. B x H = 48 x 96, with
- * and without kept activations (STORE_MAX in ops_rnn.c: 4608 values are kept, a
- * state of 96 x 192 is recomputed). Returns every value and gradient, malloc'ed. */
+/* The fused gate expressions of LSTM and GRU split their rows over threads from
+ * 2048 elements on: values and gradients must not depend on it. B x H = 48 x 96,
+ * with and without kept activations (UR_EX_SAVE_MAX in autograd/expr_internal.h:
+ * 4608 values are kept, a state of 96 x 192 is recomputed). Returns every value and gradient, malloc'ed. */
 static ur_real *gate_ops_run(int threads, int B, int H, size_t *n) {
     ur_set_num_threads(threads);
     ur_paramset *ps = ur_paramset_new();
@@ -106,9 +111,14 @@ static ur_real *gate_ops_run(int threads, int B, int H, size_t *n) {
     for (int i = 0; i < ur_paramset_count(ps); i++)
         cr_assert_eq(ur_init_uniform(&ur_paramset_get(ps, i)->value, &r, 2.0), UR_OK);
     ur_tape *t = ur_tape_new();
-    ur_node *c = ur_lstm_cell(t, ur_param_node(t, g4), ur_param_node(t, c0));
-    ur_node *h = ur_lstm_hidden(t, ur_param_node(t, g4), c);
-    ur_node *hg = ur_gru_hidden(t, ur_param_node(t, gx), ur_param_node(t, gh), h);
+    ur_expr *lstm = ur_expr_lstm(), *gru = ur_expr_gru();
+    cr_assert(lstm && gru);
+    ur_node *hc[2], *hg;
+    cr_assert_eq(ur_expr_apply(t, lstm, 2, (ur_node *[]){ur_param_node(t, g4), ur_param_node(t, c0)}, hc), UR_OK);
+    ur_node *h = hc[0], *c = hc[1];
+    cr_assert_eq(ur_expr_apply(t, gru, 3, (ur_node *[]){ur_param_node(t, gx), ur_param_node(t, gh), h}, &hg), UR_OK);
+    ur_expr_free(lstm);
+    ur_expr_free(gru);
     /* a loss that weighs every element differently */
     ur_node *w = ur_input_data(t, 2, (int[]){B, H}, gh->value.data);
     ur_node *loss = ur_sum(t, ur_mul(t, ur_add(t, hg, c), w));

@@ -112,16 +112,30 @@ static int by_expr(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
     return ur_expr_apply(t, e, ur_expr_input_count(e), in, out) == UR_OK;
 }
 
-/* ---- the library's expressions against the hand-fused ops ---- */
+/* ---- the library's expressions against the same math from primitive ops ---- */
 
-static int lstm_fused(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
-    out[1] = ur_lstm_cell(t, in[0], in[1]);
-    out[0] = ur_lstm_hidden(t, in[0], out[1]);
+/* c = sigmoid(f) c_prev + sigmoid(i) tanh(g), h = sigmoid(o) tanh(c) */
+static int lstm_primitives(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
+    (void)ctx;
+    int H = ur_node_dim(in[1], 1);
+    ur_node *g = in[0];
+    ur_node *i = ur_sigmoid(t, ur_slice(t, g, 1, 0, H)), *f = ur_sigmoid(t, ur_slice(t, g, 1, H, H));
+    ur_node *c = ur_add(t, ur_mul(t, f, in[1]), ur_mul(t, i, ur_tanh(t, ur_slice(t, g, 1, 2 * H, H))));
+    out[0] = ur_mul(t, ur_sigmoid(t, ur_slice(t, g, 1, 3 * H, H)), ur_tanh(t, c));
+    out[1] = c;
     return out[0] != NULL;
 }
 
-static int gru_fused(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
-    out[0] = ur_gru_hidden(t, in[0], in[1], in[2]);
+/* r = sigmoid(gx_r + gh_r), z = sigmoid(gx_z + gh_z), n = tanh(gx_n + r gh_n),
+ * h = (1 - z) n + z h_prev */
+static int gru_primitives(ur_tape *t, void *ctx, ur_node **in, ur_node **out) {
+    (void)ctx;
+    int H = ur_node_dim(in[2], 1);
+    ur_node *gx = in[0], *gh = in[1];
+    ur_node *r = ur_sigmoid(t, ur_add(t, ur_slice(t, gx, 1, 0, H), ur_slice(t, gh, 1, 0, H)));
+    ur_node *z = ur_sigmoid(t, ur_add(t, ur_slice(t, gx, 1, H, H), ur_slice(t, gh, 1, H, H)));
+    ur_node *n = ur_tanh(t, ur_add(t, ur_slice(t, gx, 1, 2 * H, H), ur_mul(t, r, ur_slice(t, gh, 1, 2 * H, H))));
+    out[0] = ur_add(t, ur_mul(t, ur_one_minus(t, z), n), ur_mul(t, z, in[2]));
     return out[0] != NULL;
 }
 
@@ -141,27 +155,27 @@ static int peephole_primitives(ur_tape *t, void *ctx, ur_node **in, ur_node **ou
 /* (B, H): small (activations saved), large and wider than a chunk (recomputed) */
 static const int sizes[][2] = {{4, 3}, {2, 300}, {64, 300}};
 
-Test(expr, lstm_equals_lstm_cell_and_hidden) {
+Test(expr, lstm_equals_primitives) {
     ur_expr *e = ur_expr_lstm();
     cr_assert(e);
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         int B = sizes[z][0], H = sizes[z][1];
         step s;
         step_init(&s, 10 + z, 2, 2, (const int[][2]){{B, 4 * H}, {B, H}}, (const int[]){2, 2}, B, H);
-        compare(&s, by_expr, e, lstm_fused, NULL, "lstm");
+        compare(&s, by_expr, e, lstm_primitives, NULL, "lstm");
         step_free(&s);
     }
     ur_expr_free(e);
 }
 
-Test(expr, gru_equals_gru_hidden) {
+Test(expr, gru_equals_primitives) {
     ur_expr *e = ur_expr_gru();
     cr_assert(e);
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         int B = sizes[z][0], H = sizes[z][1];
         step s;
         step_init(&s, 20 + z, 3, 1, (const int[][2]){{B, 3 * H}, {B, 3 * H}, {B, H}}, (const int[]){2, 2, 2}, B, H);
-        compare(&s, by_expr, e, gru_fused, NULL, "gru");
+        compare(&s, by_expr, e, gru_primitives, NULL, "gru");
         step_free(&s);
     }
     ur_expr_free(e);

@@ -90,8 +90,13 @@ Test(tape_errors, shape_family) {
 
 Test(tape_errors, fused_gates) {
     ur_tape *t = ur_tape_new();
-    cr_expect_null(ur_lstm_cell(t, mat(t, 2, 7, 0), mat(t, 2, 2, 0)));
-    expect_error(t, UR_ERR_SHAPE, "lstm_cell: gates must be (B, 4H) for a state (B, H) (inputs (2, 7), (2, 2))");
+    ur_expr *e = ur_expr_lstm();
+    ur_node *out[2];
+    cr_expect_eq(ur_expr_apply(t, e, 2, (ur_node *[]){mat(t, 2, 7, 0), mat(t, 2, 2, 0)}, out), UR_ERR_SHAPE);
+    cr_expect_null(out[0]);
+    expect_error(t, UR_ERR_SHAPE, "expr 'lstm': input 0 is read as 4 blocks of width N = 2: expected (2, 8), "
+                                  "given (2, 7) (inputs (2, 7), (2, 2))");
+    ur_expr_free(e);
     ur_tape_free(t);
 }
 
