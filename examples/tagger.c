@@ -416,8 +416,10 @@ static void json_bio(cli_json *j, const char *prefix, const ur_bio_score *s) {
     }
     snprintf(key, sizeof key, "%sinvalid_transitions", prefix);
     cli_json_int(j, key, s->invalid);
-    snprintf(key, sizeof key, "%sentities", prefix);
+    snprintf(key, sizeof key, "%sgold_entities", prefix);
     cli_json_int(j, key, s->gold);
+    snprintf(key, sizeof key, "%spredicted_entities", prefix);
+    cli_json_int(j, key, s->predicted);
 }
 
 /* ---- training ---- */
