@@ -345,6 +345,7 @@ static int score_batch(const tagger *m, const batch *bt, ur_node *logits, ur_nod
     int N = w->T * w->B;
     int *pred = malloc(((size_t)N + 2 * (size_t)w->T) * sizeof *pred);
     if (!pred || !predict(m, ur_node_cdata(logits), w, pred)) {
+        fprintf(stderr, "tagger: %s\n", pred ? ur_last_error() : "out of memory");
         free(pred);
         return 0;
     }
