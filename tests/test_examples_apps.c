@@ -259,6 +259,17 @@ Test(apps, tagger_bio_softmax_and_crf_learn_small_file, .timeout = 60) {
     remove(ck);
 }
 
+/* The scheme and the CRF come back from the checkpoint alone: the resumed run continues bit for bit. */
+Test(apps, tagger_bio_crf_resume_is_bit_identical, .timeout = 60) {
+    char train[512], ck[512], base[2048];
+    ur_test_tmp_path("resume.iob2", train, sizeof train);
+    ur_test_tmp_path("tagger-crf-resume.safetensors", ck, sizeof ck);
+    write_iob(train, 60); /* 8 batches per epoch: stop mid-epoch, resume into the next */
+    snprintf(base, sizeof base, TAG_SMALL " --scheme bio --crf --char --train %s", train);
+    ur_test_check_resume(base, BIN "tagger" ONE, 5, 12, ck);
+    remove(train);
+}
+
 /* The real data: train on the dev file, score on the test file (the train split is not there). */
 Test(apps, tagger_bio_uner_english_ewt, .timeout = 120) {
     char train[512], test[512], ck[512], cmd[2048];
