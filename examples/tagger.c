@@ -1,15 +1,25 @@
-/* tagger - a BiLSTM part-of-speech tagger on CoNLL-U files (17 universal tags).
+/* tagger - a BiLSTM tagger: part-of-speech tags on CoNLL-U files (17 universal
+ * tags, --scheme upos, the default) or named entities in B-I-O files (7 tags,
+ * --scheme bio), with a softmax per word or a linear-chain CRF on top (--crf).
  *
  *   tagger --train en_ewt-ud-train.conllu --dev en_ewt-ud-dev.conllu --save pos.safetensors
  *   tagger --load pos.safetensors --eval any.conllu
+ *   tagger --scheme bio --crf --train en_ewt-ud-dev.iob2 --dev en_ewt-ud-test.iob2
  *
  * For a batch of B sentences padded to T words (time-major, position t*B + b):
  *     w_i = E_word[word_i]                          (Dw) lowercased form, rare words -> <unk>
  *     c_i = max_j relu([e_j-1; e_j; e_j+1] W_c + b_c)   (F) a width-3 convolution over the
  *           word's bytes e_j = E_char[byte_j] between begin/end markers, max-pooled (--char)
  *     h_i = BiLSTM([w_i; c_i])                      (2H) both directions concatenated
- *     y_i = h_i W_out + b_out                       (17) tag scores
+ *     y_i = h_i W_out + b_out                       (K) tag scores (K = 17 or 7)
  *     L   = sum over real words of cross_entropy(y_i, tag_i) / number of real words
+ * or, with --crf, the y_i of a sentence are the CRF's emissions and
+ *     L   = mean over sentences of log Z - score(tags)       (ur_crf_nll)
+ * where B-I-O constraints (no O -> I-X, no start at I-X) are on unless
+ * --no-constraints. Decoding: the best tag per word, or the CRF's Viterbi path.
+ * With --scheme bio the scores are entity-level precision/recall/F1 (exact span
+ * and type, as conlleval counts them), token accuracy, and the number of predicted
+ * tags that break the B-I-O scheme.
  * Padded positions carry mask 0: the BiLSTM keeps its state there, their outputs are
  * zero, and the loss gives them no weight, so padding changes nothing.
  *
@@ -31,13 +41,14 @@
 #include "dist_cli.h"
 #include "epochs.h"
 #include "unroll.h"
+#include "ur_bio.h"
 #include "ur_checkpoint.h"
+#include "ur_crf.h"
 #include "ur_init.h"
 #include "ur_optim.h"
 #include "ur_rnn.h"
 
 enum {
-    N_TAGS = UR_UPOS_COUNT,
     MAX_WORD = 32,        /* longest normalized word form kept */
     MAX_CHARS = 20,       /* bytes of a word seen by the character features */
     CHAR_PAD = 0,         /* character ids: padding, begin and end of word, then 3 + byte */
@@ -53,12 +64,31 @@ typedef struct config {
     int min_count, batch, epochs, limit;
     double lr, clip;
     long log_every;
+    const char *scheme; /* "upos" or "bio" */
+    int crf, no_constraints;
 } config;
+
+static const char *const SCHEMES[] = {"upos", "bio", NULL};
+
+static int is_bio(const config *cfg) { return strcmp(cfg->scheme, "bio") == 0; }
+static int n_tags(const config *cfg) { return is_bio(cfg) ? UR_BIO_COUNT : UR_UPOS_COUNT; }
 
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--train", "--dev", "--word-dim", "--char", "--char-dim", "--char-filters",
                                      "--hidden", "--layers", "--dropout", "--word-dropout", "--min-count",
                                      "--batch", "--epochs", "--limit", "--lr", "--clip", "--seed", NULL};
+/* Stored too, read only when present: checkpoints written before them are UPOS taggers. */
+static const char *const STORED_NER[] = {"--scheme", "--crf", "--no-constraints", NULL};
+enum { N_STORED = sizeof STORED / sizeof STORED[0] + sizeof STORED_NER / sizeof STORED_NER[0] - 1 };
+
+/* STORED then STORED_NER, NULL-terminated, into all[N_STORED]. */
+static const char *const *stored_all(const char **all) {
+    int n = 0;
+    for (int i = 0; STORED[i]; i++) all[n++] = STORED[i];
+    for (int i = 0; STORED_NER[i]; i++) all[n++] = STORED_NER[i];
+    all[n] = NULL;
+    return all;
+}
 
 /* ---- words ---- */
 
@@ -182,12 +212,27 @@ typedef struct tagger {
     ur_param *char_emb;         /* (N_CHARS, Dc), NULL without --char */
     ur_param *char_W, *char_b;  /* (3 Dc, F), (F) */
     ur_rnn *rnn;                /* bidirectional LSTM */
-    ur_param *W_out, *b_out;    /* (2H, 17), (17) */
+    ur_param *W_out, *b_out;    /* (2H, K), (K) */
+    int n_tags;                 /* K */
+    int use_crf;                /* crf holds the transition scores (--crf) */
+    ur_crf crf;
     double dropout;
 } tagger;
 
+/* The CRF with its parameters in m->ps (named crf.*, so checkpoints keep them) and,
+ * unless cfg->no_constraints, the B-I-O constraints. 1, or 0 on an error. */
+static int crf_build(tagger *m, const config *cfg) {
+    if (ur_crf_make(&m->crf, m->ps, "crf", m->n_tags) != UR_OK) return 0;
+    m->use_crf = 1;
+    if (cfg->no_constraints) return 1;
+    const char *names[UR_BIO_COUNT];
+    for (int i = 0; i < UR_BIO_COUNT; i++) names[i] = ur_bio_name(i);
+    return ur_crf_forbid_bio(&m->crf, names) > 0;
+}
+
 static int tagger_build(tagger *m, const config *cfg, int n_words, ur_rng *rng, uint64_t seed) {
     m->dropout = cfg->dropout;
+    m->n_tags = n_tags(cfg);
     m->ps = ur_paramset_new();
     if (!m->ps) return 0;
     m->word_emb = ur_paramset_add(m->ps, "word_emb", 2, (int[]){n_words, cfg->word_dim});
@@ -209,12 +254,14 @@ static int tagger_build(tagger *m, const config *cfg, int n_words, ur_rng *rng, 
     rc.dropout = rc.dropout_input = cfg->dropout;
     rc.seed = seed;
     m->rnn = ur_rnn_new(m->ps, "bilstm", &rc);
-    m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){2 * cfg->hidden, N_TAGS});
-    m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){N_TAGS});
-    return m->rnn && m->W_out && m->b_out && ur_init_xavier_uniform(&m->W_out->value, rng, 1.0) == UR_OK;
+    m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){2 * cfg->hidden, m->n_tags});
+    m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){m->n_tags});
+    if (!m->rnn || !m->W_out || !m->b_out || ur_init_xavier_uniform(&m->W_out->value, rng, 1.0) != UR_OK) return 0;
+    return !cfg->crf || crf_build(m, cfg);
 }
 
 static void tagger_free(tagger *m) {
+    if (m->use_crf) ur_crf_release(&m->crf);
     ur_rnn_free(m->rnn);
     ur_paramset_free(m->ps);
 }
@@ -230,7 +277,7 @@ static ur_node *char_features(ur_tape *t, tagger *m, const batch *bt) {
     return ur_max_axis(t, f, 1, 0);                                    /* (N, F) */
 }
 
-/* Tag scores (T*B, 17) of a batch; word_ids are the batch's (possibly dropped) ids.
+/* Tag scores (T*B, K) of a batch; word_ids are the batch's (possibly dropped) ids.
  * *h gets the BiLSTM outputs (T, B, 2H). */
 static ur_node *tagger_forward(ur_tape *t, tagger *m, const batch *bt, const int *word_ids, int training,
                                uint64_t seed, ur_node **h) {
@@ -243,23 +290,88 @@ static ur_node *tagger_forward(ur_tape *t, tagger *m, const batch *bt, const int
     ur_node *y = *h;
     if (training && m->dropout > 0) y = ur_dropout(t, y, (ur_real)m->dropout, seed ^ 0xd0d0ULL);
     y = ur_reshape(t, y, 2, (int[]){N, ur_node_dim(y, 2)});
-    return ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (N, 17) */
+    return ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (N, K) */
 }
 
-/* ---- evaluation: token accuracy over the real words ---- */
+/* The loss of a batch's tag scores (T*B, K): the mean cross-entropy per real word,
+ * or the CRF's mean negative log-likelihood per sentence. */
+static ur_node *tag_loss(ur_tape *t, tagger *m, ur_node *logits, const batch *bt) {
+    const ur_padded *tags = bt->tags, *words = bt->words;
+    if (!m->use_crf) return ur_cross_entropy(t, logits, tags ? tags->ids : NULL, words ? words->mask : NULL);
+    if (!logits) return NULL; /* the tape holds the error */
+    ur_node *em = ur_reshape(t, logits, 3, (int[]){words->T, words->B, m->n_tags}); /* (T, B, K) */
+    return ur_crf_nll(t, &m->crf, em, tags->ids, words->mask);
+}
+
+/* The predicted tags pred[t*B + b] of a batch from its scores y (T*B*K): the best
+ * tag of each word, or the CRF's best path (-1 at padding). 1, or 0 on an error. */
+static int predict(const tagger *m, const ur_real *y, const ur_padded *words, int *pred) {
+    int N = words->T * words->B, K = m->n_tags;
+    if (m->use_crf) return ur_crf_viterbi(&m->crf, y, words->T, words->B, words->mask, pred) == UR_OK;
+    for (int i = 0; i < N; i++) {
+        int best = 0;
+        for (int c = 1; c < K; c++)
+            if (y[i * K + c] > y[i * K + best]) best = c;
+        pred[i] = best;
+    }
+    return 1;
+}
+
+/* Adds each sentence b of a batch (its column of the time-major tags) to the
+ * entity counts; g and p hold T tags each. */
+static void bio_add(ur_bio_score *s, const ur_padded *words, const int *gold, const int *pred, int *g, int *p) {
+    int B = words->B;
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < words->lens[b]; t++) {
+            g[t] = gold[t * B + b];
+            p[t] = pred[t * B + b];
+        }
+        ur_bio_score_add(s, g, p, words->lens[b]);
+    }
+}
+
+/* ---- evaluation: token accuracy over the real words, entity scores with B-I-O ---- */
 typedef struct score {
-    double loss, acc;
+    double loss, acc; /* loss per word (softmax) or per sentence (CRF) */
     long tokens;
+    ur_bio_score bio; /* entity counts (--scheme bio) */
 } score;
 
-static score evaluate(tagger *m, ur_tape *t, const dataset *d, int use_char) {
-    score sc = {0, 0, 0};
+/* Scores one batch's predictions into sc (correct words into *correct); its loss
+ * into *loss_sum weighted by words or sentences. 1, or 0 on an error. */
+static int score_batch(const tagger *m, const batch *bt, ur_node *logits, ur_node *loss, int bio, score *sc,
+                       long *correct, double *loss_sum, long *weight) {
+    const ur_padded *w = bt->words;
+    int N = w->T * w->B;
+    int *pred = malloc(((size_t)N + 2 * (size_t)w->T) * sizeof *pred);
+    if (!pred || !predict(m, ur_node_cdata(logits), w, pred)) {
+        fprintf(stderr, "tagger: %s\n", pred ? ur_last_error() : "out of memory");
+        free(pred);
+        return 0;
+    }
+    long n = 0;
+    for (int i = 0; i < N; i++) {
+        if (!w->mask[i]) continue;
+        *correct += pred[i] == bt->tags->ids[i];
+        n++;
+    }
+    if (bio) bio_add(&sc->bio, w, bt->tags->ids, pred, pred + N, pred + N + w->T);
+    free(pred);
+    long wt = m->use_crf ? w->B : n;
+    *loss_sum += ur_node_item(loss) * (double)wt;
+    *weight += wt;
+    sc->tokens += n;
+    return 1;
+}
+
+static score evaluate(tagger *m, ur_tape *t, const dataset *d, int use_char, int bio) {
+    score sc = {0, 0, 0, {0}};
     ur_rng order;
     ur_rng_seed(&order, 0); /* the batch order does not matter here */
     ur_batches *bs = NULL;
-    if (ur_bucket_batches(d->lens, d->n, 64, &order, &bs) != UR_OK) return (score){NAN, NAN, 0};
+    if (ur_bucket_batches(d->lens, d->n, 64, &order, &bs) != UR_OK) return (score){NAN, NAN, 0, {0}};
     int was = ur_tape_set_grad_enabled(t, 0);
-    long correct = 0;
+    long correct = 0, weight = 0;
     double loss_sum = 0;
     for (int k = 0; k < bs->n_batches; k++) {
         batch bt;
@@ -269,33 +381,46 @@ static score evaluate(tagger *m, ur_tape *t, const dataset *d, int use_char) {
         ur_node *logits = batch_make(&bt, d, bs->index + bs->offset[k], B, use_char)
                               ? tagger_forward(t, m, &bt, bt.words->ids, 0, 0, &h)
                               : NULL;
-        ur_node *loss = ur_cross_entropy(t, logits, bt.tags ? bt.tags->ids : NULL, bt.words ? bt.words->mask : NULL);
-        if (!loss) {
+        ur_node *loss = tag_loss(t, m, logits, &bt);
+        if (!loss || !score_batch(m, &bt, logits, loss, bio, &sc, &correct, &loss_sum, &weight)) {
             batch_free(&bt);
             sc.loss = sc.acc = NAN;
             break;
         }
-        const ur_real *y = ur_node_cdata(logits);
-        long n = 0;
-        for (int i = 0; i < bt.words->T * B; i++) {
-            if (!bt.words->mask[i]) continue;
-            int best = 0;
-            for (int c = 1; c < N_TAGS; c++)
-                if (y[i * N_TAGS + c] > y[i * N_TAGS + best]) best = c;
-            correct += best == bt.tags->ids[i];
-            n++;
-        }
-        loss_sum += ur_node_item(loss) * (double)n;
-        sc.tokens += n;
         batch_free(&bt);
     }
     ur_tape_set_grad_enabled(t, was);
     ur_batches_free(bs);
     if (sc.tokens && isfinite(sc.loss)) {
-        sc.loss = loss_sum / (double)sc.tokens;
+        sc.loss = loss_sum / (double)weight;
         sc.acc = (double)correct / (double)sc.tokens;
     } else sc.loss = sc.acc = NAN; /* an error, or nothing to score */
     return sc;
+}
+
+/* The entity scores as text: "entities 1088 gold, 950 predicted, 700 correct:
+ * precision 73.68%, recall 64.34%, F1 68.69%, 0 invalid transitions". */
+static void print_bio(const ur_bio_score *s) {
+    printf("  entities %ld gold, %ld predicted, %ld correct: precision %.2f%%, recall %.2f%%, F1 %.2f%%, "
+           "%ld invalid transitions\n",
+           s->gold, s->predicted, s->correct, ur_bio_precision(s), ur_bio_recall(s), ur_bio_f1(s), s->invalid);
+}
+
+/* The entity scores into a JSON object, keys prefixed (e.g. "dev_f1"). */
+static void json_bio(cli_json *j, const char *prefix, const ur_bio_score *s) {
+    char key[64];
+    static const char *const names[] = {"precision", "recall", "f1"};
+    double v[] = {ur_bio_precision(s), ur_bio_recall(s), ur_bio_f1(s)};
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
+        cli_json_num(j, key, v[i]);
+    }
+    snprintf(key, sizeof key, "%sinvalid_transitions", prefix);
+    cli_json_int(j, key, s->invalid);
+    snprintf(key, sizeof key, "%sgold_entities", prefix);
+    cli_json_int(j, key, s->gold);
+    snprintf(key, sizeof key, "%spredicted_entities", prefix);
+    cli_json_int(j, key, s->predicted);
 }
 
 /* ---- training ---- */
@@ -326,34 +451,42 @@ static ur_node *batch_loss(trainer *tr, ur_tape *t, const int *pick, int B, uint
     cli_drop_words(tr->bt.words, tr->vocab, tr->cfg->word_dropout, seed ^ 0x77ULL, w);
     for (int i = 0; i < tr->bt.words->T * B; i++) *tokens += tr->bt.words->mask[i] != 0;
     ur_node *logits = tagger_forward(t, tr->m, &tr->bt, w, 1, seed, h);
-    return ur_cross_entropy(t, logits, tr->bt.tags->ids, tr->bt.words->mask);
+    return tag_loss(t, tr->m, logits, &tr->bt);
 }
 
 /* The development scores, kept in the run (latest and best accuracy). */
-static score dev_pass(tagger *m, ur_tape *tape, const dataset *dev, int use_char, cli_run *run) {
-    score sc = evaluate(m, tape, dev, use_char);
+static score dev_pass(tagger *m, ur_tape *tape, const dataset *dev, const config *cfg, cli_run *run) {
+    score sc = evaluate(m, tape, dev, cfg->use_char, is_bio(cfg));
     run->dev_acc = sc.acc;
     run->dev_loss = sc.loss;
     if (sc.acc > run->best_dev) run->best_dev = sc.acc;
     return sc;
 }
 
-static ur_conllu *read_conllu(const char *path) {
+/* A CoNLL-U file, or with --scheme bio a B-I-O file (and what its reader changed). */
+static ur_conllu *read_tagged(const char *path, const config *cfg) {
     ur_conllu *c = NULL;
-    if (ur_conllu_read_file(path, &c) != UR_OK) fprintf(stderr, "tagger: %s\n", ur_last_error());
+    ur_iob_stats st = {0, 0};
+    ur_status s = is_bio(cfg) ? ur_iob_read_file(path, &c, &st) : ur_conllu_read_file(path, &c);
+    if (s != UR_OK) fprintf(stderr, "tagger: %s\n", ur_last_error());
+    else if (is_bio(cfg))
+        printf("tagger: %s: %d sentences; %zu irregular tags read as O, %zu I- tags repaired to B-\n", path,
+               c->n_sentences, st.n_irregular, st.n_repaired);
     return c;
 }
 
 /* ---- settings ---- */
 
 enum { MAX_FLAGS = 40 };
-static const char ABOUT[] = "tagger: a BiLSTM part-of-speech tagger (UPOS) on CoNLL-U files";
+static const char ABOUT[] = "tagger: a BiLSTM tagger, part of speech (UPOS) on CoNLL-U files or named entities "
+                            "(B-I-O) with a softmax or a CRF";
 
 /* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
 static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
     *cfg = (config){.train = NULL, .dev = NULL, .eval = NULL, .word_dim = 100, .use_char = 0, .char_dim = 32,
                     .char_filters = 64, .hidden = 128, .layers = 1, .dropout = 0.33, .word_dropout = 0.25,
-                    .min_count = 1, .batch = 32, .epochs = 6, .limit = 0, .lr = 2e-3, .clip = 5, .log_every = 20};
+                    .min_count = 1, .batch = 32, .epochs = 6, .limit = 0, .lr = 2e-3, .clip = 5, .log_every = 20,
+                    .scheme = "upos", .crf = 0, .no_constraints = 0};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_TEXT("--train", &cfg->train, "training CoNLL-U file"),
@@ -376,6 +509,13 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
         CLI_LONG("--log-every", &cfg->log_every, 1, 1000000000, "progress line every N steps (default 20)"),
+        /* named entities */
+        CLI_CHOICE("--scheme", &cfg->scheme, SCHEMES, "upos: CoNLL-U files, 17 tags (default); bio: B-I-O files "
+                                                       "(ID FORM TAG), 7 tags, entity F1"),
+        CLI_BOOL("--crf", &cfg->crf, "a linear-chain CRF on the tag scores (loss and Viterbi decoding; "
+                                     "--scheme bio)"),
+        CLI_BOOL("--no-constraints", &cfg->no_constraints, "with --crf: allow every B-I-O transition "
+                                                           "(default: no O -> I-X)"),
     };
     _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
     memcpy(opts, table, sizeof table);
@@ -386,6 +526,14 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
 static int check_flags(const config *cfg, const ur_ckpt *ck) {
     if (cfg->eval && !ck) {
         fprintf(stderr, "tagger: --eval needs a model (--load)\n");
+        return 2;
+    }
+    if (cfg->crf && !is_bio(cfg)) {
+        fprintf(stderr, "tagger: --crf needs --scheme bio\n");
+        return 2;
+    }
+    if (cfg->no_constraints && !cfg->crf) {
+        fprintf(stderr, "tagger: --no-constraints needs --crf\n");
         return 2;
     }
     if (!cfg->eval && !cfg->train) {
@@ -414,8 +562,8 @@ static void data_free(data *d) {
  * normalized training words seen >= --min-count times. 1, or 0 after printing an error. */
 static int load_data(data *d, const config *cfg, const ur_ckpt *ck, const char *ck_path) {
     const char *dev_path = cfg->eval ? cfg->eval : cfg->dev;
-    d->train_c = cfg->eval ? NULL : read_conllu(cfg->train);
-    d->dev_c = dev_path && dev_path[0] ? read_conllu(dev_path) : NULL;
+    d->train_c = cfg->eval ? NULL : read_tagged(cfg->train, cfg);
+    d->dev_c = dev_path && dev_path[0] ? read_tagged(dev_path, cfg) : NULL;
     if ((!cfg->eval && !d->train_c) || (dev_path && dev_path[0] && !d->dev_c)) return 0;
     if (ck) { /* the vocabulary the model was trained with */
         d->vocab = cli_load_vocab(ck, ck_path, "tagger");
@@ -447,8 +595,9 @@ static int load_data(data *d, const config *cfg, const ur_ckpt *ck, const char *
 
 /* --eval: the scores of a saved model on one file, printed (and as JSON). 1, or 0 when there was nothing to score. */
 static int eval_only(tagger *m, ur_tape *tape, const dataset *dev, const config *cfg, int json) {
-    score sc = evaluate(m, tape, dev, cfg->use_char);
+    score sc = evaluate(m, tape, dev, cfg->use_char, is_bio(cfg));
     printf("%s: %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg->eval, sc.tokens, 100 * sc.acc, sc.loss);
+    if (is_bio(cfg)) print_bio(&sc.bio);
     if (json) {
         cli_json j;
         cli_json_begin(&j);
@@ -457,6 +606,7 @@ static int eval_only(tagger *m, ur_tape *tape, const dataset *dev, const config 
         cli_json_num(&j, "accuracy", sc.acc);
         cli_json_num(&j, "loss", sc.loss);
         cli_json_int(&j, "tokens", sc.tokens);
+        if (is_bio(cfg)) json_bio(&j, "", &sc.bio);
         cli_json_end(&j);
     }
     if (!isfinite(sc.acc)) fprintf(stderr, "tagger: %s: no tokens to score\n", cfg->eval);
@@ -474,6 +624,11 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "tagger", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (ck && ur_ckpt_meta(ck, "scheme") && cli_meta_get(ck, c.load, opts, n_opts, STORED_NER) != 0) {
+        ur_ckpt_close(ck);
+        return 1;
+    }
+    if (ck) cli_parse(argc, argv, ABOUT, opts, n_opts); /* the command line wins, as in cli_start */
     if (dist_cli_start("tagger") != 0) return 1; /* under mpirun: one process per rank */
     if (check_flags(&cfg, ck) != 0) {
         ur_ckpt_close(ck);
@@ -499,8 +654,9 @@ int main(int argc, char **argv) {
     if (ok && ck) ok = cli_load_training(ck, c.load, "tagger", m.ps, opt, &rng);
     ok = ok && dist_cli_sync("tagger", m.ps) == 0; /* every rank starts from rank 0's weights */
     if (ok)
-        printf("model: words %d%s, BiLSTM %d x %d per direction, %zu parameters\n", cfg.word_dim,
-               cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden, ur_paramset_numel(m.ps));
+        printf("model: words %d%s, BiLSTM %d x %d per direction%s, %zu parameters\n", cfg.word_dim,
+               cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden,
+               !cfg.crf ? "" : cfg.no_constraints ? ", CRF" : ", CRF with B-I-O constraints", ur_paramset_numel(m.ps));
     if (ok && cfg.eval) { /* score a saved model, no training */
         ok = eval_only(&m, tape, &d.dev, &cfg, c.json);
         goto done;
@@ -544,7 +700,8 @@ int main(int argc, char **argv) {
         if (step == run.first && Bn) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         /* the mean gradient and loss of the whole batch, each rank weighted by its tokens */
         double lv = Bn ? ur_node_item(loss) : 0, tokens = (double)(run.tokens - before);
-        if (dist_cli_reduce("tagger", m.ps, tokens, &lv, &tokens) != 0) {
+        double weight = m.use_crf ? (double)Bn : tokens; /* the CRF loss is a mean over sentences */
+        if (dist_cli_reduce("tagger", m.ps, weight, &lv, &tokens) != 0) {
             ok = 0;
             break;
         }
@@ -565,10 +722,12 @@ int main(int argc, char **argv) {
         }
         if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last && dist_cli_rank0()) {
             /* the end of an epoch: rank 0 scores the development set */
-            score sc = dev_pass(&m, tape, &d.dev, cfg.use_char, &run);
+            score sc = dev_pass(&m, tape, &d.dev, &cfg, &run);
             cli_progress_end();
-            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / batches.per_epoch, 100 * sc.acc,
+            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f", (step + 1) / batches.per_epoch, 100 * sc.acc,
                    sc.loss);
+            if (is_bio(&cfg)) printf(", entity F1 %.2f%%, %ld invalid transitions", ur_bio_f1(&sc.bio), sc.bio.invalid);
+            printf("\n");
         }
     }
     cli_progress_end();
@@ -578,19 +737,23 @@ int main(int argc, char **argv) {
 
     /* ---- save, evaluate ---- */
     if (ok && c.save) {
+        const char *all[N_STORED];
         ok = cli_save_with_vocab(c.save, "tagger", m.ps, opt, d.vocab, cli_batcher_rng_to_save(&batches, run.last),
-                                 opts, n_opts, STORED);
+                                 opts, n_opts, stored_all(all));
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
+    score last = {NAN, NAN, 0, {0}};
     if (ok && d.dev.n && dist_cli_rank0()) {
-        score sc = dev_pass(&m, tape, &d.dev, cfg.use_char, &run);
-        printf("dev (%s): %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.dev, sc.tokens, 100 * sc.acc, sc.loss);
+        last = dev_pass(&m, tape, &d.dev, &cfg, &run);
+        printf("dev (%s): %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.dev, last.tokens, 100 * last.acc, last.loss);
+        if (is_bio(&cfg)) print_bio(&last.bio);
     }
     if (ok && c.json && dist_cli_rank0()) {
         cli_json j;
         cli_json_begin(&j);
         cli_json_str(&j, "example", "tagger");
         cli_run_json(&j, &run, opt, m.ps);
+        if (is_bio(&cfg)) json_bio(&j, "dev_", &last.bio);
         cli_json_end(&j);
     }
     free(run.losses);

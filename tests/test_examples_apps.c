@@ -1,5 +1,6 @@
 /* The application examples run as programs: char_rnn (character language model),
- * tagger (BiLSTM part-of-speech tagger) and classify (pooled sentence classifier).
+ * tagger (BiLSTM part-of-speech tagger, or named entities with --scheme bio, softmax
+ * or CRF) and classify (pooled sentence classifier).
  * Each run is short (--steps), prints its metrics with --json on the last line of
  * stdout, and is checked here: the loss is finite and falls, accuracies lie in
  * [0, 1], a sample is printed. A run saved half-way and resumed with --load must
@@ -197,6 +198,117 @@ Test(apps, tagger_malformed_file, .timeout = 30) {
     snprintf(where, sizeof where, "%s:3", path);
     ur_test_expect_failure(cmd, (const char *const[]){where, NULL}); /* the message names file:line */
     remove(path);
+}
+
+/* ---- tagger --scheme bio: named entities ---- */
+
+/* n B-I-O sentences from a few patterns ("Anna Smith visited Paris ."): PER, LOC, ORG spans. */
+static void write_iob(const char *path, int n) {
+    static const char *const first[] = {"Anna", "Omar", "Li", "Maria"}, *const last[] = {"Smith", "Khan", "Wei", "Rossi"};
+    static const char *const place[] = {"Paris", "Lagos", "Lima", "Oslo"}, *const org[] = {"Acme", "Globex", "Initech"};
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    for (int i = 0; i < n; i++) {
+        int id = 1, k = i * 5 + i / 4;
+        fprintf(f, "# sent_id = s%d\n%d\t%s\tB-PER\n", i + 1, id++, first[k % 4]);
+        if (i % 2) fprintf(f, "%d\t%s\tI-PER\n", id++, last[(k / 2) % 4]);
+        fprintf(f, "%d\t%s\tO\n", id++, i % 3 ? "visited" : "joined");
+        if (i % 3) fprintf(f, "%d\t%s\tB-LOC\n", id++, place[(k / 3) % 4]);
+        else fprintf(f, "%d\t%s\tB-ORG\n%d\tCorp\tI-ORG\n", id, org[(k / 3) % 3], id + 1), id += 2;
+        fprintf(f, "%d\t.\tO\n\n", id);
+    }
+    fclose(f);
+}
+
+/* Trains on train and scores dev; checks the scores lie in range. The JSON line (the caller frees it). */
+static char *bio_run(const char *flags, const char *train, const char *dev, const char *save) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, TAG_SMALL " --scheme bio %s --train %s --dev %s%s%s --json", flags, train, dev,
+             save ? " --save " : "", save ? save : "");
+    char *j = ur_test_run_json(cmd);
+    double f1 = ur_test_json_number(j, "dev_f1");
+    cr_expect(f1 >= 0 && f1 <= 100, "'%s': F1 %g", cmd, f1);
+    double acc = ur_test_json_number(j, "dev_accuracy");
+    cr_expect(acc >= 0 && acc <= 1, "'%s': accuracy %g", cmd, acc);
+    return j;
+}
+
+Test(apps, tagger_bio_softmax_and_crf_learn_small_file, .timeout = 60) {
+    char train[512], ck[512], cmd[2048];
+    ur_test_tmp_path("ner.iob2", train, sizeof train);
+    ur_test_tmp_path("ner-crf.safetensors", ck, sizeof ck);
+    write_iob(train, 64); /* 64 sentences, 128 entities (a person and a place or company each) */
+    char *j = bio_run("--epochs 8 --lr 0.01", train, train, NULL);
+    cr_expect_eq(ur_test_json_number(j, "dev_gold_entities"), 128);
+    cr_expect_gt(ur_test_json_number(j, "dev_f1"), 80, "softmax: a pattern this simple should be learned");
+    free(j);
+    j = bio_run("--crf --epochs 8 --lr 0.01", train, train, ck);
+    double f1 = ur_test_json_number(j, "dev_f1");
+    cr_expect_gt(f1, 80, "CRF: a pattern this simple should be learned: F1 %g", f1);
+    cr_expect_gt(ur_test_json_number(j, "dev_predicted_entities"), 0);
+    cr_expect_eq(ur_test_json_number(j, "dev_invalid_transitions"), 0, "constrained Viterbi never breaks B-I-O");
+    free(j);
+    /* --eval rebuilds the CRF tagger from the checkpoint alone: the same F1 */
+    snprintf(cmd, sizeof cmd, BIN "tagger" ONE " --load %s --eval %s --json", ck, train);
+    j = ur_test_run_json(cmd);
+    cr_expect_float_eq(ur_test_json_number(j, "f1"), f1, 1e-9, "--eval F1 %g, training run %g",
+                       ur_test_json_number(j, "f1"), f1);
+    cr_expect_eq(ur_test_json_number(j, "invalid_transitions"), 0);
+    free(j);
+    remove(train);
+    remove(ck);
+}
+
+/* The scheme and the CRF come back from the checkpoint alone: the resumed run continues bit for bit. */
+Test(apps, tagger_bio_crf_resume_is_bit_identical, .timeout = 60) {
+    char train[512], ck[512], base[2048];
+    ur_test_tmp_path("resume.iob2", train, sizeof train);
+    ur_test_tmp_path("tagger-crf-resume.safetensors", ck, sizeof ck);
+    write_iob(train, 60); /* 8 batches per epoch: stop mid-epoch, resume into the next */
+    snprintf(base, sizeof base, TAG_SMALL " --scheme bio --crf --char --train %s", train);
+    ur_test_check_resume(base, BIN "tagger" ONE, 5, 12, ck);
+    remove(train);
+}
+
+/* The real data: train on the dev file, score on the test file (the train split is not there). */
+Test(apps, tagger_bio_uner_english_ewt, .timeout = 120) {
+    char train[512], test[512], ck[512], cmd[2048];
+    if (!ur_test_data_path("uner-en-ewt/en_ewt-ud-dev.iob2", train, sizeof train) ||
+        !ur_test_data_path("uner-en-ewt/en_ewt-ud-test.iob2", test, sizeof test))
+        cr_skip_test("uner-en-ewt is not in the data folder");
+    ur_test_tmp_path("uner-crf.safetensors", ck, sizeof ck);
+    char *j = bio_run("--steps 150 --batch 16 --lr 0.01", train, test, NULL);
+    cr_expect_eq(ur_test_json_number(j, "dev_gold_entities"), 1088); /* as the data README counts them */
+    cr_expect_lt(ur_test_json_number(j, "last_loss"), ur_test_json_number(j, "first_loss"));
+    free(j);
+    j = bio_run("--crf --steps 150 --batch 16 --lr 0.01", train, test, ck);
+    double f1 = ur_test_json_number(j, "dev_f1");
+    cr_expect_lt(ur_test_json_number(j, "last_loss"), ur_test_json_number(j, "first_loss"));
+    cr_expect_gt(ur_test_json_number(j, "dev_predicted_entities"), 0, "150 steps find some entities");
+    cr_expect_eq(ur_test_json_number(j, "dev_invalid_transitions"), 0, "constrained Viterbi never breaks B-I-O");
+    free(j);
+    snprintf(cmd, sizeof cmd, BIN "tagger" ONE " --load %s --eval %s --json", ck, test);
+    j = ur_test_run_json(cmd);
+    cr_expect_float_eq(ur_test_json_number(j, "f1"), f1, 1e-9, "--eval F1 %g, training run %g",
+                       ur_test_json_number(j, "f1"), f1);
+    free(j);
+    remove(ck);
+}
+
+Test(apps, tagger_bio_malformed_file, .timeout = 30) {
+    char path[512], cmd[1024], where[600];
+    ur_test_tmp_path("bad.iob2", path, sizeof path);
+    ur_test_write_text(path, "# a comment\n1\tAnna\tB-PER\n2\tvisited\n\n");
+    snprintf(cmd, sizeof cmd, BIN "tagger" ONE " --scheme bio --train %s", path);
+    snprintf(where, sizeof where, "%s:3", path);
+    ur_test_expect_failure(cmd, (const char *const[]){where, "expected at least 3 tab-separated columns", NULL});
+    remove(path);
+}
+
+Test(apps, tagger_bio_flag_rules) {
+    expect_flag_error("tagger", "--train x --crf", "tagger: --crf needs --scheme bio");
+    expect_flag_error("tagger", "--train x --scheme bio --no-constraints", "tagger: --no-constraints needs --crf");
+    expect_flag_error("tagger", "--scheme iob", "tagger: --scheme must be one of upos, bio, got \"iob\"");
 }
 
 /* ---- classify ---- */
