@@ -59,10 +59,10 @@ static uint32_t pair(float lo, float hi) {
     return (uint32_t)ur__bf16_round(lo) | (uint32_t)ur__bf16_round(hi) << 16;
 }
 
-/* op(A) (m x k) into MR-row panels of pairs (gemm_bf16_internal.h). */
-static void pack_a(int ta, int m, int k, const float *A, int lda, uint32_t *pa, int nt) {
+/* Rows i0..i0+m-1 of op(A) (k deep) into MR-row panels of pairs
+ * (gemm_bf16_internal.h). */
+static void pack_a(int ta, int i0, int m, int k, const float *A, int lda, uint32_t *pa) {
     int k2 = ceil_div(k, 2), panels = ceil_div(m, UR_BF16_MR);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int q = 0; q < panels; q++) {
         uint32_t *dst = pa + (size_t)q * UR_BF16_MR * k2;
         for (int r = 0; r < UR_BF16_MR; r++) {
@@ -70,16 +70,15 @@ static void pack_a(int ta, int m, int k, const float *A, int lda, uint32_t *pa, 
             for (int p = 0; p < k2; p++)
                 dst[(size_t)p * UR_BF16_MR + r] =
                     i >= m ? 0
-                           : pair(op_at(A, lda, ta, i, 2 * p),
-                                  2 * p + 1 < k ? op_at(A, lda, ta, i, 2 * p + 1) : 0);
+                           : pair(op_at(A, lda, ta, i0 + i, 2 * p),
+                                  2 * p + 1 < k ? op_at(A, lda, ta, i0 + i, 2 * p + 1) : 0);
         }
     }
 }
 
-/* op(B) (k x n) into NR-column panels of pairs. */
-static void pack_b(int tb, int n, int k, const float *B, int ldb, uint32_t *pb, int nt) {
+/* Columns j0..j0+n-1 of op(B) (k deep) into NR-column panels of pairs. */
+static void pack_b(int tb, int j0, int n, int k, const float *B, int ldb, uint32_t *pb) {
     int k2 = ceil_div(k, 2), panels = ceil_div(n, UR_BF16_NR);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int q = 0; q < panels; q++) {
         uint32_t *dst = pb + (size_t)q * UR_BF16_NR * k2;
         for (int p = 0; p < k2; p++)
@@ -87,8 +86,8 @@ static void pack_b(int tb, int n, int k, const float *B, int ldb, uint32_t *pb, 
                 int j = q * UR_BF16_NR + c;
                 dst[(size_t)p * UR_BF16_NR + c] =
                     j >= n ? 0
-                           : pair(op_at(B, ldb, tb, 2 * p, j),
-                                  2 * p + 1 < k ? op_at(B, ldb, tb, 2 * p + 1, j) : 0);
+                           : pair(op_at(B, ldb, tb, 2 * p, j0 + j),
+                                  2 * p + 1 < k ? op_at(B, ldb, tb, 2 * p + 1, j0 + j) : 0);
             }
     }
 }
@@ -121,48 +120,86 @@ static void scratch_put(scratch *s) {
     ur__gemm_slot_release(s->slot);
 }
 
-/* Depth-block tasks of MB row panels x NB column panels: the A block of a task
- * (MB * MR rows x one depth block) stays in L2. */
-enum { MB = 16, NB = 4 };
+/* Blocks of MB row panels x NB column panels: the A block (MB * MR rows x one
+ * depth block) stays in L2 while the B block goes by. */
+enum { MB = 16, NB = 4, MAX_THREADS = 64 };
 
-static ur_status run_avx512bf16(ur_bf16_tiles_fn tiles, int ta, int tb, int m, int n, int k,
-                                float alpha, const float *A, int lda, const float *B, int ldb,
-                                float beta, float *C, int ldc, int nt) {
-    int k2 = ceil_div(k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
-    scratch s;
-    ur_status st = scratch_get(&s, (size_t)mp * UR_BF16_MR * k2, (size_t)np * UR_BF16_NR * k2);
-    if (st == UR_OK) {
-        pack_a(ta, m, k, A, lda, s.p[0], nt);
-        pack_b(tb, n, k, B, ldb, s.p[1], nt);
-        ur_bf16_job g = {m, n, k2, alpha, beta, s.p[0], s.p[1], C, ldc};
-        int tm = ceil_div(mp, MB), tn = ceil_div(np, NB);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-        for (int t = 0; t < tm * tn; t++) {
-            int bi = t % tm, bj = t / tm;
-            tiles(&g, bi * MB, imin(bi * MB + MB, mp), bj * NB, imin(bj * NB + NB, np));
+/* One thread's share of the AVX512-BF16 path: C (m x n, ldc apart) = alpha * op(A)
+ * op(B) + beta * C, op(A) and op(B) starting at row i0 and column j0 of the whole. */
+typedef struct bf16_call {
+    ur_bf16_tiles_fn tiles;
+    int ta, tb, k;
+    float alpha, beta;
+    const float *A, *B;
+    int lda, ldb, ldc;
+} bf16_call;
+
+static void run_rect(const bf16_call *c, int i0, int m, int j0, int n, float *C, scratch *s) {
+    int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
+    pack_a(c->ta, i0, m, c->k, c->A, c->lda, s->p[0]);
+    pack_b(c->tb, j0, n, c->k, c->B, c->ldb, s->p[1]);
+    ur_bf16_job g = {m, n, k2, c->alpha, c->beta, s->p[0], s->p[1], C, c->ldc};
+    for (int bj = 0; bj < np; bj += NB)
+        for (int bi = 0; bi < mp; bi += MB) c->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
+}
+
+/* Start (in panels) of part t of `panels` split in `parts`. */
+static int part(int panels, int parts, int t) {
+    return panels / parts * t + imin(t, panels % parts);
+}
+
+/* C is cut into nt rectangles along n (or along m when n has fewer panels than
+ * threads), each packed and computed by one thread: one parallel region, no
+ * barrier inside, and ur_gemm's guard against a busy machine. Every buffer is taken before any thread starts, so a failed
+ * allocation leaves C alone. */
+static ur_status run_avx512bf16(const bf16_call *c, int m, int n, float *C, int nt) {
+    int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
+    int along_n = np >= nt || np >= mp;
+    nt = imin(imin(nt, MAX_THREADS), along_n ? np : mp);
+    int rows = along_n ? mp : ceil_div(mp, nt), cols = along_n ? ceil_div(np, nt) : np;
+    scratch s[MAX_THREADS];
+    ur_status st = UR_OK;
+    int got = 0;
+    while (got < nt && st == UR_OK)
+        st = scratch_get(&s[got++], (size_t)rows * UR_BF16_MR * k2, (size_t)cols * UR_BF16_NR * k2);
+    if (st == UR_OK && nt == 1) run_rect(c, 0, m, 0, n, C, &s[0]);
+    if (st == UR_OK && nt > 1) {
+        double t0 = omp_get_wtime(), busy0 = 0;
+#pragma omp parallel num_threads(nt)
+        {
+            double start = omp_get_wtime();
+            for (int t = omp_get_thread_num(); t < nt; t += omp_get_num_threads()) {
+                int p0 = part(along_n ? np : mp, nt, t), p1 = part(along_n ? np : mp, nt, t + 1);
+                if (along_n)
+                    run_rect(c, 0, m, p0 * UR_BF16_NR, imin(p1 * UR_BF16_NR, n) - p0 * UR_BF16_NR,
+                             C + (size_t)p0 * UR_BF16_NR, &s[t]);
+                else
+                    run_rect(c, p0 * UR_BF16_MR, imin(p1 * UR_BF16_MR, m) - p0 * UR_BF16_MR, 0,
+                             n, C + (size_t)p0 * UR_BF16_MR * c->ldc, &s[t]);
+            }
+            if (omp_get_thread_num() == 0) busy0 = omp_get_wtime() - start;
         }
+        ur__par_stalled(t0, busy0); /* run on one thread for a while if this one waited */
     }
-    scratch_put(&s);
+    while (got > 0) scratch_put(&s[--got]);
     return st;
 }
 
 /* X (rows x cols, ld apart) rounded to bf16, as floats, into dst (cols apart). */
-static void round_copy(int rows, int cols, const float *X, int ld, float *dst, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+static void round_copy(int rows, int cols, const float *X, int ld, float *dst) {
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
             dst[(size_t)i * cols + j] = ur__bf16_value(ur__bf16_round(X[(size_t)i * ld + j]));
 }
 
 static ur_status run_portable(int ta, int tb, int m, int n, int k, float alpha, const float *A,
-                              const float *B, int lda, int ldb, float beta, float *C, int ldc,
-                              int nt) {
+                              const float *B, int lda, int ldb, float beta, float *C, int ldc) {
     int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
     scratch s;
     ur_status st = scratch_get(&s, (size_t)ar * ac, (size_t)br * bc);
     if (st == UR_OK) {
-        round_copy(ar, ac, A, lda, s.p[0], nt);
-        round_copy(br, bc, B, ldb, s.p[1], nt);
+        round_copy(ar, ac, A, lda, s.p[0]);
+        round_copy(br, bc, B, ldb, s.p[1]);
         ur_gemm(ta, tb, m, n, k, alpha, s.p[0], ac, s.p[1], bc, beta, C, ldc);
     }
     scratch_put(&s);
@@ -200,11 +237,10 @@ ur_status ur_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, ur_real al
         return UR_OK;
     }
     int ta = trans_a != 0, tb = trans_b != 0;
-    int nt = ur__par_threads(2.0 * m * n * k, 1.5e6);
     ur_bf16_tiles_fn tiles = ur__gemm_bf16_kernel();
-    if (tiles)
-        return run_avx512bf16(tiles, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nt);
-    return run_portable(ta, tb, m, n, k, alpha, A, B, lda, ldb, beta, C, ldc, nt);
+    if (!tiles) return run_portable(ta, tb, m, n, k, alpha, A, B, lda, ldb, beta, C, ldc);
+    bf16_call c = {tiles, ta, tb, k, alpha, beta, A, B, lda, ldb, ldc};
+    return run_avx512bf16(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
 }
 
 const char *ur_gemm_bf16_isa(void) { return ur__gemm_bf16_kernel() ? "avx512bf16" : "portable"; }

@@ -67,6 +67,11 @@ void ur__gemm_bf16_tiles_avx512bf16(const ur_bf16_job *g, int ip0, int ip1, int 
  * for the portable route. */
 ur_bf16_tiles_fn ur__gemm_bf16_kernel(void);
 
+/* Notes a parallel call held up by a busy machine (tensor/gemm.c: ur_gemm's guard,
+ * see ur_set_num_threads): it started at t0 (omp_get_wtime) and its thread 0
+ * worked `busy` seconds. */
+void ur__par_stalled(double t0, double busy);
+
 /* The reference (tests): round both operands to bf16, multiply in float (exact:
  * two 8-bit significands), add the products in float for p = 0..k-1 in order,
  * then C = alpha * sum + beta * C (beta == 0 ignores C). Same contract as
