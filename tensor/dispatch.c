@@ -136,10 +136,10 @@ const char *ur_kernel_isa(void) { return ur__kernels()->name; }
 /* ur_gemm_bf16 follows the kernel path: with avx512 it uses the AVX512-BF16 tiles
  * where the build has them (float only) and the CPU runs vdpbf16ps; every other
  * path (UR_KERNELS=portable or avx2 included) takes the portable route. */
-ur_bf16_tiles_fn ur__gemm_bf16_kernel(void) {
+const ur_bf16_kernel *ur__gemm_bf16_kernel(void) {
 #if UR_DISPATCH_X86 && defined(UR_KERNELS_BF16) && !defined(UR_DOUBLE)
     if (ur__kernels() == &ur__kernels_avx512 && __builtin_cpu_supports("avx512bf16"))
-        return ur__gemm_bf16_tiles_avx512bf16;
+        return &ur__gemm_bf16_avx512bf16;
 #endif
     return NULL;
 }

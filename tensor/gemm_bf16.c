@@ -54,44 +54,6 @@ static inline float op_at(const float *X, int ld, int trans, int row, int col) {
     return trans ? X[(size_t)col * ld + row] : X[(size_t)row * ld + col];
 }
 
-/* Two bf16 values in one word, the first in the low half. */
-static uint32_t pair(float lo, float hi) {
-    return (uint32_t)ur__bf16_round(lo) | (uint32_t)ur__bf16_round(hi) << 16;
-}
-
-/* Rows i0..i0+m-1 of op(A) (k deep) into MR-row panels of pairs
- * (gemm_bf16_internal.h). */
-static void pack_a(int ta, int i0, int m, int k, const float *A, int lda, uint32_t *pa) {
-    int k2 = ceil_div(k, 2), panels = ceil_div(m, UR_BF16_MR);
-    for (int q = 0; q < panels; q++) {
-        uint32_t *dst = pa + (size_t)q * UR_BF16_MR * k2;
-        for (int r = 0; r < UR_BF16_MR; r++) {
-            int i = q * UR_BF16_MR + r;
-            for (int p = 0; p < k2; p++)
-                dst[(size_t)p * UR_BF16_MR + r] =
-                    i >= m ? 0
-                           : pair(op_at(A, lda, ta, i0 + i, 2 * p),
-                                  2 * p + 1 < k ? op_at(A, lda, ta, i0 + i, 2 * p + 1) : 0);
-        }
-    }
-}
-
-/* Columns j0..j0+n-1 of op(B) (k deep) into NR-column panels of pairs. */
-static void pack_b(int tb, int j0, int n, int k, const float *B, int ldb, uint32_t *pb) {
-    int k2 = ceil_div(k, 2), panels = ceil_div(n, UR_BF16_NR);
-    for (int q = 0; q < panels; q++) {
-        uint32_t *dst = pb + (size_t)q * UR_BF16_NR * k2;
-        for (int p = 0; p < k2; p++)
-            for (int c = 0; c < UR_BF16_NR; c++) {
-                int j = q * UR_BF16_NR + c;
-                dst[(size_t)p * UR_BF16_NR + c] =
-                    j >= n ? 0
-                           : pair(op_at(B, ldb, tb, 2 * p, j0 + j),
-                                  2 * p + 1 < k ? op_at(B, ldb, tb, 2 * p + 1, j0 + j) : 0);
-            }
-    }
-}
-
 /* Two scratch areas of n0 and n1 32-bit words: from ur_gemm's pool when a slot is
  * free, else allocated for this call. */
 typedef struct scratch {
@@ -127,7 +89,7 @@ enum { MB = 16, NB = 4, MAX_THREADS = 64 };
 /* One thread's share of the AVX512-BF16 path: C (m x n, ldc apart) = alpha * op(A)
  * op(B) + beta * C, op(A) and op(B) starting at row i0 and column j0 of the whole. */
 typedef struct bf16_call {
-    ur_bf16_tiles_fn tiles;
+    const ur_bf16_kernel *kern;
     int ta, tb, k;
     float alpha, beta;
     const float *A, *B;
@@ -136,11 +98,11 @@ typedef struct bf16_call {
 
 static void run_rect(const bf16_call *c, int i0, int m, int j0, int n, float *C, scratch *s) {
     int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
-    pack_a(c->ta, i0, m, c->k, c->A, c->lda, s->p[0]);
-    pack_b(c->tb, j0, n, c->k, c->B, c->ldb, s->p[1]);
+    c->kern->pack_a(c->ta, c->A, c->lda, i0, m, c->k, s->p[0]);
+    c->kern->pack_b(c->tb, c->B, c->ldb, j0, n, c->k, s->p[1]);
     ur_bf16_job g = {m, n, k2, c->alpha, c->beta, s->p[0], s->p[1], C, c->ldc};
     for (int bj = 0; bj < np; bj += NB)
-        for (int bi = 0; bi < mp; bi += MB) c->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
+        for (int bi = 0; bi < mp; bi += MB) c->kern->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
 }
 
 /* Start (in panels) of part t of `panels` split in `parts`. */
@@ -237,9 +199,9 @@ ur_status ur_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, ur_real al
         return UR_OK;
     }
     int ta = trans_a != 0, tb = trans_b != 0;
-    ur_bf16_tiles_fn tiles = ur__gemm_bf16_kernel();
-    if (!tiles) return run_portable(ta, tb, m, n, k, alpha, A, B, lda, ldb, beta, C, ldc);
-    bf16_call c = {tiles, ta, tb, k, alpha, beta, A, B, lda, ldb, ldc};
+    const ur_bf16_kernel *kern = ur__gemm_bf16_kernel();
+    if (!kern) return run_portable(ta, tb, m, n, k, alpha, A, B, lda, ldb, beta, C, ldc);
+    bf16_call c = {kern, ta, tb, k, alpha, beta, A, B, lda, ldb, ldc};
     return run_avx512bf16(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
 }
 

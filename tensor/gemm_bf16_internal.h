@@ -56,16 +56,22 @@ typedef struct ur_bf16_job {
     int ldc;
 } ur_bf16_job;
 
-/* Row panels ip0..ip1-1 x column panels jp0..jp1-1 of C on the calling thread, all
- * depth blocks. Every element is computed by the same operations whatever the
- * panels a call gets. */
-typedef void (*ur_bf16_tiles_fn)(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1);
-void ur__gemm_bf16_tiles_avx512bf16(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1);
+/* The AVX512-BF16 path: packing and tiles, all on the calling thread.
+ * pack_a: rows i0..i0+m-1 of op(A) (k deep) into ceil(m / MR) panels at pa.
+ * pack_b: columns j0..j0+n-1 of op(B) into ceil(n / NR) panels at pb.
+ * tiles: row panels ip0..ip1-1 x column panels jp0..jp1-1 of C, all depth blocks;
+ * every element is computed by the same operations whatever the panels a call gets. */
+typedef struct ur_bf16_kernel {
+    void (*pack_a)(int trans_a, const float *A, int lda, int i0, int m, int k, uint32_t *pa);
+    void (*pack_b)(int trans_b, const float *B, int ldb, int j0, int n, int k, uint32_t *pb);
+    void (*tiles)(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1);
+} ur_bf16_kernel;
+extern const ur_bf16_kernel ur__gemm_bf16_avx512bf16;
 
-/* The kernel ur_gemm_bf16 uses (tensor/dispatch.c): the AVX512-BF16 tiles when the
- * kernel path in use is avx512, this build has them and the CPU runs them; NULL
- * for the portable route. */
-ur_bf16_tiles_fn ur__gemm_bf16_kernel(void);
+/* The kernel ur_gemm_bf16 uses (tensor/dispatch.c): the AVX512-BF16 one when the
+ * kernel path in use is avx512, this build has it and the CPU runs it; NULL for
+ * the portable route. */
+const ur_bf16_kernel *ur__gemm_bf16_kernel(void);
 
 /* Notes a parallel call held up by a busy machine (tensor/gemm.c: ur_gemm's guard,
  * see ur_set_num_threads): it started at t0 (omp_get_wtime) and its thread 0

@@ -12,6 +12,10 @@
  * whose bf16 value is below FLT_MIN in magnitude count as zero on this path (the
  * portable path keeps them).
  *
+ * Packing rounds 16 floats at a time with integer arithmetic (the same rounding as
+ * ur_bf16_from_f32: vcvtne2ps2bf16 would flush denormals, which would change which
+ * operands count as zero).
+ *
  * Loop order per task: depth block (UR_BF16_KC2 pairs) > column panel > row panel.
  * The first depth block applies beta, the later ones add: how the sums are
  * grouped depends on k alone.
@@ -65,7 +69,7 @@ static void tile_store(const float *tile, int mr, int nr, float alpha, float bet
         }
 }
 
-void ur__gemm_bf16_tiles_avx512bf16(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
+static void tiles(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
     _Alignas(64) float tile[MR * NR];
     for (int p0 = 0; p0 < g->k2; p0 += UR_BF16_KC2) {
         int kp = g->k2 - p0 < UR_BF16_KC2 ? g->k2 - p0 : UR_BF16_KC2;
@@ -82,3 +86,92 @@ void ur__gemm_bf16_tiles_avx512bf16(const ur_bf16_job *g, int ip0, int ip1, int 
         }
     }
 }
+
+/* ---- packing (layouts in gemm_bf16_internal.h) ---- */
+
+/* The 16 floats of x rounded to bf16 (ur__bf16_round), each in the low half of
+ * its 32-bit lane. */
+static inline __m512i round16(__m512 x) {
+    __m512i u = _mm512_castps_si512(x), hi = _mm512_srli_epi32(u, 16);
+    __m512i bias = _mm512_add_epi32(_mm512_and_si512(hi, _mm512_set1_epi32(1)),
+                                    _mm512_set1_epi32(0x7fff));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    return _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x0040));
+}
+
+static inline __mmask16 first(int n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* dst[c] = pair (lo[c], hi[c]) for c < len (hi NULL: zeros), 0 for len <= c < width. */
+static void pairs_across(const float *lo, const float *hi, int len, int width, uint32_t *dst) {
+    for (int c = 0; c < width; c += 16) {
+        __mmask16 m = first(len - c);
+        __m512i w = round16(_mm512_maskz_loadu_ps(m, lo + c));
+        if (hi) w = _mm512_or_si512(w, _mm512_slli_epi32(round16(_mm512_maskz_loadu_ps(m, hi + c)), 16));
+        _mm512_mask_storeu_epi32(dst + c, first(width - c), _mm512_maskz_mov_epi32(m, w));
+    }
+}
+
+/* dst[p * stride] = pair (x[2p], x[2p+1]) for the k2 pairs of x (k values; an odd
+ * k gets a zero partner). */
+static void pairs_along(const float *x, int k, int k2, uint32_t *dst, int stride) {
+    uint32_t w[16];
+    for (int p0 = 0; p0 < k2; p0 += 16) {
+        int at = 2 * p0;
+        __m512i a = round16(_mm512_maskz_loadu_ps(first(k - at), x + at));
+        __m512i b = round16(_mm512_maskz_loadu_ps(first(k - at - 16), x + at + 16));
+        /* the low halves of 32 lanes, in order: 16 words of pairs */
+        _mm256_storeu_si256((__m256i *)w, _mm512_cvtepi32_epi16(a));
+        _mm256_storeu_si256((__m256i *)(w + 8), _mm512_cvtepi32_epi16(b));
+        int n = k2 - p0 < 16 ? k2 - p0 : 16;
+        for (int p = 0; p < n; p++) dst[(size_t)(p0 + p) * stride] = w[p];
+    }
+}
+
+/* Rows i0..i0+m-1 of op(A) (k deep) into MR-row panels. */
+static void pack_a(int ta, const float *A, int lda, int i0, int m, int k, uint32_t *pa) {
+    int k2 = (k + 1) / 2;
+    for (int q = 0; q * MR < m; q++) {
+        uint32_t *dst = pa + (size_t)q * MR * k2;
+        int rows = m - q * MR < MR ? m - q * MR : MR;
+        if (ta) { /* op(A) rows are columns of A: pairs of A's rows side by side */
+            for (int p = 0; p < k2; p++) {
+                const float *lo = A + (size_t)(2 * p) * lda + i0 + q * MR;
+                pairs_across(lo, 2 * p + 1 < k ? lo + lda : NULL, rows, MR, dst + (size_t)p * MR);
+            }
+            continue;
+        }
+        for (int r = 0; r < MR; r++) {
+            if (r < rows)
+                pairs_along(A + (size_t)(i0 + q * MR + r) * lda, k, k2, dst + r, MR);
+            else
+                for (int p = 0; p < k2; p++) dst[(size_t)p * MR + r] = 0;
+        }
+    }
+}
+
+/* Columns j0..j0+n-1 of op(B) (k deep) into NR-column panels. */
+static void pack_b(int tb, const float *B, int ldb, int j0, int n, int k, uint32_t *pb) {
+    int k2 = (k + 1) / 2;
+    for (int q = 0; q * NR < n; q++) {
+        uint32_t *dst = pb + (size_t)q * NR * k2;
+        int cols = n - q * NR < NR ? n - q * NR : NR;
+        if (!tb) { /* pairs of B's rows side by side */
+            for (int p = 0; p < k2; p++) {
+                const float *lo = B + (size_t)(2 * p) * ldb + j0 + q * NR;
+                pairs_across(lo, 2 * p + 1 < k ? lo + ldb : NULL, cols, NR, dst + (size_t)p * NR);
+            }
+            continue;
+        }
+        for (int c = 0; c < NR; c++) {
+            if (c < cols)
+                pairs_along(B + (size_t)(j0 + q * NR + c) * ldb, k, k2, dst + c, NR);
+            else
+                for (int p = 0; p < k2; p++) dst[(size_t)p * NR + c] = 0;
+        }
+    }
+}
+
+const ur_bf16_kernel ur__gemm_bf16_avx512bf16 = {pack_a, pack_b, tiles};
