@@ -11,7 +11,8 @@
  *   portable    copies the operands rounded to bf16 (as floats) and runs ur_gemm on
  *               them: the same exact products, summed by the float kernels.
  * Threads split C only, never k, so each path gives the same bits for any number
- * of threads (as ur_gemm). The packing buffers come from ur_gemm's pool.
+ * of threads (as ur_gemm). The packing buffers come from ur_gemm's pool, one slot
+ * per thread, all taken before the threads start.
  *
  * The double build refuses ur_gemm_bf16 (UR_ERR_ARG): bf16 operands are a way to
  * make float training faster, and its double GEMM is there for the gradient checks.
@@ -86,8 +87,7 @@ static void scratch_put(scratch *s) {
  * depth block) stays in L2 while the B block goes by. */
 enum { MB = 16, NB = 4, MAX_THREADS = 64 };
 
-/* One thread's share of the AVX512-BF16 path: C (m x n, ldc apart) = alpha * op(A)
- * op(B) + beta * C, op(A) and op(B) starting at row i0 and column j0 of the whole. */
+/* One call of the AVX512-BF16 path: its kernel, operands and scalars. */
 typedef struct bf16_call {
     const ur_bf16_kernel *kern;
     int ta, tb, k;
@@ -96,13 +96,16 @@ typedef struct bf16_call {
     int lda, ldb, ldc;
 } bf16_call;
 
+/* One thread's share: rows i0..i0+m-1 x columns j0..j0+n-1 of C (C points at its
+ * first element), with the packed operands in s. */
 static void run_rect(const bf16_call *c, int i0, int m, int j0, int n, float *C, scratch *s) {
     int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
     c->kern->pack_a(c->ta, c->A, c->lda, i0, m, c->k, s->p[0]);
     c->kern->pack_b(c->tb, c->B, c->ldb, j0, n, c->k, s->p[1]);
     ur_bf16_job g = {m, n, k2, c->alpha, c->beta, s->p[0], s->p[1], C, c->ldc};
     for (int bj = 0; bj < np; bj += NB)
-        for (int bi = 0; bi < mp; bi += MB) c->kern->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
+        for (int bi = 0; bi < mp; bi += MB)
+            c->kern->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
 }
 
 /* Start (in panels) of part t of `panels` split in `parts`. */
@@ -112,8 +115,8 @@ static int part(int panels, int parts, int t) {
 
 /* C is cut into nt rectangles along n (or along m when n has fewer panels than
  * threads), each packed and computed by one thread: one parallel region, no
- * barrier inside, and ur_gemm's guard against a busy machine. Every buffer is taken before any thread starts, so a failed
- * allocation leaves C alone. */
+ * barrier inside, and ur_gemm's guard against a busy machine. Every buffer is
+ * taken before any thread starts, so a failed allocation leaves C alone. */
 static ur_status run_avx512bf16(const bf16_call *c, int m, int n, float *C, int nt) {
     int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
     int along_n = np >= nt || np >= mp;

@@ -109,7 +109,10 @@ static void pairs_across(const float *lo, const float *hi, int len, int width, u
     for (int c = 0; c < width; c += 16) {
         __mmask16 m = first(len - c);
         __m512i w = round16(_mm512_maskz_loadu_ps(m, lo + c));
-        if (hi) w = _mm512_or_si512(w, _mm512_slli_epi32(round16(_mm512_maskz_loadu_ps(m, hi + c)), 16));
+        if (hi) {
+            __m512i h = round16(_mm512_maskz_loadu_ps(m, hi + c));
+            w = _mm512_or_si512(w, _mm512_slli_epi32(h, 16));
+        }
         _mm512_mask_storeu_epi32(dst + c, first(width - c), _mm512_maskz_mov_epi32(m, w));
     }
 }
