@@ -36,6 +36,8 @@ void bench_matmul_64(bench_report *r, double seconds);   /* bench_matmul.c */
 void bench_matmul_256(bench_report *r, double seconds);
 void bench_matmul_1024(bench_report *r, double seconds);
 void bench_matmul_rnn(bench_report *r, double seconds); /* the GEMM shapes of RNN steps */
+void bench_matmul_bf16_256(bench_report *r, double seconds); /* bench_bf16.c: bf16 vs f32 */
+void bench_matmul_bf16_1024(bench_report *r, double seconds);
 void bench_charlm_rnn(bench_report *r, double seconds);   /* bench_rnn.c */
 void bench_charlm_gru(bench_report *r, double seconds);
 void bench_charlm_lstm(bench_report *r, double seconds);

@@ -47,6 +47,8 @@ static const bench_workload WORKLOADS[] = {
     {"matmul-256", 1, bench_matmul_256},
     {"matmul-1024", 1, bench_matmul_1024},
     {"matmul-rnn", 0, bench_matmul_rnn},
+    {"matmul-bf16-256", 0, bench_matmul_bf16_256},
+    {"matmul-bf16-1024", 0, bench_matmul_bf16_1024},
     {"expr-lstm-gates", 0, bench_expr_lstm_gates},
 };
 enum { N_WORKLOADS = sizeof WORKLOADS / sizeof WORKLOADS[0] };

@@ -40,6 +40,21 @@ elseif(NOT UR_PORTABLE_ONLY AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|a
   endif()
 endif()
 
+# The AVX512-BF16 tiles of ur_gemm_bf16: one object, float library only, next to
+# the avx512 set (tensor/dispatch.c uses it when that set runs and the CPU has
+# AVX512-BF16). UR_KERNELS_BF16 says the build has it.
+if("avx512" IN_LIST UR_KERNEL_SETS)
+  check_c_compiler_flag("-mavx512f -mavx512bf16" UR_HAS_AVX512BF16_FLAGS)
+  if(UR_HAS_AVX512BF16_FLAGS)
+    add_library(ur_kernels_avx512bf16 OBJECT ${UR_KERNEL_DIR}/gemm_bf16_avx512.c)
+    target_include_directories(ur_kernels_avx512bf16 PRIVATE ${UR_KERNEL_DIR}/..)
+    target_compile_options(ur_kernels_avx512bf16 PRIVATE ${UR_KERNEL_FLAGS_avx512} -mavx512bf16)
+    target_compile_definitions(ur_kernels_avx512bf16 PRIVATE _POSIX_C_SOURCE=200809L)
+    set_target_properties(ur_kernels_avx512bf16 PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    add_compile_definitions(UR_KERNELS_BF16)
+  endif()
+endif()
+
 # One object library per set and precision, e.g. ur_kernels_avx2_double.
 foreach(set ${UR_KERNEL_SETS})
   foreach(prec float double)
@@ -60,16 +75,19 @@ function(ur_add_kernels target prec)
   foreach(set ${UR_KERNEL_SETS})
     target_sources(${target} PRIVATE $<TARGET_OBJECTS:ur_kernels_${set}_${prec}>)
   endforeach()
+  if(prec STREQUAL "float" AND TARGET ur_kernels_avx512bf16)
+    target_sources(${target} PRIVATE $<TARGET_OBJECTS:ur_kernels_avx512bf16>)
+  endif()
 endfunction()
 
 # test_kernels and test_f64_kernels once more per kernel path, with UR_KERNELS set
-# (on a CPU without that path they check the refusal and skip).
+# (on a CPU without that path they check the refusal and skip); test_bf16 too.
 function(ur_add_kernel_path_tests)
   if(UR_NATIVE)
     return()
   endif()
   foreach(set ${UR_KERNEL_SETS})
-    foreach(t test_kernels test_f64_kernels)
+    foreach(t test_kernels test_f64_kernels test_bf16)
       if(TARGET ${t})
         add_test(NAME ${t}_${set} COMMAND ${t} --jobs 1)
         set_tests_properties(${t}_${set} PROPERTIES ENVIRONMENT "UR_KERNELS=${set}")

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm_bf16_internal.h"
 #include "gemm_internal.h"
 #include "ur_kernels.h"
 
@@ -131,3 +132,14 @@ ur_status ur_kernel_select(const char *path) {
 }
 
 const char *ur_kernel_isa(void) { return ur__kernels()->name; }
+
+/* ur_gemm_bf16 follows the kernel path: with avx512 it uses the AVX512-BF16 tiles
+ * where the build has them (float only) and the CPU runs vdpbf16ps; every other
+ * path (UR_KERNELS=portable or avx2 included) takes the portable route. */
+const ur_bf16_kernel *ur__gemm_bf16_kernel(void) {
+#if UR_DISPATCH_X86 && defined(UR_KERNELS_BF16) && !defined(UR_DOUBLE)
+    if (ur__kernels() == &ur__kernels_avx512 && __builtin_cpu_supports("avx512bf16"))
+        return &ur__gemm_bf16_avx512bf16;
+#endif
+    return NULL;
+}

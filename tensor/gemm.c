@@ -72,6 +72,13 @@ static void note_stall(double t0, double now) {
     atomic_store_explicit(&serial_until, now + pause, memory_order_relaxed);
 }
 
+/* For parallel calls outside ur_gemm (ur_gemm_bf16): one that started at t0, whose
+ * thread 0 worked `busy` seconds, has just ended; the same rule as ur_gemm's. */
+void ur__par_stalled(double t0, double busy) {
+    double now = omp_get_wtime(), wait = now - t0 - busy;
+    if (wait > UR_GEMM_STALL_S && wait > 0.5 * busy) note_stall(t0, now);
+}
+
 /* The guard is on unless the environment has UR_GEMM_STALL_GUARD=0 (tests that
  * need the thread count to be exactly the one asked for). */
 static int stall_guard_on(void) {

@@ -21,6 +21,8 @@
 #ifndef UR_KERNELS_H
 #define UR_KERNELS_H
 
+#include <stdint.h>
+
 #include "ur_tensor.h"
 
 #ifdef __cplusplus
@@ -58,6 +60,30 @@ ur_status ur_kernel_select(const char *path);
  * grown on demand, so steady-state calls allocate nothing). Call when no ur_gemm is
  * running, e.g. at exit; later calls allocate them again. */
 void ur_kernel_free_buffers(void);
+
+/* ---- bf16: products of operands rounded to bf16, summed in float ----
+ * bf16 values are the upper 16 bits of a float (8-bit significand, float's
+ * exponent range), held in uint16_t. */
+
+/* y[i] = x[i] rounded to bf16, to nearest with ties to even. NaN stays NaN (quiet,
+ * same sign), +-Inf stays +-Inf, finite values beyond the bf16 range become +-Inf. */
+void ur_bf16_from_f32(size_t n, const float *x, uint16_t *y);
+/* y[i] = the float value of x[i] (exact). */
+void ur_f32_from_bf16(size_t n, const uint16_t *x, float *y);
+/* ur_gemm with both operands rounded to bf16 (as ur_bf16_from_f32) and the exact
+ * products summed in float, same arguments and layout. On the avx512 kernel path
+ * of a CPU with AVX512-BF16 it runs vdpbf16ps (which treats operands below
+ * FLT_MIN in magnitude as zero); else ur_gemm on copies rounded to bf16. Each
+ * path gives the same bits for any number of threads; paths differ by the order
+ * of the float sums. UR_ERR_ARG for negative sizes, leading dimensions too small
+ * or NULL operands, and always in the double build (which has no bf16 GEMM);
+ * UR_ERR_NOMEM when the packed operands cannot be allocated. */
+ur_status ur_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, ur_real alpha,
+                       const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta,
+                       ur_real *C, int ldc);
+/* The path ur_gemm_bf16 takes now: "avx512bf16" or "portable" ("none" in the
+ * double build). Follows ur_kernel_select / UR_KERNELS. */
+const char *ur_gemm_bf16_isa(void);
 
 /* Elementwise activations, y may equal x. */
 void ur_vec_tanh(size_t n, const ur_real *x, ur_real *y);

@@ -1,0 +1,88 @@
+/* gemm_bf16_internal.h - the pieces of ur_gemm_bf16 (tensor/gemm_bf16.c) shared
+ * with its AVX512-BF16 kernel (tensor/kernels/gemm_bf16_avx512.c) and the tests.
+ * Not part of the public API.
+ *
+ * Packed operands of the AVX512-BF16 path: k is taken in pairs (k2 = ceil(k/2)
+ * pairs; an odd k gets a zero partner), each pair of bf16 values held in one
+ * 32-bit word, the value of the even k in the low half (the order vdpbf16ps
+ * multiplies them in).
+ *   A -> panels of UR_BF16_MR rows: panel q holds, for each pair p, the MR words
+ *        of rows q*MR + r at pa[q*MR*k2 + p*MR + r] (rows past m are zero).
+ *   B -> panels of UR_BF16_NR columns: panel q holds, for each pair p, the NR words
+ *        of columns q*NR + c at pb[q*NR*k2 + p*NR + c] (columns past n are zero).
+ */
+#ifndef UR_GEMM_BF16_INTERNAL_H
+#define UR_GEMM_BF16_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "ur_kernels.h"
+
+/* Micro-tile 12 x 32: 24 accumulators of 16 floats, two B vectors and a broadcast
+ * of A fit the 32 vector registers. */
+#define UR_BF16_MR 12
+#define UR_BF16_NR 32
+/* Pairs of k per depth block: a B micro-panel block (128 x 32 words, 16 KiB) stays in
+ * L1. It depends on k alone, never on the threads, so the sums are grouped the
+ * same way for any thread count. */
+#define UR_BF16_KC2 128
+
+/* x rounded to the nearest bf16, ties to even; NaN stays NaN (quiet, same sign),
+ * +-Inf stays +-Inf, finite values too large for bf16 become +-Inf. */
+static inline uint16_t ur__bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* The float a bf16 value stands for (exact). */
+static inline float ur__bf16_value(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* One call of the AVX512-BF16 path, after packing: C (m x n, rows ldc apart) =
+ * alpha * A B + beta * C with A and B packed as above. */
+typedef struct ur_bf16_job {
+    int m, n, k2;
+    float alpha, beta;
+    const uint32_t *pa, *pb;
+    float *C;
+    int ldc;
+} ur_bf16_job;
+
+/* The AVX512-BF16 path: packing and tiles, all on the calling thread.
+ * pack_a: rows i0..i0+m-1 of op(A) (k deep) into ceil(m / MR) panels at pa.
+ * pack_b: columns j0..j0+n-1 of op(B) into ceil(n / NR) panels at pb.
+ * tiles: row panels ip0..ip1-1 x column panels jp0..jp1-1 of C, all depth blocks;
+ * every element is computed by the same operations whatever the panels a call gets. */
+typedef struct ur_bf16_kernel {
+    void (*pack_a)(int trans_a, const float *A, int lda, int i0, int m, int k, uint32_t *pa);
+    void (*pack_b)(int trans_b, const float *B, int ldb, int j0, int n, int k, uint32_t *pb);
+    void (*tiles)(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1);
+} ur_bf16_kernel;
+extern const ur_bf16_kernel ur__gemm_bf16_avx512bf16;
+
+/* The kernel ur_gemm_bf16 uses (tensor/dispatch.c): the AVX512-BF16 one when the
+ * kernel path in use is avx512, this build has it and the CPU runs it; NULL for
+ * the portable route. */
+const ur_bf16_kernel *ur__gemm_bf16_kernel(void);
+
+/* Notes a parallel call held up by a busy machine (tensor/gemm.c: ur_gemm's guard,
+ * see ur_set_num_threads): it started at t0 (omp_get_wtime) and its thread 0
+ * worked `busy` seconds. */
+void ur__par_stalled(double t0, double busy);
+
+/* The reference (tests): round both operands to bf16, multiply in float (exact:
+ * two 8-bit significands), add the products in float for p = 0..k-1 in order,
+ * then C = alpha * sum + beta * C (beta == 0 ignores C). Same contract as
+ * ur_gemm_bf16, float build only. */
+void ur_gemm_bf16_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif
