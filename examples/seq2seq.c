@@ -36,6 +36,7 @@
 #include "bleu.h"
 #include "cli.h"
 #include "pairs.h"
+#include "s2s_by_length.h"
 #include "svg.h"
 #include "flag_names_internal.h"
 #include "unroll.h"
@@ -49,6 +50,7 @@ static const char *const SAMPLING[] = {"none", "linear", "exp", "sigmoid", NULL}
 
 typedef struct config {
     const char *task, *data, *cell, *score, *attn_mode, *svg, *attention, *sampling;
+    const char *by_length, *compare_with, *plot_by_length;
     int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len, svg_index;
     int tie;
     double dropout, lr, clip, len_alpha, temperature, sampling_k;
@@ -70,7 +72,8 @@ typedef struct score {
 
 /* Greedy (and with beam > 1, beam) decoding of the held-out set: one decoding per
  * distinct source (group), scored against every reference of the group. */
-static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const config *cfg, int use_beam) {
+static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const config *cfg, int use_beam,
+                      by_length *bl) {
     score s = {0, 0, NAN, NAN, 0};
     bleu_stats bs;
     memset(&bs, 0, sizeof bs);
@@ -104,6 +107,7 @@ static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const con
             exact |= len == d->ex[r].tgt_len && !memcmp(out, d->ex[r].tgt, (size_t)len * sizeof(int));
         right += exact;
         bleu_add(&bs, out, len, d->tgt + i, d->tgt_len + i, j - i);
+        if (bl) by_length_add(bl, d->src_len[i], exact, out, len, d->tgt + i, d->tgt_len + i, j - i);
         s.n++;
         i = j;
     }
@@ -145,11 +149,11 @@ static void print_score(const char *name, const score *s, int beam) {
 
 /* Greedy (and with --beam K, beam) scores of the held-out set, printed; 0 if decoding failed. */
 static int score_held_out(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, const config *cfg, score *greedy,
-                          score *beam) {
-    *greedy = evaluate(m, tape, held, cfg, 0);
+                          score *beam, by_length *bl) {
+    *greedy = evaluate(m, tape, held, cfg, 0, bl);
     print_score("held-out, greedy", greedy, 0);
     if (cfg->beam > 1) {
-        *beam = evaluate(m, tape, held, cfg, 1);
+        *beam = evaluate(m, tape, held, cfg, 1, NULL);
         char name[48];
         snprintf(name, sizeof name, "held-out, beam %d", cfg->beam);
         print_score(name, beam, 1);
@@ -159,7 +163,7 @@ static int score_held_out(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held,
 
 /* ---- settings ---- */
 
-enum { MAX_FLAGS = 48 };
+enum { MAX_FLAGS = 56 };
 static const char ABOUT[] = "seq2seq: an encoder-decoder with attention (reverse digit strings, or English -> French)";
 
 /* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
@@ -207,6 +211,11 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_TEXT("--attention-svg", &cfg->svg, "write the attention of one held-out example as SVG"),
         CLI_INT("--attention-example", &cfg->svg_index, 0, 1000000000, "which held-out source --attention-svg "
                 "draws, counted from 0 in the order the examples print (default 0)"),
+        CLI_TEXT("--by-length", &cfg->by_length, "write the held-out greedy scores by source length (TSV)"),
+        CLI_TEXT("--compare-with", &cfg->compare_with, "--plot-by-length also draws this --by-length file of "
+                 "another run"),
+        CLI_TEXT("--plot-by-length", &cfg->plot_by_length, "draw exact match (reverse) or BLEU-4 (eng-fra) by "
+                 "source length as SVG"),
     };
     _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
     memcpy(opts, table, sizeof table);
@@ -454,6 +463,30 @@ static double teacher_prob(const config *cfg, long i, long total) {
     return k / (k + exp(x / k)); /* inverse sigmoid */
 }
 
+/* --by-length, --plot-by-length: the scores by source length of this run (and of
+ * --compare-with). 1, or 0 after an error. */
+static int write_by_length(const config *cfg, by_length *bl) {
+    if (strcmp(cfg->attention, "none")) snprintf(bl->label, sizeof bl->label, "attention (%s)", cfg->attn_mode);
+    else snprintf(bl->label, sizeof bl->label, "no attention");
+    if (strcmp(cfg->sampling, "none"))
+        snprintf(bl->label + strlen(bl->label), sizeof bl->label - strlen(bl->label), ", sampling %s", cfg->sampling);
+    if (cfg->by_length && !by_length_write(bl, cfg->by_length)) return 0;
+    if (cfg->by_length) printf("wrote the held-out scores by source length to %s\n", cfg->by_length);
+    if (!cfg->plot_by_length) return 1;
+    static by_length other;
+    const by_length *runs[2] = {bl, &other};
+    if (cfg->compare_with && !by_length_read(&other, cfg->compare_with)) return 0;
+    int reverse = !strcmp(cfg->task, "reverse");
+    const char *title = reverse ? "reversing digit strings: held-out exact match (greedy)"
+                                : "English -> French: held-out BLEU-4 (greedy)";
+    if (!by_length_plot(cfg->plot_by_length, title, runs, cfg->compare_with ? 2 : 1, !reverse)) {
+        fprintf(stderr, "seq2seq: --plot-by-length: cannot write %s\n", cfg->plot_by_length);
+        return 0;
+    }
+    printf("drew the held-out scores by source length in %s\n", cfg->plot_by_length);
+    return 1;
+}
+
 /* ---- the program ---- */
 
 int main(int argc, char **argv) {
@@ -576,7 +609,9 @@ int main(int argc, char **argv) {
     /* ---- held-out scores, examples, attention ---- */
     score greedy = {NAN, NAN, NAN, NAN, 0}, beam = greedy;
     double t0 = cli_now();
-    ok = ok && score_held_out(m, tape, &held, &cfg, &greedy, &beam);
+    static by_length bl;
+    ok = ok && score_held_out(m, tape, &held, &cfg, &greedy, &beam, &bl);
+    if (ok && (cfg.by_length || cfg.plot_by_length)) ok = write_by_length(&cfg, &bl);
     double eval_s = cli_now() - t0;
     int *out = malloc((size_t)cfg.max_len * sizeof *out);
     if (ok && out) show_examples(m, tape, &held, &cfg, sv, tv, (uint64_t)c.seed, out);

@@ -310,6 +310,55 @@ Test(seq2seq_app, no_attention_tying_and_scheduled_sampling, .timeout = 60) {
                            (const char *const[]){"--sampling-k", NULL});
 }
 
+/* Scores by source length: a run without attention writes them, a run with
+ * attention draws both; the file has a row per held-out length (max-digits 6: the
+ * held-out strings have 2-6 digits) whose counts add up to the held-out sources. */
+Test(seq2seq_app, scores_by_length_and_their_plot, .timeout = 60) {
+    char tsv[512], svg[512], cmd[2048];
+    ur_test_tmp_path("by-length.tsv", tsv, sizeof tsv);
+    ur_test_tmp_path("by-length.svg", svg, sizeof svg);
+    snprintf(cmd, sizeof cmd, S2S_SMALL " --steps 30 --attention none --by-length %s --json", tsv);
+    free(ur_test_run_json(cmd));
+    char *text = ur_test_read_file(tsv, NULL);
+    cr_assert_not_null(text, "no %s", tsv);
+    cr_expect(!strncmp(text, "# no attention\nlength\tsources\texact_match\tbleu4\n", 47), "%.80s", text);
+    int rows = 0;
+    long sources = 0;
+    for (const char *p = strchr(strchr(text, '\n') + 1, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        int len;
+        long n;
+        double exact, bleu;
+        cr_assert_eq(sscanf(p + 1, "%d\t%ld\t%lf\t%lf", &len, &n, &exact, &bleu), 4, "row: %.40s", p + 1);
+        cr_expect(len >= 1 && len <= 6 && is_fraction(exact) && is_fraction(bleu), "%d %g %g", len, exact, bleu);
+        rows++;
+        sources += n;
+    }
+    cr_expect(rows >= 3 && rows <= 6, "%d lengths", rows);
+    cr_expect_eq(sources, 1000);
+    free(text);
+    snprintf(cmd, sizeof cmd, S2S_SMALL " --steps 30 --compare-with %s --plot-by-length %s --json", tsv, svg);
+    free(ur_test_run_json(cmd));
+    char *pic = ur_test_read_file(svg, NULL);
+    cr_assert_not_null(pic, "no %s", svg);
+    int lines = 0, dots = 0;
+    for (const char *p = pic; (p = strstr(p, "<polyline")); p++) lines++;
+    for (const char *p = pic; (p = strstr(p, "<circle")); p++) dots++;
+    cr_expect_eq(lines, 2);
+    cr_expect_eq(dots, 2 * rows);
+    cr_expect(strstr(pic, ">no attention</text>") && strstr(pic, ">attention (feed)</text>"), "legend missing");
+    free(pic);
+    remove(tsv);
+    remove(svg);
+    /* a file that is not one */
+    snprintf(cmd, sizeof cmd, S2S_SMALL " --steps 1 --compare-with %s --plot-by-length %s", svg, svg);
+    FILE *f = fopen(svg, "w");
+    cr_assert_not_null(f);
+    fputs("# x\nlength\tsources\texact_match\tbleu4\n3\tmany\n", f);
+    fclose(f);
+    ur_test_expect_failure(cmd, (const char *const[]){"line 3", NULL});
+    remove(svg);
+}
+
 Test(seq2seq_app, resume_is_bit_identical, .timeout = 60) {
     char tsv[512], ck[512], base[2048], resume[2048];
     ur_test_tmp_path("s2s-resume.safetensors", ck, sizeof ck);
