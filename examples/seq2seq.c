@@ -188,8 +188,9 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
                  "when --hidden differs from --emb)"),
         CLI_CHOICE("--sampling", &cfg->sampling, SAMPLING, "scheduled sampling: how the teacher-forcing probability "
                    "decays over the training steps (default none: always the true word)"),
-        CLI_REAL("--sampling-k", &cfg->sampling_k, 0, 1e9, "the schedule's k (default 0: see the top of "
-                 "examples/seq2seq.c; linear: steps to reach 0, exp: the factor per step, sigmoid: k >= 1)"),
+        CLI_REAL("--sampling-k", &cfg->sampling_k, 0, 1e9, "at step i, linear p = max(0, 1 - i/k), exp p = k^i, "
+                 "sigmoid p = k/(k + exp(i/k)) (default 0: linear k = the steps, exp p = 0.01 at the end, sigmoid "
+                 "k = the steps / 10)"),
         CLI_INT("--emb", &cfg->emb, 0, 4096, "embedding size (default: reverse 64, eng-fra 256)"),
         CLI_INT("--hidden", &cfg->hidden, 0, 4096, "state size per direction (default: reverse 128, eng-fra 512)"),
         CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "encoder layers (default 1)"),
