@@ -17,6 +17,15 @@
  * sentences (a fixed split), with all their translations as references. Reported:
  * exact match (against any reference), corpus BLEU-4 (multi-reference) and perplexity.
  * --attention-svg draws the attention weights of one held-out example as a heat map.
+ *
+ * --attention none drops attention (the decoder starts from the bridge of the encoder's
+ * final states and sees nothing else of the source); --tie makes the output layer
+ * the target embedding transposed; --sampling linear|exp|sigmoid trains with
+ * scheduled sampling: at training step i the decoder reads the true previous word
+ * with probability p(i), else its own greedy prediction (no gradient through it):
+ *   linear   p = max(0, 1 - i/k)         (default k: the number of training steps)
+ *   exp      p = k^i, 0 < k <= 1         (default k: p reaches 0.01 at the last step)
+ *   sigmoid  p = k / (k + exp(i/k)), k >= 1  (default k: a tenth of the steps, at least 1)
  */
 #include <ctype.h>
 #include <math.h>
@@ -27,6 +36,7 @@
 #include "bleu.h"
 #include "cli.h"
 #include "pairs.h"
+#include "s2s_by_length.h"
 #include "svg.h"
 #include "flag_names_internal.h"
 #include "unroll.h"
@@ -35,17 +45,22 @@
 static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", NULL};
 static const char *const SCORES[] = {"dot", "general", "additive", NULL};
 static const char *const MODES[] = {"output", "feed", "input", NULL};
+static const char *const ATTENTION[] = {"on", "none", NULL};
+static const char *const SAMPLING[] = {"none", "linear", "exp", "sigmoid", NULL};
 
 typedef struct config {
-    const char *task, *data, *cell, *score, *attn_mode, *svg;
+    const char *task, *data, *cell, *score, *attn_mode, *svg, *attention, *sampling;
+    const char *by_length, *compare_with, *plot_by_length;
     int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len, svg_index;
-    double dropout, lr, clip, len_alpha, temperature;
+    int tie;
+    double dropout, lr, clip, len_alpha, temperature, sampling_k;
 } config;
 
 static const char *const STORED[] = {"--task", "--cell", "--score", "--attn-mode", "--emb", "--hidden", "--layers",
                                      "--bi", "--attn-size", "--dropout", "--lr", "--clip", "--batch", "--epochs",
-                                     "--max-digits", "--n-train", "--seed", NULL};
-enum { N_STORED = 17 };
+                                     "--max-digits", "--n-train", "--seed", "--attention", "--tie", "--sampling",
+                                     "--sampling-k", NULL};
+enum { N_STORED = 21 };
 _Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 1, "N_STORED counts the stored flags");
 
 /* ---- evaluation ---- */
@@ -57,7 +72,8 @@ typedef struct score {
 
 /* Greedy (and with beam > 1, beam) decoding of the held-out set: one decoding per
  * distinct source (group), scored against every reference of the group. */
-static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const config *cfg, int use_beam) {
+static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const config *cfg, int use_beam,
+                      by_length *bl) {
     score s = {0, 0, NAN, NAN, 0};
     bleu_stats bs;
     memset(&bs, 0, sizeof bs);
@@ -91,6 +107,7 @@ static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const con
             exact |= len == d->ex[r].tgt_len && !memcmp(out, d->ex[r].tgt, (size_t)len * sizeof(int));
         right += exact;
         bleu_add(&bs, out, len, d->tgt + i, d->tgt_len + i, j - i);
+        if (bl) by_length_add(bl, d->src_len[i], exact, out, len, d->tgt + i, d->tgt_len + i, j - i);
         s.n++;
         i = j;
     }
@@ -113,14 +130,14 @@ static void print_ids(FILE *f, const ur_vocab *v, const int *ids, int n, int cha
 
 /* One training step's loss on the pairs idx[0..B). */
 static ur_node *batch_loss(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const int *idx, int B, uint64_t seed,
-                           const int **src, const int **tgt, int *sl, int *tl, int *n_tokens) {
+                           double teacher_prob, const int **src, const int **tgt, int *sl, int *tl, int *n_tokens) {
     for (int b = 0; b < B; b++) {
         src[b] = d->src[idx[b]];
         tgt[b] = d->tgt[idx[b]];
         sl[b] = d->src_len[idx[b]];
         tl[b] = d->tgt_len[idx[b]];
     }
-    return ur_seq2seq_loss(m, t, src, sl, tgt, tl, B, 1, seed, n_tokens);
+    return ur_seq2seq_loss_sampled(m, t, src, sl, tgt, tl, B, 1, seed, teacher_prob, n_tokens);
 }
 
 static void print_score(const char *name, const score *s, int beam) {
@@ -132,11 +149,11 @@ static void print_score(const char *name, const score *s, int beam) {
 
 /* Greedy (and with --beam K, beam) scores of the held-out set, printed; 0 if decoding failed. */
 static int score_held_out(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held, const config *cfg, score *greedy,
-                          score *beam) {
-    *greedy = evaluate(m, tape, held, cfg, 0);
+                          score *beam, by_length *bl) {
+    *greedy = evaluate(m, tape, held, cfg, 0, bl);
     print_score("held-out, greedy", greedy, 0);
     if (cfg->beam > 1) {
-        *beam = evaluate(m, tape, held, cfg, 1);
+        *beam = evaluate(m, tape, held, cfg, 1, NULL);
         char name[48];
         snprintf(name, sizeof name, "held-out, beam %d", cfg->beam);
         print_score(name, beam, 1);
@@ -146,7 +163,7 @@ static int score_held_out(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held,
 
 /* ---- settings ---- */
 
-enum { MAX_FLAGS = 48 };
+enum { MAX_FLAGS = 56 };
 static const char ABOUT[] = "seq2seq: an encoder-decoder with attention (reverse digit strings, or English -> French)";
 
 /* Sets the defaults and lists the flags (at most MAX_FLAGS): returns their count. */
@@ -154,7 +171,8 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
     *cfg = (config){.task = "reverse", .data = "../shared/data/eng-fra/eng-fra.txt", .cell = "gru",
                     .score = "additive", .attn_mode = "feed", .emb = 0, .hidden = 0, .layers = 1, .bi = 1,
                     .attn_size = 128, .batch = 64, .epochs = 0, .beam = 1, .max_digits = 10, .n_train = 20000,
-                    .show = 5, .dropout = -1, .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0};
+                    .show = 5, .dropout = -1, .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0,
+                    .attention = "on", .sampling = "none", .sampling_k = 0};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_CHOICE("--task", &cfg->task, TASKS, "digit strings, or English -> French pairs (default reverse)"),
@@ -164,6 +182,15 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_CHOICE("--score", &cfg->score, SCORES, "attention score (default additive)"),
         CLI_CHOICE("--attn-mode", &cfg->attn_mode, MODES, "context joins the output, feed (and input), or input "
                                                           "(default feed)"),
+        CLI_CHOICE("--attention", &cfg->attention, ATTENTION, "none: no attention, the decoder sees the source "
+                   "only through its initial state (default on)"),
+        CLI_BOOL("--tie", &cfg->tie, "the output layer is the target embedding transposed (a projection first "
+                 "when --hidden differs from --emb)"),
+        CLI_CHOICE("--sampling", &cfg->sampling, SAMPLING, "scheduled sampling: how the teacher-forcing probability "
+                   "decays over the training steps (default none: always the true word)"),
+        CLI_REAL("--sampling-k", &cfg->sampling_k, 0, 1e9, "at step i, linear p = max(0, 1 - i/k), exp p = k^i, "
+                 "sigmoid p = k/(k + exp(i/k)) (default 0: linear k = the steps, exp p = 0.01 at the end, sigmoid "
+                 "k = the steps / 10)"),
         CLI_INT("--emb", &cfg->emb, 0, 4096, "embedding size (default: reverse 64, eng-fra 256)"),
         CLI_INT("--hidden", &cfg->hidden, 0, 4096, "state size per direction (default: reverse 128, eng-fra 512)"),
         CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "encoder layers (default 1)"),
@@ -185,6 +212,11 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_TEXT("--attention-svg", &cfg->svg, "write the attention of one held-out example as SVG"),
         CLI_INT("--attention-example", &cfg->svg_index, 0, 1000000000, "which held-out source --attention-svg "
                 "draws, counted from 0 in the order the examples print (default 0)"),
+        CLI_TEXT("--by-length", &cfg->by_length, "write the held-out greedy scores by source length (TSV)"),
+        CLI_TEXT("--compare-with", &cfg->compare_with, "--plot-by-length also draws this --by-length file of "
+                 "another run"),
+        CLI_TEXT("--plot-by-length", &cfg->plot_by_length, "draw exact match (reverse) or BLEU-4 (eng-fra) by "
+                 "source length as SVG"),
     };
     _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
     memcpy(opts, table, sizeof table);
@@ -203,6 +235,18 @@ static int settle(config *cfg, const ur_ckpt *ck) {
     if (cfg->emb <= 0) cfg->emb = reverse ? 64 : 256;
     if (cfg->hidden <= 0) cfg->hidden = reverse ? 128 : 512;
     if (cfg->dropout < 0) cfg->dropout = reverse ? 0.1 : 0.4;
+    if (cfg->svg && !strcmp(cfg->attention, "none")) {
+        fprintf(stderr, "seq2seq: --attention-svg draws attention weights: not with --attention none\n");
+        return 2;
+    }
+    if (!strcmp(cfg->sampling, "exp") && cfg->sampling_k > 1) {
+        fprintf(stderr, "seq2seq: --sampling exp needs 0 < --sampling-k <= 1, got %g\n", cfg->sampling_k);
+        return 2;
+    }
+    if (!strcmp(cfg->sampling, "sigmoid") && cfg->sampling_k > 0 && cfg->sampling_k < 1) {
+        fprintf(stderr, "seq2seq: --sampling sigmoid needs --sampling-k >= 1, got %g\n", cfg->sampling_k);
+        return 2;
+    }
     return 0;
 }
 
@@ -220,7 +264,8 @@ static ur_seq2seq *model_new(ur_paramset *ps, const config *cfg, const ur_vocab 
                              uint64_t seed) {
     ur_seq2seq_config mc = ur_seq2seq_defaults(1, 1, 0, 0);
     ur_attn_score_parse(cfg->score, &mc.score); /* the flag table admits only names these know */
-    ur_s2s_attn_mode_parse(cfg->attn_mode, &mc.attn_mode);
+    ur_s2s_attn_mode_parse(strcmp(cfg->attention, "none") ? cfg->attn_mode : "none", &mc.attn_mode);
+    mc.tie_output = cfg->tie;
     mc.cell = strcmp(cfg->cell, "lstm") ? UR_RNN_GRU : UR_RNN_LSTM;
     mc.src_vocab = ur_vocab_size(sv);
     mc.tgt_vocab = ur_vocab_size(tv);
@@ -243,7 +288,7 @@ static void look_inside(const cli_common *c, const config *cfg, ur_seq2seq *m, u
                         const s2s_dataset *train, const int **bsrc, int *blen) {
     int idx[2] = {0, train->n > 1 ? 1 : 0}, B = cfg->batch < 2 ? 1 : 2;
     ur_tape_reset(tape);
-    ur_node *loss = batch_loss(m, tape, train, idx, B, 1, bsrc, bsrc + cfg->batch, blen, blen + cfg->batch, NULL);
+    ur_node *loss = batch_loss(m, tape, train, idx, B, 1, 1, bsrc, bsrc + cfg->batch, blen, blen + cfg->batch, NULL);
     ur_paramset_zero_grad(ps);
     if (ur_backward(tape, loss) == UR_OK) {
         if (c->print_tape) ur_tape_print(tape, stdout);
@@ -361,6 +406,7 @@ typedef struct run_stats {
     long first, last, tokens; /* this run trained steps first .. last-1 */
     double first_loss, last_loss, seconds;
     double *losses; /* last - first */
+    double last_p;  /* the teacher-forcing probability of the last step */
 } run_stats;
 
 static void print_json(const config *cfg, const run_stats *r, const ur_optim *opt, const ur_paramset *ps,
@@ -374,6 +420,7 @@ static void print_json(const config *cfg, const run_stats *r, const ur_optim *op
         cli_json_int(&j, "first_step", r->first + 1);
         cli_json_num(&j, "first_loss", r->first_loss);
         cli_json_num(&j, "last_loss", r->last_loss);
+        if (strcmp(cfg->sampling, "none")) cli_json_num(&j, "teacher_prob_last", r->last_p);
     }
     cli_json_num(&j, "exact_match", greedy->exact);
     cli_json_num(&j, "bleu4", greedy->bleu);
@@ -391,6 +438,54 @@ static void print_json(const config *cfg, const run_stats *r, const ur_optim *op
         cli_json_array(&j, "losses", r->losses, (int)(r->last > r->first ? r->last - r->first : 0));
     }
     cli_json_end(&j);
+}
+
+/* ---- scheduled sampling ---- */
+
+static long total_steps(const config *cfg, int n_train) {
+    return (n_train + cfg->batch - 1) / cfg->batch * (long)cfg->epochs;
+}
+
+/* --sampling-k, or the schedule's default for a run of `total` steps. */
+static double sampling_k(const config *cfg, long total) {
+    if (cfg->sampling_k > 0) return cfg->sampling_k;
+    double n = total > 1 ? (double)total : 1;
+    if (!strcmp(cfg->sampling, "linear")) return n;
+    if (!strcmp(cfg->sampling, "exp")) return pow(0.01, 1 / n);
+    return n / 10 > 1 ? n / 10 : 1; /* sigmoid */
+}
+
+/* The teacher-forcing probability at training step i (counted from 0). */
+static double teacher_prob(const config *cfg, long i, long total) {
+    if (!strcmp(cfg->sampling, "none")) return 1;
+    double k = sampling_k(cfg, total), x = (double)i;
+    if (!strcmp(cfg->sampling, "linear")) return x / k < 1 ? 1 - x / k : 0;
+    if (!strcmp(cfg->sampling, "exp")) return pow(k, x);
+    return k / (k + exp(x / k)); /* inverse sigmoid */
+}
+
+/* --by-length, --plot-by-length: the scores by source length of this run (and of
+ * --compare-with). 1, or 0 after an error. */
+static int write_by_length(const config *cfg, by_length *bl) {
+    if (strcmp(cfg->attention, "none")) snprintf(bl->label, sizeof bl->label, "attention (%s)", cfg->attn_mode);
+    else snprintf(bl->label, sizeof bl->label, "no attention");
+    if (strcmp(cfg->sampling, "none"))
+        snprintf(bl->label + strlen(bl->label), sizeof bl->label - strlen(bl->label), ", sampling %s", cfg->sampling);
+    if (cfg->by_length && !by_length_write(bl, cfg->by_length)) return 0;
+    if (cfg->by_length) printf("wrote the held-out scores by source length to %s\n", cfg->by_length);
+    if (!cfg->plot_by_length) return 1;
+    static by_length other;
+    const by_length *runs[2] = {bl, &other};
+    if (cfg->compare_with && !by_length_read(&other, cfg->compare_with)) return 0;
+    int reverse = !strcmp(cfg->task, "reverse");
+    const char *title = reverse ? "reversing digit strings: held-out exact match (greedy)"
+                                : "English -> French: held-out BLEU-4 (greedy)";
+    if (!by_length_plot(cfg->plot_by_length, title, runs, cfg->compare_with ? 2 : 1, !reverse)) {
+        fprintf(stderr, "seq2seq: --plot-by-length: cannot write %s\n", cfg->plot_by_length);
+        return 0;
+    }
+    printf("drew the held-out scores by source length in %s\n", cfg->plot_by_length);
+    return 1;
 }
 
 /* ---- the program ---- */
@@ -433,12 +528,17 @@ int main(int argc, char **argv) {
         ok = 0;
     }
     if (ok && ck) ok = cli_load_training(ck, c.load, "seq2seq", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
-    if (ok)
-        printf("model: %s encoder %s%d x %d, %s attention (%s), %zu parameters\n", cfg.cell, cfg.bi ? "bi-" : "",
-               cfg.layers, cfg.hidden, cfg.score, cfg.attn_mode, ur_paramset_numel(ps));
+    if (ok && strcmp(cfg.attention, "none"))
+        printf("model: %s encoder %s%d x %d, %s attention (%s)%s, %zu parameters\n", cfg.cell, cfg.bi ? "bi-" : "",
+               cfg.layers, cfg.hidden, cfg.score, cfg.attn_mode, cfg.tie ? ", tied output" : "", ur_paramset_numel(ps));
+    else if (ok)
+        printf("model: %s encoder %s%d x %d, no attention%s, %zu parameters\n", cfg.cell, cfg.bi ? "bi-" : "",
+               cfg.layers, cfg.hidden, cfg.tie ? ", tied output" : "", ur_paramset_numel(ps));
+    if (ok && strcmp(cfg.sampling, "none"))
+        printf("scheduled sampling: %s, k = %g\n", cfg.sampling, sampling_k(&cfg, total_steps(&cfg, train.n)));
 
     /* ---- training: length-bucketed batches, a new order every epoch, cosine learning rate ---- */
-    long per_epoch = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1, total = per_epoch * cfg.epochs;
+    long per_epoch = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1, total = total_steps(&cfg, train.n);
     run_stats run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .first_loss = NAN, .last_loss = NAN};
     run.last = cfg.eval ? run.first : c.steps > 0 && c.steps < total ? c.steps : total;
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 20, total);
@@ -467,8 +567,10 @@ int main(int argc, char **argv) {
         }
         int B = order->offset[k + 1] - order->offset[k], n_tok = 0;
         ur_tape_reset(tape);
+        double p = teacher_prob(&cfg, step, total);
+        run.last_p = p;
         ur_node *loss = batch_loss(m, tape, &train, order->index + order->offset[k], B,
-                                   (uint64_t)c.seed * 1000003u + (uint64_t)step, bsrc, bsrc + cfg.batch, blen,
+                                   (uint64_t)c.seed * 1000003u + (uint64_t)step, p, bsrc, bsrc + cfg.batch, blen,
                                    blen + cfg.batch, &n_tok);
         ur_optim_zero_grad(opt);
         if (ur_backward(tape, loss) != UR_OK) {
@@ -508,7 +610,9 @@ int main(int argc, char **argv) {
     /* ---- held-out scores, examples, attention ---- */
     score greedy = {NAN, NAN, NAN, NAN, 0}, beam = greedy;
     double t0 = cli_now();
-    ok = ok && score_held_out(m, tape, &held, &cfg, &greedy, &beam);
+    static by_length bl;
+    ok = ok && score_held_out(m, tape, &held, &cfg, &greedy, &beam, &bl);
+    if (ok && (cfg.by_length || cfg.plot_by_length)) ok = write_by_length(&cfg, &bl);
     double eval_s = cli_now() - t0;
     int *out = malloc((size_t)cfg.max_len * sizeof *out);
     if (ok && out) show_examples(m, tape, &held, &cfg, sv, tv, (uint64_t)c.seed, out);

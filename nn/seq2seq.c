@@ -12,17 +12,18 @@ const char *ur_s2s_attn_mode_name(ur_s2s_attn_mode m) {
     case UR_S2S_ATTN_OUTPUT: return "output";
     case UR_S2S_ATTN_FEED: return "feed";
     case UR_S2S_ATTN_INPUT: return "input";
+    case UR_S2S_ATTN_NONE: return "none";
     }
     return "?";
 }
 
 ur_status ur_s2s_attn_mode_parse(const char *name, ur_s2s_attn_mode *out) {
-    for (int i = UR_S2S_ATTN_OUTPUT; i <= UR_S2S_ATTN_INPUT; i++)
+    for (int i = UR_S2S_ATTN_OUTPUT; i <= UR_S2S_ATTN_NONE; i++)
         if (name && out && !strcmp(name, ur_s2s_attn_mode_name((ur_s2s_attn_mode)i))) {
             *out = (ur_s2s_attn_mode)i;
             return UR_OK;
         }
-    return ur_set_error(UR_ERR_ARG, "ur_s2s_attn_mode_parse: unknown mode '%s' (output, feed, input)",
+    return ur_set_error(UR_ERR_ARG, "ur_s2s_attn_mode_parse: unknown mode '%s' (output, feed, input, none)",
                         name ? name : "(null)");
 }
 
@@ -68,8 +69,10 @@ static ur_status check_config(const ur_seq2seq_config *c) {
     if (c->bos_id < 0 || c->bos_id >= c->tgt_vocab || c->eos_id < 0 || c->eos_id >= c->tgt_vocab)
         return ur_set_error(UR_ERR_ARG, "%s: bos %d or eos %d outside the target vocabulary of %d", fn, c->bos_id,
                             c->eos_id, c->tgt_vocab);
-    if (c->attn_mode < UR_S2S_ATTN_OUTPUT || c->attn_mode > UR_S2S_ATTN_INPUT)
+    if (c->attn_mode < UR_S2S_ATTN_OUTPUT || c->attn_mode > UR_S2S_ATTN_NONE)
         return ur_set_error(UR_ERR_ARG, "%s: unknown attention mode %d", fn, (int)c->attn_mode);
+    if (c->tie_output != 0 && c->tie_output != 1)
+        return ur_set_error(UR_ERR_ARG, "%s: tie_output must be 0 or 1 (got %d)", fn, c->tie_output);
     if (!(c->dropout >= 0 && c->dropout < 1))
         return ur_set_error(UR_ERR_ARG, "%s: dropout %g is outside [0, 1)", fn, c->dropout);
     return UR_OK;
@@ -91,7 +94,8 @@ ur_seq2seq *ur_seq2seq_new(ur_paramset *ps, const char *prefix, const ur_seq2seq
     rc.bidirectional = cfg->bidirectional;
     rc.dropout = cfg->dropout;
     rc.seed = cfg->seed + 1;
-    int din = cfg->attn_mode == UR_S2S_ATTN_OUTPUT ? E : cfg->attn_mode == UR_S2S_ATTN_FEED ? E + H : E + m->He;
+    ur_s2s_attn_mode mode = cfg->attn_mode;
+    int din = mode == UR_S2S_ATTN_FEED ? E + H : mode == UR_S2S_ATTN_INPUT ? E + m->He : E;
     int ok = (m->src_emb = add(ps, prefix, "src_emb", cfg->src_vocab, E)) &&
              (m->tgt_emb = add(ps, prefix, "tgt_emb", cfg->tgt_vocab, E));
     snprintf(name, sizeof name, "%s.enc", prefix);
@@ -100,12 +104,16 @@ ur_seq2seq *ur_seq2seq_new(ur_paramset *ps, const char *prefix, const ur_seq2seq
     ok = ok && ur_rnn_cell_make(&m->dec, ps, name, "", cfg->cell, din, H) == UR_OK &&
          ur_rnn_cell_init_uniform(&m->dec, &rng) == UR_OK;
     snprintf(name, sizeof name, "%s.att", prefix);
-    ok = ok && ur_attention_make(&m->att, ps, name, cfg->score, H, m->He, cfg->attn_size, &rng) == UR_OK;
+    if (mode != UR_S2S_ATTN_NONE)
+        ok = ok && ur_attention_make(&m->att, ps, name, cfg->score, H, m->He, cfg->attn_size, &rng) == UR_OK;
     ok = ok && (m->Wb = add(ps, prefix, "bridge.W", m->He, H)) && (m->bb = add(ps, prefix, "bridge.b", H, 0));
-    if (cfg->attn_mode != UR_S2S_ATTN_INPUT)
+    if (mode == UR_S2S_ATTN_OUTPUT || mode == UR_S2S_ATTN_FEED)
         ok = ok && (m->Wc = add(ps, prefix, "comb.W", H + m->He, H)) && (m->bc = add(ps, prefix, "comb.b", H, 0));
-    ok = ok && (m->Wo = add(ps, prefix, "out.W", H, cfg->tgt_vocab)) &&
-         (m->bo = add(ps, prefix, "out.b", cfg->tgt_vocab, 0));
+    if (!cfg->tie_output)
+        ok = ok && (m->Wo = add(ps, prefix, "out.W", H, cfg->tgt_vocab));
+    else if (H != E)
+        ok = ok && (m->Wp = add(ps, prefix, "out.proj", H, E));
+    ok = ok && (m->bo = add(ps, prefix, "out.b", cfg->tgt_vocab, 0));
     if (!ok) {
         ur_seq2seq_free(m);
         return NULL;
@@ -114,7 +122,8 @@ ur_seq2seq *ur_seq2seq_new(ur_paramset *ps, const char *prefix, const ur_seq2seq
     ur_init_uniform(&m->tgt_emb->value, &rng, 0.1);
     ur_init_xavier_uniform(&m->Wb->value, &rng, 1.0);
     if (m->Wc) ur_init_xavier_uniform(&m->Wc->value, &rng, 1.0);
-    ur_init_xavier_uniform(&m->Wo->value, &rng, 1.0);
+    if (m->Wo) ur_init_xavier_uniform(&m->Wo->value, &rng, 1.0);
+    if (m->Wp) ur_init_xavier_uniform(&m->Wp->value, &rng, 1.0);
     return m;
 }
 
@@ -143,6 +152,15 @@ void *ur__s2s_grow(ur_tape *t, void **buf, size_t *cap, size_t bytes) {
 
 /* ---- encoder ---- */
 
+/* The attention memory: the encoder states out (S, B, He) in batch-major order
+ * (B, S, He), with the padding mask (B, S) or NULL. 0 with the error on the tape. */
+static int attention_memory(ur_seq2seq *m, ur_tape *t, ur_node *out, const int *perm, const ur_real *mask, int B,
+                            int S, ur__s2s_encoded *e) {
+    int d2[2] = {S * B, m->He}, d3[3] = {B, S, m->He};
+    ur_node *values = ur_reshape(t, ur_gather(t, ur_reshape(t, out, 2, d2), perm, S * B), 3, d3);
+    return ur_attention_memory(t, &m->att, values, mask, &e->mem) == UR_OK;
+}
+
 int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len, int B, int train,
                    uint64_t seed, ur__s2s_encoded *e) {
     memset(e, 0, sizeof *e);
@@ -155,7 +173,7 @@ int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *
         }
         if (src_len[b] > S) S = src_len[b];
     }
-    int He = m->He, H = m->cfg.hidden, E = m->cfg.emb_dim;
+    int H = m->cfg.hidden, E = m->cfg.emb_dim;
     size_t n = (size_t)S * B;
     int *ids = ur__s2s_grow(t, &m->enc_scratch, &m->enc_scratch_bytes, n * (2 * sizeof(int) + 2 * sizeof(ur_real)));
     if (!ids) return 0;
@@ -177,7 +195,7 @@ int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *
         }
     ur_node *x = ur_gather(t, ur_param_node(t, m->src_emb), ids, (int)n);
     if (train && m->cfg.dropout > 0) x = ur_dropout(t, x, (ur_real)m->cfg.dropout, seed);
-    int dx[3] = {S, B, E}, d2[2] = {S * B, He}, d3[3] = {B, S, He};
+    int dx[3] = {S, B, E};
     ur_rnn_args args;
     memset(&args, 0, sizeof args);
     args.mask = padded ? mask_tm : NULL;
@@ -186,8 +204,8 @@ int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *
     ur_rnn_final fin;
     ur_node *out = ur_rnn_forward(m->enc, t, ur_reshape(t, x, 3, dx), &args, &fin); /* (S, B, He) */
     if (!out) return 0;
-    ur_node *values = ur_reshape(t, ur_gather(t, ur_reshape(t, out, 2, d2), perm, (int)n), 3, d3);
-    if (ur_attention_memory(t, &m->att, values, padded ? mask_bm : NULL, &e->mem) != UR_OK) return 0;
+    if (m->cfg.attn_mode != UR_S2S_ATTN_NONE && !attention_memory(m, t, out, perm, padded ? mask_bm : NULL, B, S, e))
+        return 0;
     /* bridge from the top layer's final states (both directions) */
     int D = m->cfg.bidirectional ? 2 : 1, top = (m->cfg.enc_layers - 1) * D;
     ur_node *fh = D == 2 ? ur_concat(t, 2, fin.h + top, 1) : fin.h[top];
@@ -218,6 +236,11 @@ ur_node *ur__s2s_step(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, ur_no
     case UR_S2S_ATTN_OUTPUT:
         st->s = ur_rnn_cell_step(t, &m->dec, emb, st->s);
         break;
+    case UR_S2S_ATTN_NONE: /* the source reaches the decoder only through s_0 */
+        if (w) *w = NULL;
+        st->s = ur_rnn_cell_step(t, &m->dec, emb, st->s);
+        st->o = st->s.h;
+        return st->o;
     }
     ctx = ur_attention_step(t, &m->att, &e->mem, st->s.h, w);
     ur_node *hc[2] = {st->s.h, ctx};
@@ -227,24 +250,82 @@ ur_node *ur__s2s_step(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, ur_no
 
 ur_node *ur__s2s_logits(ur_seq2seq *m, ur_tape *t, ur_node *o, int train, uint64_t seed) {
     if (train && m->cfg.dropout > 0) o = ur_dropout(t, o, (ur_real)m->cfg.dropout, seed ^ 0x2545f4914f6cdd1dull);
-    return ur_linear(t, o, ur_param_node(t, m->Wo), ur_param_node(t, m->bo));
+    if (m->Wo) return ur_linear(t, o, ur_param_node(t, m->Wo), ur_param_node(t, m->bo));
+    /* tied: o (N, H) [-> o P (N, E)] -> (N, E) E_t^T (E, Vt) */
+    if (m->Wp) o = ur_matmul(t, o, ur_param_node(t, m->Wp), 0, 0);
+    return ur_linear(t, o, ur_transpose(t, ur_param_node(t, m->tgt_emb)), ur_param_node(t, m->bo));
 }
 
-/* ---- teacher-forced loss ---- */
+/* ---- the loss: teacher-forced, or with scheduled sampling ---- */
 
-ur_node *ur_seq2seq_loss(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len,
-                         const int *const *tgt, const int *tgt_len, int B, int train, uint64_t seed,
-                         int *n_tokens) {
+/* The decoder outputs outs[0..T) of T steps over B pairs when pair b reads
+ * in_ids[s*B + b] at step s (all known in advance): one gather for every step. */
+static int forced_steps(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, const int *in_ids, int T, int B,
+                        int train, uint64_t seed, ur_node **outs) {
+    ur_node *emb = ur_gather(t, ur_param_node(t, m->tgt_emb), in_ids, T * B); /* (T*B, E) */
+    if (train && m->cfg.dropout > 0) emb = ur_dropout(t, emb, (ur_real)m->cfg.dropout, seed + 1);
+    ur__s2s_state st = e->init;
+    char label[32];
+    for (int s = 0; s < T; s++) {
+        snprintf(label, sizeof label, "dec t=%d", s);
+        ur_tape_begin_group(t, label);
+        outs[s] = ur__s2s_step(m, t, e, ur_slice(t, emb, 0, s * B, B), &st, NULL);
+        ur_tape_end_group(t);
+    }
+    return ur_tape_error(t) == UR_OK;
+}
+
+/* Scheduled sampling: step s >= 1 reads the true word (already in in_ids) with
+ * probability p, else the argmax of step s-1's logits, found without dropout and
+ * without gradient (the choice is not differentiated). Rewrites in_ids. */
+static int sampled_steps(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, int *in_ids, int T, int B,
+                         int train, uint64_t seed, double p, ur_node **outs) {
+    ur_rng rng;
+    ur_rng_seed(&rng, seed ^ 0x9e3779b97f4a7c15ull);
+    ur__s2s_state st = e->init;
+    int V = m->cfg.tgt_vocab;
+    char label[32];
+    for (int s = 0; s < T && !ur_tape_error(t); s++) {
+        snprintf(label, sizeof label, "dec t=%d", s);
+        ur_tape_begin_group(t, label);
+        ur_node *emb = ur_gather(t, ur_param_node(t, m->tgt_emb), in_ids + (size_t)s * B, B); /* (B, E) */
+        if (train && m->cfg.dropout > 0)
+            emb = ur_dropout(t, emb, (ur_real)m->cfg.dropout, seed + 1 + 0x632be59bd9b4e019ull * (uint64_t)(s + 1));
+        outs[s] = ur__s2s_step(m, t, e, emb, &st, NULL);
+        ur_tape_end_group(t);
+        if (s + 1 == T) break;
+        int old = ur_tape_set_grad_enabled(t, 0);
+        const ur_real *z = ur_node_cdata(ur__s2s_logits(m, t, outs[s], 0, 0)); /* (B, Vt) */
+        ur_tape_set_grad_enabled(t, old);
+        if (!z) break;
+        for (int b = 0; b < B; b++) {
+            if (ur_rng_uniform(&rng) < p) continue; /* the true word stays */
+            const ur_real *zb = z + (size_t)b * V;
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (zb[v] > zb[best]) best = v;
+            in_ids[(size_t)(s + 1) * B + b] = best;
+        }
+    }
+    return ur_tape_error(t) == UR_OK;
+}
+
+static ur_node *loss(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len, const int *const *tgt,
+                     const int *tgt_len, int B, int train, uint64_t seed, double p, int *n_tokens, const char *fn) {
     if (n_tokens) *n_tokens = 0;
     if (!t || ur_tape_error(t)) return NULL;
     if (!m || B < 1 || !tgt || !tgt_len) {
-        ur_tape_fail(t, UR_ERR_ARG, "seq2seq_loss: needs a model and B >= 1 targets (B = %d)", B);
+        ur_tape_fail(t, UR_ERR_ARG, "%s: needs a model and B >= 1 targets (B = %d)", fn, B);
+        return NULL;
+    }
+    if (!(p >= 0 && p <= 1)) {
+        ur_tape_fail(t, UR_ERR_ARG, "%s: teacher-forcing probability %g is outside [0, 1]", fn, p);
         return NULL;
     }
     int T = 0, V = m->cfg.tgt_vocab, eos = m->cfg.eos_id;
     for (int b = 0; b < B; b++) {
         if (tgt_len[b] < 0 || (tgt_len[b] > 0 && !tgt[b])) {
-            ur_tape_fail(t, UR_ERR_ARG, "seq2seq_loss: target %d is missing", b);
+            ur_tape_fail(t, UR_ERR_ARG, "%s: target %d is missing", fn, b);
             return NULL;
         }
         if (tgt_len[b] + 1 > T) T = tgt_len[b] + 1; /* + EOS */
@@ -265,7 +346,7 @@ ur_node *ur_seq2seq_loss(ur_seq2seq *m, ur_tape *t, const int *const *src, const
             int y_prev = s == 0 ? m->cfg.bos_id : s - 1 < len ? tgt[b][s - 1] : eos;
             int y = s < len ? tgt[b][s] : eos;
             if (y < 0 || y >= V || y_prev < 0 || y_prev >= V) {
-                ur_tape_fail(t, UR_ERR_ARG, "seq2seq_loss: target %d has an id outside [0, %d)", b, V);
+                ur_tape_fail(t, UR_ERR_ARG, "%s: target %d has an id outside [0, %d)", fn, b, V);
                 return NULL;
             }
             in_ids[(size_t)s * B + b] = y_prev;
@@ -273,19 +354,23 @@ ur_node *ur_seq2seq_loss(ur_seq2seq *m, ur_tape *t, const int *const *src, const
             mask[(size_t)s * B + b] = s <= len;
             count += s <= len;
         }
-    ur_node *emb = ur_gather(t, ur_param_node(t, m->tgt_emb), in_ids, (int)n); /* (T*B, E) */
-    if (train && m->cfg.dropout > 0) emb = ur_dropout(t, emb, (ur_real)m->cfg.dropout, seed + 1);
-    ur__s2s_state st = e.init;
-    char label[32];
-    for (int s = 0; s < T; s++) {
-        snprintf(label, sizeof label, "dec t=%d", s);
-        ur_tape_begin_group(t, label);
-        outs[s] = ur__s2s_step(m, t, &e, ur_slice(t, emb, 0, s * B, B), &st, NULL);
-        ur_tape_end_group(t);
-    }
-    if (ur_tape_error(t)) return NULL;
+    int ok = p >= 1 ? forced_steps(m, t, &e, in_ids, T, B, train, seed, outs)
+                    : sampled_steps(m, t, &e, in_ids, T, B, train, seed, p, outs);
+    if (!ok) return NULL;
     ur_node *o = T == 1 ? outs[0] : ur_concat(t, T, outs, 0); /* (T*B, H) */
-    ur_node *loss = ur_cross_entropy(t, ur__s2s_logits(m, t, o, train, seed), out_ids, mask);
-    if (loss && n_tokens) *n_tokens = count;
-    return loss;
+    ur_node *l = ur_cross_entropy(t, ur__s2s_logits(m, t, o, train, seed), out_ids, mask);
+    if (l && n_tokens) *n_tokens = count;
+    return l;
+}
+
+ur_node *ur_seq2seq_loss(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len,
+                         const int *const *tgt, const int *tgt_len, int B, int train, uint64_t seed,
+                         int *n_tokens) {
+    return loss(m, t, src, src_len, tgt, tgt_len, B, train, seed, 1, n_tokens, "seq2seq_loss");
+}
+
+ur_node *ur_seq2seq_loss_sampled(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len,
+                                 const int *const *tgt, const int *tgt_len, int B, int train, uint64_t seed,
+                                 double teacher_prob, int *n_tokens) {
+    return loss(m, t, src, src_len, tgt, tgt_len, B, train, seed, teacher_prob, n_tokens, "seq2seq_loss_sampled");
 }

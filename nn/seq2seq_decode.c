@@ -64,14 +64,14 @@ static ur_status decode(ur_seq2seq *m, ur_tape *t, const int *const *src, const 
         }
         int alive = B;
         for (int i = 0; i < max_len && alive > 0; i++) {
-            ur_node *w, *z;
+            ur_node *w = NULL, *z;
             const ur_real *lp = step_logp(m, t, &e, prev, B, &st, &w, &z);
             if (!lp) break;
             for (int b = 0; b < B; b++) {
                 if (done[b]) continue;
                 int y = pick(ur_node_cdata(z) + (size_t)b * V, V, temperature, rng);
                 if (logp) logp[b] += lp[(size_t)b * V + y];
-                if (attn) memcpy(attn + ((size_t)b * max_len + i) * e.S, ur_node_cdata(w) + (size_t)b * e.S,
+                if (attn && w) memcpy(attn + ((size_t)b * max_len + i) * e.S, ur_node_cdata(w) + (size_t)b * e.S,
                                  (size_t)e.S * sizeof(ur_real));
                 if (y == eos) {
                     done[b] = 1;

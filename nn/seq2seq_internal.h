@@ -14,7 +14,8 @@ struct ur_seq2seq {
     ur_attention att;
     ur_param *Wb, *bb;          /* bridge (He, H), (H) */
     ur_param *Wc, *bc;          /* attentional output (H + He, H), (H); not in INPUT mode */
-    ur_param *Wo, *bo;          /* output layer (H, Vt), (Vt) */
+    ur_param *Wo, *bo;          /* output layer (H, Vt), (Vt); no Wo when tied */
+    ur_param *Wp;               /* tied, H != E: the projection (H, E) before E_t^T */
     void *enc_scratch;          /* encoder ids and masks */
     size_t enc_scratch_bytes;
     void *scratch;              /* loss targets and step outputs */
@@ -34,11 +35,13 @@ typedef struct ur__s2s_encoded {
     ur__s2s_state init;
 } ur__s2s_encoded;
 
-/* Encodes B sources (time-major padding inside); 0 with the error on the tape. */
+/* Encodes B sources (time-major padding inside); 0 with the error on the tape.
+ * Without attention there is no memory (e->mem stays zero). */
 int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len, int B, int train,
                    uint64_t seed, ur__s2s_encoded *e);
 /* One decoder step from the previous words' embeddings emb (B, E): updates *st and
- * returns o_t (B, H); *w (may be NULL) gets the attention weights (B, S). */
+ * returns o_t (B, H); *w (may be NULL) gets the attention weights (B, S), NULL
+ * without attention. */
 ur_node *ur__s2s_step(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, ur_node *emb, ur__s2s_state *st,
                       ur_node **w);
 /* Output layer: o (N, H) -> logits (N, Vt), with dropout on o when training. */

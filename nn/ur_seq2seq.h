@@ -13,11 +13,21 @@
  *                                              c_t = attend(s_t),  o_t = tanh(W_c [s_t; c_t] + b_c)
  *   UR_S2S_ATTN_INPUT   (Bahdanau et al. 2015) c_t = attend(s_{t-1})
  *                                              s_t = cell([e(y_{t-1}); c_t], s_{t-1}),  o_t = s_t
- * and p(y_t | y_<t, x) = softmax(W_o o_t + b_o) over the Vt target words.
+ *   UR_S2S_ATTN_NONE    (Sutskever et al. 2014, Cho et al. 2014: no attention)
+ *                                              s_t = cell([e(y_{t-1})], s_{t-1}),  o_t = s_t
+ * Without attention everything the decoder knows of the source passes through s_0,
+ * the bridge of the final states (a bidirectional encoder's two directions are
+ * joined, [forward; backward], before the bridge): the fixed-vector bottleneck.
+ * and p(y_t | y_<t, x) = softmax(W_o o_t + b_o) over the Vt target words. With
+ * tie_output (Press & Wolf 2017) the output layer reuses the target embedding:
+ * W_o = E_t^T (Vt, E) when H == E, else W_o = P E_t^T with a projection P (H, E).
  *
  * Training is teacher-forced: the decoder reads the true previous word; the loss is
  * the mean negative log-likelihood per target token (EOS included), masked over
- * padding, with one output matmul over all steps. Decoding (greedy, sampling, beam
+ * padding, with one output matmul over all steps. Scheduled sampling (Bengio et al.
+ * 2015, ur_seq2seq_loss_sampled) replaces the true previous word by the model's own
+ * greedy prediction with probability 1 - p, drawn per word; no gradient flows
+ * through that choice. Decoding (greedy, sampling, beam
  * search) runs with the tape's gradients disabled and resets the tape it is given.
  *
  * Sequences are plain arrays of word ids without BOS/EOS (the model adds them).
@@ -37,10 +47,11 @@ extern "C" {
 typedef enum ur_s2s_attn_mode {
     UR_S2S_ATTN_OUTPUT = 0, /* context joins the output (Luong) */
     UR_S2S_ATTN_FEED,       /* and the previous output joins the input (Luong input feeding) */
-    UR_S2S_ATTN_INPUT       /* context of the previous state joins the input (Bahdanau) */
+    UR_S2S_ATTN_INPUT,      /* context of the previous state joins the input (Bahdanau) */
+    UR_S2S_ATTN_NONE        /* no attention: the fixed-vector bottleneck (Sutskever, Cho) */
 } ur_s2s_attn_mode;
 
-/* "output", "feed", "input" ("?" when out of range). */
+/* "output", "feed", "input", "none" ("?" when out of range). */
 const char *ur_s2s_attn_mode_name(ur_s2s_attn_mode m);
 
 typedef struct ur_seq2seq_config {
@@ -54,6 +65,7 @@ typedef struct ur_seq2seq_config {
     int attn_size;             /* A of additive scores */
     ur_s2s_attn_mode attn_mode;
     double dropout;            /* on embeddings and on o_t before the output layer (training) */
+    int tie_output;            /* 1: the output layer is the target embedding transposed */
     int bos_id, eos_id;        /* target ids of the start and end symbols */
     uint64_t seed;             /* of the initial values */
 } ur_seq2seq_config;
@@ -79,11 +91,20 @@ ur_node *ur_seq2seq_loss(ur_seq2seq *m, ur_tape *t, const int *const *src, const
                          const int *const *tgt, const int *tgt_len, int B, int train, uint64_t seed,
                          int *n_tokens);
 
+/* Scheduled sampling: like ur_seq2seq_loss, but at each decoder step t >= 1 each
+ * pair reads its true previous word with probability teacher_prob (in [0, 1]) and
+ * otherwise the argmax of the model's own logits of step t - 1 (computed without
+ * dropout and without gradient). The draws come from seed. teacher_prob 1 is
+ * ur_seq2seq_loss exactly, bit for bit. */
+ur_node *ur_seq2seq_loss_sampled(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len,
+                                 const int *const *tgt, const int *tgt_len, int B, int train, uint64_t seed,
+                                 double teacher_prob, int *n_tokens);
+
 /* Greedy decoding of B sources, at most max_len tokens each: out[b*max_len + i] the
  * tokens (EOS not stored), out_len[b] their number, logp[b] (may be NULL) the model's
  * log-probability of them (and of EOS if it came). attn (may be NULL) receives the
  * attention weights, attn[(b*max_len + i)*S + j] for output step i and source word j,
- * S = the longest src_len (zero past the end). */
+ * S = the longest src_len (zero past the end; all zero without attention). */
 ur_status ur_seq2seq_greedy(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *src_len, int B,
                             int max_len, int *out, int *out_len, double *logp, ur_real *attn);
 /* Like greedy, but each token is drawn from softmax(logits / temperature)

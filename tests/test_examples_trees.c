@@ -268,11 +268,105 @@ Test(seq2seq_app, beam_search_and_attention_svg, .timeout = 60) {
     ur_test_expect_failure(cmd, (const char *const[]){"--attention-example", NULL});
 }
 
+/* The part of a JSON line from "losses" on: every step's loss. */
+static const char *losses_of(const char *j) {
+    const char *l = strstr(j, "\"losses\"");
+    cr_assert_not_null(l, "no losses in %s", j);
+    return l;
+}
+
+/* --attention none: fewer parameters, still learns something, and has no attention
+ * to draw; --tie trains; scheduled sampling with probability 1 throughout
+ * (exp, k = 1) is teacher forcing bit for bit, the decaying schedules train and
+ * report their last probability. */
+Test(seq2seq_app, no_attention_tying_and_scheduled_sampling, .timeout = 60) {
+    char *base = ur_test_run_json(S2S_SMALL " --steps 60 --lr 5e-3 --json");
+    char *none = ur_test_run_json(S2S_SMALL " --steps 60 --lr 5e-3 --attention none --json");
+    cr_expect_lt(ur_test_json_number(none, "params"), ur_test_json_number(base, "params"));
+    cr_expect_lt(ur_test_json_number(none, "last_loss"), ur_test_json_number(none, "first_loss") - 0.5);
+    char *tied = ur_test_run_json(S2S_SMALL " --steps 60 --lr 5e-3 --tie --json");
+    cr_expect_lt(ur_test_json_number(tied, "last_loss"), ur_test_json_number(tied, "first_loss") - 0.5);
+    char *one = ur_test_run_json(S2S_SMALL " --steps 60 --lr 5e-3 --sampling exp --sampling-k 1 --json");
+    cr_expect_eq(ur_test_json_number(one, "teacher_prob_last"), 1);
+    cr_expect_str_eq(losses_of(one), losses_of(base), "probability 1 must be teacher forcing");
+    static const char *const schedules[] = {" --sampling linear", " --sampling exp", " --sampling sigmoid"};
+    for (int i = 0; i < 3; i++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, S2S_SMALL " --steps 60 --lr 5e-3 --epochs 1 --json%s", schedules[i]);
+        char *j = ur_test_run_json(cmd);
+        double p = ur_test_json_number(j, "teacher_prob_last");
+        cr_expect(p >= 0 && p < 1, "%s: last teacher-forcing probability %g", schedules[i], p);
+        cr_expect_lt(ur_test_json_number(j, "last_loss"), ur_test_json_number(j, "first_loss") - 0.5, "%s",
+                     schedules[i]);
+        free(j);
+    }
+    free(base);
+    free(none);
+    free(tied);
+    free(one);
+    ur_test_expect_failure(S2S_SMALL " --steps 1 --attention none --attention-svg x.svg",
+                           (const char *const[]){"--attention none", NULL});
+    ur_test_expect_failure(S2S_SMALL " --steps 1 --sampling exp --sampling-k 2",
+                           (const char *const[]){"--sampling-k", NULL});
+}
+
+/* Scores by source length: a run without attention writes them, a run with
+ * attention draws both; the file has a row per held-out length (max-digits 6: the
+ * held-out strings have 2-6 digits) whose counts add up to the held-out sources. */
+Test(seq2seq_app, scores_by_length_and_their_plot, .timeout = 60) {
+    char tsv[512], svg[512], cmd[2048];
+    ur_test_tmp_path("by-length.tsv", tsv, sizeof tsv);
+    ur_test_tmp_path("by-length.svg", svg, sizeof svg);
+    snprintf(cmd, sizeof cmd, S2S_SMALL " --steps 30 --attention none --by-length %s --json", tsv);
+    free(ur_test_run_json(cmd));
+    char *text = ur_test_read_file(tsv, NULL);
+    cr_assert_not_null(text, "no %s", tsv);
+    cr_expect(!strncmp(text, "# no attention\nlength\tsources\texact_match\tbleu4\n", 47), "%.80s", text);
+    int rows = 0;
+    long sources = 0;
+    for (const char *p = strchr(strchr(text, '\n') + 1, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        int len;
+        long n;
+        double exact, bleu;
+        cr_assert_eq(sscanf(p + 1, "%d\t%ld\t%lf\t%lf", &len, &n, &exact, &bleu), 4, "row: %.40s", p + 1);
+        cr_expect(len >= 1 && len <= 6 && is_fraction(exact) && is_fraction(bleu), "%d %g %g", len, exact, bleu);
+        rows++;
+        sources += n;
+    }
+    cr_expect(rows >= 3 && rows <= 6, "%d lengths", rows);
+    cr_expect_eq(sources, 1000);
+    free(text);
+    snprintf(cmd, sizeof cmd, S2S_SMALL " --steps 30 --compare-with %s --plot-by-length %s --json", tsv, svg);
+    free(ur_test_run_json(cmd));
+    char *pic = ur_test_read_file(svg, NULL);
+    cr_assert_not_null(pic, "no %s", svg);
+    int lines = 0, dots = 0;
+    for (const char *p = pic; (p = strstr(p, "<polyline")); p++) lines++;
+    for (const char *p = pic; (p = strstr(p, "<circle")); p++) dots++;
+    cr_expect_eq(lines, 2);
+    cr_expect_eq(dots, 2 * rows);
+    cr_expect(strstr(pic, ">no attention</text>") && strstr(pic, ">attention (feed)</text>"), "legend missing");
+    free(pic);
+    remove(tsv);
+    remove(svg);
+    /* a file that is not one */
+    snprintf(cmd, sizeof cmd, S2S_SMALL " --steps 1 --compare-with %s --plot-by-length %s", svg, svg);
+    FILE *f = fopen(svg, "w");
+    cr_assert_not_null(f);
+    fputs("# x\nlength\tsources\texact_match\tbleu4\n3\tmany\n", f);
+    fclose(f);
+    ur_test_expect_failure(cmd, (const char *const[]){"line 3", NULL});
+    remove(svg);
+}
+
 Test(seq2seq_app, resume_is_bit_identical, .timeout = 60) {
     char tsv[512], ck[512], base[2048], resume[2048];
     ur_test_tmp_path("s2s-resume.safetensors", ck, sizeof ck);
     /* reverse: dropout, Adam's moments, the bucketed order and the schedule resume */
     ur_test_check_resume(S2S_SMALL " --dropout 0.2", BIN "seq2seq" ONE " --show 0", 5, 11, ck);
+    /* the checkpoint records --attention none, --tie and the sampling schedule */
+    ur_test_check_resume(S2S_SMALL " --attention none --tie --sampling linear --sampling-k 12", BIN "seq2seq" ONE
+                         " --show 0", 5, 11, ck);
     /* a TSV: the vocabularies come back from the checkpoint with the same ids */
     ur_test_tmp_path("pairs.tsv", tsv, sizeof tsv);
     write_pairs(tsv);
@@ -383,6 +477,8 @@ Test(trees_apps, flag_errors_name_the_flag, .timeout = 30) {
                       "seq2seq: --score must be one of dot, general, additive, got \"cosine\"");
     expect_flag_error("seq2seq", "--attn-mode both",
                       "seq2seq: --attn-mode must be one of output, feed, input, got \"both\"");
+    expect_flag_error("seq2seq", "--sampling cosine",
+                      "seq2seq: --sampling must be one of none, linear, exp, sigmoid, got \"cosine\"");
     expect_flag_error("seq2seq", "--cell rnn", "seq2seq: --cell must be one of gru, lstm, got \"rnn\"");
     expect_flag_error("seq2seq", "--dropout 1.5", "seq2seq: --dropout must be a number in [0, 1), got \"1.5\"");
     expect_flag_error("seq2seq", "--batch 99999999999",

@@ -247,7 +247,8 @@ static ur_node *s2s_loss(ur_tape *t, void *ctx) {
     return ur_seq2seq_loss(c->m, t, SRCS, SRC_LEN, TGTS, TGT_LEN, 3, 1, 5, NULL);
 }
 
-static void check_seq2seq(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mode mode, int bi, double dropout) {
+static void check_seq2seq(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mode mode, int bi, double dropout,
+                          int tie) {
     ur_paramset *ps = ur_paramset_new();
     ur_seq2seq_config cfg = ur_seq2seq_defaults(6, 6, 1, 2);
     cfg.cell = cell;
@@ -258,6 +259,8 @@ static void check_seq2seq(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mod
     cfg.hidden = 3;
     cfg.attn_size = 3;
     cfg.dropout = dropout;
+    cfg.hidden = tie == 2 ? 4 : 3; /* tie 2: H != E, the tied output layer has a projection */
+    cfg.tie_output = tie != 0;
     s2s_case c = {ur_seq2seq_new(ps, "s2s", &cfg)};
     cr_assert_not_null(c.m, "%s", ur_last_error());
     ur_param *params[64];
@@ -275,9 +278,18 @@ static void check_seq2seq(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mod
 }
 
 Test(attention, gradcheck_seq2seq_with_padding) {
-    check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 0);
-    check_seq2seq(UR_RNN_LSTM, UR_ATTN_GENERAL, UR_S2S_ATTN_OUTPUT, 1, 0.2);
-    check_seq2seq(UR_RNN_GRU, UR_ATTN_DOT, UR_S2S_ATTN_INPUT, 0, 0);
+    check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 0, 0);
+    check_seq2seq(UR_RNN_LSTM, UR_ATTN_GENERAL, UR_S2S_ATTN_OUTPUT, 1, 0.2, 0);
+    check_seq2seq(UR_RNN_GRU, UR_ATTN_DOT, UR_S2S_ATTN_INPUT, 0, 0, 0);
+}
+
+/* Without attention (the decoder sees the source only through its initial state),
+ * and with the output layer tied to the target embedding (with and without the
+ * projection): the same check. */
+Test(attention, gradcheck_seq2seq_without_attention_and_tied) {
+    check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_NONE, 1, 0, 0);
+    check_seq2seq(UR_RNN_LSTM, UR_ATTN_ADDITIVE, UR_S2S_ATTN_NONE, 0, 0.2, 1);
+    check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 0, 2);
 }
 
 /* ---- layouts: time-major encoder states, one learned query ---- */

@@ -2,6 +2,7 @@
  * model's own scores, and a short training on reversing digit strings learns. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "unroll.h"
@@ -121,13 +122,12 @@ Test(seq2seq, sampling_is_seeded_and_cold_sampling_is_greedy) {
 }
 
 /* A few hundred steps on reversing digit strings: the loss must fall well below its
- * start and greedy decoding must get many strings right. */
-Test(seq2seq, short_training_on_reverse_learns, .timeout = 60) {
+ * start and greedy decoding must get many strings right. teacher_prob < 1 trains
+ * with scheduled sampling at that probability. */
+static void check_learns(ur_seq2seq *m, ur_paramset *ps, double teacher_prob, int min_right, double max_ppl) {
     static data train, dev;
     make_reverse(&train, 512, 5, 1);
     make_reverse(&dev, 64, 5, 2);
-    ur_paramset *ps = ur_paramset_new();
-    ur_seq2seq *m = small_model(ps, UR_RNN_GRU, UR_ATTN_DOT, UR_S2S_ATTN_FEED, 0, 32, 1);
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, 0.01);
     ur_optim *opt = ur_optim_new(ps, &oc);
     cr_assert_not_null(opt, "%s", ur_last_error());
@@ -137,8 +137,11 @@ Test(seq2seq, short_training_on_reverse_learns, .timeout = 60) {
     for (int s = 0; s < steps; s++) {
         int i0 = (s * B) % train.n;
         ur_tape_reset(t);
-        ur_node *loss = ur_seq2seq_loss(m, t, train.sp + i0, train.len + i0, train.tp + i0, train.len + i0, B, 1,
-                                        (uint64_t)s, NULL);
+        ur_node *loss = teacher_prob >= 1 ? ur_seq2seq_loss(m, t, train.sp + i0, train.len + i0, train.tp + i0,
+                                                            train.len + i0, B, 1, (uint64_t)s, NULL)
+                                          : ur_seq2seq_loss_sampled(m, t, train.sp + i0, train.len + i0,
+                                                                    train.tp + i0, train.len + i0, B, 1, (uint64_t)s,
+                                                                    teacher_prob, NULL);
         ur_optim_zero_grad(opt);
         cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
         ur_clip_grad_norm(ps, 5.0, NULL);
@@ -151,12 +154,96 @@ Test(seq2seq, short_training_on_reverse_learns, .timeout = 60) {
     cr_assert_eq(ur_seq2seq_greedy(m, t, dev.sp, dev.len, 64, 8, out, len, NULL, NULL), UR_OK);
     for (int b = 0; b < 64; b++)
         right += len[b] == dev.len[b] && !memcmp(out + b * 8, dev.tgt[b], (size_t)len[b] * sizeof(int));
-    cr_expect(right >= 32, "only %d of 64 reversed exactly", right);
+    cr_expect(right >= min_right, "only %d of 64 reversed exactly", right);
     double ppl;
     cr_assert_eq(ur_seq2seq_perplexity(m, t, dev.sp, dev.len, dev.tp, dev.len, 64, 16, &ppl, NULL), UR_OK);
-    cr_expect(ppl < 2.0, "perplexity %g", ppl);
+    cr_expect(ppl < max_ppl, "perplexity %g", ppl);
     ur_tape_free(t);
     ur_optim_free(opt);
+}
+
+Test(seq2seq, short_training_on_reverse_learns, .timeout = 60) {
+    ur_paramset *ps = ur_paramset_new();
+    ur_seq2seq *m = small_model(ps, UR_RNN_GRU, UR_ATTN_DOT, UR_S2S_ATTN_FEED, 0, 32, 1);
+    check_learns(m, ps, 1, 32, 2.0);
+    ur_seq2seq_free(m);
+    ur_paramset_free(ps);
+}
+
+/* The tied output layer (H 32 != E 16: with its projection) trains as well, with
+ * fewer parameters than the untied one. */
+Test(seq2seq, tied_output_layer_learns, .timeout = 60) {
+    ur_paramset *ps = ur_paramset_new(), *untied = ur_paramset_new();
+    ur_seq2seq_config c = ur_seq2seq_defaults(V, V, BOS, EOS);
+    c.score = UR_ATTN_DOT;
+    c.bidirectional = 0;
+    c.emb_dim = 16;
+    c.hidden = c.attn_size = 32;
+    ur_seq2seq *u = ur_seq2seq_new(untied, "s2s", &c);
+    c.tie_output = 1;
+    ur_seq2seq *m = ur_seq2seq_new(ps, "s2s", &c);
+    cr_assert(m && u, "%s", ur_last_error());
+    cr_expect_null(ur_paramset_find(ps, "s2s.out.W"));
+    cr_expect_not_null(ur_paramset_find(ps, "s2s.out.proj"));
+    cr_expect_eq(ur_paramset_numel(untied) - ur_paramset_numel(ps), (size_t)(32 * V - 32 * 16));
+    check_learns(m, ps, 1, 32, 2.0);
+    ur_seq2seq_free(u);
+    ur_seq2seq_free(m);
+    ur_paramset_free(untied);
+    ur_paramset_free(ps);
+}
+
+/* Scheduled sampling at teacher-forcing probability 0.5 still learns the task. */
+Test(seq2seq, scheduled_sampling_learns, .timeout = 60) {
+    ur_paramset *ps = ur_paramset_new();
+    ur_seq2seq *m = small_model(ps, UR_RNN_GRU, UR_ATTN_DOT, UR_S2S_ATTN_FEED, 0, 32, 1);
+    check_learns(m, ps, 0.5, 32, 2.0);
+    ur_seq2seq_free(m);
+    ur_paramset_free(ps);
+}
+
+/* Loss and every gradient of one training step; *grads gets them all (ps order). */
+static double one_step(ur_seq2seq *m, ur_paramset *ps, const data *d, int sampled, double p, float *grads) {
+    ur_tape *t = ur_tape_new();
+    ur_paramset_zero_grad(ps);
+    ur_node *loss = sampled ? ur_seq2seq_loss_sampled(m, t, d->sp, d->len, d->tp, d->len, 6, 1, 11, p, NULL)
+                            : ur_seq2seq_loss(m, t, d->sp, d->len, d->tp, d->len, 6, 1, 11, NULL);
+    cr_assert_not_null(loss, "%s", ur_tape_errmsg(t));
+    cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+    double l = ur_node_item(loss);
+    size_t k = 0;
+    for (int i = 0; i < ur_paramset_count(ps); i++) {
+        ur_param *q = ur_paramset_get(ps, i);
+        for (size_t j = 0; j < q->grad.size; j++) grads[k++] = (float)q->grad.data[j];
+    }
+    ur_tape_free(t);
+    return l;
+}
+
+/* Teacher-forcing probability 1 is teacher forcing, bit for bit (loss and
+ * gradients); probability 0 feeds the model's own predictions and changes the loss;
+ * a probability outside [0, 1] is an error on the tape. */
+Test(seq2seq, scheduled_sampling_at_probability_one_is_teacher_forcing) {
+    static data d;
+    make_reverse(&d, 6, 6, 4);
+    ur_paramset *ps = ur_paramset_new();
+    ur_seq2seq *m = small_model(ps, UR_RNN_LSTM, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 16, 2);
+    ur_seq2seq_config c = *ur_seq2seq_config_of(m);
+    cr_assert_eq(c.dropout, 0);
+    size_t n = ur_paramset_numel(ps);
+    float *g1 = malloc(n * sizeof *g1), *g2 = malloc(n * sizeof *g2);
+    cr_assert(g1 && g2);
+    double l1 = one_step(m, ps, &d, 0, 1, g1), l2 = one_step(m, ps, &d, 1, 1, g2);
+    cr_expect(l1 == l2, "loss %.17g vs %.17g", l1, l2);
+    cr_expect(!memcmp(g1, g2, n * sizeof *g1), "gradients differ");
+    double l0 = one_step(m, ps, &d, 1, 0, g2);
+    cr_expect(isfinite(l0) && l0 != l1, "own predictions: loss %g vs teacher-forced %g", l0, l1);
+    ur_tape *t = ur_tape_new();
+    cr_expect_null(ur_seq2seq_loss_sampled(m, t, d.sp, d.len, d.tp, d.len, 6, 1, 1, 1.5, NULL));
+    cr_expect(strstr(ur_tape_errmsg(t), "outside [0, 1]"), "%s", ur_tape_errmsg(t));
+    ur_tape_free(t);
+    free(g1);
+    free(g2);
     ur_seq2seq_free(m);
     ur_paramset_free(ps);
 }
@@ -167,7 +254,7 @@ Test(seq2seq, every_configuration_builds) {
     ur_rnn_kind cells[2] = {UR_RNN_GRU, UR_RNN_LSTM};
     for (int c = 0; c < 2; c++)
         for (int sc = UR_ATTN_DOT; sc <= UR_ATTN_ADDITIVE; sc++)
-            for (int mode = UR_S2S_ATTN_OUTPUT; mode <= UR_S2S_ATTN_INPUT; mode++)
+            for (int mode = UR_S2S_ATTN_OUTPUT; mode <= UR_S2S_ATTN_NONE; mode++)
                 for (int bi = 0; bi < 2; bi++) {
                     if (sc == UR_ATTN_DOT && bi) continue; /* dot needs equal widths */
                     ur_paramset *ps = ur_paramset_new();

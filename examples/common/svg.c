@@ -54,3 +54,65 @@ int svg_attention(const char *path, const ur_vocab *sv, const ur_vocab *tv, cons
     fputs("</svg>\n", f);
     return fclose(f) == 0;
 }
+
+/* ---- line plots ---- */
+
+int svg_lines(const char *path, const char *title, const char *xlabel, const char *ylabel, double ymax,
+              const svg_curve *c, int n_curves) {
+    static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+    const int n_colors = (int)(sizeof colors / sizeof colors[0]);
+    double x0 = INFINITY, x1 = -INFINITY;
+    for (int k = 0; k < n_curves; k++)
+        for (int i = 0; i < c[k].n; i++) {
+            if (c[k].x[i] < x0) x0 = c[k].x[i];
+            if (c[k].x[i] > x1) x1 = c[k].x[i];
+        }
+    if (!(x0 <= x1)) x0 = 0, x1 = 1;
+    if (x1 == x0) x1 = x0 + 1;
+    FILE *f = fopen(path, "w");
+    if (!f) return 0;
+    const int W = 560, H = 360, left = 60, right = 20, top = 56, bottom = 50;
+    const int pw = W - left - right, ph = H - top - bottom;
+#define PX(v) (left + ((v) - x0) / (x1 - x0) * pw)
+#define PY(v) (top + ph - ((v) < 0 ? 0 : (v) > ymax ? ymax : (v)) / ymax * ph)
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">", W / 2);
+    svg_text(f, title);
+    fputs("</text>\n", f);
+    for (int g = 0; g <= 4; g++) { /* horizontal grid at quarters of ymax */
+        double v = ymax * g / 4;
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", left, PY(v), left + pw,
+                PY(v));
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", left - 6, PY(v) + 4, v);
+    }
+    for (double v = ceil(x0); v <= x1; v += 1) /* a tick per integer x */
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", PX(v), top + ph + 16, v);
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", left, top, pw,
+            ph);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + pw / 2, H - 10);
+    svg_text(f, xlabel);
+    fprintf(f, "</text>\n<text x=\"16\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 16 %d)\">",
+            top + ph / 2, top + ph / 2);
+    svg_text(f, ylabel);
+    fputs("</text>\n", f);
+    for (int k = 0; k < n_curves; k++) {
+        const char *col = colors[k % n_colors];
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", col);
+        for (int i = 0; i < c[k].n; i++) fprintf(f, "%s%.1f,%.1f", i ? " " : "", PX(c[k].x[i]), PY(c[k].y[i]));
+        fputs("\"/>\n", f);
+        for (int i = 0; i < c[k].n; i++)
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%g: %.2f</title></circle>\n",
+                    PX(c[k].x[i]), PY(c[k].y[i]), col, c[k].x[i], c[k].y[i]);
+        int lx = left + 240 * k, ly = top - 12; /* the legend, side by side above the plot */
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx,
+                ly - 4, lx + 20, ly - 4, col);
+        fprintf(f, "<text x=\"%d\" y=\"%d\">", lx + 26, ly);
+        svg_text(f, c[k].label ? c[k].label : "");
+        fputs("</text>\n", f);
+    }
+#undef PX
+#undef PY
+    fputs("</svg>\n", f);
+    return fclose(f) == 0;
+}
