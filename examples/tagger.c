@@ -76,19 +76,9 @@ static int n_tags(const config *cfg) { return is_bio(cfg) ? UR_BIO_COUNT : UR_UP
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--train", "--dev", "--word-dim", "--char", "--char-dim", "--char-filters",
                                      "--hidden", "--layers", "--dropout", "--word-dropout", "--min-count",
-                                     "--batch", "--epochs", "--limit", "--lr", "--clip", "--seed", NULL};
-/* Stored too, read only when present: checkpoints written before them are UPOS taggers. */
-static const char *const STORED_NER[] = {"--scheme", "--crf", "--no-constraints", NULL};
-enum { N_STORED = sizeof STORED / sizeof STORED[0] + sizeof STORED_NER / sizeof STORED_NER[0] - 1 };
-
-/* STORED then STORED_NER, NULL-terminated, into all[N_STORED]. */
-static const char *const *stored_all(const char **all) {
-    int n = 0;
-    for (int i = 0; STORED[i]; i++) all[n++] = STORED[i];
-    for (int i = 0; STORED_NER[i]; i++) all[n++] = STORED_NER[i];
-    all[n] = NULL;
-    return all;
-}
+                                     "--batch", "--epochs", "--limit", "--lr", "--clip", "--seed",
+                                     /* older checkpoints are UPOS taggers without these */
+                                     CLI_ADDED_LATER, "--scheme", "--crf", "--no-constraints", NULL};
 
 /* ---- words ---- */
 
@@ -624,11 +614,6 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "tagger", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
-    if (ck && ur_ckpt_meta(ck, "scheme") && cli_meta_get(ck, c.load, opts, n_opts, STORED_NER) != 0) {
-        ur_ckpt_close(ck);
-        return 1;
-    }
-    if (ck) cli_parse(argc, argv, ABOUT, opts, n_opts); /* the command line wins, as in cli_start */
     if (dist_cli_start("tagger") != 0) return 1; /* under mpirun: one process per rank */
     if (check_flags(&cfg, ck) != 0) {
         ur_ckpt_close(ck);
@@ -737,9 +722,8 @@ int main(int argc, char **argv) {
 
     /* ---- save, evaluate ---- */
     if (ok && c.save) {
-        const char *all[N_STORED];
         ok = cli_save_with_vocab(c.save, "tagger", m.ps, opt, d.vocab, cli_batcher_rng_to_save(&batches, run.last),
-                                 opts, n_opts, stored_all(all));
+                                 opts, n_opts, STORED);
         if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
     }
     score last = {NAN, NAN, 0, {0}};

@@ -66,8 +66,15 @@ int cli_save_with_vocab(const char *path, const char *prog, const ur_paramset *p
                         const ur_vocab *v, const ur_rng *rng, const cli_opt *opts, int n_opts,
                         const char *const *stored) {
     if (!dist_cli_rank0()) return 1; /* one writer */
-    char store[24][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
-    ur_ckpt_kv meta[32];
+    enum { MAX_STORED = 48 };
+    int n_stored = 0;
+    while (stored[n_stored]) n_stored++;
+    if (n_stored > MAX_STORED) {
+        fprintf(stderr, "%s: %d stored settings, at most %d\n", prog, n_stored, MAX_STORED);
+        return 0;
+    }
+    char store[MAX_STORED][CLI_META_LEN], rng_hex[UR_CKPT_RNG_HEX];
+    ur_ckpt_kv meta[MAX_STORED + 8];
     char *vocab = cli_vocab_to_text(v, 2); /* after <pad>, <unk> */
     int k = cli_meta_put(opts, n_opts, stored, store, meta);
     ur_ckpt_rng_encode(rng, rng_hex);

@@ -167,8 +167,9 @@ static const cli_opt *find_opt(const cli_opt *opts, int n, const char *name) {
 int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char (*store)[CLI_META_LEN],
                  ur_ckpt_kv *kv) {
     int k = 0;
-    for (; names[k]; k++) {
-        const cli_opt *o = find_opt(opts, n_opts, names[k]);
+    for (int i = 0; names[i]; i++) {
+        if (!strcmp(names[i], CLI_ADDED_LATER)) continue;
+        const cli_opt *o = find_opt(opts, n_opts, names[i]);
         char *v = store[k];
         if (!o) v[0] = '\0';
         else switch (o->type) {
@@ -181,17 +182,24 @@ int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char
                 snprintf(v, CLI_META_LEN, "%s", s ? s : "");
             }
             }
-        kv[k].key = names[k] + 2; /* "--hidden" -> "hidden" */
+        kv[k].key = names[i] + 2; /* "--hidden" -> "hidden" */
         kv[k].value = v;
+        k++;
     }
     kv[k].key = kv[k].value = NULL;
     return k;
 }
 
 int cli_meta_get(const ur_ckpt *ck, const char *path, const cli_opt *opts, int n_opts, const char *const *names) {
+    int later = 0;
     for (int k = 0; names[k]; k++) {
+        if (!strcmp(names[k], CLI_ADDED_LATER)) {
+            later = 1;
+            continue;
+        }
         const cli_opt *o = find_opt(opts, n_opts, names[k]);
         const char *v = ur_ckpt_meta(ck, names[k] + 2);
+        if (!v && later) continue; /* an older checkpoint: the default stays */
         if (!v) {
             fprintf(stderr, "%s: metadata '%s' is missing (not a checkpoint of this program?)\n", path,
                     names[k] + 2);

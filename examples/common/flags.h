@@ -66,6 +66,11 @@ int cli_choice_index(const char *const *choices, const char *s);
  * text into kv ({"hidden", "256"}: the name without "--"), then a {NULL, NULL} entry;
  * kv needs one entry per name plus one, store one row per name. Returns the count. */
 enum { CLI_META_LEN = 256 };
+/* In a list of stored flags, the flags after CLI_ADDED_LATER were added to the
+ * program after checkpoints had been written without them: cli_meta_get leaves
+ * such a flag at its default when the checkpoint lacks it (an older checkpoint
+ * then loads as the model it was). cli_meta_put skips the marker. */
+#define CLI_ADDED_LATER "(added later)"
 int cli_meta_put(const cli_opt *opts, int n_opts, const char *const *names, char (*store)[CLI_META_LEN],
                  ur_ckpt_kv *kv);
 /* Sets each named flag from the checkpoint's metadata (checked as on the command
