@@ -31,6 +31,7 @@
 #include "checkpoint_hooks_internal.h"
 #include "cli.h"
 #include "dist_cli.h"
+#include "rnn_flags.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_init.h"
@@ -54,12 +55,13 @@ typedef struct config {
     int sample;        /* characters to sample at the end */
     double temperature;
     const char *prime;
+    rnn_flags rf;      /* --init, --forget-bias, --variational, --clip-value */
 } config;
 
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--data", "--gen-bytes", "--gen-seed", "--cell", "--layers", "--hidden",
                                      "--embed", "--dropout", "--bptt", "--batch", "--lr", "--clip",
-                                     "--iters", "--seed", NULL};
+                                     "--iters", "--seed", RNN_FLAG_NAMES, NULL};
 
 /* ---- the model ---- */
 typedef struct model {
@@ -98,6 +100,7 @@ static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t
     rc.num_layers = cfg->layers;
     rc.dropout = cfg->dropout;
     rc.seed = seed;
+    rnn_flags_apply(&cfg->rf, &rc);
     m->rnn = ur_rnn_new(m->ps, "rnn", &rc);
     m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){cfg->hidden, V});
     m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){V});
@@ -324,7 +327,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
     *cfg = (config){.data = NULL, .gen_bytes = 262144, .gen_seed = 7, .cell = "lstm", .layers = 1, .hidden = 256,
                     .embed = 64, .dropout = 0, .bptt = 64, .batch = 64, .lr = 3e-3, .clip = 5, .iters = 0,
                     .eval_every = 0, .val_chars = 0, .log_every = 10, .sample = 300, .temperature = 0.8,
-                    .prime = NULL};
+                    .prime = NULL, .rf = RNN_FLAGS_DEFAULT};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_TEXT("--data", &cfg->data, "text file (default: generated play text, no download)"),
@@ -348,6 +351,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_INT("--sample", &cfg->sample, 0, 1000000, "characters to sample at the end (default 300)"),
         CLI_REAL("--temperature", &cfg->temperature, 0, 100, "sampling temperature (default 0.8; 0: greedy)"),
         CLI_TEXT("--prime", &cfg->prime, "text to start the sample with (default: the first character)"),
+        RNN_FLAG_OPTS(cfg->rf),
     };
     _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
     memcpy(opts, table, sizeof table);
@@ -509,7 +513,7 @@ int main(int argc, char **argv) {
 
         if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1)); /* cosine from lr to lr/10 over --iters */
-        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK || (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
             ok = 0;
             break;

@@ -107,6 +107,35 @@ Test(apps, char_rnn_gru_and_rnn_one_hot, .timeout = 60) {
     free(j);
 }
 
+/* The recurrent-network flags: each changes the run, and a checkpoint keeps them
+ * (the resumed run gets no flags but --load, and must still match bit for bit). */
+Test(apps, char_rnn_rnn_flags, .timeout = 60) {
+    char *j = ur_test_run_json(CHAR_SMALL " --steps 3 --sample 0 --json");
+    double plain = ur_test_json_number(j, "first_loss");
+    free(j);
+    j = ur_test_run_json(CHAR_SMALL " --steps 3 --sample 0 --init orthogonal --forget-bias 1 --json");
+    double ortho = ur_test_json_number(j, "first_loss");
+    cr_expect(isfinite(ortho) && ortho != plain, "--init orthogonal changed nothing: %g", ortho);
+    free(j);
+    j = ur_test_run_json(CHAR_SMALL " --cell rnn_relu --init identity --lr 1e-3 --steps 10 --sample 0 --json");
+    cr_expect(isfinite(ur_test_json_number(j, "val_loss")), "IRNN: %s", j);
+    free(j);
+    j = ur_test_run_json(CHAR_SMALL " --cell gru_reset_before --steps 10 --sample 0 --json");
+    cr_expect(isfinite(ur_test_json_number(j, "val_loss")), "gru_reset_before: %s", j);
+    free(j);
+    /* Adam rescales what it gets, but gradients clamped to 1e-9 sit far below its
+     * epsilon: the loss stays where it started */
+    j = ur_test_run_json(CHAR_SMALL " --steps 20 --sample 0 --clip-value 1e-9 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(fabs(last - first) < 0.05, "--clip-value 1e-9: the loss moved %g -> %g", first, last);
+    free(j);
+    char ck[512];
+    ur_test_tmp_path("char-flags.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --sample 10 --layers 2 --dropout 0.2 --variational --init orthogonal "
+                                    "--forget-bias 1 --clip-value 0.01",
+                         BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10, ck);
+}
+
 Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {
     char path[512], cmd[1024];
     if (!ur_test_data_path("tinyshakespeare/input.txt", path, sizeof path))
@@ -238,6 +267,31 @@ Test(apps, classify_resume_and_eval, .timeout = 60) {
     cr_expect_eq((int)ur_test_json_number(j, "examples"), 40);
     free(j);
     remove(train);
+    remove(ck);
+}
+
+Test(apps, tagger_and_classify_rnn_flags, .timeout = 60) {
+    char conllu[512], trees[512], ck[512], base[2048], cmd[2048];
+    ur_test_tmp_path("flags.conllu", conllu, sizeof conllu);
+    ur_test_tmp_path("flags-trees.txt", trees, sizeof trees);
+    ur_test_tmp_path("flags.safetensors", ck, sizeof ck);
+    write_conllu(conllu, 40);
+    write_trees(trees, 40);
+    snprintf(base, sizeof base, TAG_SMALL " --train %s --init orthogonal --forget-bias 1 --variational "
+             "--clip-value 0.05", conllu);
+    ur_test_check_resume(base, BIN "tagger" ONE, 3, 6, ck); /* the flags come back from the checkpoint */
+    snprintf(base, sizeof base, CLS_SMALL " --train %s --cell gru_reset_before --init identity --variational "
+             "--clip-value 0.05", trees);
+    ur_test_check_resume(base, BIN "classify" ONE, 3, 6, ck);
+    snprintf(cmd, sizeof cmd, CLS_SMALL " --train %s --dev %s --cell gru_reset_before --epochs 8 --lr 0.01 "
+             "--dropout 0.1 --json", trees, trees);
+    char *j = ur_test_run_json(cmd);
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(isfinite(first) && last < first, "gru_reset_before: loss %g -> %g", first, last);
+    cr_expect_gt(ur_test_json_number(j, "dev_accuracy"), 0.9, "gru_reset_before: %s", j);
+    free(j);
+    remove(conllu);
+    remove(trees);
     remove(ck);
 }
 
