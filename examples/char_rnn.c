@@ -8,6 +8,8 @@
  *     x_t = E[c_t]                    (B, E) embedding rows, or one-hot rows (B, V) with --embed 0
  *     h_t = RNN, GRU or LSTM stack    (B, H) ur_rnn_forward over the whole segment
  *     y_t = h_t W_out + b_out         (B, V) scores of the next byte
+ *     with --tie: y_t = h_t P E^T + b_out, the embedding read backwards (Press & Wolf
+ *     2017; Inan et al. 2017): no (H, V) matrix, and P (H, E) only when H != E
  *     L   = mean over t, b of cross_entropy(y_t, c_{t+1})
  *
  * Truncated backpropagation through time: stream b reads its own slice of the
@@ -47,6 +49,7 @@ typedef struct config {
     int layers, hidden, embed;
     double dropout;    /* between layers and before the output layer */
     int bptt, batch;
+    int tie;           /* output layer = embedding transposed */
     double lr, clip;
     long iters;        /* planned training steps (the learning-rate schedule spans them) */
     long eval_every;   /* validation every N steps (0: only at the end) */
@@ -61,7 +64,7 @@ typedef struct config {
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--data", "--gen-bytes", "--gen-seed", "--cell", "--layers", "--hidden",
                                      "--embed", "--dropout", "--bptt", "--batch", "--lr", "--clip",
-                                     "--iters", "--seed", RNN_FLAG_NAMES, NULL};
+                                     "--iters", "--seed", RNN_FLAG_NAMES, "--tie", NULL};
 
 /* ---- the model ---- */
 typedef struct model {
@@ -69,8 +72,9 @@ typedef struct model {
     ur_rnn *rnn;
     ur_param *embed;         /* (V, E), or NULL: one-hot inputs */
     ur_tensor *identity;     /* (V, V): one-hot rows, when there is no embedding */
-    ur_param *W_out, *b_out; /* (H, V), (V) */
-    int V, H;
+    ur_param *W_out, *b_out; /* (H, V), (V); W_out NULL when tied */
+    ur_param *proj;          /* tied, H != E: (H, E) from the hidden state to the embedding space */
+    int V, H, tie;
     double dropout;
 } model;
 
@@ -102,9 +106,14 @@ static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t
     rc.seed = seed;
     rnn_flags_apply(&cfg->rf, &rc);
     m->rnn = ur_rnn_new(m->ps, "rnn", &rc);
-    m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){cfg->hidden, V});
     m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){V});
-    return m->rnn && m->W_out && m->b_out && ur_init_xavier_uniform(&m->W_out->value, rng, 1.0) == UR_OK;
+    if (!m->rnn || !m->b_out) return 0;
+    m->tie = cfg->tie;
+    if (m->tie && cfg->hidden == in) return 1; /* logits = h E^T + b */
+    ur_param **w = m->tie ? &m->proj : &m->W_out;
+    *w = m->tie ? ur_paramset_add(m->ps, "out.proj", 2, (int[]){cfg->hidden, in})
+                : ur_paramset_add(m->ps, "out.weight", 2, (int[]){cfg->hidden, V});
+    return *w && ur_init_xavier_uniform(&(*w)->value, rng, 1.0) == UR_OK;
 }
 
 static void model_free(model *m) {
@@ -126,7 +135,12 @@ static ur_node *model_forward(ur_tape *t, model *m, const int *ids, int T, int B
     ur_node *y = *h;
     if (args->training && m->dropout > 0) y = ur_dropout(t, y, (ur_real)m->dropout, args->seed ^ 0x5eedULL);
     y = ur_reshape(t, y, 2, (int[]){T * B, m->H});                       /* (T*B, H) */
-    y = ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (T*B, V) */
+    if (m->tie) { /* E has two uses now; its gradient is the sum of both */
+        if (m->proj) y = ur_matmul(t, y, ur_param_node(t, m->proj), 0, 0); /* (T*B, E) */
+        y = ur_add(t, ur_matmul(t, y, table, 0, 1), ur_param_node(t, m->b_out)); /* (T*B, E) x (E, V) */
+    } else {
+        y = ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (T*B, V) */
+    }
     ur_node_set_label(t, y, "logits");
     return y;
 }
@@ -340,6 +354,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout between layers and before the output (default 0)"),
         CLI_INT("--bptt", &cfg->bptt, 1, 4096, "segment length of truncated BPTT (default 64)"),
         CLI_INT("--batch", &cfg->batch, 1, 4096, "parallel streams (default 64)"),
+        CLI_BOOL("--tie", &cfg->tie, "output layer = the embedding transposed (+ an (H, E) projection if H != E)"),
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
         CLI_LONG("--iters", &cfg->iters, 0, 1000000000, "planned training steps (default 600, or 2500 with --data)"),
@@ -421,6 +436,11 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "char_rnn", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (cfg.tie && cfg.embed == 0) {
+        fprintf(stderr, "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0\n");
+        ur_ckpt_close(ck);
+        return 2;
+    }
     if (dist_cli_start("char_rnn") != 0) return 1; /* under mpirun: one process per rank */
     if (cfg.iters <= 0) cfg.iters = cfg.data && cfg.data[0] ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
@@ -473,7 +493,8 @@ int main(int argc, char **argv) {
     if (ok)
         printf("model: %s, %d layer(s) x %d hidden, %s, %zu parameters; batch %d x bptt %d, Adam lr %g, "
                "clip %g, %ld steps%s\n",
-               cfg.cell, cfg.layers, cfg.hidden, cfg.embed ? "embedding" : "one-hot inputs",
+               cfg.cell, cfg.layers, cfg.hidden,
+               cfg.embed ? (cfg.tie ? "tied embedding" : "embedding") : "one-hot inputs",
                ur_paramset_numel(m.ps), B, T, cfg.lr, cfg.clip, cfg.iters,
                first ? " (resumed)" : "");
 

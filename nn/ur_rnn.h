@@ -57,7 +57,7 @@
  * owning a (H, V) matrix:  logits = ur_matmul(t, h, E, 0, 1)  -- h (N, H), E^T
  * (H, V) -> (N, V). E's one node then has two consumers and its gradient is the
  * sum of both uses; no code is needed. H must equal the embedding size (or add a
- * (H, E) projection first).
+ * (H, E) projection first; examples/char_rnn.c --tie does both).
  *
  * Truncated BPTT: after a segment, copy the final states out of the tape
  * (ur_rnn_state_save) and, after ur_tape_reset, feed them in as constants for the

@@ -136,6 +136,34 @@ Test(apps, char_rnn_rnn_flags, .timeout = 60) {
                          BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10, ck);
 }
 
+static double char_params(const char *flags) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, CHAR_SMALL " --steps 1 --sample 0 --val-chars 100 --json %s", flags);
+    char *j = ur_test_run_json(cmd);
+    double n = ur_test_json_number(j, "params");
+    free(j);
+    return n;
+}
+
+/* --tie: the (H, V) output matrix goes; an (H, E) projection comes when H != E. A
+ * tied run trains, and a checkpoint of one resumes bit for bit. */
+Test(apps, char_rnn_tie, .timeout = 60) {
+    double d_same = char_params("--hidden 16") - char_params("--hidden 16 --tie"); /* H = E = 16: H*V */
+    double V = d_same / 16;
+    cr_expect(V == floor(V) && V > 20 && V < 128, "H = E: %g fewer parameters is not 16 * V", d_same);
+    double d_proj = char_params("") - char_params("--tie"); /* H = 64, E = 16: H*V - H*E */
+    cr_expect_eq(d_proj, 64 * V - 64 * 16, "H != E: %g fewer parameters, expected 64*%g - 64*16", d_proj, V);
+    char *j = ur_test_run_json(CHAR_SMALL " --tie --steps 60 --sample 20 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(isfinite(first) && last < first - 0.5, "tied: the loss did not fall: %g -> %g", first, last);
+    free(j);
+    char ck[512];
+    ur_test_tmp_path("char-tie.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --sample 10 --tie", BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10, ck);
+    expect_flag_error("char_rnn", "--tie --embed 0",
+                      "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0");
+}
+
 Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {
     char path[512], cmd[1024];
     if (!ur_test_data_path("tinyshakespeare/input.txt", path, sizeof path))
