@@ -18,6 +18,13 @@
  * as constants (ur_rnn_state_feed): the model's memory runs on across segments, but
  * gradients stop at the cut, so one step costs T time steps whatever the text length.
  *
+ * BPTT(k1, k2) (Williams & Peng 1990), --bptt K1 --bptt-window K2: the streams still
+ * advance K1 bytes per step, but each step runs the last K2 bytes, from the state
+ * carried K2 - K1 bytes before the new ones, and puts the loss on the last K1
+ * positions only: every loss backpropagates at least K2 - K1 steps, where plain
+ * truncation (K2 = K1) gives the first byte of a segment no gradient history at all.
+ * The state carried on is the one after the first K1 bytes of the window.
+ *
  * Validation loss is reported in bits per character, L / ln 2, and as perplexity
  * exp(L): the model is as unsure as a uniform choice among exp(L) characters.
  *
@@ -50,6 +57,7 @@ typedef struct config {
     double dropout;    /* between layers and before the output layer */
     int bptt, batch;
     int tie;           /* output layer = embedding transposed */
+    int window;        /* BPTT(k1, k2): steps each loss backpropagates (0: --bptt) */
     double lr, clip;
     long iters;        /* planned training steps (the learning-rate schedule spans them) */
     long eval_every;   /* validation every N steps (0: only at the end) */
@@ -64,7 +72,7 @@ typedef struct config {
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--data", "--gen-bytes", "--gen-seed", "--cell", "--layers", "--hidden",
                                      "--embed", "--dropout", "--bptt", "--batch", "--lr", "--clip",
-                                     "--iters", "--seed", RNN_FLAG_NAMES, "--tie", NULL};
+                                     "--iters", "--seed", RNN_FLAG_NAMES, "--tie", "--bptt-window", NULL};
 
 /* ---- the model ---- */
 typedef struct model {
@@ -122,19 +130,42 @@ static void model_free(model *m) {
     ur_tensor_free(m->identity);
 }
 
-/* Scores of the next byte after each of the T*B bytes ids (time-major: ids[t*B + b]).
- * Returns logits (T*B, V); *h gets the top layer's outputs (T, B, H). */
+/* The RNN over x (T, B, E) in two runs, steps [0, n) and [n, T), the second from the
+ * first's final states (on the tape: the gradient flows through): *final gets the
+ * states after step n, where the next window of BPTT(k1, k2) starts. Returns (T*B, H). */
+static ur_node *rnn_split(ur_tape *t, model *m, ur_node *x, int n, const ur_rnn_args *args, ur_rnn_final *final) {
+    int T = ur_node_dim(x, 0), B = ur_node_dim(x, 1), E = ur_node_dim(x, 2);
+    ur_node *rows = ur_reshape(t, x, 2, (int[]){T * B, E});
+    ur_node *xa = ur_reshape(t, ur_slice(t, rows, 0, 0, n * B), 3, (int[]){n, B, E});
+    ur_node *xb = ur_reshape(t, ur_slice(t, rows, 0, n * B, (T - n) * B), 3, (int[]){T - n, B, E});
+    ur_node *h[2];
+    h[0] = ur_rnn_forward(m->rnn, t, xa, args, final); /* (n, B, H) */
+    ur_rnn_args rest = *args;
+    rest.seed = args->seed ^ 0xb0b0ULL; /* other dropout masks for the second part */
+    for (int j = 0; j < UR_CELL_MAX_STATES; j++)
+        for (int k = 0; k < UR_RNN_MAX_STATES; k++) rest.s0[j][k] = final->s[j][k];
+    h[1] = ur_rnn_forward(m->rnn, t, xb, &rest, NULL); /* (T - n, B, H) */
+    for (int i = 0; i < 2; i++) h[i] = ur_reshape(t, h[i], 2, (int[]){ur_node_dim(h[i], 0) * B, m->H});
+    return ur_reshape(t, ur_concat(t, 2, h, 0), 3, (int[]){T, B, m->H});
+}
+
+/* Scores of the next byte after each of the T*B bytes ids (time-major: ids[t*B + b]),
+ * for the last `keep` steps only. Returns logits (keep*B, V); *h gets the top layer's
+ * outputs (T, B, H). *final gets the states after step T, or, when 0 < split < T,
+ * after step split (rnn_split). */
 static ur_node *model_forward(ur_tape *t, model *m, const int *ids, int T, int B, const ur_rnn_args *args,
-                              ur_rnn_final *final, ur_node **h) {
+                              ur_rnn_final *final, ur_node **h, int split, int keep) {
     ur_node *table = m->embed ? ur_param_node(t, m->embed) : ur_input(t, m->identity);
     ur_node *x = ur_gather(t, table, ids, T * B);                        /* (T*B, E) */
     x = ur_reshape(t, x, 3, (int[]){T, B, ur_node_dim(x, 1)});           /* (T, B, E) */
     ur_node_set_label(t, x, "x");
-    *h = ur_rnn_forward(m->rnn, t, x, args, final);                      /* (T, B, H) */
+    *h = split > 0 && split < T ? rnn_split(t, m, x, split, args, final)
+                                : ur_rnn_forward(m->rnn, t, x, args, final); /* (T, B, H) */
     ur_node_set_label(t, *h, "h");
     ur_node *y = *h;
     if (args->training && m->dropout > 0) y = ur_dropout(t, y, (ur_real)m->dropout, args->seed ^ 0x5eedULL);
     y = ur_reshape(t, y, 2, (int[]){T * B, m->H});                       /* (T*B, H) */
+    if (keep < T) y = ur_slice(t, y, 0, (T - keep) * B, keep * B);       /* (keep*B, H) */
     if (m->tie) { /* E has two uses now; its gradient is the sum of both */
         if (m->proj) y = ur_matmul(t, y, ur_param_node(t, m->proj), 0, 0); /* (T*B, E) */
         y = ur_add(t, ur_matmul(t, y, table, 0, 1), ur_param_node(t, m->b_out)); /* (T*B, E) x (E, V) */
@@ -146,12 +177,12 @@ static ur_node *model_forward(ur_tape *t, model *m, const int *ids, int T, int B
 }
 
 /* ---- batches of the training text ----
- * Stream b reads ids[b*L .. (b+1)*L], L = (n - 1) / B; segment s of an epoch is its
- * bytes s*T .. s*T + T - 1 (inputs) and the bytes one further on (targets). */
-static void segment(const int *ids, size_t L, int B, int T, long s, int *x, int *y) {
+ * Stream b reads ids[b*L .. (b+1)*L], L = (n - 1) / B; a window of an epoch is its
+ * bytes from .. from + T - 1 (inputs) and the bytes one further on (targets). */
+static void read_window(const int *ids, size_t L, int B, int T, long from, int *x, int *y) {
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++) {
-            size_t at = (size_t)b * L + (size_t)s * (size_t)T + (size_t)t;
+            size_t at = (size_t)b * L + (size_t)from + (size_t)t;
             x[t * B + b] = ids[at];
             y[t * B + b] = ids[at + 1];
         }
@@ -181,7 +212,7 @@ static double evaluate(model *m, ur_tape *t, const int *ids, size_t n, int B, in
         ur_rnn_final fin;
         ur_node *h;
         ur_rnn_state_feed(st, t, &args);
-        ur_node *loss = ur_cross_entropy(t, model_forward(t, m, x, Ts, B, &args, &fin, &h), y, NULL);
+        ur_node *loss = ur_cross_entropy(t, model_forward(t, m, x, Ts, B, &args, &fin, &h, Ts, Ts), y, NULL);
         if (ur_tape_error(t)) {
             sum = NAN;
             break;
@@ -205,7 +236,7 @@ static ur_node *sample_forward(model *m, ur_tape *t, ur_rnn_state *st, const int
     ur_rnn_final fin;
     ur_node *h;
     ur_rnn_state_feed(st, t, &args);
-    ur_node *logits = model_forward(t, m, ids, T, 1, &args, &fin, &h);
+    ur_node *logits = model_forward(t, m, ids, T, 1, &args, &fin, &h, T, T);
     if (ur_tape_error(t)) {
         fprintf(stderr, "char_rnn: sampling: %s\n", ur_tape_errmsg(t));
         return NULL;
@@ -352,7 +383,9 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_INT("--hidden", &cfg->hidden, 1, 4096, "hidden units per layer (default 256)"),
         CLI_INT("--embed", &cfg->embed, 0, 4096, "embedding size, 0 for one-hot inputs (default 64)"),
         CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout between layers and before the output (default 0)"),
-        CLI_INT("--bptt", &cfg->bptt, 1, 4096, "segment length of truncated BPTT (default 64)"),
+        CLI_INT("--bptt", &cfg->bptt, 1, 4096, "segment length of truncated BPTT: bytes per step (default 64)"),
+        CLI_INT("--bptt-window", &cfg->window, 0, 4096,
+                "BPTT(k1, k2): each step runs the last N >= --bptt bytes, loss on the newest --bptt (default: --bptt)"),
         CLI_INT("--batch", &cfg->batch, 1, 4096, "parallel streams (default 64)"),
         CLI_BOOL("--tie", &cfg->tie, "output layer = the embedding transposed (+ an (H, E) projection if H != E)"),
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"),
@@ -441,6 +474,12 @@ int main(int argc, char **argv) {
         ur_ckpt_close(ck);
         return 2;
     }
+    if (cfg.window == 0) cfg.window = cfg.bptt;
+    if (cfg.window < cfg.bptt) {
+        fprintf(stderr, "char_rnn: --bptt-window must be at least --bptt (%d), got %d\n", cfg.bptt, cfg.window);
+        ur_ckpt_close(ck);
+        return 2;
+    }
     if (dist_cli_start("char_rnn") != 0) return 1; /* under mpirun: one process per rank */
     if (cfg.iters <= 0) cfg.iters = cfg.data && cfg.data[0] ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
@@ -454,7 +493,7 @@ int main(int argc, char **argv) {
         ur_ckpt_close(ck);
         return 1;
     }
-    const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt;
+    const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt, W = cfg.window;
     int lo, Bn = dist_cli_share(B, &lo); /* this rank's streams [lo, lo + Bn) */
     if (Bn < 1) {
         fprintf(stderr, "char_rnn: --batch %d gives this rank no stream\n", B);
@@ -478,7 +517,7 @@ int main(int argc, char **argv) {
     ur_optim *opt = NULL;
     ur_rnn_state *state = NULL;
     ur_tape *tape = ur_tape_new();
-    int *x = malloc((size_t)T * (size_t)B * sizeof *x), *y = malloc((size_t)T * (size_t)B * sizeof *y);
+    int *x = malloc((size_t)W * (size_t)B * sizeof *x), *y = malloc((size_t)W * (size_t)B * sizeof *y);
     char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
     int ok = tape && x && y && sample && model_build(&m, &cfg, V, &rng, (uint64_t)c.seed) &&
              (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, Bn)) != NULL;
@@ -507,9 +546,13 @@ int main(int argc, char **argv) {
     for (step = first + 1; ok && step <= last; step++) {
         long s = (step - 1) % segs_per_epoch; /* segment within the epoch */
         if (s == 0) ur_rnn_state_zero(state); /* every stream starts over */
-        segment(corpus->ids, L, B, T, s, x, y);
-        dist_cli_columns(x, T, B, lo, Bn); /* this rank's streams */
-        dist_cli_columns(y, T, B, lo, Bn);
+        /* the window [from, end) ends with the T new bytes; the state is carried from
+         * `from`, and the next window starts at `next` (= end when W = T) */
+        long end = (s + 1) * T, from = end - W > 0 ? end - W : 0, next = end + T - W > 0 ? end + T - W : 0;
+        int Tw = (int)(end - from), split = (int)(next - from);
+        read_window(corpus->ids, L, B, Tw, from, x, y);
+        dist_cli_columns(x, Tw, B, lo, Bn); /* this rank's streams */
+        dist_cli_columns(y, Tw, B, lo, Bn);
 
         ur_tape_reset(tape);
         ur_rnn_args args = {0};
@@ -518,14 +561,15 @@ int main(int argc, char **argv) {
         ur_rnn_state_feed(state, tape, &args);
         ur_rnn_final fin;
         ur_node *h;
-        ur_node *loss = ur_cross_entropy(tape, model_forward(tape, &m, x, T, Bn, &args, &fin, &h), y, NULL);
+        ur_node *logits = model_forward(tape, &m, x, Tw, Bn, &args, &fin, &h, split, T); /* the newest T */
+        ur_node *loss = ur_cross_entropy(tape, logits, y + (size_t)(Tw - T) * (size_t)Bn, NULL);
         ur_optim_zero_grad(opt);
         if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "char_rnn: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
             ok = 0;
             break;
         }
-        ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
+        if (split > 0) ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
         double lv = ur_node_item(loss); /* then the mean over the ranks, each weighted by its tokens */
         if (dist_cli_reduce("char_rnn", m.ps, (double)T * Bn, &lv, NULL) != 0) {
             ok = 0;

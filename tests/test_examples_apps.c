@@ -164,6 +164,43 @@ Test(apps, char_rnn_tie, .timeout = 60) {
                       "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0");
 }
 
+/* The per-step losses of a char_rnn run with extra flags (n of them). */
+static int char_losses(const char *flags, double *losses, int cap) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, CHAR_SMALL " --bptt 16 --layers 2 --sample 0 --json %s", flags);
+    char *j = ur_test_run_json(cmd);
+    int n = ur_test_json_array(j, "losses", losses, cap);
+    free(j);
+    return n;
+}
+
+/* BPTT(k1, k2): K2 = K1 is today's truncation bit for bit (dropout, two layers). With
+ * the learning rate at 0 the weights stay put, so a window that starts K2 - K1 bytes
+ * earlier from the state carried there must see exactly the losses of plain
+ * truncation: same states, loss on the same K1 bytes. With learning, the longer
+ * gradient path changes the updates. A windowed run resumes bit for bit. */
+Test(apps, char_rnn_bptt_window, .timeout = 60) {
+    double a[16], b[16];
+    int n = char_losses("--steps 12 --dropout 0.2", a, 16);
+    cr_assert_eq(n, 12);
+    cr_assert_eq(char_losses("--steps 12 --dropout 0.2 --bptt-window 16", b, 16), 12);
+    for (int i = 0; i < n; i++) cr_expect_eq(a[i], b[i], "K2 = K1, step %d: %.9g vs %.9g", i + 1, a[i], b[i]);
+    char_losses("--steps 12 --lr 0", a, 16);
+    char_losses("--steps 12 --lr 0 --bptt-window 40", b, 16);
+    for (int i = 0; i < n; i++)
+        cr_expect_float_eq(a[i], b[i], 1e-5, "lr 0, K2 = 40, step %d: %.9g vs %.9g", i + 1, a[i], b[i]);
+    char_losses("--steps 12", a, 16);
+    char_losses("--steps 12 --bptt-window 40", b, 16);
+    cr_expect_eq(a[0], b[0], "step 1 has no earlier bytes: the same window"); /* 16 bytes either way */
+    cr_expect_neq(a[11], b[11], "K2 = 40 trained exactly like K2 = 16");
+    char ck[512];
+    ur_test_tmp_path("char-window.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --bptt 16 --bptt-window 40 --sample 10",
+                         BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10, ck);
+    expect_flag_error("char_rnn", "--bptt 16 --bptt-window 8",
+                      "char_rnn: --bptt-window must be at least --bptt (16), got 8");
+}
+
 Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {
     char path[512], cmd[1024];
     if (!ur_test_data_path("tinyshakespeare/input.txt", path, sizeof path))
