@@ -58,6 +58,7 @@ typedef struct config {
     int bptt, batch;
     int tie;           /* output layer = embedding transposed */
     int window;        /* BPTT(k1, k2): steps each loss backpropagates (0: --bptt) */
+    int residual;      /* layers 1.. add their input to their output */
     double lr, clip;
     long iters;        /* planned training steps (the learning-rate schedule spans them) */
     long eval_every;   /* validation every N steps (0: only at the end) */
@@ -72,7 +73,7 @@ typedef struct config {
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--data", "--gen-bytes", "--gen-seed", "--cell", "--layers", "--hidden",
                                      "--embed", "--dropout", "--bptt", "--batch", "--lr", "--clip",
-                                     "--iters", "--seed", RNN_FLAG_NAMES, "--tie", "--bptt-window", NULL};
+                                     "--iters", "--seed", RNN_FLAG_NAMES, "--tie", "--bptt-window", "--residual", NULL};
 
 /* ---- the model ---- */
 typedef struct model {
@@ -111,6 +112,7 @@ static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t
     ur_rnn_config rc = ur_rnn_defaults_cell(cell_def(cfg->cell), in, cfg->hidden);
     rc.num_layers = cfg->layers;
     rc.dropout = cfg->dropout;
+    rc.residual = cfg->residual;
     rc.seed = seed;
     rnn_flags_apply(&cfg->rf, &rc);
     m->rnn = ur_rnn_new(m->ps, "rnn", &rc);
@@ -380,6 +382,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_ANY_LONG("--gen-seed", &cfg->gen_seed, "seed of the generated text (default 7)"),
         CLI_CHOICE("--cell", &cfg->cell, (const char *const *)CELLS, "recurrent cell (default lstm)"),
         CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "stacked layers (default 1)"),
+        CLI_BOOL("--residual", &cfg->residual, "layers 2.. add their input to their output (residual connections)"),
         CLI_INT("--hidden", &cfg->hidden, 1, 4096, "hidden units per layer (default 256)"),
         CLI_INT("--embed", &cfg->embed, 0, 4096, "embedding size, 0 for one-hot inputs (default 64)"),
         CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout between layers and before the output (default 0)"),

@@ -201,6 +201,18 @@ Test(apps, char_rnn_bptt_window, .timeout = 60) {
                       "char_rnn: --bptt-window must be at least --bptt (16), got 8");
 }
 
+/* --residual: a 3-layer residual stack trains, and a checkpoint keeps the flag. */
+Test(apps, char_rnn_residual, .timeout = 60) {
+    char *j = ur_test_run_json(CHAR_SMALL " --layers 3 --residual --steps 40 --sample 0 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(isfinite(first) && last < first - 0.5, "residual: the loss did not fall: %g -> %g", first, last);
+    free(j);
+    char ck[512];
+    ur_test_tmp_path("char-residual.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --layers 2 --residual --sample 10", BIN "char_rnn" ONE " --val-chars 4000 --sample 10",
+                         4, 8, ck);
+}
+
 Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {
     char path[512], cmd[1024];
     if (!ur_test_data_path("tinyshakespeare/input.txt", path, sizeof path))
