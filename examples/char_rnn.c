@@ -73,7 +73,8 @@ typedef struct config {
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--data", "--gen-bytes", "--gen-seed", "--cell", "--layers", "--hidden",
                                      "--embed", "--dropout", "--bptt", "--batch", "--lr", "--clip",
-                                     "--iters", "--seed", RNN_FLAG_NAMES, "--tie", "--bptt-window", "--residual", NULL};
+                                     "--iters", "--seed", RNN_FLAG_NAMES, "--tie", "--bptt-window", "--residual",
+                                     NULL};
 
 /* ---- the model ---- */
 typedef struct model {
@@ -142,11 +143,13 @@ static ur_node *rnn_split(ur_tape *t, model *m, ur_node *x, int n, const ur_rnn_
     ur_node *xb = ur_reshape(t, ur_slice(t, rows, 0, n * B, (T - n) * B), 3, (int[]){T - n, B, E});
     ur_node *h[2];
     h[0] = ur_rnn_forward(m->rnn, t, xa, args, final); /* (n, B, H) */
+    if (!h[0]) return NULL;                             /* the error is on the tape */
     ur_rnn_args rest = *args;
     rest.seed = args->seed ^ 0xb0b0ULL; /* other dropout masks for the second part */
     for (int j = 0; j < UR_CELL_MAX_STATES; j++)
         for (int k = 0; k < UR_RNN_MAX_STATES; k++) rest.s0[j][k] = final->s[j][k];
     h[1] = ur_rnn_forward(m->rnn, t, xb, &rest, NULL); /* (T - n, B, H) */
+    if (!h[1]) return NULL;
     for (int i = 0; i < 2; i++) h[i] = ur_reshape(t, h[i], 2, (int[]){ur_node_dim(h[i], 0) * B, m->H});
     return ur_reshape(t, ur_concat(t, 2, h, 0), 3, (int[]){T, B, m->H});
 }
@@ -169,10 +172,10 @@ static ur_node *model_forward(ur_tape *t, model *m, const int *ids, int T, int B
     y = ur_reshape(t, y, 2, (int[]){T * B, m->H});                       /* (T*B, H) */
     if (keep < T) y = ur_slice(t, y, 0, (T - keep) * B, keep * B);       /* (keep*B, H) */
     if (m->tie) { /* E has two uses now; its gradient is the sum of both */
-        if (m->proj) y = ur_matmul(t, y, ur_param_node(t, m->proj), 0, 0); /* (T*B, E) */
-        y = ur_add(t, ur_matmul(t, y, table, 0, 1), ur_param_node(t, m->b_out)); /* (T*B, E) x (E, V) */
+        if (m->proj) y = ur_matmul(t, y, ur_param_node(t, m->proj), 0, 0); /* (keep*B, E) */
+        y = ur_add(t, ur_matmul(t, y, table, 0, 1), ur_param_node(t, m->b_out)); /* (keep*B, E) x (E, V) */
     } else {
-        y = ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (T*B, V) */
+        y = ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (keep*B, V) */
     }
     ur_node_set_label(t, y, "logits");
     return y;
