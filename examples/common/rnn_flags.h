@@ -7,8 +7,6 @@
 #ifndef UR_EXAMPLES_RNN_FLAGS_H
 #define UR_EXAMPLES_RNN_FLAGS_H
 
-#include <string.h>
-
 #include "flags.h"
 #include "ur_optim.h"
 #include "ur_rnn.h"
