@@ -584,7 +584,8 @@ int main(int argc, char **argv) {
 
         if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1)); /* cosine from lr to lr/10 over --iters */
-        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK || (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK ||
+            (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
             ok = 0;
             break;

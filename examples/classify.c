@@ -536,7 +536,8 @@ int main(int argc, char **argv) {
         }
         run.tokens = before + (long)tokens;
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK || (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK ||
+            (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "classify: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;

@@ -159,7 +159,8 @@ Test(apps, char_rnn_tie, .timeout = 60) {
     free(j);
     char ck[512];
     ur_test_tmp_path("char-tie.safetensors", ck, sizeof ck);
-    ur_test_check_resume(CHAR_SMALL " --sample 10 --tie", BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10, ck);
+    ur_test_check_resume(CHAR_SMALL " --sample 10 --tie", BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10,
+                         ck);
     expect_flag_error("char_rnn", "--tie --embed 0",
                       "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0");
 }
@@ -209,8 +210,8 @@ Test(apps, char_rnn_residual, .timeout = 60) {
     free(j);
     char ck[512];
     ur_test_tmp_path("char-residual.safetensors", ck, sizeof ck);
-    ur_test_check_resume(CHAR_SMALL " --layers 2 --residual --sample 10", BIN "char_rnn" ONE " --val-chars 4000 --sample 10",
-                         4, 8, ck);
+    ur_test_check_resume(CHAR_SMALL " --layers 2 --residual --sample 10",
+                         BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 4, 8, ck);
 }
 
 Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {

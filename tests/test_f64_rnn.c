@@ -179,7 +179,8 @@ Test(rnn_grad, residual_layers) {
     ur_rng_seed(&rng, 3);
     ur_tensor *x = ur_tensor_new(3, (int[]){3, 2, 3});
     fill(x, &rng, 1);
-    ur_node *a = ur_rnn_forward(deep, t, ur_input(t, x), NULL, NULL), *b = ur_rnn_forward(one, t, ur_input(t, x), NULL, NULL);
+    ur_node *a = ur_rnn_forward(deep, t, ur_input(t, x), NULL, NULL);
+    ur_node *b = ur_rnn_forward(one, t, ur_input(t, x), NULL, NULL);
     cr_assert(a && b, "%s", ur_tape_errmsg(t));
     for (int i = 0; i < 3 * 2 * 4; i++)
         cr_expect_float_eq(ur_node_cdata(a)[i], ur_node_cdata(b)[i], 1e-12, "element %d", i);
