@@ -8,6 +8,8 @@
  *     x_t = E[c_t]                    (B, E) embedding rows, or one-hot rows (B, V) with --embed 0
  *     h_t = RNN, GRU or LSTM stack    (B, H) ur_rnn_forward over the whole segment
  *     y_t = h_t W_out + b_out         (B, V) scores of the next byte
+ *     with --tie: y_t = h_t P E^T + b_out, the embedding read backwards (Press & Wolf
+ *     2017; Inan et al. 2017): no (H, V) matrix, and P (H, E) only when H != E
  *     L   = mean over t, b of cross_entropy(y_t, c_{t+1})
  *
  * Truncated backpropagation through time: stream b reads its own slice of the
@@ -15,6 +17,13 @@
  * segment are copied out of the tape (ur_rnn_state_save) and fed into the next one
  * as constants (ur_rnn_state_feed): the model's memory runs on across segments, but
  * gradients stop at the cut, so one step costs T time steps whatever the text length.
+ *
+ * BPTT(k1, k2) (Williams & Peng 1990), --bptt K1 --bptt-window K2: the streams still
+ * advance K1 bytes per step, but each step runs the last K2 bytes, from the state
+ * carried K2 - K1 bytes before the new ones, and puts the loss on the last K1
+ * positions only: every loss backpropagates at least K2 - K1 steps, where plain
+ * truncation (K2 = K1) gives the first byte of a segment no gradient history at all.
+ * The state carried on is the one after the first K1 bytes of the window.
  *
  * Validation loss is reported in bits per character, L / ln 2, and as perplexity
  * exp(L): the model is as unsure as a uniform choice among exp(L) characters.
@@ -31,6 +40,7 @@
 #include "checkpoint_hooks_internal.h"
 #include "cli.h"
 #include "dist_cli.h"
+#include "rnn_flags.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_init.h"
@@ -46,6 +56,9 @@ typedef struct config {
     int layers, hidden, embed;
     double dropout;    /* between layers and before the output layer */
     int bptt, batch;
+    int tie;           /* output layer = embedding transposed */
+    int window;        /* BPTT(k1, k2): steps each loss backpropagates (0: --bptt) */
+    int residual;      /* layers 1.. add their input to their output */
     double lr, clip;
     long iters;        /* planned training steps (the learning-rate schedule spans them) */
     long eval_every;   /* validation every N steps (0: only at the end) */
@@ -54,12 +67,14 @@ typedef struct config {
     int sample;        /* characters to sample at the end */
     double temperature;
     const char *prime;
+    rnn_flags rf;      /* --init, --forget-bias, --variational, --clip-value */
 } config;
 
 /* The flags that define the model and the run: kept in checkpoints. */
 static const char *const STORED[] = {"--data", "--gen-bytes", "--gen-seed", "--cell", "--layers", "--hidden",
                                      "--embed", "--dropout", "--bptt", "--batch", "--lr", "--clip",
-                                     "--iters", "--seed", NULL};
+                                     "--iters", "--seed", CLI_ADDED_LATER, RNN_FLAG_NAMES, "--tie", "--bptt-window", "--residual",
+                                     NULL};
 
 /* ---- the model ---- */
 typedef struct model {
@@ -67,8 +82,9 @@ typedef struct model {
     ur_rnn *rnn;
     ur_param *embed;         /* (V, E), or NULL: one-hot inputs */
     ur_tensor *identity;     /* (V, V): one-hot rows, when there is no embedding */
-    ur_param *W_out, *b_out; /* (H, V), (V) */
-    int V, H;
+    ur_param *W_out, *b_out; /* (H, V), (V); W_out NULL when tied */
+    ur_param *proj;          /* tied, H != E: (H, E) from the hidden state to the embedding space */
+    int V, H, tie;
     double dropout;
 } model;
 
@@ -97,11 +113,18 @@ static int model_build(model *m, const config *cfg, int V, ur_rng *rng, uint64_t
     ur_rnn_config rc = ur_rnn_defaults_cell(cell_def(cfg->cell), in, cfg->hidden);
     rc.num_layers = cfg->layers;
     rc.dropout = cfg->dropout;
+    rc.residual = cfg->residual;
     rc.seed = seed;
+    rnn_flags_apply(&cfg->rf, &rc);
     m->rnn = ur_rnn_new(m->ps, "rnn", &rc);
-    m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){cfg->hidden, V});
     m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){V});
-    return m->rnn && m->W_out && m->b_out && ur_init_xavier_uniform(&m->W_out->value, rng, 1.0) == UR_OK;
+    if (!m->rnn || !m->b_out) return 0;
+    m->tie = cfg->tie;
+    if (m->tie && cfg->hidden == in) return 1; /* logits = h E^T + b */
+    ur_param **w = m->tie ? &m->proj : &m->W_out;
+    *w = m->tie ? ur_paramset_add(m->ps, "out.proj", 2, (int[]){cfg->hidden, in})
+                : ur_paramset_add(m->ps, "out.weight", 2, (int[]){cfg->hidden, V});
+    return *w && ur_init_xavier_uniform(&(*w)->value, rng, 1.0) == UR_OK;
 }
 
 static void model_free(model *m) {
@@ -110,31 +133,61 @@ static void model_free(model *m) {
     ur_tensor_free(m->identity);
 }
 
-/* Scores of the next byte after each of the T*B bytes ids (time-major: ids[t*B + b]).
- * Returns logits (T*B, V); *h gets the top layer's outputs (T, B, H). */
+/* The RNN over x (T, B, E) in two runs, steps [0, n) and [n, T), the second from the
+ * first's final states (on the tape: the gradient flows through): *final gets the
+ * states after step n, where the next window of BPTT(k1, k2) starts. Returns (T*B, H). */
+static ur_node *rnn_split(ur_tape *t, model *m, ur_node *x, int n, const ur_rnn_args *args, ur_rnn_final *final) {
+    int T = ur_node_dim(x, 0), B = ur_node_dim(x, 1), E = ur_node_dim(x, 2);
+    ur_node *rows = ur_reshape(t, x, 2, (int[]){T * B, E});
+    ur_node *xa = ur_reshape(t, ur_slice(t, rows, 0, 0, n * B), 3, (int[]){n, B, E});
+    ur_node *xb = ur_reshape(t, ur_slice(t, rows, 0, n * B, (T - n) * B), 3, (int[]){T - n, B, E});
+    ur_node *h[2];
+    h[0] = ur_rnn_forward(m->rnn, t, xa, args, final); /* (n, B, H) */
+    if (!h[0]) return NULL;                             /* the error is on the tape */
+    ur_rnn_args rest = *args;
+    rest.seed = args->seed ^ 0xb0b0ULL; /* other dropout masks for the second part */
+    for (int j = 0; j < UR_CELL_MAX_STATES; j++)
+        for (int k = 0; k < UR_RNN_MAX_STATES; k++) rest.s0[j][k] = final->s[j][k];
+    h[1] = ur_rnn_forward(m->rnn, t, xb, &rest, NULL); /* (T - n, B, H) */
+    if (!h[1]) return NULL;
+    for (int i = 0; i < 2; i++) h[i] = ur_reshape(t, h[i], 2, (int[]){ur_node_dim(h[i], 0) * B, m->H});
+    return ur_reshape(t, ur_concat(t, 2, h, 0), 3, (int[]){T, B, m->H});
+}
+
+/* Scores of the next byte after each of the T*B bytes ids (time-major: ids[t*B + b]),
+ * for the last `keep` steps only. Returns logits (keep*B, V); *h gets the top layer's
+ * outputs (T, B, H). *final gets the states after step T, or, when 0 < split < T,
+ * after step split (rnn_split). */
 static ur_node *model_forward(ur_tape *t, model *m, const int *ids, int T, int B, const ur_rnn_args *args,
-                              ur_rnn_final *final, ur_node **h) {
+                              ur_rnn_final *final, ur_node **h, int split, int keep) {
     ur_node *table = m->embed ? ur_param_node(t, m->embed) : ur_input(t, m->identity);
     ur_node *x = ur_gather(t, table, ids, T * B);                        /* (T*B, E) */
     x = ur_reshape(t, x, 3, (int[]){T, B, ur_node_dim(x, 1)});           /* (T, B, E) */
     ur_node_set_label(t, x, "x");
-    *h = ur_rnn_forward(m->rnn, t, x, args, final);                      /* (T, B, H) */
+    *h = split > 0 && split < T ? rnn_split(t, m, x, split, args, final)
+                                : ur_rnn_forward(m->rnn, t, x, args, final); /* (T, B, H) */
     ur_node_set_label(t, *h, "h");
     ur_node *y = *h;
     if (args->training && m->dropout > 0) y = ur_dropout(t, y, (ur_real)m->dropout, args->seed ^ 0x5eedULL);
     y = ur_reshape(t, y, 2, (int[]){T * B, m->H});                       /* (T*B, H) */
-    y = ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (T*B, V) */
+    if (keep < T) y = ur_slice(t, y, 0, (T - keep) * B, keep * B);       /* (keep*B, H) */
+    if (m->tie) { /* E has two uses now; its gradient is the sum of both */
+        if (m->proj) y = ur_matmul(t, y, ur_param_node(t, m->proj), 0, 0); /* (keep*B, E) */
+        y = ur_add(t, ur_matmul(t, y, table, 0, 1), ur_param_node(t, m->b_out)); /* (keep*B, E) x (E, V) */
+    } else {
+        y = ur_linear(t, y, ur_param_node(t, m->W_out), ur_param_node(t, m->b_out)); /* (keep*B, V) */
+    }
     ur_node_set_label(t, y, "logits");
     return y;
 }
 
 /* ---- batches of the training text ----
- * Stream b reads ids[b*L .. (b+1)*L], L = (n - 1) / B; segment s of an epoch is its
- * bytes s*T .. s*T + T - 1 (inputs) and the bytes one further on (targets). */
-static void segment(const int *ids, size_t L, int B, int T, long s, int *x, int *y) {
+ * Stream b reads ids[b*L .. (b+1)*L], L = (n - 1) / B; a window of an epoch is its
+ * bytes from .. from + T - 1 (inputs) and the bytes one further on (targets). */
+static void read_window(const int *ids, size_t L, int B, int T, long from, int *x, int *y) {
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++) {
-            size_t at = (size_t)b * L + (size_t)s * (size_t)T + (size_t)t;
+            size_t at = (size_t)b * L + (size_t)from + (size_t)t;
             x[t * B + b] = ids[at];
             y[t * B + b] = ids[at + 1];
         }
@@ -164,7 +217,7 @@ static double evaluate(model *m, ur_tape *t, const int *ids, size_t n, int B, in
         ur_rnn_final fin;
         ur_node *h;
         ur_rnn_state_feed(st, t, &args);
-        ur_node *loss = ur_cross_entropy(t, model_forward(t, m, x, Ts, B, &args, &fin, &h), y, NULL);
+        ur_node *loss = ur_cross_entropy(t, model_forward(t, m, x, Ts, B, &args, &fin, &h, Ts, Ts), y, NULL);
         if (ur_tape_error(t)) {
             sum = NAN;
             break;
@@ -188,7 +241,7 @@ static ur_node *sample_forward(model *m, ur_tape *t, ur_rnn_state *st, const int
     ur_rnn_final fin;
     ur_node *h;
     ur_rnn_state_feed(st, t, &args);
-    ur_node *logits = model_forward(t, m, ids, T, 1, &args, &fin, &h);
+    ur_node *logits = model_forward(t, m, ids, T, 1, &args, &fin, &h, T, T);
     if (ur_tape_error(t)) {
         fprintf(stderr, "char_rnn: sampling: %s\n", ur_tape_errmsg(t));
         return NULL;
@@ -324,7 +377,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
     *cfg = (config){.data = NULL, .gen_bytes = 262144, .gen_seed = 7, .cell = "lstm", .layers = 1, .hidden = 256,
                     .embed = 64, .dropout = 0, .bptt = 64, .batch = 64, .lr = 3e-3, .clip = 5, .iters = 0,
                     .eval_every = 0, .val_chars = 0, .log_every = 10, .sample = 300, .temperature = 0.8,
-                    .prime = NULL};
+                    .prime = NULL, .rf = RNN_FLAGS_DEFAULT};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_TEXT("--data", &cfg->data, "text file (default: generated play text, no download)"),
@@ -332,11 +385,15 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_ANY_LONG("--gen-seed", &cfg->gen_seed, "seed of the generated text (default 7)"),
         CLI_CHOICE("--cell", &cfg->cell, (const char *const *)CELLS, "recurrent cell (default lstm)"),
         CLI_INT("--layers", &cfg->layers, 1, UR_RNN_MAX_LAYERS, "stacked layers (default 1)"),
+        CLI_BOOL("--residual", &cfg->residual, "layers 2.. add their input to their output (residual connections)"),
         CLI_INT("--hidden", &cfg->hidden, 1, 4096, "hidden units per layer (default 256)"),
         CLI_INT("--embed", &cfg->embed, 0, 4096, "embedding size, 0 for one-hot inputs (default 64)"),
         CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout between layers and before the output (default 0)"),
-        CLI_INT("--bptt", &cfg->bptt, 1, 4096, "segment length of truncated BPTT (default 64)"),
+        CLI_INT("--bptt", &cfg->bptt, 1, 4096, "segment length of truncated BPTT: bytes per step (default 64)"),
+        CLI_INT("--bptt-window", &cfg->window, 0, 4096,
+                "BPTT(k1, k2): each step runs the last N >= --bptt bytes, loss on the newest --bptt (default: --bptt)"),
         CLI_INT("--batch", &cfg->batch, 1, 4096, "parallel streams (default 64)"),
+        CLI_BOOL("--tie", &cfg->tie, "output layer = the embedding transposed (+ an (H, E) projection if H != E)"),
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 3e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
         CLI_LONG("--iters", &cfg->iters, 0, 1000000000, "planned training steps (default 600, or 2500 with --data)"),
@@ -348,6 +405,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_INT("--sample", &cfg->sample, 0, 1000000, "characters to sample at the end (default 300)"),
         CLI_REAL("--temperature", &cfg->temperature, 0, 100, "sampling temperature (default 0.8; 0: greedy)"),
         CLI_TEXT("--prime", &cfg->prime, "text to start the sample with (default: the first character)"),
+        RNN_FLAG_OPTS(cfg->rf),
     };
     _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
     memcpy(opts, table, sizeof table);
@@ -417,6 +475,17 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "char_rnn", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
+    if (cfg.tie && cfg.embed == 0) {
+        fprintf(stderr, "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0\n");
+        ur_ckpt_close(ck);
+        return 2;
+    }
+    if (cfg.window == 0) cfg.window = cfg.bptt;
+    if (cfg.window < cfg.bptt) {
+        fprintf(stderr, "char_rnn: --bptt-window must be at least --bptt (%d), got %d\n", cfg.bptt, cfg.window);
+        ur_ckpt_close(ck);
+        return 2;
+    }
     if (dist_cli_start("char_rnn") != 0) return 1; /* under mpirun: one process per rank */
     if (cfg.iters <= 0) cfg.iters = cfg.data && cfg.data[0] ? 2500 : 600;
     if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
@@ -430,7 +499,7 @@ int main(int argc, char **argv) {
         ur_ckpt_close(ck);
         return 1;
     }
-    const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt;
+    const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt, W = cfg.window;
     int lo, Bn = dist_cli_share(B, &lo); /* this rank's streams [lo, lo + Bn) */
     if (Bn < 1) {
         fprintf(stderr, "char_rnn: --batch %d gives this rank no stream\n", B);
@@ -454,7 +523,7 @@ int main(int argc, char **argv) {
     ur_optim *opt = NULL;
     ur_rnn_state *state = NULL;
     ur_tape *tape = ur_tape_new();
-    int *x = malloc((size_t)T * (size_t)B * sizeof *x), *y = malloc((size_t)T * (size_t)B * sizeof *y);
+    int *x = malloc((size_t)W * (size_t)B * sizeof *x), *y = malloc((size_t)W * (size_t)B * sizeof *y);
     char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
     int ok = tape && x && y && sample && model_build(&m, &cfg, V, &rng, (uint64_t)c.seed) &&
              (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, Bn)) != NULL;
@@ -469,7 +538,8 @@ int main(int argc, char **argv) {
     if (ok)
         printf("model: %s, %d layer(s) x %d hidden, %s, %zu parameters; batch %d x bptt %d, Adam lr %g, "
                "clip %g, %ld steps%s\n",
-               cfg.cell, cfg.layers, cfg.hidden, cfg.embed ? "embedding" : "one-hot inputs",
+               cfg.cell, cfg.layers, cfg.hidden,
+               cfg.embed ? (cfg.tie ? "tied embedding" : "embedding") : "one-hot inputs",
                ur_paramset_numel(m.ps), B, T, cfg.lr, cfg.clip, cfg.iters,
                first ? " (resumed)" : "");
 
@@ -482,9 +552,13 @@ int main(int argc, char **argv) {
     for (step = first + 1; ok && step <= last; step++) {
         long s = (step - 1) % segs_per_epoch; /* segment within the epoch */
         if (s == 0) ur_rnn_state_zero(state); /* every stream starts over */
-        segment(corpus->ids, L, B, T, s, x, y);
-        dist_cli_columns(x, T, B, lo, Bn); /* this rank's streams */
-        dist_cli_columns(y, T, B, lo, Bn);
+        /* the window [from, end) ends with the T new bytes; the state is carried from
+         * `from`, and the next window starts at `next` (= end when W = T) */
+        long end = (s + 1) * T, from = end - W > 0 ? end - W : 0, next = end + T - W > 0 ? end + T - W : 0;
+        int Tw = (int)(end - from), split = (int)(next - from);
+        read_window(corpus->ids, L, B, Tw, from, x, y);
+        dist_cli_columns(x, Tw, B, lo, Bn); /* this rank's streams */
+        dist_cli_columns(y, Tw, B, lo, Bn);
 
         ur_tape_reset(tape);
         ur_rnn_args args = {0};
@@ -493,14 +567,15 @@ int main(int argc, char **argv) {
         ur_rnn_state_feed(state, tape, &args);
         ur_rnn_final fin;
         ur_node *h;
-        ur_node *loss = ur_cross_entropy(tape, model_forward(tape, &m, x, T, Bn, &args, &fin, &h), y, NULL);
+        ur_node *logits = model_forward(tape, &m, x, Tw, Bn, &args, &fin, &h, split, T); /* the newest T */
+        ur_node *loss = ur_cross_entropy(tape, logits, y + (size_t)(Tw - T) * (size_t)Bn, NULL);
         ur_optim_zero_grad(opt);
         if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "char_rnn: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
             ok = 0;
             break;
         }
-        ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
+        if (split > 0) ur_rnn_state_save(state, &fin); /* values go on, the gradient stops here */
         double lv = ur_node_item(loss); /* then the mean over the ranks, each weighted by its tokens */
         if (dist_cli_reduce("char_rnn", m.ps, (double)T * Bn, &lv, NULL) != 0) {
             ok = 0;
@@ -509,7 +584,8 @@ int main(int argc, char **argv) {
 
         if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
         ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1)); /* cosine from lr to lr/10 over --iters */
-        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK ||
+            (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
             ok = 0;
             break;

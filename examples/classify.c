@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "dist_cli.h"
 #include "epochs.h"
+#include "rnn_flags.h"
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_init.h"
@@ -44,17 +45,18 @@ typedef struct config {
     int bidir, embed, hidden, layers, phrases, min_count, batch, epochs, limit;
     double dropout, word_dropout, lr, clip;
     long log_every;
+    rnn_flags rf; /* --init, --forget-bias, --variational, --clip-value */
 } config;
 
 static const char *const STORED[] = {"--train", "--dev", "--task", "--cell", "--pool", "--bidir", "--embed",
                                      "--hidden", "--layers", "--dropout", "--word-dropout", "--phrases",
                                      "--min-count", "--batch", "--epochs", "--limit", "--lr", "--clip",
-                                     "--seed", NULL};
+                                     "--seed", CLI_ADDED_LATER, RNN_FLAG_NAMES, NULL};
 
 typedef enum pool_kind { POOL_LAST, POOL_BILAST, POOL_MEAN, POOL_MAX } pool_kind;
 
 /* What --task, --cell and --pool take (POOLS in the order of pool_kind). */
-static const char *const TASKS[] = {"binary", "fine", NULL}, *const CELLS[] = {"lstm", "gru", NULL};
+static const char *const TASKS[] = {"binary", "fine", NULL}, *const CELLS[] = {"lstm", "gru", "gru_reset_before", NULL};
 static const char *const POOLS[] = {"last", "bilast", "mean", "max", NULL};
 
 /* ---- examples: word sequences with a class ---- */
@@ -168,11 +170,13 @@ static int classifier_build(classifier *m, const config *cfg, int n_words, int n
     if (!m->ps) return 0;
     m->emb = ur_paramset_add(m->ps, "embed.weight", 2, (int[]){n_words, cfg->embed});
     if (!m->emb || ur_init_normal(&m->emb->value, rng, 0.0, 0.1) != UR_OK) return 0;
-    ur_rnn_config rc = ur_rnn_defaults(strcmp(cfg->cell, "gru") ? UR_RNN_LSTM : UR_RNN_GRU, cfg->embed, cfg->hidden);
+    static const ur_rnn_kind KINDS[] = {UR_RNN_LSTM, UR_RNN_GRU, UR_RNN_GRU_RESET_BEFORE}; /* CELLS' order */
+    ur_rnn_config rc = ur_rnn_defaults(KINDS[cli_choice_index(CELLS, cfg->cell)], cfg->embed, cfg->hidden);
     rc.num_layers = cfg->layers;
     rc.bidirectional = cfg->bidir;
     rc.dropout = rc.dropout_input = cfg->dropout;
     rc.seed = seed;
+    rnn_flags_apply(&cfg->rf, &rc);
     m->rnn = ur_rnn_new(m->ps, "encoder", &rc);
     int P = m->pool == POOL_LAST ? cfg->hidden : (cfg->bidir ? 2 : 1) * cfg->hidden;
     m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){P, n_classes});
@@ -305,7 +309,8 @@ static const char ABOUT[] = "classify: sentence sentiment (SST) with a BiLSTM/Bi
 static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
     *cfg = (config){.task = "binary", .cell = "lstm", .pool = "max", .bidir = 1, .embed = 128, .hidden = 128,
                     .layers = 1, .phrases = 0, .min_count = 1, .batch = 32, .epochs = 6, .dropout = 0.5,
-                    .word_dropout = 0.25, .lr = 2e-3, .clip = 5, .log_every = 20};
+                    .word_dropout = 0.25, .lr = 2e-3, .clip = 5, .log_every = 20,
+                    .rf = RNN_FLAGS_DEFAULT};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_TEXT("--train", &cfg->train, "training trees (SST train.txt)"),
@@ -330,6 +335,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
         CLI_LONG("--log-every", &cfg->log_every, 1, 1000000000, "progress line every N steps (default 20)"),
+        RNN_FLAG_OPTS(cfg->rf),
     };
     _Static_assert(sizeof table / sizeof table[0] <= MAX_FLAGS, "MAX_FLAGS holds the table");
     memcpy(opts, table, sizeof table);
@@ -530,7 +536,8 @@ int main(int argc, char **argv) {
         }
         run.tokens = before + (long)tokens;
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK ||
+            (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "classify: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;

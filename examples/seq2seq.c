@@ -54,13 +54,14 @@ typedef struct config {
     int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len, svg_index;
     int tie;
     double dropout, lr, clip, len_alpha, temperature, sampling_k;
+    double clip_value; /* elementwise gradient clipping (0: off) */
 } config;
 
 static const char *const STORED[] = {"--task", "--cell", "--score", "--attn-mode", "--emb", "--hidden", "--layers",
                                      "--bi", "--attn-size", "--dropout", "--lr", "--clip", "--batch", "--epochs",
                                      "--max-digits", "--n-train", "--seed", CLI_ADDED_LATER, "--attention", "--tie",
-                                     "--sampling", "--sampling-k", NULL};
-enum { N_STORED = 21 }; /* the flags, without the marker */
+                                     "--sampling", "--sampling-k", "--clip-value", NULL};
+enum { N_STORED = 22 }; /* the flags, without the marker */
 _Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 2, "N_STORED counts the stored flags");
 
 /* ---- evaluation ---- */
@@ -199,6 +200,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout (default: reverse 0.1, eng-fra 0.4)"),
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed (default 2e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5)"),
+        CLI_REAL("--clip-value", &cfg->clip_value, 0, 1e6, "clamp each gradient element into [-X, X] (default 0: off)"),
         CLI_INT("--batch", &cfg->batch, 1, 4096, "pairs per step (default 64)"),
         CLI_INT("--epochs", &cfg->epochs, 0, 1000000,
                 "passes over the training pairs (default: reverse 4, eng-fra 30)"),
@@ -579,7 +581,8 @@ int main(int argc, char **argv) {
             break;
         }
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if (ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK || ur_optim_step(opt) != UR_OK) {
+        if ((cfg.clip_value > 0 && ur_clip_grad_value(ps, cfg.clip_value) != UR_OK) ||
+            ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "seq2seq: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;

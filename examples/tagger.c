@@ -40,6 +40,7 @@
 #include "cli.h"
 #include "dist_cli.h"
 #include "epochs.h"
+#include "rnn_flags.h"
 #include "unroll.h"
 #include "ur_bio.h"
 #include "ur_checkpoint.h"
@@ -66,6 +67,7 @@ typedef struct config {
     long log_every;
     const char *scheme; /* "upos" or "bio" */
     int crf, no_constraints;
+    rnn_flags rf; /* --init, --forget-bias, --variational, --clip-value */
 } config;
 
 static const char *const SCHEMES[] = {"upos", "bio", NULL};
@@ -78,7 +80,7 @@ static const char *const STORED[] = {"--train", "--dev", "--word-dim", "--char",
                                      "--hidden", "--layers", "--dropout", "--word-dropout", "--min-count",
                                      "--batch", "--epochs", "--limit", "--lr", "--clip", "--seed",
                                      /* older checkpoints are UPOS taggers without these */
-                                     CLI_ADDED_LATER, "--scheme", "--crf", "--no-constraints", NULL};
+                                     CLI_ADDED_LATER, "--scheme", "--crf", "--no-constraints", RNN_FLAG_NAMES, NULL};
 
 /* ---- words ---- */
 
@@ -243,6 +245,7 @@ static int tagger_build(tagger *m, const config *cfg, int n_words, ur_rng *rng, 
     rc.bidirectional = 1;
     rc.dropout = rc.dropout_input = cfg->dropout;
     rc.seed = seed;
+    rnn_flags_apply(&cfg->rf, &rc);
     m->rnn = ur_rnn_new(m->ps, "bilstm", &rc);
     m->W_out = ur_paramset_add(m->ps, "out.weight", 2, (int[]){2 * cfg->hidden, m->n_tags});
     m->b_out = ur_paramset_add(m->ps, "out.bias", 1, (int[]){m->n_tags});
@@ -476,7 +479,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
     *cfg = (config){.train = NULL, .dev = NULL, .eval = NULL, .word_dim = 100, .use_char = 0, .char_dim = 32,
                     .char_filters = 64, .hidden = 128, .layers = 1, .dropout = 0.33, .word_dropout = 0.25,
                     .min_count = 1, .batch = 32, .epochs = 6, .limit = 0, .lr = 2e-3, .clip = 5, .log_every = 20,
-                    .scheme = "upos", .crf = 0, .no_constraints = 0};
+                    .scheme = "upos", .crf = 0, .no_constraints = 0, .rf = RNN_FLAGS_DEFAULT};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_TEXT("--train", &cfg->train, "training CoNLL-U file"),
@@ -499,6 +502,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed to lr/10 (default 2e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5, 0: off)"),
         CLI_LONG("--log-every", &cfg->log_every, 1, 1000000000, "progress line every N steps (default 20)"),
+        RNN_FLAG_OPTS(cfg->rf),
         /* named entities */
         CLI_CHOICE("--scheme", &cfg->scheme, SCHEMES, "upos: CoNLL-U files, 17 tags (default); bio: B-I-O files "
                                                        "(ID FORM TAG), 7 tags, entity F1"),
@@ -692,7 +696,8 @@ int main(int argc, char **argv) {
         }
         run.tokens = before + (long)tokens;
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if ((cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK ||
+            (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "tagger: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;

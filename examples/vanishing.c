@@ -1,6 +1,6 @@
 /* vanishing - how far back does the gradient reach? ||dL/dh_t|| against t.
  *
- * Five recurrent nets read the same T = 50 random inputs; the loss is a
+ * Six recurrent nets read the same T = 50 random inputs; the loss is a
  * cross-entropy on h_T only, so every gradient that reaches h_t for t < T has
  * travelled T - t steps back through the recurrence:
  *
@@ -9,15 +9,19 @@
  *   rnn_orth  the same with W_hh a random orthogonal matrix (gain 1)
  *   gru       GRU cell (gate math ur_expr_gru), update-gate bias --gate-bias
  *   lstm      LSTM cell (gate math ur_expr_lstm), forget-gate bias --gate-bias
+ *   irnn      h_t = relu(x_t W_xh + h_{t-1} W_hh + b)  with W_hh = I, b = 0 (IRNN, Le et al. 2015)
  *
  * For the tanh nets dL/dh_{t-1} = (dL/dh_t * tanh'(.)) W_hh^T: with small inputs
  * (tanh' close to 1) the gradient is multiplied by about 0.9 or 1.1 per step, so over
  * 49 steps it shrinks by 0.9^49 ~ 1/175 or grows by 1.1^49 ~ 107. An orthogonal
  * W_hh keeps its norm. The gated cells add the old state in (c_t = f c_{t-1} + ...),
  * so with the gates open for memory (bias 3: sigmoid(3) = 0.95) the gradient decays
- * slowly; try --gate-bias 0 to see them forget fast too.
+ * slowly; try --gate-bias 0 to see them forget fast too. The IRNN passes the gradient
+ * back unchanged through every unit whose pre-activation is positive (relu' = 1,
+ * W_hh^T = I) and stops it at the others: its curve does not shrink geometrically
+ * but steps down where units switch off.
  *
- * Writes a CSV (--csv) and a log-scale SVG plot (--svg) of the five curves.
+ * Writes a CSV (--csv) and a log-scale SVG plot (--svg) of the six curves.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,11 +33,12 @@
 #include "ur_checkpoint.h"
 #include "ur_init.h"
 
-enum { D = 8, H = 16, C = 4, N_MODELS = 5, MAX_T = 1000 };
+enum { D = 8, H = 16, C = 4, N_MODELS = 6, MAX_T = 1000 };
 /* The models' names, in the order of main's table (--model picks one). */
-static const char *const MODEL_NAMES[N_MODELS + 1] = {"rnn_0.9", "rnn_1.1", "gru", "lstm", "rnn_orth", NULL};
+static const char *const MODEL_NAMES[N_MODELS + 1] = {"rnn_0.9", "rnn_1.1", "gru", "lstm", "rnn_orth", "irnn",
+                                                               NULL};
 
-typedef enum cell { CELL_TANH, CELL_GRU, CELL_LSTM } cell;
+typedef enum cell { CELL_TANH, CELL_RELU, CELL_GRU, CELL_LSTM } cell;
 
 typedef struct model {
     const char *name; /* also the CSV column */
@@ -53,7 +58,7 @@ static ur_param *add_param(ur_paramset *ps, const char *model, const char *what,
 /* Adds one model's parameters to ps and initializes them. */
 static int model_add(ur_paramset *ps, model *m, ur_rng *rng, double w_hh_scale, double input_std,
                      double gate_bias) {
-    int G = m->kind == CELL_TANH ? 1 : m->kind == CELL_GRU ? 3 : 4; /* gate blocks */
+    int G = m->kind == CELL_TANH || m->kind == CELL_RELU ? 1 : m->kind == CELL_GRU ? 3 : 4; /* gate blocks */
     m->W_x = add_param(ps, m->name, "W_x", D, G * H);
     m->W_h = add_param(ps, m->name, "W_h", H, G * H);
     m->b = add_param(ps, m->name, "b", G * H, 0);
@@ -61,7 +66,7 @@ static int model_add(ur_paramset *ps, model *m, ur_rng *rng, double w_hh_scale, 
     m->W_y = add_param(ps, m->name, "W_y", H, C);
     if (!m->W_x || !m->W_h || !m->b || (m->kind == CELL_GRU && !m->b_h) || !m->W_y) return 0;
     ur_init_xavier_uniform(&m->W_y->value, rng, 1.0);
-    if (m->kind == CELL_TANH) {
+    if (m->kind == CELL_TANH || m->kind == CELL_RELU) { /* the IRNN's b stays 0 like the others' */
         /* small inputs keep tanh near its linear regime: W_hh alone sets the decay */
         ur_init_normal(&m->W_x->value, rng, 0.0, input_std);
         if (w_hh_scale > 0) ur_init_identity(&m->W_h->value, w_hh_scale);
@@ -93,6 +98,9 @@ static ur_node *forward(ur_tape *t, const model *m, const ur_real *X, int T, ur_
         switch (m->kind) {
         case CELL_TANH: /* h_t = tanh(x_t W_x + h_{t-1} W_h + b) */
             h[s + 1] = ur_tanh(t, ur_add(t, ur_add(t, xw, hw), b));
+            break;
+        case CELL_RELU: /* h_t = relu(x_t W_x + h_{t-1} W_h + b) */
+            h[s + 1] = ur_relu(t, ur_add(t, ur_add(t, xw, hw), b));
             break;
         case CELL_GRU: /* gates r, z, n from both sides; h_t = (1 - z) n + z h_{t-1} */
             ur_expr_apply(t, m->gates, 3, (ur_node *[]){ur_add(t, xw, b), ur_add(t, hw, b_h), h[s]}, &h[s + 1]);
@@ -150,7 +158,8 @@ static int write_csv(const char *path, const model *ms, int T) {
 /* A line plot with a log-scale y axis, written by hand: axes, decade grid lines and
  * labels, one polyline per model, a legend. */
 static int write_svg(const char *path, const model *ms, int T) {
-    static const char *const colors[N_MODELS] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"};
+    static const char *const colors[N_MODELS] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                                 "#8c564b"};
     const double W = 760, Hgt = 460, left = 80, right = 170, top = 40, bottom = 60;
     const double pw = W - left - right, ph = Hgt - top - bottom;
     double lo = INFINITY, hi = -INFINITY;
@@ -223,7 +232,7 @@ int main(int argc, char **argv) {
         CLI_REAL("--lr", &lr, 0, 10, "SGD learning rate of --steps (default 0.05)"),
         CLI_CHOICE("--model", &tape_model, MODEL_NAMES, "model whose tape --dot/--print-tape show (default lstm)"),
     };
-    int r = cli_parse(argc, argv, "vanishing: ||dL/dh_t|| against t for tanh RNNs, a GRU and an LSTM", opts,
+    int r = cli_parse(argc, argv, "vanishing: ||dL/dh_t|| against t for tanh RNNs, an IRNN, a GRU and an LSTM", opts,
                       (int)(sizeof opts / sizeof opts[0]));
     if (r) return r > 0 ? 0 : 2;
     cli_apply_common(&c);
@@ -231,10 +240,12 @@ int main(int argc, char **argv) {
     /* ---- five models in one parameter set, and one input sequence ---- */
     model ms[N_MODELS] = {{.name = "rnn_0.9", .kind = CELL_TANH}, {.name = "rnn_1.1", .kind = CELL_TANH},
                           {.name = "gru", .kind = CELL_GRU},          {.name = "lstm", .kind = CELL_LSTM},
-                          {.name = "rnn_orth", .kind = CELL_TANH}};
-    const double w_hh_scale[N_MODELS] = {0.9, 1.1, 0, 0, 0}; /* 0: orthogonal */
+                          {.name = "rnn_orth", .kind = CELL_TANH},    {.name = "irnn", .kind = CELL_RELU}};
+    const double w_hh_scale[N_MODELS] = {0.9, 1.1, 0, 0, 0, 1.0}; /* 0: orthogonal */
     ur_rng rng;
     ur_rng_seed(&rng, (uint64_t)c.seed);
+    ur_rng irnn_rng; /* its own stream: the other models and X keep the values they had before it came */
+    ur_rng_seed(&irnn_rng, (uint64_t)c.seed ^ 0x1ee5ULL);
     ur_paramset *ps = ur_paramset_new();
     ur_tape *tape = ur_tape_new();
     ur_tensor *X = ur_tensor_new_2d(T, D);
@@ -242,7 +253,8 @@ int main(int argc, char **argv) {
     int ok = ps && tape && X && h;
     for (int k = 0; ok && k < N_MODELS; k++) {
         ms[k].norms = calloc((size_t)T, sizeof(double));
-        ok = ms[k].norms && model_add(ps, &ms[k], &rng, w_hh_scale[k], input_std, gate_bias);
+        ok = ms[k].norms && model_add(ps, &ms[k], ms[k].kind == CELL_RELU ? &irnn_rng : &rng, w_hh_scale[k],
+                                      input_std, gate_bias);
     }
     if (ok) ur_tensor_normal(X, &rng, 0, 1);
     if (ok && c.load && ur_ckpt_load_params(c.load, ps, 0) != UR_OK) ok = 0;

@@ -59,6 +59,8 @@ static ur_status check_config(const ur_rnn_config *c) {
     if (c->init != UR_RNN_INIT_UNIFORM && c->init != UR_RNN_INIT_ORTHOGONAL && c->init != UR_RNN_INIT_IDENTITY)
         return ur_set_error(UR_ERR_ARG, "%s: unknown init scheme %d", fn, (int)c->init);
     if (!isfinite(c->forget_bias)) return ur_set_error(UR_ERR_ARG, "%s: forget_bias is not finite", fn);
+    if (c->residual != 0 && c->residual != 1)
+        return ur_set_error(UR_ERR_ARG, "%s: residual is %d (must be 0 or 1)", fn, c->residual);
     return UR_OK;
 }
 
@@ -290,12 +292,14 @@ ur_node *ur_rnn_forward(ur_rnn *r, ur_tape *t, ur_node *x, const ur_rnn_args *ar
     int d2[2] = {T * B, r->cfg.input_size};
     ur_node *h = ur_reshape(t, x, 2, d2); /* (T*B, in): row t*B + b */
     for (int l = 0; l < r->cfg.num_layers && h; l++) {
+        ur_node *in = h; /* (T*B, out) for l > 0: the residual skip, before dropout */
         h = input_dropout(r, t, h, l, T, B, a);
         ur_node *y[2] = {NULL, NULL};
         for (int d = 0; d < r->D; d++) y[d] = run_direction(r, t, l, d, h, T, B, a, final);
         if (r->D == 1) h = y[0];
         else if (r->cfg.merge == UR_RNN_MERGE_CONCAT) h = ur_concat(t, 2, y, 1); /* (T*B, 2H) */
         else h = ur_add(t, y[0], y[1]);                                          /* (T*B, H) */
+        if (r->cfg.residual && l > 0) h = ur_add(t, h, in);
     }
     int d3[3] = {T, B, ur_rnn_output_size(r)};
     ur_node *out = ur_reshape(t, h, 3, d3);

@@ -57,7 +57,7 @@
  * owning a (H, V) matrix:  logits = ur_matmul(t, h, E, 0, 1)  -- h (N, H), E^T
  * (H, V) -> (N, V). E's one node then has two consumers and its gradient is the
  * sum of both uses; no code is needed. H must equal the embedding size (or add a
- * (H, E) projection first).
+ * (H, E) projection first; examples/char_rnn.c --tie does both).
  *
  * Truncated BPTT: after a segment, copy the final states out of the tape
  * (ur_rnn_state_save) and, after ur_tape_reset, feed them in as constants for the
@@ -133,7 +133,15 @@ typedef struct ur_rnn_config {
     double forget_bias;    /* if != 0 and the cell has a forget gate: its slice of the first bias
                             * set to it, of the other biases to 0 (LSTM: b_ih and b_hh) */
     uint64_t seed;         /* of the initial values */
+    int residual;          /* 1: layers 1..L-1 add their input to their output, see below */
 } ur_rnn_config;
+
+/* Residual connections (deep RNNs): with `residual` set, layer l > 0 outputs
+ *     y_l = RNN_l(dropout(y_{l-1})) + y_{l-1}      (T, B, out), out = ur_rnn_output_size
+ * The sizes always match there: layer l reads the previous layer's output. The skip
+ * uses the input before dropout, is zero at padded steps like both terms, and leaves
+ * the states (ur_rnn_final) as they were; layer 0 has no skip (its input has
+ * input_size features). The gradient reaches lower layers through the sum unchanged. */
 
 /* One layer, unidirectional, no dropout, PyTorch's initialization, seed 0. */
 ur_rnn_config ur_rnn_defaults(ur_rnn_kind kind, int input_size, int hidden_size);

@@ -108,6 +108,113 @@ Test(apps, char_rnn_gru_and_rnn_one_hot, .timeout = 60) {
     free(j);
 }
 
+/* The recurrent-network flags: each changes the run, and a checkpoint keeps them
+ * (the resumed run gets no flags but --load, and must still match bit for bit). */
+Test(apps, char_rnn_rnn_flags, .timeout = 60) {
+    char *j = ur_test_run_json(CHAR_SMALL " --steps 3 --sample 0 --json");
+    double plain = ur_test_json_number(j, "first_loss");
+    free(j);
+    j = ur_test_run_json(CHAR_SMALL " --steps 3 --sample 0 --init orthogonal --forget-bias 1 --json");
+    double ortho = ur_test_json_number(j, "first_loss");
+    cr_expect(isfinite(ortho) && ortho != plain, "--init orthogonal changed nothing: %g", ortho);
+    free(j);
+    j = ur_test_run_json(CHAR_SMALL " --cell rnn_relu --init identity --lr 1e-3 --steps 10 --sample 0 --json");
+    cr_expect(isfinite(ur_test_json_number(j, "val_loss")), "IRNN: %s", j);
+    free(j);
+    j = ur_test_run_json(CHAR_SMALL " --cell gru_reset_before --steps 10 --sample 0 --json");
+    cr_expect(isfinite(ur_test_json_number(j, "val_loss")), "gru_reset_before: %s", j);
+    free(j);
+    /* Adam rescales what it gets, but gradients clamped to 1e-12 sit far below its
+     * epsilon: the loss stays where it started */
+    j = ur_test_run_json(CHAR_SMALL " --steps 20 --sample 0 --clip-value 1e-12 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(fabs(last - first) < 0.05, "--clip-value 1e-12: the loss moved %g -> %g", first, last);
+    free(j);
+    char ck[512];
+    ur_test_tmp_path("char-flags.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --sample 10 --layers 2 --dropout 0.2 --variational --init orthogonal "
+                                    "--forget-bias 1 --clip-value 0.01",
+                         BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10, ck);
+}
+
+static double char_params(const char *flags) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, CHAR_SMALL " --steps 1 --sample 0 --val-chars 100 --json %s", flags);
+    char *j = ur_test_run_json(cmd);
+    double n = ur_test_json_number(j, "params");
+    free(j);
+    return n;
+}
+
+/* --tie: the (H, V) output matrix goes; an (H, E) projection comes when H != E. A
+ * tied run trains, and a checkpoint of one resumes bit for bit. */
+Test(apps, char_rnn_tie, .timeout = 60) {
+    double d_same = char_params("--hidden 16") - char_params("--hidden 16 --tie"); /* H = E = 16: H*V */
+    double V = d_same / 16;
+    cr_expect(V == floor(V) && V > 20 && V < 128, "H = E: %g fewer parameters is not 16 * V", d_same);
+    double d_proj = char_params("") - char_params("--tie"); /* H = 64, E = 16: H*V - H*E */
+    cr_expect_eq(d_proj, 64 * V - 64 * 16, "H != E: %g fewer parameters, expected 64*%g - 64*16", d_proj, V);
+    char *j = ur_test_run_json(CHAR_SMALL " --tie --steps 60 --sample 20 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(isfinite(first) && last < first - 0.5, "tied: the loss did not fall: %g -> %g", first, last);
+    free(j);
+    char ck[512];
+    ur_test_tmp_path("char-tie.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --sample 10 --tie", BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10,
+                         ck);
+    expect_flag_error("char_rnn", "--tie --embed 0",
+                      "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0");
+}
+
+/* The per-step losses of a char_rnn run with extra flags (n of them). */
+static int char_losses(const char *flags, double *losses, int cap) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, CHAR_SMALL " --bptt 16 --layers 2 --sample 0 --json %s", flags);
+    char *j = ur_test_run_json(cmd);
+    int n = ur_test_json_array(j, "losses", losses, cap);
+    free(j);
+    return n;
+}
+
+/* BPTT(k1, k2): K2 = K1 is today's truncation bit for bit (dropout, two layers). With
+ * the learning rate at 0 the weights stay put, so a window that starts K2 - K1 bytes
+ * earlier from the state carried there must see exactly the losses of plain
+ * truncation: same states, loss on the same K1 bytes. With learning, the longer
+ * gradient path changes the updates. A windowed run resumes bit for bit. */
+Test(apps, char_rnn_bptt_window, .timeout = 60) {
+    double a[16], b[16];
+    int n = char_losses("--steps 12 --dropout 0.2", a, 16);
+    cr_assert_eq(n, 12);
+    cr_assert_eq(char_losses("--steps 12 --dropout 0.2 --bptt-window 16", b, 16), 12);
+    for (int i = 0; i < n; i++) cr_expect_eq(a[i], b[i], "K2 = K1, step %d: %.9g vs %.9g", i + 1, a[i], b[i]);
+    char_losses("--steps 12 --lr 0", a, 16);
+    char_losses("--steps 12 --lr 0 --bptt-window 40", b, 16);
+    for (int i = 0; i < n; i++)
+        cr_expect_float_eq(a[i], b[i], 1e-5, "lr 0, K2 = 40, step %d: %.9g vs %.9g", i + 1, a[i], b[i]);
+    char_losses("--steps 12", a, 16);
+    char_losses("--steps 12 --bptt-window 40", b, 16);
+    cr_expect_eq(a[0], b[0], "step 1 has no earlier bytes: the same window"); /* 16 bytes either way */
+    cr_expect_neq(a[11], b[11], "K2 = 40 trained exactly like K2 = 16");
+    char ck[512];
+    ur_test_tmp_path("char-window.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --bptt 16 --bptt-window 40 --sample 10",
+                         BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 5, 10, ck);
+    expect_flag_error("char_rnn", "--bptt 16 --bptt-window 8",
+                      "char_rnn: --bptt-window must be at least --bptt (16), got 8");
+}
+
+/* --residual: a 3-layer residual stack trains, and a checkpoint keeps the flag. */
+Test(apps, char_rnn_residual, .timeout = 60) {
+    char *j = ur_test_run_json(CHAR_SMALL " --layers 3 --residual --steps 40 --sample 0 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(isfinite(first) && last < first - 0.5, "residual: the loss did not fall: %g -> %g", first, last);
+    free(j);
+    char ck[512];
+    ur_test_tmp_path("char-residual.safetensors", ck, sizeof ck);
+    ur_test_check_resume(CHAR_SMALL " --layers 2 --residual --sample 10",
+                         BIN "char_rnn" ONE " --val-chars 4000 --sample 10", 4, 8, ck);
+}
+
 Test(apps, char_rnn_tinyshakespeare, .timeout = 60) {
     char path[512], cmd[1024];
     if (!ur_test_data_path("tinyshakespeare/input.txt", path, sizeof path))
@@ -350,6 +457,31 @@ Test(apps, classify_resume_and_eval, .timeout = 60) {
     cr_expect_eq((int)ur_test_json_number(j, "examples"), 40);
     free(j);
     remove(train);
+    remove(ck);
+}
+
+Test(apps, tagger_and_classify_rnn_flags, .timeout = 60) {
+    char conllu[512], trees[512], ck[512], base[2048], cmd[2048];
+    ur_test_tmp_path("flags.conllu", conllu, sizeof conllu);
+    ur_test_tmp_path("flags-trees.txt", trees, sizeof trees);
+    ur_test_tmp_path("flags.safetensors", ck, sizeof ck);
+    write_conllu(conllu, 40);
+    write_trees(trees, 40);
+    snprintf(base, sizeof base, TAG_SMALL " --train %s --init orthogonal --forget-bias 1 --variational "
+             "--clip-value 0.05", conllu);
+    ur_test_check_resume(base, BIN "tagger" ONE, 3, 6, ck); /* the flags come back from the checkpoint */
+    snprintf(base, sizeof base, CLS_SMALL " --train %s --cell gru_reset_before --init identity --variational "
+             "--clip-value 0.05", trees);
+    ur_test_check_resume(base, BIN "classify" ONE, 3, 6, ck);
+    snprintf(cmd, sizeof cmd, CLS_SMALL " --train %s --dev %s --cell gru_reset_before --epochs 8 --lr 0.01 "
+             "--dropout 0.1 --json", trees, trees);
+    char *j = ur_test_run_json(cmd);
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(isfinite(first) && last < first, "gru_reset_before: loss %g -> %g", first, last);
+    cr_expect_gt(ur_test_json_number(j, "dev_accuracy"), 0.9, "gru_reset_before: %s", j);
+    free(j);
+    remove(conllu);
+    remove(trees);
     remove(ck);
 }
 

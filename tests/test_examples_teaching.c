@@ -194,9 +194,16 @@ Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
     const double r_gru = ur_test_json_number(line, "ratio_gru"), r_lstm = ur_test_json_number(line, "ratio_lstm");
     cr_expect(isfinite(r_gru) && r_gru > 0, "gru ratio %g", r_gru);
     cr_expect(isfinite(r_lstm) && r_lstm > 0, "lstm ratio %g", r_lstm);
+    /* IRNN: W_hh = I, so going back a step only zeroes the units relu switched off;
+     * the norm never grows, and it does not shrink by a constant factor either */
+    cr_expect_eq(ur_test_json_array(line, "norms_irnn", norms, 64), 50);
+    for (int t = 1; t < 50; t++)
+        cr_expect(norms[t - 1] <= norms[t] * (1 + 1e-6), "irnn: the norm grew going back (t=%d)", t);
+    const double r_irnn = ur_test_json_number(line, "ratio_irnn");
+    cr_expect(r_irnn > 10 * r09 && r_irnn <= 1, "irnn ratio %g (0.9 I: %g)", r_irnn, r09);
     free(out);
 
-    /* CSV: header, then 50 rows t,v1..v5 with t = 1..50 and positive values */
+    /* CSV: header, then 50 rows t,v1..v6 with t = 1..50 and positive values */
     char *s = ur_test_read_file(csv, NULL);
     cr_assert_not_null(s, "--csv wrote nothing");
     cr_expect(!strncmp(s, "t,rnn_0.9,rnn_1.1,gru,lstm", 26), "header: %.40s", s);
@@ -215,14 +222,14 @@ Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
             p = end;
             fields++;
         }
-        cr_expect_eq(fields, 5, "row %d has %d values", rows + 1, fields);
+        cr_expect_eq(fields, 6, "row %d has %d values", rows + 1, fields);
         cr_assert_eq(*p, '\n', "row %d: junk", rows + 1);
         p++;
     }
     cr_expect_eq(rows, 50);
     free(s);
 
-    /* SVG: one document with five curves, axis labels and a legend */
+    /* SVG: one document with six curves, axis labels and a legend */
     s = ur_test_read_file(svg, NULL);
     cr_assert_not_null(s, "--svg wrote nothing");
     cr_expect(!strncmp(s, "<svg", 4));
@@ -230,7 +237,7 @@ Test(vanishing, rnn_0_9_forgets_and_files_are_written) {
     cr_expect(n > 7 && !strcmp(s + n - 7, "</svg>\n"));
     int lines = 0;
     for (const char *q = s; (q = strstr(q, "<polyline")); q++) lines++;
-    cr_expect_eq(lines, 5);
+    cr_expect_eq(lines, 6);
     cr_expect(strstr(s, "time step t") && strstr(s, "||dL/dh_t||") && strstr(s, ">rnn_0.9<") && strstr(s, ">lstm<"));
     int open = 0, close = 0;
     for (const char *q = s; *q; q++) open += *q == '<', close += *q == '>';
@@ -249,7 +256,7 @@ Test(teaching, flag_errors_name_the_flag) {
     expect_flag_error("vanishing", "--T 1", "vanishing: --T must be an integer in 2..1000, got \"1\"");
     expect_flag_error("vanishing", "--lr", "vanishing: --lr needs a value (a number in [0, 10])");
     expect_flag_error("vanishing", "--model rnn", "vanishing: --model must be one of rnn_0.9, rnn_1.1, gru, lstm, "
-                                                  "rnn_orth, got \"rnn\"");
+                                                  "rnn_orth, irnn, got \"rnn\"");
     expect_flag_error("worked_example", "--steps 1.5",
                       "worked_example: --steps must be an integer in 0..1000000000, got \"1.5\"");
     expect_flag_error("worked_example", "--eps 0", "worked_example: --eps must be a number in [1e-12, 1], got \"0\"");

@@ -376,6 +376,18 @@ Test(seq2seq_app, resume_is_bit_identical, .timeout = 60) {
     remove(tsv);
 }
 
+/* --clip-value: kept in the checkpoint, and gradients clamped to 1e-12 leave Adam's
+ * steps far below its epsilon, so the loss stays where it started */
+Test(seq2seq_app, clip_value, .timeout = 60) {
+    char ck[512];
+    ur_test_tmp_path("s2s-clip.safetensors", ck, sizeof ck);
+    ur_test_check_resume(S2S_SMALL " --clip-value 0.01", BIN "seq2seq" ONE " --show 0", 3, 6, ck);
+    char *j = ur_test_run_json(S2S_SMALL " --steps 20 --clip-value 1e-12 --json");
+    double first = ur_test_json_number(j, "first_loss"), last = ur_test_json_number(j, "last_loss");
+    cr_expect(fabs(last - first) < 0.05, "--clip-value 1e-12: the loss moved %g -> %g", first, last);
+    free(j);
+}
+
 Test(seq2seq_app, eval_of_a_saved_model_reproduces_its_scores, .timeout = 60) {
     char tsv[512], ck[512], cmd[2048];
     ur_test_tmp_path("eval-pairs.tsv", tsv, sizeof tsv);

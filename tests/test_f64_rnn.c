@@ -153,6 +153,47 @@ Test(rnn_grad, masked_variable_lengths) {
     check_config(cfg_of(UR_RNN_RELU, 2, 3, 1, 0, 0), mask_423, 4, 3, 0, "relu masked");
 }
 
+/* Residual stacks: the gradient check, and the skip itself: with every weight of
+ * layer 1 at zero, the cell outputs h = 0 there (tanh(0) = 0), so the output of the
+ * stack is layer 0's output unchanged. */
+Test(rnn_grad, residual_layers) {
+    ur_rnn_config c = cfg_of(UR_RNN_LSTM, 3, 3, 3, 0, 0);
+    c.residual = 1;
+    check_config(c, NULL, 3, 2, 0, "lstm 3 layers, residual");
+    c = cfg_of(UR_RNN_GRU, 2, 3, 2, 1, UR_RNN_MERGE_CONCAT);
+    c.residual = 1;
+    c.dropout = 0.3;
+    check_config(c, mask_423, 4, 3, 1, "gru bi concat, residual, masked, dropout");
+
+    c = cfg_of(UR_RNN_TANH, 3, 4, 2, 0, 0);
+    c.residual = 1;
+    ur_paramset *ps = ur_paramset_new();
+    ur_rnn *deep = ur_rnn_new(ps, "deep", &c);
+    c.num_layers = 1;
+    ur_rnn *one = ur_rnn_new(ps, "one", &c); /* seed 7 as well: layer 0 has the same weights */
+    cr_assert(deep && one, "%s", ur_last_error());
+    ur_rnn_cell *l1 = ur_rnn_cell_at(deep, 1, 0);
+    for (int i = 0; i < l1->def->n_params; i++) ur_tensor_fill(&l1->p[i]->value, 0);
+    ur_tape *t = ur_tape_new();
+    ur_rng rng;
+    ur_rng_seed(&rng, 3);
+    ur_tensor *x = ur_tensor_new(3, (int[]){3, 2, 3});
+    fill(x, &rng, 1);
+    ur_node *a = ur_rnn_forward(deep, t, ur_input(t, x), NULL, NULL);
+    ur_node *b = ur_rnn_forward(one, t, ur_input(t, x), NULL, NULL);
+    cr_assert(a && b, "%s", ur_tape_errmsg(t));
+    for (int i = 0; i < 3 * 2 * 4; i++)
+        cr_expect_float_eq(ur_node_cdata(a)[i], ur_node_cdata(b)[i], 1e-12, "element %d", i);
+    c.residual = 2;
+    cr_expect_null(ur_rnn_new(ps, "bad", &c));
+    cr_expect(strstr(ur_last_error(), "residual is 2"), "%s", ur_last_error());
+    ur_tensor_free(x);
+    ur_tape_free(t);
+    ur_rnn_free(deep);
+    ur_rnn_free(one);
+    ur_paramset_free(ps);
+}
+
 Test(rnn_grad, with_every_dropout) {
     ur_rnn_config c = cfg_of(UR_RNN_LSTM, 3, 3, 2, 1, 0);
     c.dropout = 0.3, c.dropout_input = 0.2, c.dropout_hidden = 0.25;
