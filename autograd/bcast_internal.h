@@ -58,4 +58,17 @@ static inline int bcast_shape(const ur_shape *a, const ur_shape *b, ur_shape *ou
                 }                                                                   \
     } while (0)
 
+/* The output node of a broadcasting op on a and b: checks the inputs and their
+ * shapes, fills *bc for BCAST_LOOP. NULL and the tape's error otherwise. */
+static inline ur_node *bcast_node(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_node *b, bcast *bc) {
+    ur_node *in[2] = {a, b};
+    if (!ur__check(t, name, 2, in)) return NULL;
+    ur_shape s;
+    if (!bcast_shape(&a->shape, &b->shape, &s, bc)) {
+        ur__op_error(t, UR_ERR_SHAPE, name, 2, in, "shapes do not broadcast");
+        return NULL;
+    }
+    return ur__node_new(t, op, &s, 2, in);
+}
+
 #endif

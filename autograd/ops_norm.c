@@ -10,21 +10,9 @@ static int last_dim(const ur_node *a) { return a->shape.ndim ? a->shape.dims[a->
 /* ---- logsumexp along one axis: (outer, len, inner) -> (outer, inner) ---- */
 
 ur_node *ur_logsumexp(ur_tape *t, ur_node *a, int axis, int keepdim) {
-    if (!ur__check(t, "logsumexp", 1, &a)) return NULL;
-    int ax = ur__axis(axis, a->shape.ndim);
-    if (ax < 0) {
-        ur__op_error(t, UR_ERR_ARG, "logsumexp", 1, &a, "axis %d is out of range", axis);
-        return NULL;
-    }
-    ur_shape s = a->shape;
-    if (keepdim) s.dims[ax] = 1;
-    else {
-        for (int i = ax; i < s.ndim - 1; i++) s.dims[i] = s.dims[i + 1];
-        s.dims[--s.ndim] = 1;
-    }
-    ur_node *y = ur__node_new(t, UR_OP_LOGSUMEXP, &s, 1, &a);
+    ur_node *y = ur__reduce_node(t, UR_OP_LOGSUMEXP, "logsumexp", a, axis, keepdim);
     if (!y) return NULL;
-    y->iattr[0] = ax;
+    int ax = y->iattr[0];
     size_t outer, len, inner;
     ur__split_axis(&a->shape, ax, &outer, &len, &inner);
     for (size_t o = 0; o < outer; o++)

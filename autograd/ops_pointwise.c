@@ -109,15 +109,8 @@ void ur__backward_pointwise(ur_tape *t, ur_node *y) {
 /* ---- maximum / minimum of two inputs, broadcast like ur_add ---- */
 
 static ur_node *extremum(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_node *b) {
-    ur_node *in[2] = {a, b};
-    if (!ur__check(t, name, 2, in)) return NULL;
-    ur_shape s;
     bcast bc;
-    if (!bcast_shape(&a->shape, &b->shape, &s, &bc)) {
-        ur__op_error(t, UR_ERR_SHAPE, name, 2, in, "shapes do not broadcast");
-        return NULL;
-    }
-    ur_node *y = ur__node_new(t, op, &s, 2, in);
+    ur_node *y = bcast_node(t, op, name, a, b, &bc);
     if (!y) return NULL;
     const ur_real *x1 = a->value, *x2 = b->value;
     ur_real *o = y->value;

@@ -186,21 +186,9 @@ void ur__backward_reduce_all(ur_tape *t, ur_node *y) {
 /* ---- along one axis: (outer, len, inner) -> (outer, inner) ---- */
 
 static ur_node *reduce_axis(ur_tape *t, ur_op op, const char *name, ur_node *a, int axis, int keepdim) {
-    if (!ur__check(t, name, 1, &a)) return NULL;
-    int ax = ur__axis(axis, a->shape.ndim);
-    if (ax < 0) {
-        ur__op_error(t, UR_ERR_ARG, name, 1, &a, "axis %d is out of range", axis);
-        return NULL;
-    }
-    ur_shape s = a->shape;
-    if (keepdim) s.dims[ax] = 1;
-    else {
-        for (int i = ax; i < s.ndim - 1; i++) s.dims[i] = s.dims[i + 1];
-        s.dims[--s.ndim] = 1;
-    }
-    ur_node *y = ur__node_new(t, op, &s, 1, &a);
+    ur_node *y = ur__reduce_node(t, op, name, a, axis, keepdim);
     if (!y) return NULL;
-    y->iattr[0] = ax;
+    int ax = y->iattr[0];
     size_t outer, len, inner;
     ur__split_axis(&a->shape, ax, &outer, &len, &inner);
     int *arg = NULL;

@@ -301,6 +301,24 @@ int ur__axis(int axis, int ndim) {
     return axis >= 0 && axis < ndim ? axis : -1;
 }
 
+ur_node *ur__reduce_node(ur_tape *t, ur_op op, const char *name, ur_node *a, int axis, int keepdim) {
+    if (!ur__check(t, name, 1, &a)) return NULL;
+    int ax = ur__axis(axis, a->shape.ndim);
+    if (ax < 0) {
+        ur__op_error(t, UR_ERR_ARG, name, 1, &a, "axis %d is out of range", axis);
+        return NULL;
+    }
+    ur_shape s = a->shape;
+    if (keepdim) s.dims[ax] = 1;
+    else {
+        for (int i = ax; i < s.ndim - 1; i++) s.dims[i] = s.dims[i + 1];
+        s.dims[--s.ndim] = 1;
+    }
+    ur_node *y = ur__node_new(t, op, &s, 1, &a);
+    if (y) y->iattr[0] = ax;
+    return y;
+}
+
 void ur__split_axis(const ur_shape *s, int axis, size_t *outer, size_t *len, size_t *inner) {
     *outer = 1;
     *inner = 1;

@@ -133,6 +133,10 @@ void ur__op_error(ur_tape *t, ur_status s, const char *op, int n, ur_node *const
 int ur__axis(int axis, int ndim);
 /* outer x len x inner view of a shape around `axis`. */
 void ur__split_axis(const ur_shape *s, int axis, size_t *outer, size_t *len, size_t *inner);
+/* The output node of an op that reduces a along axis (negative counts from the end):
+ * checks the input and the axis, and makes y of a's shape without that axis (or with
+ * it as 1, keepdim), y->iattr[0] = the axis. NULL and the tape's error otherwise. */
+ur_node *ur__reduce_node(ur_tape *t, ur_op op, const char *name, ur_node *a, int axis, int keepdim);
 
 /* Cases defined beside each family of ops. */
 extern const ur_op_case ur__cases_elementwise[];
