@@ -664,6 +664,7 @@ int main(int argc, char **argv) {
         ok = 0;
     }
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
+    cli_updater up = {"tagger", &c, tape, m.ps, opt, &sched, &cfg.rf, cfg.clip};
     double started = cli_now(), window = 0;
     long n_window = 0;
     if (ok) cli_progress_start(run.first);
@@ -679,29 +680,14 @@ int main(int argc, char **argv) {
         int lo, Bn = dist_cli_share(B, &lo); /* this rank's sentences pick[lo .. lo + Bn) */
         long before = run.tokens;
         ur_node *h = NULL, *loss = Bn ? batch_loss(&tr, tape, pick + lo, Bn, seed, &h, &run.tokens) : NULL;
-        ur_optim_zero_grad(opt);
-        if (Bn && (!loss || ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK)) {
-            if (loss || ur_tape_error(tape))
-                fprintf(stderr, "tagger: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
-            ok = 0;
-            break;
-        }
-        if (step == run.first && Bn) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
-        /* the mean gradient and loss of the whole batch, each rank weighted by its tokens */
-        double lv = Bn ? ur_node_item(loss) : 0, tokens = (double)(run.tokens - before);
+        /* the mean over the ranks, each weighted by its tokens (sentences for the CRF) */
+        double lv, tokens = (double)(run.tokens - before);
         double weight = m.use_crf ? (double)Bn : tokens; /* the CRF loss is a mean over sentences */
-        if (dist_cli_reduce("tagger", m.ps, weight, &lv, &tokens) != 0) {
+        if (!cli_update(&up, step, Bn > 0, step == run.first, loss, h, weight, &lv, &tokens)) {
             ok = 0;
             break;
         }
         run.tokens = before + (long)tokens;
-        ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK ||
-            (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
-            fprintf(stderr, "tagger: step %ld: %s\n", step + 1, ur_last_error());
-            ok = 0;
-            break;
-        }
         window += run.losses[step - run.first] = lv;
         n_window++;
         if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) { /* mean loss since the last line */

@@ -94,3 +94,23 @@ ur_vocab *cli_load_vocab(const ur_ckpt *ck, const char *path, const char *prog) 
     if (!v) fprintf(stderr, "%s: --load %s: no usable 'vocab' in the metadata\n", prog, path);
     return v;
 }
+
+int cli_update(const cli_updater *u, long step, int mine, int show, ur_node *loss, ur_node *h, double weight,
+               double *mean, double *count) {
+    ur_optim_zero_grad(u->opt);
+    if (mine && (!loss || ur_tape_error(u->tape) || ur_backward(u->tape, loss) != UR_OK)) {
+        if (loss || ur_tape_error(u->tape))
+            fprintf(stderr, "%s: %s\n", u->prog, ur_tape_error(u->tape) ? ur_tape_errmsg(u->tape) : ur_last_error());
+        return 0;
+    }
+    if (show && mine) cli_show_step(u->c, u->tape, u->ps, h); /* --print-tape, --dot, --grad-report */
+    *mean = mine ? ur_node_item(loss) : 0;
+    if (dist_cli_reduce(u->prog, u->ps, weight, mean, count) != 0) return 0;
+    ur_optim_set_lr(u->opt, ur_lr_at(u->sched, step));
+    if (rnn_flags_clip(u->rf, u->ps) != UR_OK || (u->clip > 0 && ur_clip_grad_norm(u->ps, u->clip, NULL) != UR_OK) ||
+        ur_optim_step(u->opt) != UR_OK) {
+        fprintf(stderr, "%s: step %ld: %s\n", u->prog, step + 1, ur_last_error());
+        return 0;
+    }
+    return 1;
+}

@@ -9,6 +9,7 @@
 #include "unroll.h"
 #include "ur_checkpoint.h"
 #include "ur_optim.h"
+#include "rnn_flags.h"
 
 /* The batches of a run over n examples: bucketed by length (ur_bucket_batches), in an
  * order drawn from rng at the start of every epoch. */
@@ -47,6 +48,27 @@ void cli_run_json(cli_json *j, const cli_run *r, const ur_optim *opt, const ur_p
 /* Word dropout: each real (mask 1) word of p, seen n times in the training data
  * (its count in v), becomes <unk> with probability a / (a + n); out gets T*B ids. */
 void cli_drop_words(const ur_padded *p, const ur_vocab *v, double a, uint64_t seed, int *out);
+
+/* What one training update needs, set once before the loop. */
+typedef struct cli_updater {
+    const char *prog; /* prefix of messages */
+    const cli_common *c;
+    ur_tape *tape;
+    ur_paramset *ps;
+    ur_optim *opt;
+    const ur_lr_schedule *sched;
+    const rnn_flags *rf; /* --clip-value */
+    double clip;         /* --clip: the global norm, 0 off */
+} cli_updater;
+
+/* One update from this rank's share of a batch (mine: 0 when it has none): backward
+ * of loss, the first step's reports (show: --print-tape, --dot, --grad-report), the
+ * mean gradient and loss over the ranks (weight: what this rank's loss averaged
+ * over), the learning rate of the schedule at step, elementwise then norm clipping,
+ * the optimizer step. *mean gets the whole batch's loss; *count holds this rank's
+ * count (tokens) on entry and the ranks' sum on return. 1, or 0 after an error. */
+int cli_update(const cli_updater *u, long step, int mine, int show, ur_node *loss, ur_node *h, double weight,
+               double *mean, double *count);
 
 /* A checkpoint of a model with a vocabulary (<pad>, <unk>, then the words): the
  * parameters, the optimizer, the stored flags, the RNG and the vocabulary, with
