@@ -2,12 +2,18 @@
 # Re-runs the commands quoted in docs/*.md and fails when their output no longer
 # matches the output quoted beside them. Usage: doc_numbers.sh SOURCE_DIR BINARY_DIR
 #
+# Usage: doc_numbers.sh SOURCE_DIR BINARY_DIR [--long]
+#
 # The convention, in any docs/*.md:
 #   <!-- check -->          on the line before a ```sh block: this block is run
+#   <!-- check long -->     the same for a run of minutes (training on real data): such
+#                           blocks run only with --long (ctest -L long), and are skipped,
+#                           saying so, when a file under ../shared/data they name is absent
 #   ```sh ... ```           the commands, written as from the repository root
 #                           (./build/bin/hello_rnn ...)
 #   ```text ... ```         if it follows at once (blank lines allowed): the output quoted
-# The commands run in a scratch directory where ./build is the BINARY_DIR and
+# The commands run in a scratch directory where ./build is the BINARY_DIR,
+# ../shared is the shared folder beside SOURCE_DIR (when there is one) and
 # ./docs/img is empty. Afterwards every file they wrote to docs/img must match the
 # committed file of the same name in SOURCE_DIR/docs/img.
 #
@@ -21,11 +27,12 @@
 # Numbers quoted in prose, written in backticks (`5.721e-03`), must appear in one of
 # the same file's ```text blocks, so prose cannot drift from the outputs either.
 set -uo pipefail
-src=$1 bin=$2
+src=$1 bin=$2 long=${3:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/doc-numbers.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/root/docs/img"
 ln -s "$(cd "$bin" && pwd)" "$work/root/build"
+[ -d "$src/../shared" ] && ln -s "$(cd "$src/../shared" && pwd)" "$work/shared"
 
 # compare QUOTED ACTUAL: exit status 0 when they match; the first difference on stdout.
 compare() {
@@ -75,7 +82,7 @@ compare() {
     }'
 }
 
-n=0 failed=0
+n=0 failed=0 skipped=0
 for md in "$src"/docs/*.md; do
     name=$(basename "$md" .md)
     blocks="$work/$name"
@@ -84,10 +91,14 @@ for md in "$src"/docs/*.md; do
     # is ```text, want_N.txt; all ```text blocks also go to texts.txt.
     awk -v dir="$blocks" '
         /^<!-- check -->[ \t]*$/ { armed = 1; next }
+        /^<!-- check long -->[ \t]*$/ { armed = 2; next }
         !inblock && /^```/ {
             lang = substr($0, 4); gsub(/[ \t]/, "", lang)
             inblock = 1; out = ""
-            if (lang == "sh" && armed) { k++; out = dir "/cmd_" k ".sh"; pending = k }
+            if (lang == "sh" && armed) {
+                k++; out = dir "/cmd_" k ".sh"; pending = k
+                if (armed == 2) printf "" > (dir "/long_" k)
+            }
             else if (lang == "text" && pending) { out = dir "/want_" pending ".txt"; pending = 0 }
             else if (lang == "sh" || lang == "c") pending = 0
             if (lang == "text") texts = 1
@@ -102,9 +113,24 @@ for md in "$src"/docs/*.md; do
     for cmd in "$blocks"/cmd_*.sh; do
         [ -e "$cmd" ] || continue
         k=${cmd##*/cmd_}; k=${k%.sh}
+        limit=60
+        if [ -e "$blocks/long_$k" ]; then
+            if [ "$long" != --long ]; then
+                echo "skip docs/$name.md block $k (a long run; doc_numbers_long runs it): $(head -n 1 "$cmd")"
+                skipped=$((skipped + 1)); continue
+            fi
+            limit=3600
+        elif [ "$long" = --long ]; then
+            continue
+        fi
+        missing=$(grep -oE '\.\./shared/data/[^ ]+' "$cmd" | while read -r f; do
+            [ -e "$work/root/$f" ] || echo "$f"; done | head -n 1)
+        if [ -n "$missing" ]; then
+            echo "skip docs/$name.md block $k: $missing is absent"; skipped=$((skipped + 1)); continue
+        fi
         n=$((n + 1))
         got="$blocks/got_$k.txt"
-        if ! (cd "$work/root" && timeout 60 bash -e -o pipefail "$cmd" > "$got" 2> "$got.err"); then
+        if ! (cd "$work/root" && timeout $limit bash -e -o pipefail "$cmd" > "$got" 2> "$got.err"); then
             echo "FAIL docs/$name.md, command block $k exited non-zero:"; sed 's/^/    /' "$cmd"; tail -n 5 "$got.err"
             failed=$((failed + 1)); continue
         fi
@@ -117,7 +143,7 @@ for md in "$src"/docs/*.md; do
         echo "ok   docs/$name.md block $k: $(head -n 1 "$cmd")"
     done
     # Backticked numbers in the prose must appear in an output block.
-    if [ -e "$blocks/texts.txt" ]; then
+    if [ -e "$blocks/texts.txt" ] && [ "$long" != --long ]; then
         awk '/^```/ { inblock = !inblock; next } !inblock' "$md" \
             | grep -oE '`-?[0-9]*\.[0-9]+([eE][-+]?[0-9]+)?`' | tr -d '`' | sort -u > "$blocks/prose.txt" || true
         while read -r num; do
@@ -145,5 +171,5 @@ for f in "$work/root/docs/img"/*; do
         echo "ok   docs/img/$base"
     fi
 done
-echo "$n checks, $failed failed"
-[ "$n" -gt 0 ] && [ "$failed" = 0 ]
+echo "$n checks, $failed failed, $skipped skipped"
+[ "$failed" = 0 ] && { [ "$n" -gt 0 ] || [ "$long" = --long ]; }

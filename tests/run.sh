@@ -29,7 +29,7 @@ echo "== build (Release)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 echo "== tests (Release)"
-ctest --test-dir build --output-on-failure -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs" -LE long
 echo "== gradient check of every op"
 build/bin/unroll-gradcheck | tail -n 1
 
@@ -60,7 +60,7 @@ if [ "${UR_SKIP_SANITIZE:-0}" != 1 ]; then
   cmake --build build-asan -j"$jobs"
   echo "== tests (sanitizers)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE long
 fi
 if [ "${UR_SKIP_FUZZ:-0}" != 1 ]; then
   # libFuzzer needs clang with its runtime; the library also needs OpenMP for clang.
