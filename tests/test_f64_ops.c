@@ -1,6 +1,6 @@
-/* Every op kind (autograd/ur_ops.def) has a name and a gradient-check case, and
- * every case passes in double precision (which runs the kind's backward rule). A
- * case registered under the wrong kind fails. */
+/* Every op kind (autograd/ur_ops.def) has a name, a backward rule and a
+ * gradient-check case, and every case passes in double precision (which runs the
+ * kind's backward rule). A case registered under the wrong kind fails. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -11,8 +11,11 @@
 Test(ops, every_op_kind_has_a_case) {
     int covered[UR_OP_COUNT] = {0};
     for (int i = 0; i < ur_op_case_count(); i++) covered[ur_op_case_op(i)] = 1;
-    for (int op = 1; op < UR_OP_COUNT; op++)
+    for (int op = 1; op < UR_OP_COUNT; op++) {
         cr_expect(covered[op], "op '%s' has no gradient-check case", ur_op_name((ur_op)op));
+        cr_expect(ur__op_table[op].backward != NULL, "op '%s' has no backward rule", ur_op_name((ur_op)op));
+        cr_expect(ur__op_table[op].cases->n > 0, "op '%s' has an empty UR_CASES", ur_op_name((ur_op)op));
+    }
 }
 
 Test(ops, every_op_kind_has_its_own_name) {
