@@ -91,8 +91,9 @@ typedef struct ur_op_cases {
 } ur_op_cases;
 
 /* UR_CASES(KIND, {case}, ...): the gradient-check cases of op kind UR_OP_KIND, as
- * the object ur__cases_KIND that the op table (op_table.c) points to. Written right
- * below the kind's backward rule; a kind without it does not link. */
+ * the object ur__cases_KIND that the op table (op_table.c) points to. Written
+ * right below the kind's backward rule; without it no program that uses the
+ * library links. */
 #define UR_CASES(kind, ...)                                                                      \
     static const ur_op_case ur__case_rows_##kind[] = {__VA_ARGS__};                              \
     const ur_op_cases ur__cases_##kind = {ur__case_rows_##kind,                                  \
