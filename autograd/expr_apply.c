@@ -1,7 +1,8 @@
 /* expr_apply.c - recording a fused pointwise expression on the tape: binding the
  * input slots to tape nodes (shapes checked against the way each slot is read),
  * copying the expression into the recording, the forward pass, and the outputs
- * as views of the one node. Plus the expression cases of the gradient check. */
+ * as views of the one node. Then the backward rule, and below it the op's
+ * gradient-check cases. */
 #include "expr_internal.h"
 
 #include <stdio.h>
@@ -125,6 +126,9 @@ ur_status ur_expr_apply(ur_tape *t, const ur_expr *e, int n_in, ur_node *const *
     return UR_OK;
 }
 
+/* The op's backward rule: derived from the expression (expr_eval.c). */
+void ur__backward_expr(ur_tape *t, ur_node *y) { ur__ex_backward(t, y); }
+
 /* ---- gradient-check cases: the library's expressions and one of every leaf ---- */
 
 static ur_node *run(ur_tape *t, ur_expr *e, int n_in, ur_node **p) {
@@ -154,13 +158,8 @@ static ur_node *c_leaves(ur_tape *t, ur_node **p) {
     return run(t, e, 4, p);
 }
 
-/* The op's backward rule: derived from the expression (expr_eval.c). */
-void ur__backward_expr(ur_tape *t, ur_node *y) { ur__ex_backward(t, y); }
-
-const ur_op_case ur__cases_expr[] = {
-    {"expr/lstm", UR_OP_EXPR, 2, {2, 2}, {{3, 8}, {3, 2}}, 0, c_lstm},
-    {"expr/gru", UR_OP_EXPR, 3, {2, 2, 2}, {{3, 6}, {3, 6}, {3, 2}}, 0, c_gru},
-    {"expr/peephole_lstm", UR_OP_EXPR, 3, {2, 2, 1}, {{3, 8}, {3, 2}, {2}}, 0, c_peephole},
-    {"expr/leaves", UR_OP_EXPR, 4, {2, 2, 2, 2}, {{3, 6}, {3, 3}, {1, 3}, {3, 1}}, 0, c_leaves},
-};
-const int ur__n_cases_expr = sizeof ur__cases_expr / sizeof ur__cases_expr[0];
+UR_CASES(EXPR,
+         {"expr/lstm", 1052, 2, {2, 2}, {{3, 8}, {3, 2}}, 0, c_lstm},
+         {"expr/gru", 1053, 3, {2, 2, 2}, {{3, 6}, {3, 6}, {3, 2}}, 0, c_gru},
+         {"expr/peephole_lstm", 1054, 3, {2, 2, 1}, {{3, 8}, {3, 2}, {2}}, 0, c_peephole},
+         {"expr/leaves", 1055, 4, {2, 2, 2, 2}, {{3, 6}, {3, 3}, {1, 3}, {3, 1}}, 0, c_leaves});

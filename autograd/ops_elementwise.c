@@ -1,5 +1,6 @@
 /* ops_elementwise.c - add, sub, mul, div with broadcasting; the one-input maps.
- * Each op: forward here, backward rule right below it, gradient-check cases at the end. */
+ * Each op: forward here, backward rule right below it, its gradient-check cases
+ * (UR_CASES) right below the rule. */
 #include "bcast_internal.h"
 #include "tape_internal.h"
 
@@ -87,6 +88,28 @@ void ur__backward_binary(ur_tape *t, ur_node *y) {
     }
 }
 
+static ur_node *c_add(ur_tape *t, ur_node **p) { return ur_add(t, p[0], p[1]); }
+UR_CASES(ADD,
+         {"add/same-shape", 1000, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_add},
+         {"add/bias", 1001, 2, {2, 1}, {{3, 5}, {5}}, 0, c_add},
+         {"add/column", 1002, 2, {3, 2}, {{2, 3, 4}, {3, 1}}, 0, c_add},
+         {"add/both-broadcast", 1003, 2, {2, 2}, {{3, 1}, {1, 4}}, 0, c_add});
+
+static ur_node *c_sub(ur_tape *t, ur_node **p) { return ur_sub(t, p[0], p[1]); }
+UR_CASES(SUB,
+         {"sub/bias", 1004, 2, {2, 1}, {{4, 3}, {3}}, 0, c_sub},
+         {"sub/scalar-left", 1005, 2, {0, 2}, {{0}, {2, 3}}, 0, c_sub});
+
+static ur_node *c_mul(ur_tape *t, ur_node **p) { return ur_mul(t, p[0], p[1]); }
+UR_CASES(MUL,
+         {"mul/same-shape", 1006, 2, {2, 2}, {{2, 5}, {2, 5}}, 0, c_mul},
+         {"mul/row-mask", 1007, 2, {2, 2}, {{4, 3}, {4, 1}}, 0, c_mul});
+
+static ur_node *c_div(ur_tape *t, ur_node **p) { return ur_div(t, p[0], p[1]); }
+UR_CASES(DIV,
+         {"div/same-shape", 1008, 2, {2, 2}, {{3, 2}, {3, 2}}, 1, c_div},
+         {"div/bias", 1009, 2, {3, 1}, {{2, 2, 3}, {3}}, 1, c_div});
+
 /* ---- one input ---- */
 
 static ur_node *unary(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_real s) {
@@ -152,41 +175,29 @@ void ur__backward_unary(ur_tape *t, ur_node *y) {
     }
 }
 
-/* ---- gradient-check cases ---- */
-
-static ur_node *c_add(ur_tape *t, ur_node **p) { return ur_add(t, p[0], p[1]); }
-static ur_node *c_sub(ur_tape *t, ur_node **p) { return ur_sub(t, p[0], p[1]); }
-static ur_node *c_mul(ur_tape *t, ur_node **p) { return ur_mul(t, p[0], p[1]); }
-static ur_node *c_div(ur_tape *t, ur_node **p) { return ur_div(t, p[0], p[1]); }
 static ur_node *c_scale(ur_tape *t, ur_node **p) { return ur_scale(t, p[0], (ur_real)-1.7); }
-static ur_node *c_neg(ur_tape *t, ur_node **p) { return ur_neg(t, p[0]); }
-static ur_node *c_one_minus(ur_tape *t, ur_node **p) { return ur_one_minus(t, p[0]); }
-static ur_node *c_add_scalar(ur_tape *t, ur_node **p) { return ur_add_scalar(t, p[0], (ur_real)0.3); }
-static ur_node *c_tanh(ur_tape *t, ur_node **p) { return ur_tanh(t, p[0]); }
-static ur_node *c_sigmoid(ur_tape *t, ur_node **p) { return ur_sigmoid(t, p[0]); }
-static ur_node *c_relu(ur_tape *t, ur_node **p) { return ur_relu(t, p[0]); }
-static ur_node *c_exp(ur_tape *t, ur_node **p) { return ur_exp(t, p[0]); }
-static ur_node *c_log(ur_tape *t, ur_node **p) { return ur_log(t, p[0]); }
+UR_CASES(SCALE, {"scale", 1010, 1, {2}, {{3, 4}}, 0, c_scale});
 
-const ur_op_case ur__cases_elementwise[] = {
-    {"add/same-shape", UR_OP_ADD, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_add},
-    {"add/bias", UR_OP_ADD, 2, {2, 1}, {{3, 5}, {5}}, 0, c_add},
-    {"add/column", UR_OP_ADD, 2, {3, 2}, {{2, 3, 4}, {3, 1}}, 0, c_add},
-    {"add/both-broadcast", UR_OP_ADD, 2, {2, 2}, {{3, 1}, {1, 4}}, 0, c_add},
-    {"sub/bias", UR_OP_SUB, 2, {2, 1}, {{4, 3}, {3}}, 0, c_sub},
-    {"sub/scalar-left", UR_OP_SUB, 2, {0, 2}, {{0}, {2, 3}}, 0, c_sub},
-    {"mul/same-shape", UR_OP_MUL, 2, {2, 2}, {{2, 5}, {2, 5}}, 0, c_mul},
-    {"mul/row-mask", UR_OP_MUL, 2, {2, 2}, {{4, 3}, {4, 1}}, 0, c_mul},
-    {"div/same-shape", UR_OP_DIV, 2, {2, 2}, {{3, 2}, {3, 2}}, 1, c_div},
-    {"div/bias", UR_OP_DIV, 2, {3, 1}, {{2, 2, 3}, {3}}, 1, c_div},
-    {"scale", UR_OP_SCALE, 1, {2}, {{3, 4}}, 0, c_scale},
-    {"neg", UR_OP_NEG, 1, {1}, {{7}}, 0, c_neg},
-    {"one_minus", UR_OP_ONE_MINUS, 1, {2}, {{2, 3}}, 0, c_one_minus},
-    {"add_scalar", UR_OP_ADD_SCALAR, 1, {2}, {{2, 3}}, 0, c_add_scalar},
-    {"tanh", UR_OP_TANH, 1, {2}, {{4, 5}}, 0, c_tanh},
-    {"sigmoid", UR_OP_SIGMOID, 1, {2}, {{4, 5}}, 0, c_sigmoid},
-    {"relu", UR_OP_RELU, 1, {2}, {{4, 5}}, 0, c_relu},
-    {"exp", UR_OP_EXP, 1, {3}, {{2, 2, 3}}, 0, c_exp},
-    {"log", UR_OP_LOG, 1, {2}, {{3, 3}}, 1, c_log},
-};
-const int ur__n_cases_elementwise = sizeof ur__cases_elementwise / sizeof ur__cases_elementwise[0];
+static ur_node *c_neg(ur_tape *t, ur_node **p) { return ur_neg(t, p[0]); }
+UR_CASES(NEG, {"neg", 1011, 1, {1}, {{7}}, 0, c_neg});
+
+static ur_node *c_one_minus(ur_tape *t, ur_node **p) { return ur_one_minus(t, p[0]); }
+UR_CASES(ONE_MINUS, {"one_minus", 1012, 1, {2}, {{2, 3}}, 0, c_one_minus});
+
+static ur_node *c_add_scalar(ur_tape *t, ur_node **p) { return ur_add_scalar(t, p[0], (ur_real)0.3); }
+UR_CASES(ADD_SCALAR, {"add_scalar", 1013, 1, {2}, {{2, 3}}, 0, c_add_scalar});
+
+static ur_node *c_tanh(ur_tape *t, ur_node **p) { return ur_tanh(t, p[0]); }
+UR_CASES(TANH, {"tanh", 1014, 1, {2}, {{4, 5}}, 0, c_tanh});
+
+static ur_node *c_sigmoid(ur_tape *t, ur_node **p) { return ur_sigmoid(t, p[0]); }
+UR_CASES(SIGMOID, {"sigmoid", 1015, 1, {2}, {{4, 5}}, 0, c_sigmoid});
+
+static ur_node *c_relu(ur_tape *t, ur_node **p) { return ur_relu(t, p[0]); }
+UR_CASES(RELU, {"relu", 1016, 1, {2}, {{4, 5}}, 0, c_relu});
+
+static ur_node *c_exp(ur_tape *t, ur_node **p) { return ur_exp(t, p[0]); }
+UR_CASES(EXP, {"exp", 1017, 1, {3}, {{2, 2, 3}}, 0, c_exp});
+
+static ur_node *c_log(ur_tape *t, ur_node **p) { return ur_log(t, p[0]); }
+UR_CASES(LOG, {"log", 1018, 1, {2}, {{3, 3}}, 1, c_log});

@@ -1,4 +1,6 @@
-/* ops_linalg.c - matmul (plain and batched, with transpose flags), linear, transpose. */
+/* ops_linalg.c - matmul (plain and batched, with transpose flags), linear, transpose.
+ * Each op: forward here, backward rule right below it, its gradient-check cases
+ * (UR_CASES) right below the rule. */
 #include "tape_internal.h"
 
 #include <string.h>
@@ -85,6 +87,18 @@ void ur__backward_matmul(ur_tape *t, ur_node *y) {
     }
 }
 
+static ur_node *c_mm(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 0, 0); }
+static ur_node *c_mm_ta(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 1, 0); }
+static ur_node *c_mm_tb(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 0, 1); }
+static ur_node *c_mm_tab(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 1, 1); }
+UR_CASES(MATMUL,
+         {"matmul/nn", 1019, 2, {2, 2}, {{3, 4}, {4, 5}}, 0, c_mm},
+         {"matmul/tn", 1020, 2, {2, 2}, {{4, 3}, {4, 5}}, 0, c_mm_ta},
+         {"matmul/nt", 1021, 2, {2, 2}, {{3, 4}, {5, 4}}, 0, c_mm_tb},
+         {"matmul/tt", 1022, 2, {2, 2}, {{4, 3}, {5, 4}}, 0, c_mm_tab},
+         {"matmul/batched", 1023, 2, {3, 3}, {{2, 3, 4}, {2, 4, 2}}, 0, c_mm},
+         {"matmul/batched-nt", 1024, 2, {3, 3}, {{2, 1, 4}, {2, 5, 4}}, 0, c_mm_tb});
+
 /* linear: y = x W + b, x (N,in), W (in,out), b (out) broadcast over the rows, or
  * b (N,out) added as it is (a recurrent step adds its projected input this way),
  * or absent. */
@@ -131,6 +145,13 @@ void ur__backward_linear(ur_tape *t, ur_node *y) {
             for (int j = 0; j < M; j++) gb[j] += G[(size_t)i * M + j];
 }
 
+static ur_node *c_linear(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], p[2]); }
+static ur_node *c_linear_nobias(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], NULL); }
+UR_CASES(LINEAR,
+         {"linear", 1025, 3, {2, 2, 1}, {{3, 4}, {4, 6}, {6}}, 0, c_linear},
+         {"linear/no-bias", 1026, 2, {2, 2}, {{1, 7}, {7, 2}}, 0, c_linear_nobias},
+         {"linear/full-bias", 1027, 3, {2, 2, 2}, {{3, 4}, {4, 5}, {3, 5}}, 0, c_linear});
+
 ur_node *ur_transpose(ur_tape *t, ur_node *a) {
     if (!ur__check(t, "transpose", 1, &a)) return NULL;
     if (a->shape.ndim != 2) {
@@ -157,26 +178,5 @@ void ur__backward_transpose(ur_tape *t, ur_node *y) {
         for (int j = 0; j < c; j++) ga[(size_t)i * c + j] += y->grad[(size_t)j * r + i];
 }
 
-/* ---- gradient-check cases ---- */
-
-static ur_node *c_mm(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 0, 0); }
-static ur_node *c_mm_ta(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 1, 0); }
-static ur_node *c_mm_tb(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 0, 1); }
-static ur_node *c_mm_tab(ur_tape *t, ur_node **p) { return ur_matmul(t, p[0], p[1], 1, 1); }
-static ur_node *c_linear(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], p[2]); }
-static ur_node *c_linear_nobias(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], NULL); }
 static ur_node *c_transpose(ur_tape *t, ur_node **p) { return ur_transpose(t, p[0]); }
-
-const ur_op_case ur__cases_linalg[] = {
-    {"matmul/nn", UR_OP_MATMUL, 2, {2, 2}, {{3, 4}, {4, 5}}, 0, c_mm},
-    {"matmul/tn", UR_OP_MATMUL, 2, {2, 2}, {{4, 3}, {4, 5}}, 0, c_mm_ta},
-    {"matmul/nt", UR_OP_MATMUL, 2, {2, 2}, {{3, 4}, {5, 4}}, 0, c_mm_tb},
-    {"matmul/tt", UR_OP_MATMUL, 2, {2, 2}, {{4, 3}, {5, 4}}, 0, c_mm_tab},
-    {"matmul/batched", UR_OP_MATMUL, 2, {3, 3}, {{2, 3, 4}, {2, 4, 2}}, 0, c_mm},
-    {"matmul/batched-nt", UR_OP_MATMUL, 2, {3, 3}, {{2, 1, 4}, {2, 5, 4}}, 0, c_mm_tb},
-    {"linear", UR_OP_LINEAR, 3, {2, 2, 1}, {{3, 4}, {4, 6}, {6}}, 0, c_linear},
-    {"linear/no-bias", UR_OP_LINEAR, 2, {2, 2}, {{1, 7}, {7, 2}}, 0, c_linear_nobias},
-    {"linear/full-bias", UR_OP_LINEAR, 3, {2, 2, 2}, {{3, 4}, {4, 5}, {3, 5}}, 0, c_linear},
-    {"transpose", UR_OP_TRANSPOSE, 1, {2}, {{3, 5}}, 0, c_transpose},
-};
-const int ur__n_cases_linalg = sizeof ur__cases_linalg / sizeof ur__cases_linalg[0];
+UR_CASES(TRANSPOSE, {"transpose", 1028, 1, {2}, {{3, 5}}, 0, c_transpose});

@@ -1,6 +1,7 @@
 /* ops_norm.c - logsumexp along an axis, the masked softmax along the last axis and
  * layer normalisation over the last axis (Ba et al. 2016), each one fused op.
- * Each op: forward here, backward rule right below it, gradient-check cases at the end. */
+ * Each op: forward here, backward rule right below it, its gradient-check cases
+ * (UR_CASES) right below the rule. */
 #include "tape_internal.h"
 
 #include <math.h>
@@ -46,6 +47,17 @@ void ur__backward_logsumexp(ur_tape *t, ur_node *y) {
             for (size_t l = 0; l < len; l++) ga[base + l * inner] += (ur_real)(g * exp(a->value[base + l * inner] - v));
         }
 }
+
+static ur_node *c_lse_last(ur_tape *t, ur_node **p) { return ur_logsumexp(t, p[0], -1, 0); }
+static ur_node *c_lse_first_keep(ur_tape *t, ur_node **p) { return ur_logsumexp(t, p[0], 0, 1); }
+static ur_node *c_lse_mid(ur_tape *t, ur_node **p) { return ur_logsumexp(t, p[0], 1, 0); }
+/* inputs around +-100: the sum of exps alone would overflow a float */
+static ur_node *c_lse_large(ur_tape *t, ur_node **p) { return ur_logsumexp(t, ur_scale(t, p[0], 100), -1, 1); }
+UR_CASES(LOGSUMEXP,
+         {"logsumexp/last", 1071, 1, {2}, {{3, 5}}, 0, c_lse_last},
+         {"logsumexp/0-keepdim", 1072, 1, {3}, {{3, 2, 2}}, 0, c_lse_first_keep},
+         {"logsumexp/middle", 1073, 1, {3}, {{2, 3, 4}}, 0, c_lse_mid},
+         {"logsumexp/large-keepdim", 1074, 1, {2}, {{3, 4}}, 0, c_lse_large});
 
 /* ---- masked softmax along the last axis ----
  * y_j = m_j e^{x_j} / sum_k m_k e^{x_k} for a 0/1 mask m of x's shape: masked
@@ -107,6 +119,19 @@ void ur__backward_masked_softmax(ur_tape *t, ur_node *y) {
         for (size_t j = 0; j < cols; j++) d[j] += o[j] * (g[j] - (ur_real)s);
     }
 }
+
+/* rows: some kept, one fully masked, one with a single kept entry */
+static const ur_real msm_mask_35[15] = {1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
+static ur_node *c_msm(ur_tape *t, ur_node **p) {
+    return ur_masked_softmax(t, p[0], ur_input_data(t, 2, (int[]){3, 5}, msm_mask_35));
+}
+static const ur_real msm_mask_224[16] = {1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1};
+static ur_node *c_msm_3d(ur_tape *t, ur_node **p) {
+    return ur_masked_softmax(t, p[0], ur_input_data(t, 3, (int[]){2, 2, 4}, msm_mask_224));
+}
+UR_CASES(MASKED_SOFTMAX,
+         {"masked_softmax", 1075, 1, {2}, {{3, 5}}, 0, c_msm},
+         {"masked_softmax/3d", 1076, 1, {3}, {{2, 2, 4}}, 0, c_msm_3d});
 
 /* ---- layer normalisation over the last axis ----
  * x (..., H) -> y = gain * (x - mean) / sqrt(var + eps) + bias per row, var the
@@ -192,36 +217,10 @@ void ur__backward_layer_norm(ur_tape *t, ur_node *y) {
     }
 }
 
-/* ---- gradient-check cases ---- */
-
-/* rows: some kept, one fully masked, one with a single kept entry */
-static const ur_real msm_mask_35[15] = {1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
-static const ur_real msm_mask_224[16] = {1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1};
-
-static ur_node *c_lse_last(ur_tape *t, ur_node **p) { return ur_logsumexp(t, p[0], -1, 0); }
-static ur_node *c_lse_first_keep(ur_tape *t, ur_node **p) { return ur_logsumexp(t, p[0], 0, 1); }
-static ur_node *c_lse_mid(ur_tape *t, ur_node **p) { return ur_logsumexp(t, p[0], 1, 0); }
-/* inputs around +-100: the sum of exps alone would overflow a float */
-static ur_node *c_lse_large(ur_tape *t, ur_node **p) { return ur_logsumexp(t, ur_scale(t, p[0], 100), -1, 1); }
-static ur_node *c_msm(ur_tape *t, ur_node **p) {
-    return ur_masked_softmax(t, p[0], ur_input_data(t, 2, (int[]){3, 5}, msm_mask_35));
-}
-static ur_node *c_msm_3d(ur_tape *t, ur_node **p) {
-    return ur_masked_softmax(t, p[0], ur_input_data(t, 3, (int[]){2, 2, 4}, msm_mask_224));
-}
 static ur_node *c_ln(ur_tape *t, ur_node **p) { return ur_layer_norm(t, p[0], p[1], p[2], (ur_real)1e-5); }
 static ur_node *c_ln_plain(ur_tape *t, ur_node **p) { return ur_layer_norm(t, p[0], NULL, NULL, (ur_real)1e-5); }
 static ur_node *c_ln_bias(ur_tape *t, ur_node **p) { return ur_layer_norm(t, p[0], NULL, p[1], (ur_real)0.1); }
-
-const ur_op_case ur__cases_norm[] = {
-    {"logsumexp/last", UR_OP_LOGSUMEXP, 1, {2}, {{3, 5}}, 0, c_lse_last},
-    {"logsumexp/0-keepdim", UR_OP_LOGSUMEXP, 1, {3}, {{3, 2, 2}}, 0, c_lse_first_keep},
-    {"logsumexp/middle", UR_OP_LOGSUMEXP, 1, {3}, {{2, 3, 4}}, 0, c_lse_mid},
-    {"logsumexp/large-keepdim", UR_OP_LOGSUMEXP, 1, {2}, {{3, 4}}, 0, c_lse_large},
-    {"masked_softmax", UR_OP_MASKED_SOFTMAX, 1, {2}, {{3, 5}}, 0, c_msm},
-    {"masked_softmax/3d", UR_OP_MASKED_SOFTMAX, 1, {3}, {{2, 2, 4}}, 0, c_msm_3d},
-    {"layer_norm/gain-bias", UR_OP_LAYER_NORM, 3, {2, 1, 1}, {{4, 5}, {5}, {5}}, 0, c_ln},
-    {"layer_norm/plain-3d", UR_OP_LAYER_NORM, 1, {3}, {{2, 3, 4}}, 0, c_ln_plain},
-    {"layer_norm/bias-only", UR_OP_LAYER_NORM, 2, {2, 1}, {{3, 6}, {6}}, 0, c_ln_bias},
-};
-const int ur__n_cases_norm = sizeof ur__cases_norm / sizeof ur__cases_norm[0];
+UR_CASES(LAYER_NORM,
+         {"layer_norm/gain-bias", 1077, 3, {2, 1, 1}, {{4, 5}, {5}, {5}}, 0, c_ln},
+         {"layer_norm/plain-3d", 1078, 1, {3}, {{2, 3, 4}}, 0, c_ln_plain},
+         {"layer_norm/bias-only", 1079, 2, {2, 1}, {{3, 6}, {6}}, 0, c_ln_bias});

@@ -1,6 +1,7 @@
 /* ops_permute.c - swap01: the first two axes of a 3-d tensor exchanged,
  * (A, B, C) -> (B, A, C). Converts time-major sequences (T, B, H), as the RNN layers
- * make them, to batch-major (B, T, H), as attention reads them, and back. */
+ * make them, to batch-major (B, T, H), as attention reads them, and back.
+ * Forward, backward rule, then its gradient-check cases (UR_CASES). */
 #include "tape_internal.h"
 
 /* y[b][a][:] = x[a][b][:]   x (A, B, C), y (B, A, C) */
@@ -43,16 +44,11 @@ void ur__backward_swap01(ur_tape *t, ur_node *y) {
         }
 }
 
-/* ---- gradient-check cases ---- */
-
 static ur_node *c_swap01(ur_tape *t, ur_node **p) { return ur_swap01(t, p[0]); }
 /* swapped twice is the identity: both directions of the rule meet in one graph */
 static ur_node *c_swap01_twice(ur_tape *t, ur_node **p) {
     return ur_mul(t, ur_swap01(t, ur_swap01(t, p[0])), p[0]);
 }
-
-const ur_op_case ur__cases_permute[] = {
-    {"swap01", UR_OP_SWAP01, 1, {3}, {{4, 3, 2}}, 0, c_swap01},
-    {"swap01/twice", UR_OP_SWAP01, 1, {3}, {{2, 5, 3}}, 0, c_swap01_twice},
-};
-const int ur__n_cases_permute = sizeof ur__cases_permute / sizeof ur__cases_permute[0];
+UR_CASES(SWAP01,
+         {"swap01", 1050, 1, {3}, {{4, 3, 2}}, 0, c_swap01},
+         {"swap01/twice", 1051, 1, {3}, {{2, 5, 3}}, 0, c_swap01_twice});

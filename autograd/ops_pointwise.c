@@ -1,7 +1,8 @@
 /* ops_pointwise.c - the one-input maps users reach for (square, sqrt, pow, abs,
  * softplus, leaky ReLU, log-sigmoid, clamp) and the elementwise maximum, minimum
  * and where(mask, a, b) of two broadcast inputs.
- * Each op: forward here, backward rule right below it, gradient-check cases at the end. */
+ * Each op: forward here, backward rule right below it, its gradient-check cases
+ * (UR_CASES) right below the rule. */
 #include "bcast_internal.h"
 
 #include <math.h>
@@ -106,6 +107,33 @@ void ur__backward_pointwise(ur_tape *t, ur_node *y) {
     }
 }
 
+static ur_node *c_square(ur_tape *t, ur_node **p) { return ur_square(t, p[0]); }
+UR_CASES(SQUARE, {"square", 1056, 1, {2}, {{3, 4}}, 0, c_square});
+
+static ur_node *c_sqrt(ur_tape *t, ur_node **p) { return ur_sqrt(t, p[0]); }
+UR_CASES(SQRT, {"sqrt", 1057, 1, {2}, {{3, 4}}, 1, c_sqrt});
+
+static ur_node *c_pow_real(ur_tape *t, ur_node **p) { return ur_pow(t, p[0], (ur_real)-1.5); }
+static ur_node *c_pow_int(ur_tape *t, ur_node **p) { return ur_pow(t, p[0], 3); }
+UR_CASES(POW,
+         {"pow/real-exponent", 1058, 1, {2}, {{3, 4}}, 1, c_pow_real},
+         {"pow/integer-exponent", 1059, 1, {2}, {{3, 4}}, 0, c_pow_int});
+
+static ur_node *c_abs(ur_tape *t, ur_node **p) { return ur_abs(t, p[0]); }
+UR_CASES(ABS, {"abs", 1060, 1, {2}, {{4, 5}}, 0, c_abs});
+
+static ur_node *c_softplus(ur_tape *t, ur_node **p) { return ur_softplus(t, ur_scale(t, p[0], 8)); }
+UR_CASES(SOFTPLUS, {"softplus", 1061, 1, {2}, {{4, 5}}, 0, c_softplus});
+
+static ur_node *c_leaky_relu(ur_tape *t, ur_node **p) { return ur_leaky_relu(t, p[0], (ur_real)0.1); }
+UR_CASES(LEAKY_RELU, {"leaky_relu", 1062, 1, {2}, {{4, 5}}, 0, c_leaky_relu});
+
+static ur_node *c_log_sigmoid(ur_tape *t, ur_node **p) { return ur_log_sigmoid(t, ur_scale(t, p[0], 8)); }
+UR_CASES(LOG_SIGMOID, {"log_sigmoid", 1063, 1, {2}, {{4, 5}}, 0, c_log_sigmoid});
+
+static ur_node *c_clamp(ur_tape *t, ur_node **p) { return ur_clamp(t, p[0], (ur_real)-0.6, (ur_real)0.7); }
+UR_CASES(CLAMP, {"clamp", 1064, 1, {2}, {{4, 5}}, 0, c_clamp});
+
 /* ---- maximum / minimum of two inputs, broadcast like ur_add ---- */
 
 static ur_node *extremum(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_node *b) {
@@ -136,6 +164,16 @@ void ur__backward_extremum(ur_tape *t, ur_node *y) {
     ur_real *gb = ur__grad(t, b); /* when b is a, the ties already went to ga */
     if (gb) BCAST_LOOP(&bc, if (mx ? x1[ia] < x2[ib] : x1[ia] > x2[ib]) gb[ib] += g[io]);
 }
+
+static ur_node *c_maximum(ur_tape *t, ur_node **p) { return ur_maximum(t, p[0], p[1]); }
+UR_CASES(MAXIMUM,
+         {"maximum/same-shape", 1065, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_maximum},
+         {"maximum/bias", 1066, 2, {3, 1}, {{2, 3, 4}, {4}}, 0, c_maximum});
+
+static ur_node *c_minimum(ur_tape *t, ur_node **p) { return ur_minimum(t, p[0], p[1]); }
+UR_CASES(MINIMUM,
+         {"minimum/same-shape", 1067, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_minimum},
+         {"minimum/both-broadcast", 1068, 2, {2, 2}, {{3, 1}, {1, 4}}, 0, c_minimum});
 
 /* ---- where(mask, a, b): a where the mask is 1, b where it is 0 ----
  * a and b broadcast like ur_add; the mask broadcasts to their common shape. The
@@ -208,45 +246,15 @@ void ur__backward_where(ur_tape *t, ur_node *y) {
     if (gb) where_walk(&bc, sm, m->value, a->value, b->value, NULL, y->grad, NULL, gb);
 }
 
-/* ---- gradient-check cases ---- */
-
 static const ur_real where_mask_34[12] = {1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1};
-static const ur_real where_mask_col[3] = {0, 1, 1};
-
-static ur_node *c_square(ur_tape *t, ur_node **p) { return ur_square(t, p[0]); }
-static ur_node *c_sqrt(ur_tape *t, ur_node **p) { return ur_sqrt(t, p[0]); }
-static ur_node *c_pow_real(ur_tape *t, ur_node **p) { return ur_pow(t, p[0], (ur_real)-1.5); }
-static ur_node *c_pow_int(ur_tape *t, ur_node **p) { return ur_pow(t, p[0], 3); }
-static ur_node *c_abs(ur_tape *t, ur_node **p) { return ur_abs(t, p[0]); }
-static ur_node *c_softplus(ur_tape *t, ur_node **p) { return ur_softplus(t, ur_scale(t, p[0], 8)); }
-static ur_node *c_leaky_relu(ur_tape *t, ur_node **p) { return ur_leaky_relu(t, p[0], (ur_real)0.1); }
-static ur_node *c_log_sigmoid(ur_tape *t, ur_node **p) { return ur_log_sigmoid(t, ur_scale(t, p[0], 8)); }
-static ur_node *c_clamp(ur_tape *t, ur_node **p) { return ur_clamp(t, p[0], (ur_real)-0.6, (ur_real)0.7); }
-static ur_node *c_maximum(ur_tape *t, ur_node **p) { return ur_maximum(t, p[0], p[1]); }
-static ur_node *c_minimum(ur_tape *t, ur_node **p) { return ur_minimum(t, p[0], p[1]); }
 static ur_node *c_where(ur_tape *t, ur_node **p) {
     return ur_where(t, ur_input_data(t, 2, (int[]){3, 4}, where_mask_34), p[0], p[1]);
 }
 /* a mask (3, 1) over rows, a (3, 4), b a bias (4) */
+static const ur_real where_mask_col[3] = {0, 1, 1};
 static ur_node *c_where_bcast(ur_tape *t, ur_node **p) {
     return ur_where(t, ur_input_data(t, 2, (int[]){3, 1}, where_mask_col), p[0], p[1]);
 }
-
-const ur_op_case ur__cases_pointwise[] = {
-    {"square", UR_OP_SQUARE, 1, {2}, {{3, 4}}, 0, c_square},
-    {"sqrt", UR_OP_SQRT, 1, {2}, {{3, 4}}, 1, c_sqrt},
-    {"pow/real-exponent", UR_OP_POW, 1, {2}, {{3, 4}}, 1, c_pow_real},
-    {"pow/integer-exponent", UR_OP_POW, 1, {2}, {{3, 4}}, 0, c_pow_int},
-    {"abs", UR_OP_ABS, 1, {2}, {{4, 5}}, 0, c_abs},
-    {"softplus", UR_OP_SOFTPLUS, 1, {2}, {{4, 5}}, 0, c_softplus},
-    {"leaky_relu", UR_OP_LEAKY_RELU, 1, {2}, {{4, 5}}, 0, c_leaky_relu},
-    {"log_sigmoid", UR_OP_LOG_SIGMOID, 1, {2}, {{4, 5}}, 0, c_log_sigmoid},
-    {"clamp", UR_OP_CLAMP, 1, {2}, {{4, 5}}, 0, c_clamp},
-    {"maximum/same-shape", UR_OP_MAXIMUM, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_maximum},
-    {"maximum/bias", UR_OP_MAXIMUM, 2, {3, 1}, {{2, 3, 4}, {4}}, 0, c_maximum},
-    {"minimum/same-shape", UR_OP_MINIMUM, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_minimum},
-    {"minimum/both-broadcast", UR_OP_MINIMUM, 2, {2, 2}, {{3, 1}, {1, 4}}, 0, c_minimum},
-    {"where/same-shape", UR_OP_WHERE, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_where},
-    {"where/broadcast", UR_OP_WHERE, 2, {2, 1}, {{3, 4}, {4}}, 0, c_where_bcast},
-};
-const int ur__n_cases_pointwise = sizeof ur__cases_pointwise / sizeof ur__cases_pointwise[0];
+UR_CASES(WHERE,
+         {"where/same-shape", 1069, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_where},
+         {"where/broadcast", 1070, 2, {2, 1}, {{3, 4}, {4}}, 0, c_where_bcast});

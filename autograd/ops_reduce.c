@@ -1,4 +1,6 @@
-/* ops_reduce.c - softmax, log-softmax, the losses and the reductions. */
+/* ops_reduce.c - softmax, log-softmax, the losses and the reductions.
+ * Each op: forward here, backward rule right below it, its gradient-check cases
+ * (UR_CASES) right below the rule. */
 #include "tape_internal.h"
 
 #include <math.h>
@@ -40,6 +42,14 @@ void ur__backward_softmax(ur_tape *t, ur_node *y) {
         }
     }
 }
+
+static ur_node *c_softmax(ur_tape *t, ur_node **p) { return ur_softmax(t, p[0]); }
+UR_CASES(SOFTMAX,
+         {"softmax", 1029, 1, {2}, {{3, 5}}, 0, c_softmax},
+         {"softmax/3d", 1030, 1, {3}, {{2, 2, 4}}, 0, c_softmax});
+
+static ur_node *c_log_softmax(ur_tape *t, ur_node **p) { return ur_log_softmax(t, p[0]); }
+UR_CASES(LOG_SOFTMAX, {"log_softmax", 1031, 1, {2}, {{3, 5}}, 0, c_log_softmax});
 
 /* ---- cross-entropy from logits ----
  * aux holds the row-wise log-softmax (N,C) followed by the targets and mask. */
@@ -124,6 +134,17 @@ void ur__backward_cross_entropy(ur_tape *t, ur_node *y) {
     }
 }
 
+static const int ce_targets[6] = {2, 0, 3, 1, 3, 2};
+static ur_node *c_ce(ur_tape *t, ur_node **p) { return ur_cross_entropy(t, p[0], ce_targets, NULL); }
+static const ur_real ce_mask[6] = {1, 0, 1, 1, 0, 1};
+static ur_node *c_ce_mask(ur_tape *t, ur_node **p) { return ur_cross_entropy(t, p[0], ce_targets, ce_mask); }
+static const ur_real ce_weights[6] = {0.5, 2, 1, 0, 1.5, 1};
+static ur_node *c_ce_weights(ur_tape *t, ur_node **p) { return ur_cross_entropy(t, p[0], ce_targets, ce_weights); }
+UR_CASES(CROSS_ENTROPY,
+         {"cross_entropy", 1032, 1, {2}, {{6, 4}}, 0, c_ce},
+         {"cross_entropy/mask", 1033, 1, {2}, {{6, 4}}, 0, c_ce_mask},
+         {"cross_entropy/weights", 1034, 1, {2}, {{6, 4}}, 0, c_ce_weights});
+
 /* ---- mean squared error ---- */
 
 ur_node *ur_mse(ur_tape *t, ur_node *a, ur_node *b) {
@@ -158,6 +179,9 @@ void ur__backward_mse(ur_tape *t, ur_node *y) {
     }
 }
 
+static ur_node *c_mse(ur_tape *t, ur_node **p) { return ur_mse(t, p[0], p[1]); }
+UR_CASES(MSE, {"mse", 1035, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_mse});
+
 /* ---- sum and mean of everything ---- */
 
 static ur_node *reduce_all(ur_tape *t, ur_op op, const char *name, ur_node *a) {
@@ -182,6 +206,12 @@ void ur__backward_reduce_all(ur_tape *t, ur_node *y) {
     ur_real g = y->op == UR_OP_MEAN ? y->grad[0] / (ur_real)a->size : y->grad[0];
     for (size_t i = 0; i < a->size; i++) ga[i] += g;
 }
+
+static ur_node *c_sum(ur_tape *t, ur_node **p) { return ur_sum(t, p[0]); }
+UR_CASES(SUM, {"sum", 1036, 1, {2}, {{3, 4}}, 0, c_sum});
+
+static ur_node *c_mean(ur_tape *t, ur_node **p) { return ur_mean(t, p[0]); }
+UR_CASES(MEAN, {"mean", 1037, 1, {3}, {{2, 3, 4}}, 0, c_mean});
 
 /* ---- along one axis: (outer, len, inner) -> (outer, inner) ---- */
 
@@ -247,40 +277,17 @@ void ur__backward_reduce_axis(ur_tape *t, ur_node *y) {
         }
 }
 
-/* ---- gradient-check cases ---- */
-
-static const int ce_targets[6] = {2, 0, 3, 1, 3, 2};
-static const ur_real ce_mask[6] = {1, 0, 1, 1, 0, 1};
-static const ur_real ce_weights[6] = {0.5, 2, 1, 0, 1.5, 1};
-
-static ur_node *c_softmax(ur_tape *t, ur_node **p) { return ur_softmax(t, p[0]); }
-static ur_node *c_log_softmax(ur_tape *t, ur_node **p) { return ur_log_softmax(t, p[0]); }
-static ur_node *c_ce(ur_tape *t, ur_node **p) { return ur_cross_entropy(t, p[0], ce_targets, NULL); }
-static ur_node *c_ce_mask(ur_tape *t, ur_node **p) { return ur_cross_entropy(t, p[0], ce_targets, ce_mask); }
-static ur_node *c_ce_weights(ur_tape *t, ur_node **p) { return ur_cross_entropy(t, p[0], ce_targets, ce_weights); }
-static ur_node *c_mse(ur_tape *t, ur_node **p) { return ur_mse(t, p[0], p[1]); }
-static ur_node *c_sum(ur_tape *t, ur_node **p) { return ur_sum(t, p[0]); }
-static ur_node *c_mean(ur_tape *t, ur_node **p) { return ur_mean(t, p[0]); }
 static ur_node *c_sum_axis0(ur_tape *t, ur_node **p) { return ur_sum_axis(t, p[0], 0, 0); }
 static ur_node *c_sum_axis_mid(ur_tape *t, ur_node **p) { return ur_sum_axis(t, p[0], 1, 1); }
+UR_CASES(SUM_AXIS,
+         {"sum_axis/0", 1038, 1, {2}, {{3, 4}}, 0, c_sum_axis0},
+         {"sum_axis/middle-keepdim", 1039, 1, {3}, {{2, 3, 4}}, 0, c_sum_axis_mid});
+
 static ur_node *c_mean_axis(ur_tape *t, ur_node **p) { return ur_mean_axis(t, p[0], -1, 0); }
+UR_CASES(MEAN_AXIS, {"mean_axis/last", 1040, 1, {3}, {{2, 3, 4}}, 0, c_mean_axis});
+
 static ur_node *c_max_axis(ur_tape *t, ur_node **p) { return ur_max_axis(t, p[0], -1, 0); }
 static ur_node *c_max_axis0(ur_tape *t, ur_node **p) { return ur_max_axis(t, p[0], 0, 1); }
-
-const ur_op_case ur__cases_reduce[] = {
-    {"softmax", UR_OP_SOFTMAX, 1, {2}, {{3, 5}}, 0, c_softmax},
-    {"softmax/3d", UR_OP_SOFTMAX, 1, {3}, {{2, 2, 4}}, 0, c_softmax},
-    {"log_softmax", UR_OP_LOG_SOFTMAX, 1, {2}, {{3, 5}}, 0, c_log_softmax},
-    {"cross_entropy", UR_OP_CROSS_ENTROPY, 1, {2}, {{6, 4}}, 0, c_ce},
-    {"cross_entropy/mask", UR_OP_CROSS_ENTROPY, 1, {2}, {{6, 4}}, 0, c_ce_mask},
-    {"cross_entropy/weights", UR_OP_CROSS_ENTROPY, 1, {2}, {{6, 4}}, 0, c_ce_weights},
-    {"mse", UR_OP_MSE, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_mse},
-    {"sum", UR_OP_SUM, 1, {2}, {{3, 4}}, 0, c_sum},
-    {"mean", UR_OP_MEAN, 1, {3}, {{2, 3, 4}}, 0, c_mean},
-    {"sum_axis/0", UR_OP_SUM_AXIS, 1, {2}, {{3, 4}}, 0, c_sum_axis0},
-    {"sum_axis/middle-keepdim", UR_OP_SUM_AXIS, 1, {3}, {{2, 3, 4}}, 0, c_sum_axis_mid},
-    {"mean_axis/last", UR_OP_MEAN_AXIS, 1, {3}, {{2, 3, 4}}, 0, c_mean_axis},
-    {"max_axis/last", UR_OP_MAX_AXIS, 1, {2}, {{4, 5}}, 0, c_max_axis},
-    {"max_axis/0-keepdim", UR_OP_MAX_AXIS, 1, {3}, {{3, 2, 2}}, 0, c_max_axis0},
-};
-const int ur__n_cases_reduce = sizeof ur__cases_reduce / sizeof ur__cases_reduce[0];
+UR_CASES(MAX_AXIS,
+         {"max_axis/last", 1041, 1, {2}, {{4, 5}}, 0, c_max_axis},
+         {"max_axis/0-keepdim", 1042, 1, {3}, {{3, 2, 2}}, 0, c_max_axis0});

@@ -1,4 +1,6 @@
-/* ops_shape.c - concat, slice, reshape, gather (embedding lookup), dropout. */
+/* ops_shape.c - concat, slice, reshape, gather (embedding lookup), dropout.
+ * Each op: forward here, backward rule right below it, its gradient-check cases
+ * (UR_CASES) right below the rule. */
 #include "tape_internal.h"
 
 #include <stdio.h>
@@ -69,6 +71,12 @@ void ur__backward_concat(ur_tape *t, ur_node *y) {
     }
 }
 
+static ur_node *c_concat0(ur_tape *t, ur_node **p) { return ur_concat(t, 3, p, 0); }
+static ur_node *c_concat1(ur_tape *t, ur_node **p) { return ur_concat(t, 2, p, 1); }
+UR_CASES(CONCAT,
+         {"concat/axis0", 1043, 3, {2, 2, 2}, {{1, 3}, {2, 3}, {1, 3}}, 0, c_concat0},
+         {"concat/axis1", 1044, 2, {2, 2}, {{2, 3}, {2, 2}}, 0, c_concat1});
+
 /* ---- slice: elements start..start+len-1 along axis ---- */
 
 /* A slice whose elements are contiguous in the input (nothing outside the range
@@ -123,6 +131,12 @@ void ur__backward_slice(ur_tape *t, ur_node *y) {
         for (size_t j = 0; j < li; j++) d[j] += g[j];
     }
 }
+
+static ur_node *c_slice(ur_tape *t, ur_node **p) { return ur_slice(t, p[0], 1, 1, 2); }
+static ur_node *c_slice0(ur_tape *t, ur_node **p) { return ur_slice(t, p[0], 0, 2, 1); }
+UR_CASES(SLICE,
+         {"slice/axis1", 1045, 1, {3}, {{2, 4, 3}}, 0, c_slice},
+         {"slice/axis0", 1046, 1, {2}, {{4, 3}}, 0, c_slice0});
 
 /* ---- reshape: same elements, new shape; the value is shared, not copied ---- */
 
@@ -190,6 +204,12 @@ void ur__backward_reshape(ur_tape *t, ur_node *y) {
     for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i];
 }
 
+static ur_node *c_reshape(ur_tape *t, ur_node **p) {
+    int d[2] = {-1, 4};
+    return ur_reshape(t, p[0], 2, d);
+}
+UR_CASES(RESHAPE, {"reshape", 1047, 1, {3}, {{2, 3, 4}}, 0, c_reshape});
+
 /* ---- gather rows: y[i] = table[ids[i]] ---- */
 
 ur_node *ur_gather(ur_tape *t, ur_node *table, const int *ids, int n) {
@@ -237,6 +257,10 @@ void ur__backward_gather(ur_tape *t, ur_node *y) {
     }
 }
 
+static const int gather_ids[5] = {2, 0, 2, 3, 1};
+static ur_node *c_gather(ur_tape *t, ur_node **p) { return ur_gather(t, p[0], gather_ids, 5); }
+UR_CASES(GATHER, {"gather/repeated-ids", 1048, 1, {2}, {{4, 3}}, 0, c_gather});
+
 /* ---- dropout ---- */
 
 static ur_real keep_scale(uint64_t seed, size_t i, ur_real p) {
@@ -264,6 +288,9 @@ void ur__backward_dropout(ur_tape *t, ur_node *y) {
     for (size_t i = 0; i < y->size; i++) ga[i] += y->grad[i] * keep_scale(y->seed, i, y->fattr[0]);
 }
 
+static ur_node *c_dropout(ur_tape *t, ur_node **p) { return ur_dropout(t, p[0], (ur_real)0.4, 1234); }
+UR_CASES(DROPOUT, {"dropout", 1049, 1, {2}, {{5, 6}}, 0, c_dropout});
+
 ur_node *ur_dropout_mask(ur_tape *t, ur_node *a, ur_node *mask) { return ur_mul(t, a, mask); }
 
 ur_node *ur_dropout_make_mask(ur_tape *t, int ndim, const int *dims, ur_real p, uint64_t seed) {
@@ -279,29 +306,3 @@ ur_node *ur_dropout_make_mask(ur_tape *t, int ndim, const int *dims, ur_real p, 
     m->label = "dropout mask";
     return m;
 }
-
-/* ---- gradient-check cases ---- */
-
-static const int gather_ids[5] = {2, 0, 2, 3, 1};
-
-static ur_node *c_concat0(ur_tape *t, ur_node **p) { return ur_concat(t, 3, p, 0); }
-static ur_node *c_concat1(ur_tape *t, ur_node **p) { return ur_concat(t, 2, p, 1); }
-static ur_node *c_slice(ur_tape *t, ur_node **p) { return ur_slice(t, p[0], 1, 1, 2); }
-static ur_node *c_slice0(ur_tape *t, ur_node **p) { return ur_slice(t, p[0], 0, 2, 1); }
-static ur_node *c_reshape(ur_tape *t, ur_node **p) {
-    int d[2] = {-1, 4};
-    return ur_reshape(t, p[0], 2, d);
-}
-static ur_node *c_gather(ur_tape *t, ur_node **p) { return ur_gather(t, p[0], gather_ids, 5); }
-static ur_node *c_dropout(ur_tape *t, ur_node **p) { return ur_dropout(t, p[0], (ur_real)0.4, 1234); }
-
-const ur_op_case ur__cases_shape[] = {
-    {"concat/axis0", UR_OP_CONCAT, 3, {2, 2, 2}, {{1, 3}, {2, 3}, {1, 3}}, 0, c_concat0},
-    {"concat/axis1", UR_OP_CONCAT, 2, {2, 2}, {{2, 3}, {2, 2}}, 0, c_concat1},
-    {"slice/axis1", UR_OP_SLICE, 1, {3}, {{2, 4, 3}}, 0, c_slice},
-    {"slice/axis0", UR_OP_SLICE, 1, {2}, {{4, 3}}, 0, c_slice0},
-    {"reshape", UR_OP_RESHAPE, 1, {3}, {{2, 3, 4}}, 0, c_reshape},
-    {"gather/repeated-ids", UR_OP_GATHER, 1, {2}, {{4, 3}}, 0, c_gather},
-    {"dropout", UR_OP_DROPOUT, 1, {2}, {{5, 6}}, 0, c_dropout},
-};
-const int ur__n_cases_shape = sizeof ur__cases_shape / sizeof ur__cases_shape[0];

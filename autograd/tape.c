@@ -471,6 +471,8 @@ const char *ur_op_name(ur_op op) {
 
 /* Leaves have no inputs: the walk never calls this. */
 void ur__backward_leaf(ur_tape *t, ur_node *y) { (void)t, (void)y; }
+/* ... and there is nothing to check: no gradient-check case. */
+const ur_op_cases ur__cases_LEAF = {NULL, 0};
 
 static int check_input_grads(ur_tape *t, ur_node *y) {
     for (int i = 0; i < y->n_in; i++) {

@@ -71,25 +71,50 @@ struct ur_tape {
 #include "ur_ops.def"
 #undef UR_OP
 
-/* The op table, made from ur_ops.def. */
-typedef void (*ur_backward_fn)(ur_tape *t, ur_node *y);
-typedef struct ur_op_info {
-    const char *name;
-    ur_backward_fn backward;
-} ur_op_info;
-extern const ur_op_info ur__op_table[UR_OP_COUNT];
-
-/* A gradient-check case: params of the given shapes are filled with random
- * values (positive ones when `positive`), build() makes the op's output. */
+/* A gradient-check case of an op kind: params of the given shapes are filled
+ * with random values from `seed` (positive ones when `positive`), build() makes
+ * an output that records a node of the kind. */
 typedef struct ur_op_case {
     const char *name;
-    ur_op op;
+    uint64_t seed;
     int n_params;
     int ndim[4];
     int dims[4][4];
     int positive;
     ur_node *(*build)(ur_tape *t, ur_node **p);
 } ur_op_case;
+
+/* The cases of one op kind. */
+typedef struct ur_op_cases {
+    const ur_op_case *cases;
+    int n;
+} ur_op_cases;
+
+/* UR_CASES(KIND, {case}, ...): the gradient-check cases of op kind UR_OP_KIND, as
+ * the object ur__cases_KIND that the op table (op_table.c) points to. Written
+ * right below the kind's backward rule; without it no program that uses the
+ * library links. */
+#define UR_CASES(kind, ...)                                                                      \
+    static const ur_op_case ur__case_rows_##kind[] = {__VA_ARGS__};                              \
+    const ur_op_cases ur__cases_##kind = {ur__case_rows_##kind,                                  \
+                                          (int)(sizeof ur__case_rows_##kind / sizeof(ur_op_case))}
+#define UR_OP(kind, name, backward, file) extern const ur_op_cases ur__cases_##kind;
+#include "ur_ops.def"
+#undef UR_OP
+
+/* The op table, made from ur_ops.def: each kind's name, backward rule, cases and
+ * the file that defines them. */
+typedef void (*ur_backward_fn)(ur_tape *t, ur_node *y);
+typedef struct ur_op_info {
+    const char *name;
+    ur_backward_fn backward;
+    const ur_op_cases *cases;
+    const char *file;
+} ur_op_info;
+extern const ur_op_info ur__op_table[UR_OP_COUNT];
+/* Runs case c under `kind`: fails when c records no node of that kind (a case
+ * registered under the wrong kind), else the gradient check of c. */
+ur_status ur__op_case_check(ur_op kind, const ur_op_case *c, double eps, ur_gradcheck_result *out);
 
 /* Arena memory (64-byte aligned), NULL + tape error when out of memory. */
 void *ur__alloc(ur_tape *t, size_t bytes);
@@ -137,23 +162,5 @@ void ur__split_axis(const ur_shape *s, int axis, size_t *outer, size_t *len, siz
  * checks the input and the axis, and makes y of a's shape without that axis (or with
  * it as 1, keepdim), y->iattr[0] = the axis. NULL and the tape's error otherwise. */
 ur_node *ur__reduce_node(ur_tape *t, ur_op op, const char *name, ur_node *a, int axis, int keepdim);
-
-/* Cases defined beside each family of ops. */
-extern const ur_op_case ur__cases_elementwise[];
-extern const int ur__n_cases_elementwise;
-extern const ur_op_case ur__cases_linalg[];
-extern const int ur__n_cases_linalg;
-extern const ur_op_case ur__cases_reduce[];
-extern const int ur__n_cases_reduce;
-extern const ur_op_case ur__cases_shape[];
-extern const int ur__n_cases_shape;
-extern const ur_op_case ur__cases_permute[];
-extern const int ur__n_cases_permute;
-extern const ur_op_case ur__cases_expr[];
-extern const int ur__n_cases_expr;
-extern const ur_op_case ur__cases_pointwise[];
-extern const int ur__n_cases_pointwise;
-extern const ur_op_case ur__cases_norm[];
-extern const int ur__n_cases_norm;
 
 #endif

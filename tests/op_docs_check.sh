@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks what the docs say about the op list autograd/ur_ops.def:
-#   - each line's file defines the op's backward rule and has a gradient-check
-#     case for the op kind (a UR_OP_KIND row in that file);
+#   - each line's file defines the op's backward rule and the op kind's
+#     gradient-check cases (UR_CASES(KIND, ...)) below it;
 #   - docs/ops.md has a row (| `ur_name...) for every op kind but LEAF, and no row
 #     for an op the list does not have;
 #   - docs/api.md lists the kinds UR_OP_... in the list's order;
@@ -24,7 +24,10 @@ while read -r kind name rule file; do
   [ -f "$f" ] || { bad "$kind: $file does not exist"; continue; }
   grep -q "^void $rule(ur_tape \*t, ur_node \*y)" "$f" || bad "$kind: $file does not define $rule"
   [ "$kind" = LEAF ] && continue
-  grep -q "UR_OP_$kind," "$f" || bad "$kind: $file has no gradient-check case for it"
+  rule_at=$(grep -n "^void $rule(ur_tape \*t, ur_node \*y)" "$f" | head -n 1 | cut -d: -f1 || true)
+  cases_at=$(grep -n "^UR_CASES($kind," "$f" | head -n 1 | cut -d: -f1 || true)
+  if [ -z "$cases_at" ]; then bad "$kind: $file has no gradient-check cases for it (UR_CASES($kind, ...))"
+  elif [ -n "$rule_at" ] && [ "$cases_at" -lt "$rule_at" ]; then bad "$kind: its cases come before $rule in $file"; fi
   grep -q "^| \`ur_$name[\`(]" "$src/docs/ops.md" || bad "$kind: docs/ops.md has no row for ur_$name"
 done <<< "$list"
 
