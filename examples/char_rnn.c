@@ -463,7 +463,7 @@ static void data_free(text_data *d) {
 /* The text (--data, or generated play text), its corpus and their layout. 0, or the
  * status to exit with after printing an error: 1 when there is no text or it is too
  * short for the batch and a validation part, 2 when --batch leaves this rank no stream. */
-static int data_read(text_data *d, const config *cfg) {
+static int data_load(text_data *d, const config *cfg) {
     int use_file = cfg->data && cfg->data[0];
     ur_status st = use_file ? ur_text_read_file(cfg->data, 0, &d->text)
                             : ur_text_generate((uint64_t)cfg->gen_seed, (size_t)cfg->gen_bytes, &d->text);
@@ -491,13 +491,6 @@ static int data_read(text_data *d, const config *cfg) {
     d->segs_per_epoch = (long)(d->L / (size_t)cfg->bptt);
     d->val = cc->ids + cc->n_train;
     return 0;
-}
-
-/* data_read, and on an error nothing left to free. */
-static int data_load(text_data *d, const config *cfg) {
-    int status = data_read(d, cfg);
-    if (status != 0) data_free(d);
-    return status;
 }
 
 /* ---- a training update, the sample ---- */
@@ -603,6 +596,7 @@ int main(int argc, char **argv) {
     text_data d = {0};
     int status = data_load(&d, &cfg);
     if (status != 0) {
+        data_free(&d);
         ur_ckpt_close(ck);
         return dist_cli_end(status);
     }
