@@ -183,13 +183,14 @@ static ur_node *model_forward(ur_tape *t, model *m, const int *ids, int T, int B
 
 /* ---- batches of the training text ----
  * Stream b reads ids[b*L .. (b+1)*L], L = (n - 1) / B; a window of an epoch is its
- * bytes from .. from + T - 1 (inputs) and the bytes one further on (targets). */
-static void read_window(const int *ids, size_t L, int B, int T, long from, int *x, int *y) {
+ * bytes from .. from + T - 1 (inputs) and the bytes one further on (targets). This
+ * rank reads streams lo .. lo + n - 1: x and y get (T, n), time-major. */
+static void read_window(const int *ids, size_t L, int T, long from, int lo, int n, int *x, int *y) {
     for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            size_t at = (size_t)b * L + (size_t)from + (size_t)t;
-            x[t * B + b] = ids[at];
-            y[t * B + b] = ids[at + 1];
+        for (int b = 0; b < n; b++) {
+            size_t at = (size_t)(lo + b) * L + (size_t)from + (size_t)t;
+            x[t * n + b] = ids[at];
+            y[t * n + b] = ids[at + 1];
         }
 }
 
@@ -363,6 +364,16 @@ static int load_checkpoint(ur_ckpt *ck, const char *path, model *m, ur_optim *op
     return 0;
 }
 
+/* --save: every rank's streams go into the file (all), rank 0 writes it. 1, or 0
+ * after printing an error. */
+static int save(const char *path, const model *m, const ur_optim *opt, const ur_rnn_state *mine, ur_rnn_state *all,
+                const ur_rng *rng, const ur_charset *cs, const cli_opt *opts, int n_opts) {
+    if (dist_cli_state_gather("char_rnn", mine, all) != 0) return 0;
+    if (dist_cli_rank0() && save_checkpoint(path, m, opt, all, rng, cs, opts, n_opts) != 0) return 0;
+    printf("saved %s (step %ld)\n", path, (long)ur_optim_step_count(opt));
+    return 1;
+}
+
 /* ---- settings ---- */
 
 enum { MAX_FLAGS = 40 };
@@ -412,36 +423,136 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
     return (int)(sizeof table / sizeof table[0]);
 }
 
+/* What the flags leave open: --bptt-window defaults to --bptt, --iters to 600 (2500
+ * with --data), --eval-every to 4 times per run. 0, or 2 after printing a usage error. */
+static int settle(config *cfg) {
+    if (cfg->tie && cfg->embed == 0) {
+        fprintf(stderr, "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0\n");
+        return 2;
+    }
+    if (cfg->window == 0) cfg->window = cfg->bptt;
+    if (cfg->window < cfg->bptt) {
+        fprintf(stderr, "char_rnn: --bptt-window must be at least --bptt (%d), got %d\n", cfg->bptt, cfg->window);
+        return 2;
+    }
+    if (cfg->iters <= 0) cfg->iters = cfg->data && cfg->data[0] ? 2500 : 600;
+    if (cfg->eval_every == 0) cfg->eval_every = cfg->iters / 4;
+    return 0;
+}
+
 /* ---- data: a text, its characters, 90% / 10% ---- */
 
-/* The text (--data, or generated play text) and its corpus; 1, or 0 after printing
- * an error (also when the text is too short for the batch and a validation part). */
-static int load_text(const config *cfg, ur_text **text, ur_char_corpus **corpus) {
+/* The text and its corpus, and how they are read: the training part as --batch
+ * streams of L bytes (this rank reads streams lo .. lo + Bn - 1), segs_per_epoch
+ * segments of --bptt bytes each; then the validation characters val[0 .. n_val). */
+typedef struct text_data {
+    ur_text *text;
+    ur_char_corpus *corpus;
+    int lo, Bn;
+    size_t L;
+    long segs_per_epoch;
+    const int *val;
+    size_t n_val;
+} text_data;
+
+static void data_free(text_data *d) {
+    ur_char_corpus_free(d->corpus);
+    ur_text_free(d->text);
+}
+
+/* The text (--data, or generated play text), its corpus and their layout. 0, or the
+ * status to exit with after printing an error: 1 when there is no text or it is too
+ * short for the batch and a validation part, 2 when --batch leaves this rank no stream. */
+static int data_load(text_data *d, const config *cfg) {
     int use_file = cfg->data && cfg->data[0];
-    ur_status st = use_file ? ur_text_read_file(cfg->data, 0, text)
-                            : ur_text_generate((uint64_t)cfg->gen_seed, (size_t)cfg->gen_bytes, text);
-    if (st == UR_OK) st = ur_char_corpus_make(*text, 0.9, corpus);
+    ur_status st = use_file ? ur_text_read_file(cfg->data, 0, &d->text)
+                            : ur_text_generate((uint64_t)cfg->gen_seed, (size_t)cfg->gen_bytes, &d->text);
+    if (st == UR_OK) st = ur_char_corpus_make(d->text, 0.9, &d->corpus);
     if (st != UR_OK) {
         fprintf(stderr, "char_rnn: %s\n", ur_last_error());
-        return 0;
+        return 1;
     }
-    const ur_char_corpus *cc = *corpus;
-    size_t n_val = cc->n - cc->n_train;
-    if (cfg->val_chars > 0 && (size_t)cfg->val_chars < n_val) n_val = (size_t)cfg->val_chars;
-    if ((cc->n_train - 1) / (size_t)cfg->batch < (size_t)cfg->bptt || n_val < 2) { /* not one segment per stream */
+    const ur_char_corpus *cc = d->corpus;
+    d->n_val = cc->n - cc->n_train;
+    if (cfg->val_chars > 0 && (size_t)cfg->val_chars < d->n_val) d->n_val = (size_t)cfg->val_chars;
+    if ((cc->n_train - 1) / (size_t)cfg->batch < (size_t)cfg->bptt || d->n_val < 2) { /* not one segment per stream */
         fprintf(stderr, "char_rnn: %s: %zu bytes are too few for --batch %d x --bptt %d (and a validation part)\n",
-                use_file ? cfg->data : "generated text", (*text)->len, cfg->batch, cfg->bptt);
-        return 0;
+                use_file ? cfg->data : "generated text", d->text->len, cfg->batch, cfg->bptt);
+        return 1;
     }
     printf("char_rnn: %s, %zu bytes, %d distinct: %zu train, %zu validation\n",
            use_file ? cfg->data : "generated play text", cc->n, cc->cs.size, cc->n_train, cc->n - cc->n_train);
+    d->Bn = dist_cli_share(cfg->batch, &d->lo);
+    if (d->Bn < 1) {
+        fprintf(stderr, "char_rnn: --batch %d gives this rank no stream\n", cfg->batch);
+        return 2;
+    }
+    d->L = (cc->n_train - 1) / (size_t)cfg->batch;
+    d->segs_per_epoch = (long)(d->L / (size_t)cfg->bptt);
+    d->val = cc->ids + cc->n_train;
+    return 0;
+}
+
+/* ---- a training update, the sample ---- */
+
+/* After backward: the learning rate of step `step` (cosine from lr to lr/10 over
+ * --iters), elementwise then norm clipping, Adam's step. 1, or 0 after printing an error. */
+static int update(ur_optim *opt, const model *m, const config *cfg, const ur_lr_schedule *sched, long step) {
+    ur_optim_set_lr(opt, ur_lr_at(sched, step - 1));
+    if (rnn_flags_clip(&cfg->rf, m->ps) != UR_OK ||
+        (cfg->clip > 0 && ur_clip_grad_norm(m->ps, cfg->clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
+        fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
+        return 0;
+    }
+    return 1;
+}
+
+/* --sample characters drawn after --prime (default: the text's first character),
+ * printed; out gets the text. 1, or 0 after printing an error. */
+static int print_sample(model *m, ur_tape *t, const text_data *d, const config *cfg, ur_rng *rng, char *out) {
+    char prime[2] = {d->text->data[0], '\0'};
+    if (sample_text(m, t, &d->corpus->cs, cfg->prime ? cfg->prime : prime, cfg->sample, cfg->temperature, rng,
+                    out) != 0)
+        return 0;
+    printf("sample (temperature %g):\n%s\n", cfg->temperature, out);
+    return 1;
+}
+
+/* ---- the start of a run ---- */
+
+/* The model, Adam and the carried states of this rank's streams; with --load the
+ * checkpoint's weights, optimizer state, RNG and the states of all --batch streams
+ * (*all); every rank starts from rank 0's weights. Prints the model's size. buffers:
+ * 0 when the tape or the batch buffers could not be made (the setup fails). 1, or 0
+ * after printing an error. */
+static int model_setup(model *m, ur_optim **opt, ur_rnn_state **state, ur_rnn_state **all, int buffers,
+                       const config *cfg, const text_data *d, const cli_common *c, ur_ckpt *ck, ur_rng *rng) {
+    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg->lr);
+    if (!buffers || !model_build(m, cfg, d->corpus->cs.size, rng, (uint64_t)c->seed) ||
+        !(*opt = ur_optim_new(m->ps, &oc)) || !(*state = ur_rnn_state_new(m->rnn, d->Bn))) {
+        fprintf(stderr, "char_rnn: setup failed: %s\n", ur_last_error());
+        return 0;
+    }
+    /* a checkpoint holds the states of all B streams, whatever the number of ranks */
+    *all = dist_cli_state_all("char_rnn", m->rnn, *state, cfg->batch);
+    if (ck && (!*all || load_checkpoint(ck, c->load, m, *opt, *all, rng, &d->corpus->cs) != 0)) return 0;
+    if (ck) dist_cli_state_take(*all, *state, d->lo);
+    if (dist_cli_sync("char_rnn", m->ps) != 0) return 0; /* every rank starts from rank 0's weights */
+    printf("model: %s, %d layer(s) x %d hidden, %s, %zu parameters; batch %d x bptt %d, Adam lr %g, "
+           "clip %g, %ld steps%s\n",
+           cfg->cell, cfg->layers, cfg->hidden,
+           cfg->embed ? (cfg->tie ? "tied embedding" : "embedding") : "one-hot inputs",
+           ur_paramset_numel(m->ps), cfg->batch, cfg->bptt, cfg->lr, cfg->clip, cfg->iters,
+           ur_optim_step_count(*opt) ? " (resumed)" : "");
     return 1;
 }
 
 /* ---- the final report ---- */
 
-static void print_json(const config *cfg, const ur_optim *opt, const ur_paramset *ps, long first, long done,
+/* The run's figures as one JSON line: it trained steps first + 1 .. last. */
+static void print_json(const config *cfg, const ur_optim *opt, const ur_paramset *ps, long first, long last,
                        const double *losses, double val_loss, double seconds, const char *sample) {
+    long done = last > first ? last - first : 0;
     double tail = 0;
     long n_tail = done < 10 ? done : 10; /* last_loss: the mean of the last 10 */
     for (long i = done - n_tail; i < done; i++) tail += losses[i];
@@ -475,99 +586,56 @@ int main(int argc, char **argv) {
     ur_ckpt *ck = NULL;
     int r = cli_start(argc, argv, "char_rnn", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
-    if (cfg.tie && cfg.embed == 0) {
-        fprintf(stderr, "char_rnn: --tie needs an embedding to tie to (--embed > 0), got --embed 0\n");
-        ur_ckpt_close(ck);
-        return 2;
-    }
-    if (cfg.window == 0) cfg.window = cfg.bptt;
-    if (cfg.window < cfg.bptt) {
-        fprintf(stderr, "char_rnn: --bptt-window must be at least --bptt (%d), got %d\n", cfg.bptt, cfg.window);
+    if (settle(&cfg) != 0) {
         ur_ckpt_close(ck);
         return 2;
     }
     if (dist_cli_start("char_rnn") != 0) return 1; /* under mpirun: one process per rank */
-    if (cfg.iters <= 0) cfg.iters = cfg.data && cfg.data[0] ? 2500 : 600;
-    if (cfg.eval_every == 0) cfg.eval_every = cfg.iters / 4;
 
-    /* ---- data ---- */
-    ur_text *text = NULL;
-    ur_char_corpus *corpus = NULL;
-    if (!load_text(&cfg, &text, &corpus)) {
-        ur_char_corpus_free(corpus);
-        ur_text_free(text);
+    /* ---- data: B streams of the training text, this rank's Bn of them ---- */
+    text_data d = {0};
+    int status = data_load(&d, &cfg);
+    if (status != 0) {
+        data_free(&d);
         ur_ckpt_close(ck);
-        return 1;
+        return dist_cli_end(status);
     }
-    const int V = corpus->cs.size, B = cfg.batch, T = cfg.bptt, W = cfg.window;
-    int lo, Bn = dist_cli_share(B, &lo); /* this rank's streams [lo, lo + Bn) */
-    if (Bn < 1) {
-        fprintf(stderr, "char_rnn: --batch %d gives this rank no stream\n", B);
-        ur_char_corpus_free(corpus);
-        ur_text_free(text);
-        ur_ckpt_close(ck);
-        return dist_cli_end(2);
-    }
-    const size_t L = (corpus->n_train - 1) / (size_t)B; /* bytes per training stream */
-    const long segs_per_epoch = (long)(L / (size_t)T);
-    const int *val = corpus->ids + corpus->n_train;
-    size_t n_val = corpus->n - corpus->n_train;
-    if (cfg.val_chars > 0 && (size_t)cfg.val_chars < n_val) n_val = (size_t)cfg.val_chars;
+    const int B = cfg.batch, T = cfg.bptt, W = cfg.window, Bn = d.Bn;
 
     /* ---- the model, the optimizer, the carried states ---- */
     ur_rng rng;
     ur_rng_seed(&rng, (uint64_t)c.seed);
     model m = {0};
-    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
-    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, cfg.iters);
     ur_optim *opt = NULL;
-    ur_rnn_state *state = NULL;
+    ur_rnn_state *state = NULL, *all = NULL;
     ur_tape *tape = ur_tape_new();
     int *x = malloc((size_t)W * (size_t)B * sizeof *x), *y = malloc((size_t)W * (size_t)B * sizeof *y);
     char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
-    int ok = tape && x && y && sample && model_build(&m, &cfg, V, &rng, (uint64_t)c.seed) &&
-             (opt = ur_optim_new(m.ps, &oc)) != NULL && (state = ur_rnn_state_new(m.rnn, Bn)) != NULL;
-    if (!ok) fprintf(stderr, "char_rnn: setup failed: %s\n", ur_last_error());
-    /* a checkpoint holds the states of all B streams, whatever the number of ranks */
-    ur_rnn_state *all = ok ? dist_cli_state_all("char_rnn", m.rnn, state, B) : NULL;
-    if (ok && ck) ok = all && load_checkpoint(ck, c.load, &m, opt, all, &rng, &corpus->cs) == 0;
-    if (ok && ck) dist_cli_state_take(all, state, lo);
-    ok = ok && dist_cli_sync("char_rnn", m.ps) == 0; /* every rank starts from rank 0's weights */
+    int ok = model_setup(&m, &opt, &state, &all, tape && x && y && sample, &cfg, &d, &c, ck, &rng);
     long first = ok ? (long)ur_optim_step_count(opt) : 0; /* steps done before this run */
     long last = c.steps > 0 && c.steps < cfg.iters ? c.steps : cfg.iters;
-    if (ok)
-        printf("model: %s, %d layer(s) x %d hidden, %s, %zu parameters; batch %d x bptt %d, Adam lr %g, "
-               "clip %g, %ld steps%s\n",
-               cfg.cell, cfg.layers, cfg.hidden,
-               cfg.embed ? (cfg.tie ? "tied embedding" : "embedding") : "one-hot inputs",
-               ur_paramset_numel(m.ps), B, T, cfg.lr, cfg.clip, cfg.iters,
-               first ? " (resumed)" : "");
+    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, cfg.iters);
 
     /* ---- training ---- */
     double *losses = calloc((size_t)(last > first ? last - first : 1), sizeof *losses);
-    double started = cli_now(), window = 0, val_loss = NAN;
-    long n_window = 0, step;
+    double started = cli_now(), val_loss = NAN;
+    cli_meter meter = {0, 0};
     ok = ok && losses;
     cli_progress_start(first);
-    for (step = first + 1; ok && step <= last; step++) {
-        long s = (step - 1) % segs_per_epoch; /* segment within the epoch */
+    for (long step = first + 1; ok && step <= last; step++) {
+        long s = (step - 1) % d.segs_per_epoch; /* segment within the epoch */
         if (s == 0) ur_rnn_state_zero(state); /* every stream starts over */
         /* the window [from, end) ends with the T new bytes; the state is carried from
          * `from`, and the next window starts at `next` (= end when W = T) */
         long end = (s + 1) * T, from = end - W > 0 ? end - W : 0, next = end + T - W > 0 ? end + T - W : 0;
         int Tw = (int)(end - from), split = (int)(next - from);
-        read_window(corpus->ids, L, B, Tw, from, x, y);
-        dist_cli_columns(x, Tw, B, lo, Bn); /* this rank's streams */
-        dist_cli_columns(y, Tw, B, lo, Bn);
+        read_window(d.corpus->ids, d.L, Tw, from, d.lo, Bn, x, y); /* this rank's streams */
 
         ur_tape_reset(tape);
-        ur_rnn_args args = {0};
-        args.training = 1;
-        args.seed = (uint64_t)c.seed * 1000003u + (uint64_t)step; /* new dropout masks each step */
+        ur_rnn_args args = {.training = 1, .seed = (uint64_t)c.seed * 1000003u + (uint64_t)step}; /* new masks */
         ur_rnn_state_feed(state, tape, &args);
         ur_rnn_final fin;
-        ur_node *h;
-        ur_node *logits = model_forward(tape, &m, x, Tw, Bn, &args, &fin, &h, split, T); /* the newest T */
+        ur_node *h, *logits = model_forward(tape, &m, x, Tw, Bn, &args, &fin, &h, split, T); /* the newest T */
         ur_node *loss = ur_cross_entropy(tape, logits, y + (size_t)(Tw - T) * (size_t)Bn, NULL);
         ur_optim_zero_grad(opt);
         if (ur_tape_error(tape) || ur_backward(tape, loss) != UR_OK) {
@@ -581,53 +649,33 @@ int main(int argc, char **argv) {
             ok = 0;
             break;
         }
-
         if (step == first + 1) cli_show_step(&c, tape, m.ps, h); /* --print-tape, --dot, --grad-report */
-        ur_optim_set_lr(opt, ur_lr_at(&sched, step - 1)); /* cosine from lr to lr/10 over --iters */
-        if (rnn_flags_clip(&cfg.rf, m.ps) != UR_OK ||
-            (cfg.clip > 0 && ur_clip_grad_norm(m.ps, cfg.clip, NULL) != UR_OK) || ur_optim_step(opt) != UR_OK) {
-            fprintf(stderr, "char_rnn: step %ld: %s\n", step, ur_last_error());
+        if (!update(opt, &m, &cfg, &sched, step)) { /* learning rate, clipping, Adam */
             ok = 0;
             break;
         }
-        losses[step - first - 1] = lv;
-        window += losses[step - first - 1];
-        n_window++;
-        if (step % cfg.log_every == 0 || step == last) {
-            double el = cli_now() - started;
-            cli_progress(step, last, window / (double)n_window, (double)(step - first) * T * B / el, started);
-            window = 0;
-            n_window = 0;
-        }
+        cli_meter_add(&meter, losses[step - first - 1] = lv);
+        if (step % cfg.log_every == 0 || step == last) /* mean loss since the last line */
+            cli_progress(step, last, cli_meter_take(&meter), (double)(step - first) * T * B / (cli_now() - started),
+                         started);
         if (cfg.eval_every > 0 && step % cfg.eval_every == 0 && step < last && dist_cli_rank0()) {
-            double vl = evaluate(&m, tape, val, n_val, B, T, x, y);
+            double vl = evaluate(&m, tape, d.val, d.n_val, B, T, x, y);
             cli_progress_end();
             printf("step %ld: validation %.4f bits/char, perplexity %.2f\n", step, vl / log(2.0), exp(vl));
         }
     }
     cli_progress_end();
     double seconds = cli_now() - started;
-    long done = ok ? last - first : 0;
-    if (done < 0) done = 0;
 
     /* ---- save, evaluate, sample ---- */
-    if (ok && c.save) { /* every rank's streams go into the file; rank 0 writes it */
-        ok = dist_cli_state_gather("char_rnn", state, all) == 0 &&
-             (!dist_cli_rank0() || save_checkpoint(c.save, &m, opt, all, &rng, &corpus->cs, opts, n_opts) == 0);
-        if (ok) printf("saved %s (step %ld)\n", c.save, (long)ur_optim_step_count(opt));
-    }
+    if (ok && c.save) ok = save(c.save, &m, opt, state, all, &rng, &d.corpus->cs, opts, n_opts);
     if (ok && dist_cli_rank0()) {
-        val_loss = evaluate(&m, tape, val, n_val, B, T, x, y);
-        printf("validation (%zu chars): %.4f nats = %.4f bits/char, perplexity %.3f\n", n_val, val_loss,
+        val_loss = evaluate(&m, tape, d.val, d.n_val, B, T, x, y);
+        printf("validation (%zu chars): %.4f nats = %.4f bits/char, perplexity %.3f\n", d.n_val, val_loss,
                val_loss / log(2.0), exp(val_loss));
     }
-    char prime[2] = {text->data[0], '\0'};
-    if (ok && cfg.sample > 0 && dist_cli_rank0()) {
-        ok = sample_text(&m, tape, &corpus->cs, cfg.prime ? cfg.prime : prime, cfg.sample, cfg.temperature, &rng,
-                         sample) == 0;
-        if (ok) printf("sample (temperature %g):\n%s\n", cfg.temperature, sample);
-    }
-    if (ok && c.json && dist_cli_rank0()) print_json(&cfg, opt, m.ps, first, done, losses, val_loss, seconds, sample);
+    if (ok && cfg.sample > 0 && dist_cli_rank0()) ok = print_sample(&m, tape, &d, &cfg, &rng, sample);
+    if (ok && c.json && dist_cli_rank0()) print_json(&cfg, opt, m.ps, first, last, losses, val_loss, seconds, sample);
 
     free(losses);
     free(sample);
@@ -638,8 +686,7 @@ int main(int argc, char **argv) {
     ur_optim_free(opt);
     model_free(&m);
     ur_tape_free(tape);
-    ur_char_corpus_free(corpus);
-    ur_text_free(text);
+    data_free(&d);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
     return dist_cli_end(ok ? 0 : 1);

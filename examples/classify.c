@@ -441,8 +441,54 @@ static int eval_only(classifier *m, ur_tape *tape, const examples *e, ur_real *s
     return isfinite(sc.acc);
 }
 
-/* ---- the program ---- */
+/* ---- the start and the end of a run ---- */
 
+/* The longest sentence of the training and development examples (at least 1). */
+static int max_length(const data *d) {
+    int max_len = 1;
+    for (int i = 0; i < d->train.n; i++) max_len = d->train.lens[i] > max_len ? d->train.lens[i] : max_len;
+    for (int i = 0; i < d->dev.n; i++) max_len = d->dev.lens[i] > max_len ? d->dev.lens[i] : max_len;
+    return max_len;
+}
+
+/* The classifier and Adam, with --load the checkpoint's weights, optimizer state and
+ * RNG; every rank starts from rank 0's weights. Prints the model's size. buffers: 0
+ * when the tape or the scratch rows could not be made (the setup fails). 1, or 0
+ * after printing an error. */
+static int model_setup(classifier *m, ur_optim **opt, const config *cfg, int buffers, int n_words, int n_classes,
+                       const cli_common *c, ur_ckpt *ck, ur_rng *rng) {
+    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg->lr);
+    if (!buffers || !classifier_build(m, cfg, n_words, n_classes, rng, (uint64_t)c->seed) ||
+        !(*opt = ur_optim_new(m->ps, &oc))) {
+        fprintf(stderr, "classify: setup failed: %s\n", ur_last_error());
+        return 0;
+    }
+    if (ck && !cli_load_training(ck, c->load, "classify", m->ps, *opt, rng)) return 0;
+    if (dist_cli_sync("classify", m->ps) != 0) return 0;
+    printf("model: embed %d, %s%s %d x %d, pool %s, %zu parameters\n", cfg->embed, cfg->bidir ? "bi" : "", cfg->cell,
+           cfg->layers, cfg->hidden, cfg->pool, ur_paramset_numel(m->ps));
+    return 1;
+}
+
+/* The development scores at the end of an epoch, printed. */
+static void epoch_report(classifier *m, ur_tape *tape, const examples *dev, ur_real *scratch, int max_batch,
+                         cli_run *run, long epoch) {
+    score sc = dev_pass(m, tape, dev, scratch, max_batch, run);
+    cli_progress_end();
+    printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", epoch, 100 * sc.acc, sc.loss);
+}
+
+static void print_json(const cli_run *run, const ur_optim *opt, const classifier *m, const config *cfg) {
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_str(&j, "example", "classify");
+    cli_json_str(&j, "task", cfg->task);
+    cli_json_str(&j, "pool", cfg->pool);
+    cli_run_json(&j, run, opt, m->ps);
+    cli_json_end(&j);
+}
+
+/* ---- the program ---- */
 int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
@@ -467,24 +513,11 @@ int main(int argc, char **argv) {
     ur_rng rng;
     ur_rng_seed(&rng, (uint64_t)c.seed);
     classifier m = {0};
-    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = NULL;
     ur_tape *tape = ur_tape_new();
-    int max_len = 1, max_batch = cfg.batch > 64 ? cfg.batch : 64; /* the scratch rows the pooling needs */
-    for (int i = 0; i < d.train.n; i++) max_len = d.train.lens[i] > max_len ? d.train.lens[i] : max_len;
-    for (int i = 0; i < d.dev.n; i++) max_len = d.dev.lens[i] > max_len ? d.dev.lens[i] : max_len;
+    int max_len = max_length(&d), max_batch = cfg.batch > 64 ? cfg.batch : 64; /* the scratch rows the pooling needs */
     ur_real *scratch = malloc((size_t)max_len * (size_t)max_batch * sizeof *scratch);
-    if (ok) {
-        ok = tape && scratch &&
-             classifier_build(&m, &cfg, ur_vocab_size(d.vocab), n_classes, &rng, (uint64_t)c.seed) &&
-             (opt = ur_optim_new(m.ps, &oc)) != NULL;
-        if (!ok) fprintf(stderr, "classify: setup failed: %s\n", ur_last_error());
-    }
-    if (ok && ck) ok = cli_load_training(ck, c.load, "classify", m.ps, opt, &rng);
-    ok = ok && dist_cli_sync("classify", m.ps) == 0; /* every rank starts from rank 0's weights */
-    if (ok)
-        printf("model: embed %d, %s%s %d x %d, pool %s, %zu parameters\n", cfg.embed, cfg.bidir ? "bi" : "",
-               cfg.cell, cfg.layers, cfg.hidden, cfg.pool, ur_paramset_numel(m.ps));
+    ok = ok && model_setup(&m, &opt, &cfg, tape && scratch, ur_vocab_size(d.vocab), n_classes, &c, ck, &rng);
     if (ok && cfg.eval) { /* score a saved model, no training */
         ok = eval_only(&m, tape, &d.dev, scratch, max_batch, &cfg, c.json);
         goto done;
@@ -496,17 +529,16 @@ int main(int argc, char **argv) {
     cli_batcher batches;
     cli_batcher_init(&batches, d.train.lens, d.train.n, cfg.batch, &rng);
     long total = batches.per_epoch * cfg.epochs;
-    cli_run run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .dev_acc = NAN, .dev_loss = NAN};
-    run.last = c.steps > 0 && c.steps < total ? c.steps : total;
-    run.losses = calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses);
-    if (ok && (!tr.ids || !tr.labels || !run.losses)) {
+    cli_run run;
+    int have_run = cli_run_start(&run, ok ? (long)ur_optim_step_count(opt) : 0, c.steps, total);
+    if (ok && (!tr.ids || !tr.labels || !have_run)) {
         fprintf(stderr, "classify: out of memory\n");
         ok = 0;
     }
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
     cli_updater up = {"classify", &c, tape, m.ps, opt, &sched, &cfg.rf, cfg.clip};
-    double started = cli_now(), window = 0;
-    long n_window = 0;
+    double started = cli_now();
+    cli_meter meter = {0, 0};
     if (ok) cli_progress_start(run.first);
     for (long step = run.first; ok && step < run.last; step++) {
         const int *pick;
@@ -527,21 +559,12 @@ int main(int argc, char **argv) {
             break;
         }
         run.tokens = before + (long)tokens;
-        window += run.losses[step - run.first] = lv;
-        n_window++;
-        if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) { /* mean loss since the last line */
-            cli_progress(step + 1, run.last, window / (double)n_window, (double)run.tokens / (cli_now() - started),
+        cli_meter_add(&meter, run.losses[step - run.first] = lv);
+        if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) /* mean loss since the last line */
+            cli_progress(step + 1, run.last, cli_meter_take(&meter), (double)run.tokens / (cli_now() - started),
                          started);
-            window = 0;
-            n_window = 0;
-        }
-        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last && dist_cli_rank0()) {
-            /* the end of an epoch: rank 0 scores the development set */
-            score sc = dev_pass(&m, tape, &d.dev, scratch, max_batch, &run);
-            cli_progress_end();
-            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f\n", (step + 1) / batches.per_epoch, 100 * sc.acc,
-                   sc.loss);
-        }
+        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last && dist_cli_rank0())
+            epoch_report(&m, tape, &d.dev, scratch, max_batch, &run, (step + 1) / batches.per_epoch); /* rank 0 */
     }
     cli_progress_end();
     run.seconds = cli_now() - started;
@@ -559,15 +582,7 @@ int main(int argc, char **argv) {
         score sc = dev_pass(&m, tape, &d.dev, scratch, max_batch, &run);
         printf("dev (%s): %ld sentences, accuracy %.2f%%, loss %.4f\n", cfg.dev, sc.n, 100 * sc.acc, sc.loss);
     }
-    if (ok && c.json && dist_cli_rank0()) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "example", "classify");
-        cli_json_str(&j, "task", cfg.task);
-        cli_json_str(&j, "pool", cfg.pool);
-        cli_run_json(&j, &run, opt, m.ps);
-        cli_json_end(&j);
-    }
+    if (ok && c.json && dist_cli_rank0()) print_json(&run, opt, &m, &cfg);
     free(run.losses);
     cli_batcher_free(&batches);
 done:

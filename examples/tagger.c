@@ -607,8 +607,46 @@ static int eval_only(tagger *m, ur_tape *tape, const dataset *dev, const config 
     return isfinite(sc.acc);
 }
 
-/* ---- the program ---- */
+/* ---- the start and the end of a run ---- */
 
+/* The tagger and Adam, with --load the checkpoint's weights, optimizer state and RNG;
+ * every rank starts from rank 0's weights. Prints the model's size. 1, or 0 after
+ * printing an error. */
+static int model_setup(tagger *m, ur_optim **opt, const config *cfg, const ur_tape *tape, int n_words,
+                       const cli_common *c, ur_ckpt *ck, ur_rng *rng) {
+    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg->lr);
+    if (!tape || !tagger_build(m, cfg, n_words, rng, (uint64_t)c->seed) || !(*opt = ur_optim_new(m->ps, &oc))) {
+        fprintf(stderr, "tagger: setup failed: %s\n", ur_last_error());
+        return 0;
+    }
+    if (ck && !cli_load_training(ck, c->load, "tagger", m->ps, *opt, rng)) return 0;
+    if (dist_cli_sync("tagger", m->ps) != 0) return 0;
+    printf("model: words %d%s, BiLSTM %d x %d per direction%s, %zu parameters\n", cfg->word_dim,
+           cfg->use_char ? " + character features" : "", cfg->layers, cfg->hidden,
+           !cfg->crf ? "" : cfg->no_constraints ? ", CRF" : ", CRF with B-I-O constraints", ur_paramset_numel(m->ps));
+    return 1;
+}
+
+/* The development scores at the end of an epoch, printed. */
+static void epoch_report(tagger *m, ur_tape *tape, const dataset *dev, const config *cfg, cli_run *run, long epoch) {
+    score sc = dev_pass(m, tape, dev, cfg, run);
+    cli_progress_end();
+    printf("epoch %ld: dev accuracy %.2f%%, loss %.4f", epoch, 100 * sc.acc, sc.loss);
+    if (is_bio(cfg)) printf(", entity F1 %.2f%%, %ld invalid transitions", ur_bio_f1(&sc.bio), sc.bio.invalid);
+    printf("\n");
+}
+
+static void print_json(const cli_run *run, const ur_optim *opt, const tagger *m, const config *cfg,
+                       const score *dev) {
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_str(&j, "example", "tagger");
+    cli_run_json(&j, run, opt, m->ps);
+    if (is_bio(cfg)) json_bio(&j, "dev_", &dev->bio);
+    cli_json_end(&j);
+}
+
+/* ---- the program ---- */
 int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
@@ -632,20 +670,9 @@ int main(int argc, char **argv) {
     ur_rng rng;
     ur_rng_seed(&rng, (uint64_t)c.seed);
     tagger m = {0};
-    ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = NULL;
     ur_tape *tape = ur_tape_new();
-    if (ok) {
-        ok = tape && tagger_build(&m, &cfg, ur_vocab_size(d.vocab), &rng, (uint64_t)c.seed) &&
-             (opt = ur_optim_new(m.ps, &oc)) != NULL;
-        if (!ok) fprintf(stderr, "tagger: setup failed: %s\n", ur_last_error());
-    }
-    if (ok && ck) ok = cli_load_training(ck, c.load, "tagger", m.ps, opt, &rng);
-    ok = ok && dist_cli_sync("tagger", m.ps) == 0; /* every rank starts from rank 0's weights */
-    if (ok)
-        printf("model: words %d%s, BiLSTM %d x %d per direction%s, %zu parameters\n", cfg.word_dim,
-               cfg.use_char ? " + character features" : "", cfg.layers, cfg.hidden,
-               !cfg.crf ? "" : cfg.no_constraints ? ", CRF" : ", CRF with B-I-O constraints", ur_paramset_numel(m.ps));
+    ok = ok && model_setup(&m, &opt, &cfg, tape, ur_vocab_size(d.vocab), &c, ck, &rng);
     if (ok && cfg.eval) { /* score a saved model, no training */
         ok = eval_only(&m, tape, &d.dev, &cfg, c.json);
         goto done;
@@ -656,17 +683,15 @@ int main(int argc, char **argv) {
     cli_batcher batches;
     cli_batcher_init(&batches, d.train.lens, d.train.n, cfg.batch, &rng);
     long total = batches.per_epoch * cfg.epochs;
-    cli_run run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .dev_acc = NAN, .dev_loss = NAN};
-    run.last = c.steps > 0 && c.steps < total ? c.steps : total;
-    run.losses = calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses);
-    if (ok && !run.losses) {
+    cli_run run;
+    if (!cli_run_start(&run, ok ? (long)ur_optim_step_count(opt) : 0, c.steps, total) && ok) {
         fprintf(stderr, "tagger: out of memory\n");
         ok = 0;
     }
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, total);
     cli_updater up = {"tagger", &c, tape, m.ps, opt, &sched, &cfg.rf, cfg.clip};
-    double started = cli_now(), window = 0;
-    long n_window = 0;
+    double started = cli_now();
+    cli_meter meter = {0, 0};
     if (ok) cli_progress_start(run.first);
     for (long step = run.first; ok && step < run.last; step++) {
         const int *pick;
@@ -688,23 +713,12 @@ int main(int argc, char **argv) {
             break;
         }
         run.tokens = before + (long)tokens;
-        window += run.losses[step - run.first] = lv;
-        n_window++;
-        if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) { /* mean loss since the last line */
-            cli_progress(step + 1, run.last, window / (double)n_window, (double)run.tokens / (cli_now() - started),
+        cli_meter_add(&meter, run.losses[step - run.first] = lv);
+        if ((step + 1) % cfg.log_every == 0 || step + 1 == run.last) /* mean loss since the last line */
+            cli_progress(step + 1, run.last, cli_meter_take(&meter), (double)run.tokens / (cli_now() - started),
                          started);
-            window = 0;
-            n_window = 0;
-        }
-        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last && dist_cli_rank0()) {
-            /* the end of an epoch: rank 0 scores the development set */
-            score sc = dev_pass(&m, tape, &d.dev, &cfg, &run);
-            cli_progress_end();
-            printf("epoch %ld: dev accuracy %.2f%%, loss %.4f", (step + 1) / batches.per_epoch, 100 * sc.acc,
-                   sc.loss);
-            if (is_bio(&cfg)) printf(", entity F1 %.2f%%, %ld invalid transitions", ur_bio_f1(&sc.bio), sc.bio.invalid);
-            printf("\n");
-        }
+        if ((step + 1) % batches.per_epoch == 0 && d.dev.n > 0 && step + 1 < run.last && dist_cli_rank0())
+            epoch_report(&m, tape, &d.dev, &cfg, &run, (step + 1) / batches.per_epoch); /* rank 0 scores dev */
     }
     cli_progress_end();
     run.seconds = cli_now() - started;
@@ -723,14 +737,7 @@ int main(int argc, char **argv) {
         printf("dev (%s): %ld tokens, accuracy %.2f%%, loss %.4f\n", cfg.dev, last.tokens, 100 * last.acc, last.loss);
         if (is_bio(&cfg)) print_bio(&last.bio);
     }
-    if (ok && c.json && dist_cli_rank0()) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "example", "tagger");
-        cli_run_json(&j, &run, opt, m.ps);
-        if (is_bio(&cfg)) json_bio(&j, "dev_", &last.bio);
-        cli_json_end(&j);
-    }
+    if (ok && c.json && dist_cli_rank0()) print_json(&run, opt, &m, &cfg, &last);
     free(run.losses);
     cli_batcher_free(&batches);
 done:

@@ -365,6 +365,44 @@ static ur_node *batch_logits(ur_treenet *net, ur_tape *tape, const ur_tree **bat
     return ur_concat(tape, B, parts, 0);
 }
 
+/* The training trees in batches of up to `size`, in a new order every epoch. */
+typedef struct tree_batches {
+    const ur_tree **train; /* n trees */
+    int n, size;
+    long per_epoch, seed;
+    int *order;            /* this epoch's order of the n trees */
+    const ur_tree **batch; /* the current batch */
+    ur_node **parts;       /* size scratch pointers (batch_logits) */
+} tree_batches;
+
+static int batches_init(tree_batches *b, const ur_tree **train, int n, int size, long seed) {
+    *b = (tree_batches){train, n, size, (n + size - 1) / size, seed, NULL, NULL, NULL};
+    b->order = malloc((size_t)n * sizeof *b->order);
+    b->batch = malloc((size_t)size * sizeof *b->batch);
+    b->parts = malloc((size_t)size * sizeof *b->parts);
+    return b->order && b->batch && b->parts;
+}
+
+static void batches_free(tree_batches *b) {
+    free(b->order);
+    free(b->batch);
+    free(b->parts);
+}
+
+/* The trees of training step `step` into b->batch, a new order at each epoch's start
+ * and at the first step of a run (first, also a resumed one); returns their count
+ * and adds their nodes to *nodes. */
+static int batches_next(tree_batches *b, long step, long first, long *nodes) {
+    long k = step % b->per_epoch;
+    if (k == 0 || step == first) epoch_order(b->order, b->n, b->seed, step / b->per_epoch);
+    int B = (int)(b->n - k * b->size < b->size ? b->n - k * b->size : b->size);
+    for (int i = 0; i < B; i++) {
+        b->batch[i] = b->train[b->order[k * b->size + i]];
+        *nodes += b->batch[i]->n_nodes;
+    }
+    return B;
+}
+
 /* ---- saving and reporting ---- */
 
 /* The checkpoint: parameters, optimizer, the stored flags and the vocabulary. 1, or 0 after an error. */
@@ -435,6 +473,58 @@ static void print_json(const config *cfg, ur_tree_cell cell, const run_stats *r,
     cli_json_end(&j);
 }
 
+/* The development scores, the best binary root accuracy kept in the run. */
+static score dev_pass(ur_treenet *net, ur_tape *tape, const ur_treebank *tb, int binary, const int *label_map,
+                      run_stats *run) {
+    score s = evaluate(net, tape, tb, binary, label_map);
+    if (s.binary_root > run->best_dev) run->best_dev = s.binary_root;
+    return s;
+}
+
+/* The development scores at the end of an epoch, printed. */
+static score epoch_report(ur_treenet *net, ur_tape *tape, const ur_treebank *tb, int binary, const int *label_map,
+                          run_stats *run, long epoch) {
+    score s = dev_pass(net, tape, tb, binary, label_map, run);
+    cli_progress_end();
+    char name[32];
+    snprintf(name, sizeof name, "epoch %ld dev", epoch);
+    print_score(name, &s, binary);
+    return s;
+}
+
+/* The time the run took, and the part of it the graph took (forward and backward). */
+static void print_speed(const run_stats *r) {
+    printf("trained %ld steps in %.1f s (%.0f nodes/s; forward + backward %.1f s, %.0f nodes/s)\n", r->last - r->first,
+           r->seconds, (double)r->nodes / r->seconds, r->graph_s, (double)r->nodes / r->graph_s);
+}
+
+/* ---- the start of a run ---- */
+
+/* The tree network and its optimizer (AdaGrad or Adam, with weight decay); with
+ * --load the checkpoint's weights, and its optimizer state unless --eval; every rank
+ * starts from rank 0's weights. Prints the model's size. 1, or 0 after an error. */
+static int model_setup(ur_treenet **net, ur_optim **opt, ur_paramset *ps, const ur_tape *tape, const config *cfg,
+                       ur_tree_cell cell, int binary, int n_words, const cli_common *c, ur_ckpt *ck) {
+    ur_rng rng;
+    ur_rng_seed(&rng, (uint64_t)c->seed);
+    ur_treenet_config tc = {cell, n_words, cfg->emb > 0 ? cfg->emb : cfg->dim, cfg->dim,
+                            binary ? 2 : 5, cfg->root_only, cfg->dropout};
+    *net = ur_treenet_new(ps, "tree", &tc, &rng);
+    ur_optim_config oc = ur_optim_defaults(strcmp(cfg->optim, "adam") ? UR_OPTIM_ADAGRAD : UR_OPTIM_ADAM, cfg->lr);
+    oc.weight_decay = cfg->wd;
+    *opt = *net ? ur_optim_new(ps, &oc) : NULL;
+    if (!*net || !*opt || !tape) {
+        fprintf(stderr, "treenet: setup failed: %s\n", ur_last_error());
+        return 0;
+    }
+    if (ck && !cli_load_training(ck, c->load, "treenet", ps, cfg->eval ? NULL : *opt, NULL)) /* --eval: weights */
+        return 0;
+    if (dist_cli_sync("treenet", ps) != 0) return 0;
+    printf("model: %s, H %d, embeddings %d, %s task, %zu parameters\n", ur_tree_cell_name(cell), cfg->dim,
+           tc.emb_dim, cfg->task, ur_paramset_numel(ps));
+    return 1;
+}
+
 /* ---- the program ---- */
 
 int main(int argc, char **argv) {
@@ -457,25 +547,11 @@ int main(int argc, char **argv) {
     int ok = load_data(&d, &cfg, ck, c.load, binary);
 
     /* ---- the model and its optimizer (a checkpoint's weights with --load) ---- */
-    ur_rng rng;
-    ur_rng_seed(&rng, (uint64_t)c.seed);
     ur_paramset *ps = ur_paramset_new();
-    ur_treenet_config tc = {cell, ok ? ur_vocab_size(d.vocab) : 1, cfg.emb > 0 ? cfg.emb : cfg.dim, cfg.dim,
-                            binary ? 2 : 5, cfg.root_only, cfg.dropout};
-    ur_treenet *net = ok ? ur_treenet_new(ps, "tree", &tc, &rng) : NULL;
-    ur_optim_config oc = ur_optim_defaults(strcmp(cfg.optim, "adam") ? UR_OPTIM_ADAGRAD : UR_OPTIM_ADAM, cfg.lr);
-    oc.weight_decay = cfg.wd;
-    ur_optim *opt = net ? ur_optim_new(ps, &oc) : NULL;
     ur_tape *tape = ur_tape_new();
-    if (ok && (!net || !opt || !tape)) {
-        fprintf(stderr, "treenet: setup failed: %s\n", ur_last_error());
-        ok = 0;
-    }
-    if (ok && ck) ok = cli_load_training(ck, c.load, "treenet", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
-    ok = ok && dist_cli_sync("treenet", ps) == 0; /* every rank starts from rank 0's weights */
-    if (ok)
-        printf("model: %s, H %d, embeddings %d, %s task, %zu parameters\n", ur_tree_cell_name(cell), cfg.dim,
-               tc.emb_dim, cfg.task, ur_paramset_numel(ps));
+    ur_treenet *net = NULL;
+    ur_optim *opt = NULL;
+    ok = ok && model_setup(&net, &opt, ps, tape, &cfg, cell, binary, ur_vocab_size(d.vocab), &c, ck);
     if (ok && cfg.eval) { /* score a saved model, no training */
         ok = eval_only(net, tape, d.dev_tb, binary, label_map, cfg.eval, c.json);
         goto done;
@@ -483,38 +559,31 @@ int main(int argc, char **argv) {
 
     /* ---- training: shuffled batches of trees, cosine learning rate ---- */
     if (ok && (c.dot || c.print_tape || c.grad_report)) inspect_step(net, ps, tape, d.train[0], label_map, &c);
-    long per_epoch = ok ? (d.n_train + cfg.batch - 1) / cfg.batch : 1, total = per_epoch * cfg.epochs;
+    tree_batches batches = {0};
+    ok = ok && batches_init(&batches, d.train, d.n_train, cfg.batch, c.seed);
+    long per_epoch = ok ? batches.per_epoch : 1, total = per_epoch * cfg.epochs;
     run_stats run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .first_loss = NAN, .last_loss = NAN};
     run.last = c.steps > 0 && c.steps < total ? c.steps : total;
-    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr * cfg.lr_final, total);
-    int *order = ok ? malloc((size_t)d.n_train * sizeof *order) : NULL;
-    const ur_tree **batch = ok ? malloc((size_t)cfg.batch * sizeof *batch) : NULL;
-    ur_node **parts = ok ? malloc((size_t)cfg.batch * sizeof *parts) : NULL;
     run.losses = ok ? calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses) : NULL;
-    ok = ok && order && batch && parts && run.losses;
-    double started = cli_now(), window = 0;
-    long n_window = 0;
+    ok = ok && run.losses;
+    ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr * cfg.lr_final, total);
+    double started = cli_now();
+    cli_meter meter = {0, 0};
     score dev = {NAN, NAN, NAN, NAN, 0, 0, 0};
     if (ok) cli_progress_start(run.first);
     for (long step = run.first; ok && step < run.last; step++) {
-        long k = step % per_epoch;
-        if (k == 0 || step == run.first) epoch_order(order, d.n_train, c.seed, step / per_epoch); /* new or resumed */
-        int B = (int)(d.n_train - k * cfg.batch < cfg.batch ? d.n_train - k * cfg.batch : cfg.batch);
-        for (int i = 0; i < B; i++) {
-            batch[i] = d.train[order[k * cfg.batch + i]];
-            run.nodes += batch[i]->n_nodes;
-        }
+        int B = batches_next(&batches, step, run.first, &run.nodes);
         /* this rank's trees; a rank without any (a short last batch) runs one tree
          * with weight 0, so that every rank takes part in the mean */
         int lo, Bn = dist_cli_share(B, &lo);
-        double weight = counted_nodes(batch + lo, Bn, label_map, cfg.root_only);
-        const ur_tree **mine = Bn ? batch + lo : batch;
+        double weight = counted_nodes(batches.batch + lo, Bn, label_map, cfg.root_only);
+        const ur_tree **mine = Bn ? batches.batch + lo : batches.batch;
         int n_mine = Bn ? Bn : 1;
         ur_optim_zero_grad(opt);
         double t0 = cli_now(); /* the graph's time: forward and backward, no optimizer */
         ur_tape_reset(tape);
         ur_node *logits = batch_logits(net, tape, mine, n_mine, (uint64_t)c.seed * 1000003u + (uint64_t)step,
-                                       cfg.no_batching, parts);
+                                       cfg.no_batching, batches.parts);
         ur_node *loss = ur_treenet_loss(net, tape, logits, mine, n_mine, label_map, 5);
         if (ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "treenet: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
@@ -535,22 +604,13 @@ int main(int argc, char **argv) {
         }
         run.losses[step - run.first] = l;
         if (step == run.first) run.first_loss = l;
-        window += l;
-        n_window++;
+        cli_meter_add(&meter, l);
         if ((step + 1) % 20 == 0 || step + 1 == run.last) { /* the progress line: mean loss since the last one */
-            run.last_loss = window / (double)n_window;
+            run.last_loss = cli_meter_take(&meter);
             cli_progress(step + 1, run.last, run.last_loss, (double)run.nodes / (cli_now() - started), started);
-            window = 0;
-            n_window = 0;
         }
-        if ((step + 1) % per_epoch == 0 && step + 1 < run.last && dist_cli_rank0()) { /* end of an epoch: the dev scores */
-            dev = evaluate(net, tape, d.dev_tb, binary, label_map);
-            if (dev.binary_root > run.best_dev) run.best_dev = dev.binary_root;
-            cli_progress_end();
-            char name[32];
-            snprintf(name, sizeof name, "epoch %ld dev", (step + 1) / per_epoch);
-            print_score(name, &dev, binary);
-        }
+        if ((step + 1) % per_epoch == 0 && step + 1 < run.last && dist_cli_rank0()) /* end of an epoch: dev scores */
+            dev = epoch_report(net, tape, d.dev_tb, binary, label_map, &run, (step + 1) / per_epoch);
     }
     cli_progress_end();
     run.seconds = cli_now() - started;
@@ -558,18 +618,13 @@ int main(int argc, char **argv) {
     /* ---- save, evaluate ---- */
     if (ok && c.save && dist_cli_rank0()) ok = save(c.save, ps, opt, d.vocab, opts, n_opts);
     if (ok && dist_cli_rank0()) {
-        dev = evaluate(net, tape, d.dev_tb, binary, label_map);
-        if (dev.binary_root > run.best_dev) run.best_dev = dev.binary_root;
+        dev = dev_pass(net, tape, d.dev_tb, binary, label_map, &run);
         print_score("dev", &dev, binary);
-        printf("trained %ld steps in %.1f s (%.0f nodes/s; forward + backward %.1f s, %.0f nodes/s)\n",
-               run.last - run.first, run.seconds, (double)run.nodes / run.seconds, run.graph_s,
-               (double)run.nodes / run.graph_s);
+        print_speed(&run);
     }
     if (ok && c.json && dist_cli_rank0()) print_json(&cfg, cell, &run, &dev, opt, ps);
     free(run.losses);
-    free(order);
-    free(batch);
-    free(parts);
+    batches_free(&batches);
 done:
     ur_tape_free(tape);
     ur_optim_free(opt);

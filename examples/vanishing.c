@@ -216,6 +216,75 @@ static int write_svg(const char *path, const model *ms, int T) {
     return fclose(f) == 0;
 }
 
+/* ---- the six models ---- */
+
+/* The models of the table, their parameters in ps (initialized from --seed), and the
+ * input sequence X (T, D) drawn after them. 1, or 0 on error. */
+static int models_init(model *ms, ur_paramset *ps, ur_tensor *X, int T, long seed, double input_std, double gate_bias) {
+    const model table[N_MODELS] = {{.name = "rnn_0.9", .kind = CELL_TANH}, {.name = "rnn_1.1", .kind = CELL_TANH},
+                                   {.name = "gru", .kind = CELL_GRU},          {.name = "lstm", .kind = CELL_LSTM},
+                                   {.name = "rnn_orth", .kind = CELL_TANH},    {.name = "irnn", .kind = CELL_RELU}};
+    const double w_hh_scale[N_MODELS] = {0.9, 1.1, 0, 0, 0, 1.0}; /* 0: orthogonal */
+    ur_rng rng;
+    ur_rng_seed(&rng, (uint64_t)seed);
+    ur_rng irnn_rng; /* its own stream: the other models and X keep the values they had before it came */
+    ur_rng_seed(&irnn_rng, (uint64_t)seed ^ 0x1ee5ULL);
+    for (int k = 0; k < N_MODELS; k++) ms[k] = table[k];
+    for (int k = 0; k < N_MODELS; k++) {
+        ms[k].norms = calloc((size_t)T, sizeof(double));
+        if (!ms[k].norms || !model_add(ps, &ms[k], ms[k].kind == CELL_RELU ? &irnn_rng : &rng, w_hh_scale[k],
+                                       input_std, gate_bias))
+            return 0;
+    }
+    ur_tensor_normal(X, &rng, 0, 1);
+    return 1;
+}
+
+/* The parameters' own (the model's) gradient norms, one line: --grad-report. */
+static void print_grad_norms(const model *m) {
+    printf("%s: parameter gradient norms:", m->name);
+    const ur_param *own[5] = {m->W_x, m->W_h, m->b, m->b_h, m->W_y};
+    for (int p = 0; p < 5; p++)
+        if (own[p]) printf("  %s %.3e", own[p]->name, norm2(own[p]->grad.data, own[p]->grad.size));
+    printf("\n");
+}
+
+/* ---- the results ---- */
+
+/* ||dL/dh_t|| of every model at about ten steps t, then the ratio first/last. */
+static void print_table(const model *ms, int T, int trained) {
+    printf("||dL/dh_t||, loss at t = %d only%s\n%6s", T, trained ? " (after training)" : "", "t");
+    for (int k = 0; k < N_MODELS; k++) printf(" %11s", ms[k].name);
+    printf("\n");
+    int every = T > 10 ? T / 10 : 1;
+    for (int s = 1; s <= T; s++) {
+        if (s != 1 && s != T && s % every) continue;
+        printf("%6d", s);
+        for (int k = 0; k < N_MODELS; k++) printf(" %11.3e", ms[k].norms[s - 1]);
+        printf("\n");
+    }
+    printf("%6s", "h1/hT");
+    for (int k = 0; k < N_MODELS; k++) printf(" %11.3e", ms[k].norms[0] / ms[k].norms[T - 1]);
+    printf("\n");
+}
+
+static void print_json(const model *ms, int T) {
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_int(&j, "T", T);
+    char key[64];
+    for (int k = 0; k < N_MODELS; k++) {
+        snprintf(key, sizeof key, "ratio_%s", ms[k].name);
+        cli_json_num(&j, key, ms[k].norms[0] / ms[k].norms[T - 1]);
+    }
+    for (int k = 0; k < N_MODELS; k++) {
+        snprintf(key, sizeof key, "norms_%s", ms[k].name);
+        cli_json_array(&j, key, ms[k].norms, T);
+    }
+    cli_json_end(&j);
+}
+
+/* ---- the program ---- */
 int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
@@ -237,26 +306,13 @@ int main(int argc, char **argv) {
     if (r) return r > 0 ? 0 : 2;
     cli_apply_common(&c);
 
-    /* ---- five models in one parameter set, and one input sequence ---- */
-    model ms[N_MODELS] = {{.name = "rnn_0.9", .kind = CELL_TANH}, {.name = "rnn_1.1", .kind = CELL_TANH},
-                          {.name = "gru", .kind = CELL_GRU},          {.name = "lstm", .kind = CELL_LSTM},
-                          {.name = "rnn_orth", .kind = CELL_TANH},    {.name = "irnn", .kind = CELL_RELU}};
-    const double w_hh_scale[N_MODELS] = {0.9, 1.1, 0, 0, 0, 1.0}; /* 0: orthogonal */
-    ur_rng rng;
-    ur_rng_seed(&rng, (uint64_t)c.seed);
-    ur_rng irnn_rng; /* its own stream: the other models and X keep the values they had before it came */
-    ur_rng_seed(&irnn_rng, (uint64_t)c.seed ^ 0x1ee5ULL);
+    /* ---- six models in one parameter set, and one input sequence ---- */
+    model ms[N_MODELS] = {{0}};
     ur_paramset *ps = ur_paramset_new();
     ur_tape *tape = ur_tape_new();
     ur_tensor *X = ur_tensor_new_2d(T, D);
     ur_node **h = calloc((size_t)T + 1, sizeof *h);
-    int ok = ps && tape && X && h;
-    for (int k = 0; ok && k < N_MODELS; k++) {
-        ms[k].norms = calloc((size_t)T, sizeof(double));
-        ok = ms[k].norms && model_add(ps, &ms[k], ms[k].kind == CELL_RELU ? &irnn_rng : &rng, w_hh_scale[k],
-                                      input_std, gate_bias);
-    }
-    if (ok) ur_tensor_normal(X, &rng, 0, 1);
+    int ok = ps && tape && X && h && models_init(ms, ps, X, T, c.seed, input_std, gate_bias);
     if (ok && c.load && ur_ckpt_load_params(c.load, ps, 0) != UR_OK) ok = 0;
     if (!ok) fprintf(stderr, "vanishing: setup failed: %s\n", ur_last_error());
     int shown = cli_choice_index(MODEL_NAMES, tape_model);
@@ -276,13 +332,7 @@ int main(int argc, char **argv) {
         }
         if (ok) ok = isfinite(run_once(tape, ps, &ms[k], X->data, T, h));
         for (int s = 1; ok && s <= T; s++) ms[k].norms[s - 1] = norm2(ur_node_grad(h[s]), H);
-        if (ok && c.grad_report) {
-            printf("%s: parameter gradient norms:", ms[k].name);
-            ur_param *own[5] = {ms[k].W_x, ms[k].W_h, ms[k].b, ms[k].b_h, ms[k].W_y};
-            for (int p = 0; p < 5; p++)
-                if (own[p]) printf("  %s %.3e", own[p]->name, norm2(own[p]->grad.data, own[p]->grad.size));
-            printf("\n");
-        }
+        if (ok && c.grad_report) print_grad_norms(&ms[k]);
         if (ok && k == shown && c.print_tape) {
             printf("the tape of %s (%d nodes):\n", ms[k].name, ur_tape_size(tape));
             ur_tape_print(tape, stdout);
@@ -291,22 +341,8 @@ int main(int argc, char **argv) {
     }
     if (c.steps > 0) cli_progress_end();
 
-    /* ---- the table: every few steps, and the ratio first/last ---- */
-    if (ok) {
-        printf("||dL/dh_t||, loss at t = %d only%s\n%6s", T, c.steps > 0 ? " (after training)" : "", "t");
-        for (int k = 0; k < N_MODELS; k++) printf(" %11s", ms[k].name);
-        printf("\n");
-        int every = T > 10 ? T / 10 : 1;
-        for (int s = 1; s <= T; s++) {
-            if (s != 1 && s != T && s % every) continue;
-            printf("%6d", s);
-            for (int k = 0; k < N_MODELS; k++) printf(" %11.3e", ms[k].norms[s - 1]);
-            printf("\n");
-        }
-        printf("%6s", "h1/hT");
-        for (int k = 0; k < N_MODELS; k++) printf(" %11.3e", ms[k].norms[0] / ms[k].norms[T - 1]);
-        printf("\n");
-    }
+    /* ---- the table, the files ---- */
+    if (ok) print_table(ms, T, c.steps > 0);
     if (ok && csv && !write_csv(csv, ms, T)) {
         fprintf(stderr, "vanishing: cannot write %s\n", csv);
         ok = 0;
@@ -319,21 +355,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vanishing: --save %s: %s\n", c.save, ur_last_error());
         ok = 0;
     }
-    if (ok && c.json) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_int(&j, "T", T);
-        char key[64];
-        for (int k = 0; k < N_MODELS; k++) {
-            snprintf(key, sizeof key, "ratio_%s", ms[k].name);
-            cli_json_num(&j, key, ms[k].norms[0] / ms[k].norms[T - 1]);
-        }
-        for (int k = 0; k < N_MODELS; k++) {
-            snprintf(key, sizeof key, "norms_%s", ms[k].name);
-            cli_json_array(&j, key, ms[k].norms, T);
-        }
-        cli_json_end(&j);
-    }
+    if (ok && c.json) print_json(ms, T);
 
     for (int k = 0; k < N_MODELS; k++) free(ms[k].norms), ur_expr_free(ms[k].gates);
     free(h);

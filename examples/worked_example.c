@@ -144,6 +144,99 @@ static double norm2(const ur_real *v, size_t n) {
     return sqrt(s);
 }
 
+/* ---- what the program reports ---- */
+typedef struct results {
+    double h[T * H], yhat[T * K], step_losses[T], loss; /* the forward pass */
+    double grad[N_THETA], fd[N_THETA], max_diff;         /* backward beside central differences */
+} results;
+
+/* The lecture's weights, or a checkpoint's (load non-NULL). 1, or 0 on error. */
+static int model_init(model *m, const char *load) {
+    m->ps = ur_paramset_new();
+    m->U = ur_paramset_add(m->ps, "U", 2, (int[]){D, H});
+    m->W = ur_paramset_add(m->ps, "W", 2, (int[]){H, H});
+    m->V = ur_paramset_add(m->ps, "V", 2, (int[]){H, K});
+    if (!m->U || !m->W || !m->V) return 0;
+    for (int i = 0; i < N_U; i++) m->U->value.data[i] = (ur_real)U0[i];
+    for (int i = 0; i < N_W; i++) m->W->value.data[i] = (ur_real)W0[i];
+    for (int i = 0; i < N_V; i++) m->V->value.data[i] = (ur_real)V0[i];
+    return !load || ur_ckpt_load_params(load, m->ps, 0) == UR_OK;
+}
+
+/* Prints every h_t, yh_t and L_t of the unrolled pass and the loss; keeps them in r. */
+static void print_forward(const unrolled *u, results *r) {
+    printf("worked example: h_t = ReLU(x_t U + h_{t-1} W), yh_t = softmax(h_t V), tags DET ADJ VERB NOUN\n\n");
+    for (int s = 0; s < T; s++) {
+        const ur_real *hv = ur_node_cdata(u->h[s + 1]), *yv = ur_node_cdata(u->yhat[s]);
+        for (int j = 0; j < H; j++) r->h[s * H + j] = hv[j];
+        for (int k = 0; k < K; k++) r->yhat[s * K + k] = yv[k];
+        r->step_losses[s] = ur_node_item(u->step_loss[s]);
+        printf("t=%d  x%d = [%g, %g, %g]  target %s\n", s + 1, s + 1, X[s][0], X[s][1], X[s][2], TAGS[TAG[s]]);
+        char name[32];
+        snprintf(name, sizeof name, "  h%d  = ", s + 1);
+        print_row(name, hv, H);
+        snprintf(name, sizeof name, "  yh%d = ", s + 1);
+        print_row(name, yv, K);
+        printf("  L%d  = -log yh%d[%s] = %.6f\n", s + 1, s + 1, TAGS[TAG[s]], r->step_losses[s]);
+    }
+    r->loss = ur_node_item(u->loss);
+    printf("\nloss L = (L1 + L2 + L3) / 3 = %.6f\n\n", r->loss);
+}
+
+/* Prints backward's dL/dU, dL/dW, dL/dV beside central differences of step eps and
+ * the largest difference; keeps them in r. */
+static void check_gradients(const model *m, double eps, results *r) {
+    double theta[N_THETA]; /* (U, W, V) in double; grad is backward's gradient in the same order */
+    const ur_param *ps[3] = {m->U, m->W, m->V};
+    for (int p = 0, i = 0; p < 3; p++)
+        for (size_t e = 0; e < ps[p]->value.size; e++, i++) {
+            theta[i] = ps[p]->value.data[e];
+            r->grad[i] = ps[p]->grad.data[e];
+        }
+    finite_differences(theta, eps, r->fd);
+    r->max_diff = 0;
+    for (int i = 0; i < N_THETA; i++) r->max_diff = fmax(r->max_diff, fabs(r->grad[i] - r->fd[i]));
+    print_grad_pair("dL/dU", r->grad, r->fd, D, H);
+    print_grad_pair("dL/dW", r->grad + N_U, r->fd + N_U, H, H);
+    print_grad_pair("dL/dV", r->grad + N_U + N_W, r->fd + N_U + N_W, H, K);
+    printf("largest |backward - central difference| = %.3g (eps %g)\n", r->max_diff, eps);
+}
+
+/* --grad-report, --print-tape, --dot. 1, or 0 if the DOT file failed. */
+static int show_step(const cli_common *c, const model *m, const unrolled *u, const ur_tape *tape) {
+    if (c->grad_report) {
+        printf("\n");
+        cli_grad_report_params(m->ps, stdout);
+        printf("  %-6s %12s\n", "t", "||dL/dh_t||");
+        for (int s = 1; s <= T; s++) printf("  %-6d %12.4e\n", s, norm2(ur_node_grad(u->h[s]), H));
+    }
+    if (c->print_tape) {
+        printf("\nthe tape (%d nodes):\n", ur_tape_size(tape));
+        ur_tape_print(tape, stdout);
+    }
+    return !c->dot || cli_write_dot(tape, c->dot) == 0;
+}
+
+static void print_json(const results *r, long steps, double final_loss) {
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_matrix(&j, "h", r->h, T, H);
+    cli_json_matrix(&j, "yhat", r->yhat, T, K);
+    cli_json_array(&j, "step_losses", r->step_losses, T);
+    cli_json_num(&j, "loss", r->loss);
+    cli_json_matrix(&j, "grad_U", r->grad, D, H);
+    cli_json_matrix(&j, "grad_W", r->grad + N_U, H, H);
+    cli_json_matrix(&j, "grad_V", r->grad + N_U + N_W, H, K);
+    cli_json_matrix(&j, "fd_U", r->fd, D, H);
+    cli_json_matrix(&j, "fd_W", r->fd + N_U, H, H);
+    cli_json_matrix(&j, "fd_V", r->fd + N_U + N_W, H, K);
+    cli_json_num(&j, "max_abs_diff", r->max_diff);
+    cli_json_int(&j, "steps", steps);
+    cli_json_num(&j, "final_loss", final_loss);
+    cli_json_end(&j);
+}
+
+/* ---- the program ---- */
 int main(int argc, char **argv) {
     cli_common c;
     cli_common_defaults(&c);
@@ -161,19 +254,12 @@ int main(int argc, char **argv) {
     /* ---- the lecture's weights (or a checkpoint's) ---- */
     model m = {0};
     ur_tape *tape = ur_tape_new();
-    m.ps = ur_paramset_new();
-    m.U = ur_paramset_add(m.ps, "U", 2, (int[]){D, H});
-    m.W = ur_paramset_add(m.ps, "W", 2, (int[]){H, H});
-    m.V = ur_paramset_add(m.ps, "V", 2, (int[]){H, K});
-    int ok = tape && m.U && m.W && m.V;
-    for (int i = 0; ok && i < N_U; i++) m.U->value.data[i] = (ur_real)U0[i];
-    for (int i = 0; ok && i < N_W; i++) m.W->value.data[i] = (ur_real)W0[i];
-    for (int i = 0; ok && i < N_V; i++) m.V->value.data[i] = (ur_real)V0[i];
-    if (ok && c.load && ur_ckpt_load_params(c.load, m.ps, 0) != UR_OK) ok = 0;
+    int ok = tape && model_init(&m, c.load);
     if (!ok) fprintf(stderr, "worked_example: setup failed: %s\n", ur_last_error());
 
-    /* ---- forward and backward once ---- */
+    /* ---- forward and backward once, checked against finite differences ---- */
     unrolled u;
+    results res = {.loss = NAN};
     if (ok) {
         forward(tape, &m, &u);
         if (ur_tape_error(tape) || ur_backward(tape, u.loss) != UR_OK) {
@@ -181,54 +267,14 @@ int main(int argc, char **argv) {
             ok = 0;
         }
     }
-    double h[T * H], yhat[T * K], step_losses[T], loss = NAN;
-    double theta[N_THETA], grad[N_THETA], fd[N_THETA], max_diff = 0;
     if (ok) {
-        printf("worked example: h_t = ReLU(x_t U + h_{t-1} W), yh_t = softmax(h_t V), tags DET ADJ VERB NOUN\n\n");
-        for (int s = 0; s < T; s++) {
-            const ur_real *hv = ur_node_cdata(u.h[s + 1]), *yv = ur_node_cdata(u.yhat[s]);
-            for (int j = 0; j < H; j++) h[s * H + j] = hv[j];
-            for (int k = 0; k < K; k++) yhat[s * K + k] = yv[k];
-            step_losses[s] = ur_node_item(u.step_loss[s]);
-            printf("t=%d  x%d = [%g, %g, %g]  target %s\n", s + 1, s + 1, X[s][0], X[s][1], X[s][2], TAGS[TAG[s]]);
-            char name[32];
-            snprintf(name, sizeof name, "  h%d  = ", s + 1);
-            print_row(name, hv, H);
-            snprintf(name, sizeof name, "  yh%d = ", s + 1);
-            print_row(name, yv, K);
-            printf("  L%d  = -log yh%d[%s] = %.6f\n", s + 1, s + 1, TAGS[TAG[s]], step_losses[s]);
-        }
-        loss = ur_node_item(u.loss);
-        printf("\nloss L = (L1 + L2 + L3) / 3 = %.6f\n\n", loss);
-
-        /* theta = (U, W, V) in double; grad = backward's gradient in the same order */
-        const ur_param *ps[3] = {m.U, m.W, m.V};
-        for (int p = 0, i = 0; p < 3; p++)
-            for (size_t e = 0; e < ps[p]->value.size; e++, i++) {
-                theta[i] = ps[p]->value.data[e];
-                grad[i] = ps[p]->grad.data[e];
-            }
-        finite_differences(theta, eps, fd);
-        for (int i = 0; i < N_THETA; i++) max_diff = fmax(max_diff, fabs(grad[i] - fd[i]));
-        print_grad_pair("dL/dU", grad, fd, D, H);
-        print_grad_pair("dL/dW", grad + N_U, fd + N_U, H, H);
-        print_grad_pair("dL/dV", grad + N_U + N_W, fd + N_U + N_W, H, K);
-        printf("largest |backward - central difference| = %.3g (eps %g)\n", max_diff, eps);
+        print_forward(&u, &res);
+        check_gradients(&m, eps, &res);
+        ok = show_step(&c, &m, &u, tape);
     }
-    if (ok && c.grad_report) {
-        printf("\n");
-        cli_grad_report_params(m.ps, stdout);
-        printf("  %-6s %12s\n", "t", "||dL/dh_t||");
-        for (int s = 1; s <= T; s++) printf("  %-6d %12.4e\n", s, norm2(ur_node_grad(u.h[s]), H));
-    }
-    if (ok && c.print_tape) {
-        printf("\nthe tape (%d nodes):\n", ur_tape_size(tape));
-        ur_tape_print(tape, stdout);
-    }
-    if (ok && c.dot) ok = cli_write_dot(tape, c.dot) == 0;
 
     /* ---- optional: a few steps of plain SGD on this one sentence ---- */
-    double final_loss = loss, started = cli_now();
+    double final_loss = res.loss, started = cli_now();
     for (long step = 1; ok && step <= c.steps; step++) {
         for (int p = 0; p < ur_paramset_count(m.ps); p++) { /* w -= lr * dL/dw */
             ur_param *q = ur_paramset_get(m.ps, p);
@@ -251,24 +297,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "worked_example: --save %s: %s\n", c.save, ur_last_error());
         ok = 0;
     }
-    if (ok && c.json) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_matrix(&j, "h", h, T, H);
-        cli_json_matrix(&j, "yhat", yhat, T, K);
-        cli_json_array(&j, "step_losses", step_losses, T);
-        cli_json_num(&j, "loss", loss);
-        cli_json_matrix(&j, "grad_U", grad, D, H);
-        cli_json_matrix(&j, "grad_W", grad + N_U, H, H);
-        cli_json_matrix(&j, "grad_V", grad + N_U + N_W, H, K);
-        cli_json_matrix(&j, "fd_U", fd, D, H);
-        cli_json_matrix(&j, "fd_W", fd + N_U, H, H);
-        cli_json_matrix(&j, "fd_V", fd + N_U + N_W, H, K);
-        cli_json_num(&j, "max_abs_diff", max_diff);
-        cli_json_int(&j, "steps", c.steps);
-        cli_json_num(&j, "final_loss", final_loss);
-        cli_json_end(&j);
-    }
+    if (ok && c.json) print_json(&res, c.steps, final_loss);
 
     ur_paramset_free(m.ps);
     ur_tape_free(tape);

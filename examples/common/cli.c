@@ -46,6 +46,17 @@ void cli_progress_end(void) {
     progress_open = 0;
 }
 
+void cli_meter_add(cli_meter *m, double loss) {
+    m->sum += loss;
+    m->n++;
+}
+
+double cli_meter_take(cli_meter *m) {
+    double mean = m->sum / (double)m->n;
+    *m = (cli_meter){0, 0};
+    return mean;
+}
+
 char *cli_vocab_to_text(const ur_vocab *v, int skip) {
     size_t n = 1;
     for (int i = skip; i < ur_vocab_size(v); i++) n += ur_vocab_string_len(v, i) + 24;

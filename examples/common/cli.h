@@ -49,6 +49,14 @@ void cli_progress_end(void);
 /* A resumed run starts at the loaded step: the ETA and rates then count only the
  * steps of this run. Call before the first cli_progress (default 0). */
 void cli_progress_start(long first_step);
+/* The mean training loss since the last progress line: add each step's loss, take
+ * the mean for the line (which starts the next mean). */
+typedef struct cli_meter {
+    double sum;
+    long n;
+} cli_meter;
+void cli_meter_add(cli_meter *m, double loss);
+double cli_meter_take(cli_meter *m);
 
 /* Reads back from a checkpoint the parameters, the optimizer state (opt may be NULL:
  * --eval needs none) and the RNG saved as metadata "rng" (rng may be NULL). 1, or 0

@@ -54,13 +54,6 @@ int dist_cli_end(int status) {
     return status;
 }
 
-void dist_cli_columns(int *x, int T, int B, int lo, int n) {
-    if (n == B) return;
-    /* forward in place: the destination t*n + b never passes the source t*B + lo + b */
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < n; b++) x[t * n + b] = x[t * B + lo + b];
-}
-
 ur_rnn_state *dist_cli_state_all(const char *prog, const ur_rnn *r, ur_rnn_state *mine, int B) {
     if (mine->batch == B) return mine;
     ur_rnn_state *all = ur_rnn_state_new(r, B);

@@ -37,9 +37,6 @@ int dist_cli_reduce(const char *prog, ur_paramset *ps, double weight, double *lo
  * this process exits with its failing status. */
 int dist_cli_end(int status);
 
-/* Keeps columns [lo, lo + n) of a time-major (T, B) batch, in place: x becomes (T, n). */
-void dist_cli_columns(int *x, int T, int B, int lo, int n);
-
 /* ---- carried RNN states of B streams, each rank holding rows [lo, lo + n) ----
  * A checkpoint holds the states of all B streams, whatever the number of ranks. */
 /* `mine` itself when it holds all B streams, else new zero states of B streams

@@ -36,6 +36,13 @@ void cli_batcher_free(cli_batcher *b) {
     b->order = NULL;
 }
 
+int cli_run_start(cli_run *r, long first, long steps, long total) {
+    *r = (cli_run){.first = first, .dev_acc = NAN, .dev_loss = NAN};
+    r->last = steps > 0 && steps < total ? steps : total;
+    r->losses = calloc((size_t)(r->last > r->first ? r->last - r->first : 1), sizeof *r->losses);
+    return r->losses != NULL;
+}
+
 void cli_run_json(cli_json *j, const cli_run *r, const ur_optim *opt, const ur_paramset *ps) {
     long done = r->last > r->first ? r->last - r->first : 0, n_tail = done < 10 ? done : 10;
     double tail = 0;

@@ -40,6 +40,11 @@ typedef struct cli_run {
     double seconds, dev_acc, dev_loss, best_dev;
 } cli_run;
 
+/* A run of the steps first .. last-1: first is where the optimizer stands (a resumed
+ * run goes on from there), last = steps if 0 < steps < total, else total; room for
+ * every step's loss, the dev figures NaN. 1, or 0 when out of memory. */
+int cli_run_start(cli_run *r, long first, long steps, long total);
+
 /* The run's figures into the JSON object: step, first_step, first_loss, last_loss
  * (mean of the last 10), dev_accuracy, dev_loss, best_dev_accuracy, seconds,
  * tokens_per_s, params, losses. */
