@@ -94,10 +94,12 @@ static void help_left(const cli_opt *o, char *left, size_t n) {
 
 static void usage(const char *prog, const char *about, const cli_opt *opts, int n) {
     char left[128];
-    int width = 24;
+    int width = 24; /* the widest left column up to HELP_MAX; a wider one gets a line of its own */
+    enum { HELP_MAX = 36 };
     for (int i = 0; i < n; i++) {
         help_left(&opts[i], left, sizeof left);
-        if ((int)strlen(left) > width) width = (int)strlen(left);
+        int w = (int)strlen(left);
+        if (w > width && w <= HELP_MAX) width = w;
     }
     printf("%s\n\nusage: %s [flags]\n\n", about, prog);
     for (int i = 0; i < n; i++) {
@@ -108,7 +110,8 @@ static void usage(const char *prog, const char *about, const cli_opt *opts, int 
         const char *in = strstr(allowed, " in "); /* "1..4096" or "[0, 1)" */
         if (in && (o->type == CLI_T_INT || o->type == CLI_T_LONG || o->type == CLI_T_REAL))
             snprintf(range, sizeof range, o->type == CLI_T_REAL ? " %s" : " [%s]", in + 4);
-        printf("  %-*s %s%s\n", width, left, o->help, range);
+        if ((int)strlen(left) > width) printf("  %s\n  %-*s %s%s\n", left, width, "", o->help, range);
+        else printf("  %-*s %s%s\n", width, left, o->help, range);
     }
     printf("  %-*s %s\n", width, "--help", "show this help");
     printf("  %-*s %s\n", width, "--version", "show the version and the kernel path this CPU runs");
