@@ -26,6 +26,10 @@
  *   linear   p = max(0, 1 - i/k)         (default k: the number of training steps)
  *   exp      p = k^i, 0 < k <= 1         (default k: p reaches 0.01 at the last step)
  *   sigmoid  p = k / (k + exp(i/k)), k >= 1  (default k: a tenth of the steps, at least 1)
+ * The recurrent-network flags of every trainer (rnn_flags.h) reach encoder and decoder:
+ * --init uniform|orthogonal|identity, --forget-bias X (LSTM), --variational (one
+ * dropout mask per sequence for the embeddings, o_t and between encoder layers) and
+ * --clip-value X; --cell also takes gru_reset_before (Cho et al. 2014).
  */
 #include <ctype.h>
 #include <math.h>
@@ -39,10 +43,11 @@
 #include "s2s_by_length.h"
 #include "svg.h"
 #include "flag_names_internal.h"
+#include "rnn_flags.h"
 #include "unroll.h"
 
 /* What --task, --cell, --score and --attn-mode take. */
-static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", NULL};
+static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", "gru_reset_before", NULL};
 static const char *const SCORES[] = {"dot", "general", "additive", NULL};
 static const char *const MODES[] = {"output", "feed", "input", NULL};
 static const char *const ATTENTION[] = {"on", "none", NULL};
@@ -54,14 +59,14 @@ typedef struct config {
     int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len, svg_index;
     int tie;
     double dropout, lr, clip, len_alpha, temperature, sampling_k;
-    double clip_value; /* elementwise gradient clipping (0: off) */
+    rnn_flags rf; /* --init, --forget-bias, --variational, --clip-value */
 } config;
 
 static const char *const STORED[] = {"--task", "--cell", "--score", "--attn-mode", "--emb", "--hidden", "--layers",
                                      "--bi", "--attn-size", "--dropout", "--lr", "--clip", "--batch", "--epochs",
                                      "--max-digits", "--n-train", "--seed", CLI_ADDED_LATER, "--attention", "--tie",
-                                     "--sampling", "--sampling-k", "--clip-value", NULL};
-enum { N_STORED = 22 }; /* the flags, without the marker */
+                                     "--sampling", "--sampling-k", RNN_FLAG_NAMES, NULL};
+enum { N_STORED = 25 }; /* the flags, without the marker */
 _Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 2, "N_STORED counts the stored flags");
 
 /* ---- evaluation ---- */
@@ -173,7 +178,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
                     .score = "additive", .attn_mode = "feed", .emb = 0, .hidden = 0, .layers = 1, .bi = 1,
                     .attn_size = 128, .batch = 64, .epochs = 0, .beam = 1, .max_digits = 10, .n_train = 20000,
                     .show = 5, .dropout = -1, .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0,
-                    .attention = "on", .sampling = "none", .sampling_k = 0};
+                    .attention = "on", .sampling = "none", .sampling_k = 0, .rf = RNN_FLAGS_DEFAULT};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_CHOICE("--task", &cfg->task, TASKS, "digit strings, or English -> French pairs (default reverse)"),
@@ -200,7 +205,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout (default: reverse 0.1, eng-fra 0.4)"),
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed (default 2e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5)"),
-        CLI_REAL("--clip-value", &cfg->clip_value, 0, 1e6, "clamp each gradient element into [-X, X] (default 0: off)"),
+        RNN_FLAG_OPTS(cfg->rf),
         CLI_INT("--batch", &cfg->batch, 1, 4096, "pairs per step (default 64)"),
         CLI_INT("--epochs", &cfg->epochs, 0, 1000000,
                 "passes over the training pairs (default: reverse 4, eng-fra 30)"),
@@ -268,7 +273,12 @@ static ur_seq2seq *model_new(ur_paramset *ps, const config *cfg, const ur_vocab 
     ur_attn_score_parse(cfg->score, &mc.score); /* the flag table admits only names these know */
     ur_s2s_attn_mode_parse(strcmp(cfg->attention, "none") ? cfg->attn_mode : "none", &mc.attn_mode);
     mc.tie_output = cfg->tie;
-    mc.cell = strcmp(cfg->cell, "lstm") ? UR_RNN_GRU : UR_RNN_LSTM;
+    mc.cell = !strcmp(cfg->cell, "lstm") ? UR_RNN_LSTM : strcmp(cfg->cell, "gru") ? UR_RNN_GRU_RESET_BEFORE : UR_RNN_GRU;
+    ur_rnn_config rc = ur_rnn_defaults(mc.cell, 1, 1); /* --init, --forget-bias, --variational */
+    rnn_flags_apply(&cfg->rf, &rc);
+    mc.init = rc.init;
+    mc.forget_bias = rc.forget_bias;
+    mc.variational = rc.variational;
     mc.src_vocab = ur_vocab_size(sv);
     mc.tgt_vocab = ur_vocab_size(tv);
     mc.bos_id = ur_vocab_special_id(tv, UR_VOCAB_BOS);
@@ -581,7 +591,7 @@ int main(int argc, char **argv) {
             break;
         }
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if ((cfg.clip_value > 0 && ur_clip_grad_value(ps, cfg.clip_value) != UR_OK) ||
+        if (rnn_flags_clip(&cfg.rf, ps) != UR_OK ||
             ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK || ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "seq2seq: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
