@@ -26,6 +26,10 @@
  *   linear   p = max(0, 1 - i/k)         (default k: the number of training steps)
  *   exp      p = k^i, 0 < k <= 1         (default k: p reaches 0.01 at the last step)
  *   sigmoid  p = k / (k + exp(i/k)), k >= 1  (default k: a tenth of the steps, at least 1)
+ * The recurrent-network flags of every trainer (rnn_flags.h) reach encoder and decoder:
+ * --init uniform|orthogonal|identity, --forget-bias X (LSTM), --variational (one
+ * dropout mask per sequence for the embeddings, o_t and between encoder layers) and
+ * --clip-value X; --cell also takes gru_reset_before (Cho et al. 2014).
  */
 #include <ctype.h>
 #include <math.h>
@@ -39,10 +43,11 @@
 #include "s2s_by_length.h"
 #include "svg.h"
 #include "flag_names_internal.h"
+#include "rnn_flags.h"
 #include "unroll.h"
 
 /* What --task, --cell, --score and --attn-mode take. */
-static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", NULL};
+static const char *const TASKS[] = {"reverse", "eng-fra", NULL}, *const CELLS[] = {"gru", "lstm", "gru_reset_before", NULL};
 static const char *const SCORES[] = {"dot", "general", "additive", NULL};
 static const char *const MODES[] = {"output", "feed", "input", NULL};
 static const char *const ATTENTION[] = {"on", "none", NULL};
@@ -54,14 +59,14 @@ typedef struct config {
     int emb, hidden, layers, bi, attn_size, batch, epochs, beam, max_digits, n_train, eval, show, max_len, svg_index;
     int tie;
     double dropout, lr, clip, len_alpha, temperature, sampling_k;
-    double clip_value; /* elementwise gradient clipping (0: off) */
+    rnn_flags rf; /* --init, --forget-bias, --variational, --clip-value */
 } config;
 
 static const char *const STORED[] = {"--task", "--cell", "--score", "--attn-mode", "--emb", "--hidden", "--layers",
                                      "--bi", "--attn-size", "--dropout", "--lr", "--clip", "--batch", "--epochs",
                                      "--max-digits", "--n-train", "--seed", CLI_ADDED_LATER, "--attention", "--tie",
-                                     "--sampling", "--sampling-k", "--clip-value", NULL};
-enum { N_STORED = 22 }; /* the flags, without the marker */
+                                     "--sampling", "--sampling-k", RNN_FLAG_NAMES, NULL};
+enum { N_STORED = 25 }; /* the flags, without the marker */
 _Static_assert(sizeof STORED / sizeof STORED[0] == N_STORED + 2, "N_STORED counts the stored flags");
 
 /* ---- evaluation ---- */
@@ -129,9 +134,13 @@ static void print_ids(FILE *f, const ur_vocab *v, const int *ids, int n, int cha
     for (int i = 0; i < n; i++) fprintf(f, "%s%s", i && !chars ? " " : "", ur_vocab_string(v, ids[i]));
 }
 
-/* One training step's loss on the pairs idx[0..B). */
+enum { MAX_BATCH = 4096 }; /* the largest --batch */
+
+/* One training step's loss on the pairs idx[0..B), B <= MAX_BATCH. */
 static ur_node *batch_loss(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const int *idx, int B, uint64_t seed,
-                           double teacher_prob, const int **src, const int **tgt, int *sl, int *tl, int *n_tokens) {
+                           double teacher_prob, int *n_tokens) {
+    static const int *src[MAX_BATCH], *tgt[MAX_BATCH];
+    static int sl[MAX_BATCH], tl[MAX_BATCH];
     for (int b = 0; b < B; b++) {
         src[b] = d->src[idx[b]];
         tgt[b] = d->tgt[idx[b]];
@@ -173,7 +182,7 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
                     .score = "additive", .attn_mode = "feed", .emb = 0, .hidden = 0, .layers = 1, .bi = 1,
                     .attn_size = 128, .batch = 64, .epochs = 0, .beam = 1, .max_digits = 10, .n_train = 20000,
                     .show = 5, .dropout = -1, .lr = 2e-3, .clip = 5, .len_alpha = 0, .temperature = 0,
-                    .attention = "on", .sampling = "none", .sampling_k = 0};
+                    .attention = "on", .sampling = "none", .sampling_k = 0, .rf = RNN_FLAGS_DEFAULT};
     const cli_opt table[] = {
         CLI_COMMON_OPTS(*c),
         CLI_CHOICE("--task", &cfg->task, TASKS, "digit strings, or English -> French pairs (default reverse)"),
@@ -200,8 +209,8 @@ static int flag_table(config *cfg, cli_common *c, cli_opt *opts) {
         CLI_REAL_BELOW("--dropout", &cfg->dropout, 0, 1, "dropout (default: reverse 0.1, eng-fra 0.4)"),
         CLI_REAL("--lr", &cfg->lr, 0, 10, "Adam learning rate, cosine-decayed (default 2e-3)"),
         CLI_REAL("--clip", &cfg->clip, 0, 1e6, "clip the global gradient norm (default 5)"),
-        CLI_REAL("--clip-value", &cfg->clip_value, 0, 1e6, "clamp each gradient element into [-X, X] (default 0: off)"),
-        CLI_INT("--batch", &cfg->batch, 1, 4096, "pairs per step (default 64)"),
+        RNN_FLAG_OPTS(cfg->rf),
+        CLI_INT("--batch", &cfg->batch, 1, MAX_BATCH, "pairs per step (default 64)"),
         CLI_INT("--epochs", &cfg->epochs, 0, 1000000,
                 "passes over the training pairs (default: reverse 4, eng-fra 30)"),
         CLI_INT("--n-train", &cfg->n_train, 1, 10000000, "reverse: training strings (default 20000)"),
@@ -268,7 +277,12 @@ static ur_seq2seq *model_new(ur_paramset *ps, const config *cfg, const ur_vocab 
     ur_attn_score_parse(cfg->score, &mc.score); /* the flag table admits only names these know */
     ur_s2s_attn_mode_parse(strcmp(cfg->attention, "none") ? cfg->attn_mode : "none", &mc.attn_mode);
     mc.tie_output = cfg->tie;
-    mc.cell = strcmp(cfg->cell, "lstm") ? UR_RNN_GRU : UR_RNN_LSTM;
+    mc.cell = !strcmp(cfg->cell, "lstm") ? UR_RNN_LSTM : strcmp(cfg->cell, "gru") ? UR_RNN_GRU_RESET_BEFORE : UR_RNN_GRU;
+    ur_rnn_config rc = ur_rnn_defaults(mc.cell, 1, 1); /* --init, --forget-bias, --variational */
+    rnn_flags_apply(&cfg->rf, &rc);
+    mc.init = rc.init;
+    mc.forget_bias = rc.forget_bias;
+    mc.variational = rc.variational;
     mc.src_vocab = ur_vocab_size(sv);
     mc.tgt_vocab = ur_vocab_size(tv);
     mc.bos_id = ur_vocab_special_id(tv, UR_VOCAB_BOS);
@@ -287,10 +301,10 @@ static ur_seq2seq *model_new(ur_paramset *ps, const config *cfg, const ur_vocab 
 
 /* --print-tape, --dot, --grad-report: one training step on the first two pairs. */
 static void look_inside(const cli_common *c, const config *cfg, ur_seq2seq *m, ur_paramset *ps, ur_tape *tape,
-                        const s2s_dataset *train, const int **bsrc, int *blen) {
+                        const s2s_dataset *train) {
     int idx[2] = {0, train->n > 1 ? 1 : 0}, B = cfg->batch < 2 ? 1 : 2;
     ur_tape_reset(tape);
-    ur_node *loss = batch_loss(m, tape, train, idx, B, 1, 1, bsrc, bsrc + cfg->batch, blen, blen + cfg->batch, NULL);
+    ur_node *loss = batch_loss(m, tape, train, idx, B, 1, 1, NULL);
     ur_paramset_zero_grad(ps);
     if (ur_backward(tape, loss) == UR_OK) {
         if (c->print_tape) ur_tape_print(tape, stdout);
@@ -403,12 +417,14 @@ static int write_attention(ur_seq2seq *m, ur_tape *tape, const s2s_dataset *held
     return ok;
 }
 
-/* What a training run did, for the JSON line. */
+/* What a training run did, for the progress lines and the JSON line. */
 typedef struct run_stats {
     long first, last, tokens; /* this run trained steps first .. last-1 */
-    double first_loss, last_loss, seconds;
+    double first_loss, last_loss, seconds, started;
     double *losses; /* last - first */
     double last_p;  /* the teacher-forcing probability of the last step */
+    double window;  /* the losses since the last progress line, and their number */
+    long n_window;
 } run_stats;
 
 static void print_json(const config *cfg, const run_stats *r, const ur_optim *opt, const ur_paramset *ps,
@@ -490,6 +506,105 @@ static int write_by_length(const config *cfg, by_length *bl) {
     return 1;
 }
 
+/* ---- the program's parts ---- */
+
+/* The pairs and their vocabularies. */
+typedef struct corpus {
+    ur_vocab *sv, *tv;
+    s2s_dataset train, held;
+} corpus;
+
+/* The task's pairs (a loaded model brings its vocabularies), what the held-out set
+ * decides, and a line saying what was read. 1, or 0 after an error. */
+static int load_corpus(config *cfg, const cli_common *c, const ur_ckpt *ck, corpus *d, int *svg_pair) {
+    s2s_task task = {cfg->task, cfg->data, cfg->n_train, cfg->max_digits};
+    int n_seen = 0;
+    if ((ck && !load_vocabs(ck, c->load, &d->sv, &d->tv)) ||
+        !s2s_load_data(&task, (uint64_t)c->seed, &d->sv, &d->tv, &d->train, &d->held, &n_seen) ||
+        !held_out_settings(cfg, &d->held, svg_pair))
+        return 0;
+    if (!strcmp(cfg->task, "reverse"))
+        printf("seq2seq: reverse: %d training strings, %d held-out strings (%d of them also in training)\n",
+               d->train.n, d->held.n, n_seen);
+    else
+        printf("seq2seq: eng-fra: %d training pairs, %d held-out pairs; vocabularies %d -> %d words\n", d->train.n,
+               d->held.n, ur_vocab_size(d->sv), ur_vocab_size(d->tv));
+    return 1;
+}
+
+static void corpus_free(corpus *d) {
+    s2s_dataset_free(&d->train);
+    s2s_dataset_free(&d->held);
+    ur_vocab_free(d->sv);
+    ur_vocab_free(d->tv);
+}
+
+/* The model line (and the sampling schedule's). */
+static void print_model(const config *cfg, const ur_paramset *ps, int n_train) {
+    printf("model: %s encoder %s%d x %d, ", cfg->cell, cfg->bi ? "bi-" : "", cfg->layers, cfg->hidden);
+    if (strcmp(cfg->attention, "none")) printf("%s attention (%s)", cfg->score, cfg->attn_mode);
+    else printf("no attention");
+    printf("%s, %zu parameters\n", cfg->tie ? ", tied output" : "", ur_paramset_numel(ps));
+    if (strcmp(cfg->sampling, "none"))
+        printf("scheduled sampling: %s, k = %g\n", cfg->sampling, sampling_k(cfg, total_steps(cfg, n_train)));
+}
+
+/* The batches of an epoch: length-bucketed, in an order that depends on the seed
+ * and the epoch only (a resumed run sees the same). Frees old; NULL after an error. */
+static ur_batches *epoch_order(ur_batches *old, const s2s_dataset *train, int batch, uint64_t seed, long epoch) {
+    ur_batches_free(old);
+    ur_batches *order = NULL;
+    ur_rng er;
+    ur_rng_seed(&er, seed * 7919u + (uint64_t)epoch);
+    if (ur_bucket_batches(train->src_len, train->n, batch, &er, &order) != UR_OK) {
+        fprintf(stderr, "seq2seq: %s\n", ur_last_error());
+        return NULL;
+    }
+    return order;
+}
+
+/* After training step `step` (loss l): every 20 steps the progress line with the
+ * mean loss since the last one; on eng-fra every 5 epochs the held-out perplexity. */
+static void progress(run_stats *r, long step, double l, long per_epoch, ur_seq2seq *m, ur_tape *tape,
+                     const config *cfg, const s2s_dataset *held) {
+    r->window += l;
+    r->n_window++;
+    if ((step + 1) % 20 == 0 || step + 1 == r->last) {
+        r->last_loss = r->window / (double)r->n_window;
+        cli_progress(step + 1, r->last, r->last_loss, (double)r->tokens / (cli_now() - r->started), r->started);
+        r->window = 0;
+        r->n_window = 0;
+    }
+    double ppl;
+    if ((step + 1) % per_epoch == 0 && step + 1 < r->last && strcmp(cfg->task, "reverse") &&
+        (step + 1) / per_epoch % 5 == 0 &&
+        ur_seq2seq_perplexity(m, tape, held->src, held->src_len, held->tgt, held->tgt_len, held->n, 64, &ppl, NULL) ==
+            UR_OK) {
+        cli_progress_end();
+        printf("epoch %ld: held-out perplexity %.3f\n", (step + 1) / per_epoch, ppl);
+    }
+}
+
+/* Held-out scores (greedy, and beam), by length, examples, attention, timing and
+ * the JSON line. 1, or 0 after an error. */
+static int held_out_report(ur_seq2seq *m, ur_tape *tape, const corpus *d, const config *cfg, const cli_common *c,
+                           const run_stats *run, const ur_optim *opt, const ur_paramset *ps, int svg_pair) {
+    score greedy = {NAN, NAN, NAN, NAN, 0}, beam = greedy;
+    double t0 = cli_now();
+    static by_length bl;
+    int ok = score_held_out(m, tape, &d->held, cfg, &greedy, &beam, &bl);
+    if (ok && (cfg->by_length || cfg->plot_by_length)) ok = write_by_length(cfg, &bl);
+    double eval_s = cli_now() - t0;
+    int *out = malloc((size_t)cfg->max_len * sizeof *out);
+    if (ok && out) show_examples(m, tape, &d->held, cfg, d->sv, d->tv, (uint64_t)c->seed, out);
+    if (ok && out && cfg->svg) ok = write_attention(m, tape, &d->held, svg_pair, cfg, d->sv, d->tv, out);
+    free(out);
+    if (ok && !cfg->eval) printf("trained %ld steps in %.1f s; ", run->last - run->first, run->seconds);
+    if (ok) printf("held-out decoding %.1f s\n", eval_s);
+    if (ok && c->json) print_json(cfg, run, opt, ps, &greedy, &beam);
+    return ok;
+}
+
 /* ---- the program ---- */
 
 int main(int argc, char **argv) {
@@ -502,26 +617,14 @@ int main(int argc, char **argv) {
     int r = cli_start(argc, argv, "seq2seq", ABOUT, &c, opts, n_opts, STORED, &ck);
     if (r >= 0) return r;
     if (settle(&cfg, ck) != 0) return 2;
-    int reverse = !strcmp(cfg.task, "reverse");
 
     /* ---- data: training pairs, held-out pairs (a loaded model brings its vocabularies) ---- */
-    ur_vocab *sv = NULL, *tv = NULL;
-    s2s_dataset train = {0}, held = {0};
-    s2s_task task = {cfg.task, cfg.data, cfg.n_train, cfg.max_digits};
-    int n_seen = 0, ok = (!ck || load_vocabs(ck, c.load, &sv, &tv)) &&
-                         s2s_load_data(&task, (uint64_t)c.seed, &sv, &tv, &train, &held, &n_seen);
-    int svg_pair = -1;
-    ok = ok && held_out_settings(&cfg, &held, &svg_pair);
-    if (ok && reverse)
-        printf("seq2seq: reverse: %d training strings, %d held-out strings (%d of them also in training)\n", train.n,
-               held.n, n_seen);
-    else if (ok)
-        printf("seq2seq: eng-fra: %d training pairs, %d held-out pairs; vocabularies %d -> %d words\n", train.n,
-               held.n, ur_vocab_size(sv), ur_vocab_size(tv));
+    corpus d = {0};
+    int svg_pair = -1, ok = load_corpus(&cfg, &c, ck, &d, &svg_pair);
 
     /* ---- the model and Adam ---- */
     ur_paramset *ps = ur_paramset_new();
-    ur_seq2seq *m = ok ? model_new(ps, &cfg, sv, tv, (uint64_t)c.seed) : NULL;
+    ur_seq2seq *m = ok ? model_new(ps, &cfg, d.sv, d.tv, (uint64_t)c.seed) : NULL;
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = m ? ur_optim_new(ps, &oc) : NULL;
     ur_tape *tape = ur_tape_new();
@@ -530,50 +633,31 @@ int main(int argc, char **argv) {
         ok = 0;
     }
     if (ok && ck) ok = cli_load_training(ck, c.load, "seq2seq", ps, cfg.eval ? NULL : opt, NULL); /* --eval: weights */
-    if (ok && strcmp(cfg.attention, "none"))
-        printf("model: %s encoder %s%d x %d, %s attention (%s)%s, %zu parameters\n", cfg.cell, cfg.bi ? "bi-" : "",
-               cfg.layers, cfg.hidden, cfg.score, cfg.attn_mode, cfg.tie ? ", tied output" : "", ur_paramset_numel(ps));
-    else if (ok)
-        printf("model: %s encoder %s%d x %d, no attention%s, %zu parameters\n", cfg.cell, cfg.bi ? "bi-" : "",
-               cfg.layers, cfg.hidden, cfg.tie ? ", tied output" : "", ur_paramset_numel(ps));
-    if (ok && strcmp(cfg.sampling, "none"))
-        printf("scheduled sampling: %s, k = %g\n", cfg.sampling, sampling_k(&cfg, total_steps(&cfg, train.n)));
+    if (ok) print_model(&cfg, ps, d.train.n);
 
     /* ---- training: length-bucketed batches, a new order every epoch, cosine learning rate ---- */
-    long per_epoch = ok ? (train.n + cfg.batch - 1) / cfg.batch : 1, total = total_steps(&cfg, train.n);
+    long per_epoch = ok ? (d.train.n + cfg.batch - 1) / cfg.batch : 1, total = total_steps(&cfg, d.train.n);
     run_stats run = {.first = ok ? (long)ur_optim_step_count(opt) : 0, .first_loss = NAN, .last_loss = NAN};
     run.last = cfg.eval ? run.first : c.steps > 0 && c.steps < total ? c.steps : total;
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 20, total);
-    const int **bsrc = malloc((size_t)cfg.batch * 2 * sizeof *bsrc); /* a batch's sources, then targets */
-    int *blen = malloc((size_t)cfg.batch * 2 * sizeof *blen);
     run.losses = calloc((size_t)(run.last > run.first ? run.last - run.first : 1), sizeof *run.losses);
-    ok = ok && bsrc && blen && run.losses;
-    if (ok && !cfg.eval && (c.dot || c.print_tape || c.grad_report))
-        look_inside(&c, &cfg, m, ps, tape, &train, bsrc, blen);
+    ok = ok && run.losses;
+    if (ok && !cfg.eval && (c.dot || c.print_tape || c.grad_report)) look_inside(&c, &cfg, m, ps, tape, &d.train);
     ur_batches *order = NULL;
-    double started = cli_now(), window = 0;
-    long n_window = 0;
+    run.started = cli_now();
     if (ok && run.last > run.first) cli_progress_start(run.first);
     for (long step = run.first; ok && step < run.last; step++) {
         long k = step % per_epoch;
-        if (!order || k == 0) { /* the epoch's order depends on the seed and the epoch only */
-            ur_batches_free(order);
-            order = NULL;
-            ur_rng er;
-            ur_rng_seed(&er, (uint64_t)c.seed * 7919u + (uint64_t)(step / per_epoch));
-            if (ur_bucket_batches(train.src_len, train.n, cfg.batch, &er, &order) != UR_OK) {
-                fprintf(stderr, "seq2seq: %s\n", ur_last_error());
-                ok = 0;
-                break;
-            }
+        if (!order || k == 0) order = epoch_order(order, &d.train, cfg.batch, (uint64_t)c.seed, step / per_epoch);
+        if (!order) {
+            ok = 0;
+            break;
         }
         int B = order->offset[k + 1] - order->offset[k], n_tok = 0;
         ur_tape_reset(tape);
-        double p = teacher_prob(&cfg, step, total);
-        run.last_p = p;
-        ur_node *loss = batch_loss(m, tape, &train, order->index + order->offset[k], B,
-                                   (uint64_t)c.seed * 1000003u + (uint64_t)step, p, bsrc, bsrc + cfg.batch, blen,
-                                   blen + cfg.batch, &n_tok);
+        double p = run.last_p = teacher_prob(&cfg, step, total);
+        ur_node *loss = batch_loss(m, tape, &d.train, order->index + order->offset[k], B,
+                                   (uint64_t)c.seed * 1000003u + (uint64_t)step, p, &n_tok);
         ur_optim_zero_grad(opt);
         if (ur_backward(tape, loss) != UR_OK) {
             fprintf(stderr, "seq2seq: %s\n", ur_tape_error(tape) ? ur_tape_errmsg(tape) : ur_last_error());
@@ -581,8 +665,8 @@ int main(int argc, char **argv) {
             break;
         }
         ur_optim_set_lr(opt, ur_lr_at(&sched, step));
-        if ((cfg.clip_value > 0 && ur_clip_grad_value(ps, cfg.clip_value) != UR_OK) ||
-            ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK || ur_optim_step(opt) != UR_OK) {
+        if (rnn_flags_clip(&cfg.rf, ps) != UR_OK || ur_clip_grad_norm(ps, cfg.clip, NULL) != UR_OK ||
+            ur_optim_step(opt) != UR_OK) {
             fprintf(stderr, "seq2seq: step %ld: %s\n", step + 1, ur_last_error());
             ok = 0;
             break;
@@ -590,53 +674,22 @@ int main(int argc, char **argv) {
         double l = run.losses[step - run.first] = ur_node_item(loss);
         if (step == run.first) run.first_loss = l;
         run.tokens += n_tok;
-        window += l;
-        n_window++;
-        if ((step + 1) % 20 == 0 || step + 1 == run.last) { /* the progress line: mean loss since the last one */
-            run.last_loss = window / (double)n_window;
-            cli_progress(step + 1, run.last, run.last_loss, (double)run.tokens / (cli_now() - started), started);
-            window = 0;
-            n_window = 0;
-        }
-        double ppl; /* eng-fra: held-out perplexity every 5 epochs */
-        if ((step + 1) % per_epoch == 0 && step + 1 < run.last && !reverse && (step + 1) / per_epoch % 5 == 0 &&
-            ur_seq2seq_perplexity(m, tape, held.src, held.src_len, held.tgt, held.tgt_len, held.n, 64, &ppl, NULL) ==
-                UR_OK) {
-            cli_progress_end();
-            printf("epoch %ld: held-out perplexity %.3f\n", (step + 1) / per_epoch, ppl);
-        }
+        progress(&run, step, l, per_epoch, m, tape, &cfg, &d.held);
     }
     cli_progress_end();
-    run.seconds = cli_now() - started;
-    if (ok && c.save) ok = save(c.save, ps, opt, sv, tv, opts, n_opts);
+    run.seconds = cli_now() - run.started;
+    if (ok && c.save) ok = save(c.save, ps, opt, d.sv, d.tv, opts, n_opts);
 
     /* ---- held-out scores, examples, attention ---- */
-    score greedy = {NAN, NAN, NAN, NAN, 0}, beam = greedy;
-    double t0 = cli_now();
-    static by_length bl;
-    ok = ok && score_held_out(m, tape, &held, &cfg, &greedy, &beam, &bl);
-    if (ok && (cfg.by_length || cfg.plot_by_length)) ok = write_by_length(&cfg, &bl);
-    double eval_s = cli_now() - t0;
-    int *out = malloc((size_t)cfg.max_len * sizeof *out);
-    if (ok && out) show_examples(m, tape, &held, &cfg, sv, tv, (uint64_t)c.seed, out);
-    if (ok && out && cfg.svg) ok = write_attention(m, tape, &held, svg_pair, &cfg, sv, tv, out);
-    free(out);
-    if (ok && !cfg.eval) printf("trained %ld steps in %.1f s; ", run.last - run.first, run.seconds);
-    if (ok) printf("held-out decoding %.1f s\n", eval_s);
-    if (ok && c.json) print_json(&cfg, &run, opt, ps, &greedy, &beam);
+    ok = ok && held_out_report(m, tape, &d, &cfg, &c, &run, opt, ps, svg_pair);
 
     free(run.losses);
-    free(bsrc);
-    free(blen);
     ur_batches_free(order);
     ur_tape_free(tape);
     ur_optim_free(opt);
     ur_seq2seq_free(m);
     ur_paramset_free(ps);
-    s2s_dataset_free(&train);
-    s2s_dataset_free(&held);
-    ur_vocab_free(sv);
-    ur_vocab_free(tv);
+    corpus_free(&d);
     ur_ckpt_close(ck);
     ur_kernel_free_buffers();
     return ok ? 0 : 1;

@@ -26,4 +26,8 @@ ur_rnn_hc ur__cell_run_step(ur_tape *t, const ur_cell_bound *b, ur_node *gx, ur_
 /* 1 if the cell's fields are usable, else records "fn: problem" on t and returns 0. */
 int ur__cell_check(ur_tape *t, const ur_rnn_cell *cell, const char *fn);
 
+/* rnn_layer.c: initialises one cell as ur_rnn_new does under cfg's init scheme and
+ * forget_bias (for cells made outside an ur_rnn, such as a decoder's). */
+ur_status ur__rnn_cell_init(ur_rnn_cell *c, const ur_rnn_config *cfg, ur_rng *rng);
+
 #endif

@@ -110,6 +110,8 @@ static ur_status init_cell(ur_rnn_cell *c, const ur_rnn_config *cfg, ur_rng *rng
     return st;
 }
 
+ur_status ur__rnn_cell_init(ur_rnn_cell *c, const ur_rnn_config *cfg, ur_rng *rng) { return init_cell(c, cfg, rng); }
+
 ur_rnn *ur_rnn_new(ur_paramset *ps, const char *prefix, const ur_rnn_config *cfg) {
     if (!ps || !cfg) return (void)ur_set_error(UR_ERR_ARG, "ur_rnn_new: paramset or config is NULL"), NULL;
     if (check_config(cfg) != UR_OK) return NULL;

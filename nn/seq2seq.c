@@ -1,9 +1,11 @@
 /* seq2seq.c - the encoder-decoder: parameters, encoder, one decoder step, and the
  * teacher-forced loss. Decoding is in seq2seq_decode.c. */
 #include "flag_names_internal.h"
+#include "rnn_internal.h"
 #include "seq2seq_internal.h"
 #include "ur_init.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,8 +62,14 @@ static ur_param *add(ur_paramset *ps, const char *prefix, const char *name, int 
 
 static ur_status check_config(const ur_seq2seq_config *c) {
     const char *fn = "ur_seq2seq_new";
-    if (c->cell != UR_RNN_GRU && c->cell != UR_RNN_LSTM)
-        return ur_set_error(UR_ERR_ARG, "%s: the cell must be gru or lstm (got %s)", fn, ur_rnn_kind_name(c->cell));
+    if (!ur_rnn_kind_cell(c->cell))
+        return ur_set_error(UR_ERR_ARG, "%s: cell %d is not a built-in cell (gru, gru_reset_before, lstm, ...)", fn,
+                            (int)c->cell);
+    if (c->init < UR_RNN_INIT_UNIFORM || c->init > UR_RNN_INIT_IDENTITY)
+        return ur_set_error(UR_ERR_ARG, "%s: unknown init scheme %d (uniform, orthogonal, identity)", fn, (int)c->init);
+    if (!isfinite(c->forget_bias)) return ur_set_error(UR_ERR_ARG, "%s: forget_bias is not finite", fn);
+    if (c->variational != 0 && c->variational != 1)
+        return ur_set_error(UR_ERR_ARG, "%s: variational must be 0 or 1 (got %d)", fn, c->variational);
     if (c->src_vocab < 1 || c->tgt_vocab < 1 || c->emb_dim < 1 || c->hidden < 1 || c->enc_layers < 1 ||
         c->enc_layers > UR_RNN_MAX_LAYERS || (c->bidirectional != 0 && c->bidirectional != 1))
         return ur_set_error(UR_ERR_ARG, "%s: bad sizes (vocab %d/%d, emb %d, hidden %d, layers %d)", fn, c->src_vocab,
@@ -89,10 +97,13 @@ ur_seq2seq *ur_seq2seq_new(ur_paramset *ps, const char *prefix, const ur_seq2seq
     ur_rng rng;
     ur_rng_seed(&rng, cfg->seed);
     char name[96];
-    ur_rnn_config rc = ur_rnn_defaults(cfg->cell, E, H);
+    ur_rnn_config rc = ur_rnn_defaults(cfg->cell, E, H); /* the encoder's; the decoder cell's init */
     rc.num_layers = cfg->enc_layers;
     rc.bidirectional = cfg->bidirectional;
     rc.dropout = cfg->dropout;
+    rc.variational = cfg->variational;
+    rc.init = cfg->init;
+    rc.forget_bias = cfg->forget_bias;
     rc.seed = cfg->seed + 1;
     ur_s2s_attn_mode mode = cfg->attn_mode;
     int din = mode == UR_S2S_ATTN_FEED ? E + H : mode == UR_S2S_ATTN_INPUT ? E + m->He : E;
@@ -102,7 +113,7 @@ ur_seq2seq *ur_seq2seq_new(ur_paramset *ps, const char *prefix, const ur_seq2seq
     ok = ok && (m->enc = ur_rnn_new(ps, name, &rc));
     snprintf(name, sizeof name, "%s.dec", prefix);
     ok = ok && ur_rnn_cell_make(&m->dec, ps, name, "", cfg->cell, din, H) == UR_OK &&
-         ur_rnn_cell_init_uniform(&m->dec, &rng) == UR_OK;
+         ur__rnn_cell_init(&m->dec, &rc, &rng) == UR_OK;
     snprintf(name, sizeof name, "%s.att", prefix);
     if (mode != UR_S2S_ATTN_NONE)
         ok = ok && ur_attention_make(&m->att, ps, name, cfg->score, H, m->He, cfg->attn_size, &rng) == UR_OK;
@@ -150,6 +161,16 @@ void *ur__s2s_grow(ur_tape *t, void **buf, size_t *cap, size_t bytes) {
     return *buf;
 }
 
+/* Dropout on x (T*B, n), the rows of T steps of B sequences: a mask of its own for
+ * every row, or (variational) one (B, n) mask shared by all T steps. */
+static ur_node *seq_dropout(const ur_seq2seq *m, ur_tape *t, ur_node *x, int T, int B, uint64_t seed) {
+    ur_real p = (ur_real)m->cfg.dropout;
+    if (!m->cfg.variational) return ur_dropout(t, x, p, seed);
+    int n = ur_node_dim(x, 1), md[2] = {B, n}, d3[3] = {T, B, n}, d2[2] = {T * B, n};
+    ur_node *mask = ur_dropout_make_mask(t, 2, md, p, seed);
+    return ur_reshape(t, ur_mul(t, ur_reshape(t, x, 3, d3), mask), 2, d2); /* (T, B, n) * (B, n) */
+}
+
 /* ---- encoder ---- */
 
 /* The attention memory: the encoder states out (S, B, He) in batch-major order
@@ -194,7 +215,7 @@ int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *
             padded |= !real;
         }
     ur_node *x = ur_gather(t, ur_param_node(t, m->src_emb), ids, (int)n);
-    if (train && m->cfg.dropout > 0) x = ur_dropout(t, x, (ur_real)m->cfg.dropout, seed);
+    if (train && m->cfg.dropout > 0) x = seq_dropout(m, t, x, S, B, seed);
     int dx[3] = {S, B, E};
     ur_rnn_args args;
     memset(&args, 0, sizeof args);
@@ -248,8 +269,7 @@ ur_node *ur__s2s_step(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, ur_no
     return st->o;
 }
 
-ur_node *ur__s2s_logits(ur_seq2seq *m, ur_tape *t, ur_node *o, int train, uint64_t seed) {
-    if (train && m->cfg.dropout > 0) o = ur_dropout(t, o, (ur_real)m->cfg.dropout, seed ^ 0x2545f4914f6cdd1dull);
+ur_node *ur__s2s_logits(ur_seq2seq *m, ur_tape *t, ur_node *o) {
     if (m->Wo) return ur_linear(t, o, ur_param_node(t, m->Wo), ur_param_node(t, m->bo));
     /* tied: o (N, H) [-> o P (N, E)] -> (N, E) E_t^T (E, Vt) */
     if (m->Wp) o = ur_matmul(t, o, ur_param_node(t, m->Wp), 0, 0);
@@ -263,7 +283,7 @@ ur_node *ur__s2s_logits(ur_seq2seq *m, ur_tape *t, ur_node *o, int train, uint64
 static int forced_steps(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, const int *in_ids, int T, int B,
                         int train, uint64_t seed, ur_node **outs) {
     ur_node *emb = ur_gather(t, ur_param_node(t, m->tgt_emb), in_ids, T * B); /* (T*B, E) */
-    if (train && m->cfg.dropout > 0) emb = ur_dropout(t, emb, (ur_real)m->cfg.dropout, seed + 1);
+    if (train && m->cfg.dropout > 0) emb = seq_dropout(m, t, emb, T, B, seed + 1);
     ur__s2s_state st = e->init;
     char label[32];
     for (int s = 0; s < T; s++) {
@@ -283,19 +303,23 @@ static int sampled_steps(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, in
     ur_rng rng;
     ur_rng_seed(&rng, seed ^ 0x9e3779b97f4a7c15ull);
     ur__s2s_state st = e->init;
-    int V = m->cfg.tgt_vocab;
+    int V = m->cfg.tgt_vocab, drop = train && m->cfg.dropout > 0, be[2] = {B, m->cfg.emb_dim};
+    ur_node *shared = drop && m->cfg.variational /* the mask forced_steps would draw */
+                          ? ur_dropout_make_mask(t, 2, be, (ur_real)m->cfg.dropout, seed + 1)
+                          : NULL;
     char label[32];
     for (int s = 0; s < T && !ur_tape_error(t); s++) {
         snprintf(label, sizeof label, "dec t=%d", s);
         ur_tape_begin_group(t, label);
         ur_node *emb = ur_gather(t, ur_param_node(t, m->tgt_emb), in_ids + (size_t)s * B, B); /* (B, E) */
-        if (train && m->cfg.dropout > 0)
+        if (shared) emb = ur_mul(t, emb, shared);
+        else if (drop)
             emb = ur_dropout(t, emb, (ur_real)m->cfg.dropout, seed + 1 + 0x632be59bd9b4e019ull * (uint64_t)(s + 1));
         outs[s] = ur__s2s_step(m, t, e, emb, &st, NULL);
         ur_tape_end_group(t);
         if (s + 1 == T) break;
         int old = ur_tape_set_grad_enabled(t, 0);
-        const ur_real *z = ur_node_cdata(ur__s2s_logits(m, t, outs[s], 0, 0)); /* (B, Vt) */
+        const ur_real *z = ur_node_cdata(ur__s2s_logits(m, t, outs[s])); /* (B, Vt) */
         ur_tape_set_grad_enabled(t, old);
         if (!z) break;
         for (int b = 0; b < B; b++) {
@@ -358,7 +382,8 @@ static ur_node *loss(ur_seq2seq *m, ur_tape *t, const int *const *src, const int
                     : sampled_steps(m, t, &e, in_ids, T, B, train, seed, p, outs);
     if (!ok) return NULL;
     ur_node *o = T == 1 ? outs[0] : ur_concat(t, T, outs, 0); /* (T*B, H) */
-    ur_node *l = ur_cross_entropy(t, ur__s2s_logits(m, t, o, train, seed), out_ids, mask);
+    if (train && m->cfg.dropout > 0) o = seq_dropout(m, t, o, T, B, seed ^ 0x2545f4914f6cdd1dull);
+    ur_node *l = ur_cross_entropy(t, ur__s2s_logits(m, t, o), out_ids, mask);
     if (l && n_tokens) *n_tokens = count;
     return l;
 }

@@ -19,7 +19,7 @@ static ur_status finish(ur_tape *t, int old_grad, const char *fn) {
 static const ur_real *step_logp(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, const int *prev, int B,
                                 ur__s2s_state *st, ur_node **w, ur_node **logits) {
     ur_node *emb = ur_gather(t, ur_param_node(t, m->tgt_emb), prev, B);
-    ur_node *z = ur__s2s_logits(m, t, ur__s2s_step(m, t, e, emb, st, w), 0, 0);
+    ur_node *z = ur__s2s_logits(m, t, ur__s2s_step(m, t, e, emb, st, w));
     if (logits) *logits = z;
     return ur_node_cdata(ur_log_softmax(t, z));
 }

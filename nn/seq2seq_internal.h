@@ -44,8 +44,8 @@ int ur__s2s_encode(ur_seq2seq *m, ur_tape *t, const int *const *src, const int *
  * without attention. */
 ur_node *ur__s2s_step(ur_seq2seq *m, ur_tape *t, const ur__s2s_encoded *e, ur_node *emb, ur__s2s_state *st,
                       ur_node **w);
-/* Output layer: o (N, H) -> logits (N, Vt), with dropout on o when training. */
-ur_node *ur__s2s_logits(ur_seq2seq *m, ur_tape *t, ur_node *o, int train, uint64_t seed);
+/* Output layer: o (N, H) -> logits (N, Vt) (the loss applies dropout to o before). */
+ur_node *ur__s2s_logits(ur_seq2seq *m, ur_tape *t, ur_node *o);
 /* Grows one of the model's scratch buffers; NULL with a tape error. */
 void *ur__s2s_grow(ur_tape *t, void **buf, size_t *cap, size_t bytes);
 

@@ -1,7 +1,7 @@
 /* ur_seq2seq.h - an encoder-decoder with attention, composed from public ops.
  *
- * Encoder: word embeddings (Vs, E) -> a (bi)GRU/LSTM stack (ur_rnn.h) over the
- * padded source batch -> states h_j (B, S, He), He = H or 2H (bidirectional).
+ * Encoder: word embeddings (Vs, E) -> a (bi)GRU/LSTM (or other built-in cell) stack
+ * (ur_rnn.h) over the padded source batch -> states h_j (B, S, He), He = H or 2H.
  * Bridge: the decoder starts from s_0 = tanh(W_b [final states of the top encoder
  * layer, both directions] + b_b) (B, H); an LSTM decoder's cell starts at zero.
  * Decoder: one GRU/LSTM cell of H units, step t reads the previous target word
@@ -55,7 +55,7 @@ typedef enum ur_s2s_attn_mode {
 const char *ur_s2s_attn_mode_name(ur_s2s_attn_mode m);
 
 typedef struct ur_seq2seq_config {
-    ur_rnn_kind cell;          /* UR_RNN_GRU or UR_RNN_LSTM (encoder and decoder) */
+    ur_rnn_kind cell;          /* a built-in cell for encoder and decoder: gru, gru_reset_before, lstm, ... */
     int src_vocab, tgt_vocab;  /* Vs, Vt */
     int emb_dim;               /* E, both sides */
     int hidden;                /* H: decoder state, and encoder state per direction */
@@ -68,6 +68,12 @@ typedef struct ur_seq2seq_config {
     int tie_output;            /* 1: the output layer is the target embedding transposed */
     int bos_id, eos_id;        /* target ids of the start and end symbols */
     uint64_t seed;             /* of the initial values */
+    /* The recurrent-network settings of ur_rnn_config, for the encoder and the decoder cell: */
+    ur_rnn_init init;          /* their weights and biases (the rest of the model is initialised as always) */
+    double forget_bias;        /* if != 0 and the cell has a forget gate (LSTM): that slice of the first
+                                  bias at the start, 0 in the other biases */
+    int variational;           /* 1: each dropout (source and target embeddings, o_t, between encoder
+                                  layers) draws one mask per sequence, shared by all its steps */
 } ur_seq2seq_config;
 
 /* A small GRU model with additive attention and input feeding; set the vocabulary

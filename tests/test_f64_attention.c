@@ -247,21 +247,28 @@ static ur_node *s2s_loss(ur_tape *t, void *ctx) {
     return ur_seq2seq_loss(c->m, t, SRCS, SRC_LEN, TGTS, TGT_LEN, 3, 1, 5, NULL);
 }
 
-static void check_seq2seq(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mode mode, int bi, double dropout,
-                          int tie) {
-    ur_paramset *ps = ur_paramset_new();
+/* The small test config; tie 2: H != E, the tied output layer has a projection. */
+static ur_seq2seq_config small_config(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mode mode, int bi,
+                                      double dropout, int tie) {
     ur_seq2seq_config cfg = ur_seq2seq_defaults(6, 6, 1, 2);
     cfg.cell = cell;
     cfg.score = score;
     cfg.attn_mode = mode;
     cfg.bidirectional = bi;
     cfg.emb_dim = 3;
-    cfg.hidden = 3;
     cfg.attn_size = 3;
     cfg.dropout = dropout;
-    cfg.hidden = tie == 2 ? 4 : 3; /* tie 2: H != E, the tied output layer has a projection */
+    cfg.hidden = tie == 2 ? 4 : 3;
     cfg.tie_output = tie != 0;
-    s2s_case c = {ur_seq2seq_new(ps, "s2s", &cfg)};
+    return cfg;
+}
+
+static void check_config(const ur_seq2seq_config *cfg) {
+    ur_rnn_kind cell = cfg->cell;
+    ur_attn_score score = cfg->score;
+    ur_s2s_attn_mode mode = cfg->attn_mode;
+    ur_paramset *ps = ur_paramset_new();
+    s2s_case c = {ur_seq2seq_new(ps, "s2s", cfg)};
     cr_assert_not_null(c.m, "%s", ur_last_error());
     ur_param *params[64];
     int np = ur_paramset_count(ps);
@@ -277,6 +284,12 @@ static void check_seq2seq(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mod
     ur_paramset_free(ps);
 }
 
+static void check_seq2seq(ur_rnn_kind cell, ur_attn_score score, ur_s2s_attn_mode mode, int bi, double dropout,
+                          int tie) {
+    ur_seq2seq_config cfg = small_config(cell, score, mode, bi, dropout, tie);
+    check_config(&cfg);
+}
+
 Test(attention, gradcheck_seq2seq_with_padding) {
     check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 0, 0);
     check_seq2seq(UR_RNN_LSTM, UR_ATTN_GENERAL, UR_S2S_ATTN_OUTPUT, 1, 0.2, 0);
@@ -290,6 +303,21 @@ Test(attention, gradcheck_seq2seq_without_attention_and_tied) {
     check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_NONE, 1, 0, 0);
     check_seq2seq(UR_RNN_LSTM, UR_ATTN_ADDITIVE, UR_S2S_ATTN_NONE, 0, 0.2, 1);
     check_seq2seq(UR_RNN_GRU, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 0, 2);
+}
+
+/* The reset-before GRU in encoder and decoder; variational dropout (one mask per
+ * sequence) with two encoder layers; orthogonal and identity init with a forget
+ * bias: the same check. */
+Test(attention, gradcheck_seq2seq_rnn_settings) {
+    ur_seq2seq_config cfg = small_config(UR_RNN_GRU_RESET_BEFORE, UR_ATTN_ADDITIVE, UR_S2S_ATTN_FEED, 1, 0, 0);
+    cfg.init = UR_RNN_INIT_ORTHOGONAL;
+    check_config(&cfg);
+    cfg = small_config(UR_RNN_LSTM, UR_ATTN_GENERAL, UR_S2S_ATTN_INPUT, 1, 0.3, 0);
+    cfg.variational = 1;
+    cfg.enc_layers = 2;
+    cfg.init = UR_RNN_INIT_IDENTITY;
+    cfg.forget_bias = 1;
+    check_config(&cfg);
 }
 
 /* ---- layouts: time-major encoder states, one learned query ---- */

@@ -251,8 +251,8 @@ Test(seq2seq, scheduled_sampling_at_probability_one_is_teacher_forcing) {
 Test(seq2seq, every_configuration_builds) {
     static data d;
     make_reverse(&d, 4, 6, 3);
-    ur_rnn_kind cells[2] = {UR_RNN_GRU, UR_RNN_LSTM};
-    for (int c = 0; c < 2; c++)
+    ur_rnn_kind cells[3] = {UR_RNN_GRU, UR_RNN_LSTM, UR_RNN_GRU_RESET_BEFORE};
+    for (int c = 0; c < 3; c++)
         for (int sc = UR_ATTN_DOT; sc <= UR_ATTN_ADDITIVE; sc++)
             for (int mode = UR_S2S_ATTN_OUTPUT; mode <= UR_S2S_ATTN_NONE; mode++)
                 for (int bi = 0; bi < 2; bi++) {
@@ -278,4 +278,141 @@ Test(seq2seq, every_configuration_builds) {
     c.score = UR_ATTN_DOT;
     cr_expect_null(ur_seq2seq_new(ps, "s2s", &c));
     ur_paramset_free(ps);
+}
+
+/* ---- the recurrent-network settings: init scheme, forget bias, variational dropout ---- */
+
+/* Value (i, j) of a 2-d parameter. */
+static double at(const ur_paramset *ps, const char *name, int i, int j) {
+    ur_param *p = ur_paramset_find(ps, name);
+    cr_assert_not_null(p, "no parameter %s", name);
+    return p->value.data[(size_t)i * (size_t)p->value.shape.dims[1] + (size_t)j];
+}
+
+/* Identity init makes every (H, H) block of the recurrent weights the identity in
+ * the encoder (both directions) and in the decoder cell; the forget bias fills the
+ * f slice (gates i, f, g, o) of each LSTM's first bias and leaves the second at 0. */
+Test(seq2seq, init_scheme_and_forget_bias_reach_encoder_and_decoder) {
+    enum { H = 6 };
+    ur_paramset *ps = ur_paramset_new();
+    ur_seq2seq_config c = ur_seq2seq_defaults(V, V, BOS, EOS);
+    c.cell = UR_RNN_LSTM;
+    c.emb_dim = 5;
+    c.hidden = c.attn_size = H;
+    c.init = UR_RNN_INIT_IDENTITY;
+    c.forget_bias = 1.5;
+    ur_seq2seq *m = ur_seq2seq_new(ps, "s2s", &c);
+    cr_assert_not_null(m, "%s", ur_last_error());
+    static const char *const hh[] = {"s2s.dec.weight_hh", "s2s.enc.weight_hh_l0", "s2s.enc.weight_hh_l0_reverse"};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < 4 * H; j++)
+                cr_expect_eq(at(ps, hh[k], i, j), j % H == i, "%s (%d, %d)", hh[k], i, j);
+    static const char *const first[] = {"s2s.dec.bias_ih", "s2s.enc.bias_ih_l0", "s2s.enc.bias_ih_l0_reverse"};
+    static const char *const second[] = {"s2s.dec.bias_hh", "s2s.enc.bias_hh_l0", "s2s.enc.bias_hh_l0_reverse"};
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 4 * H; j++) {
+            cr_expect_eq(ur_paramset_find(ps, first[k])->value.data[j], j / H == 1 ? 1.5 : 0, "%s[%d]", first[k], j);
+            cr_expect_eq(ur_paramset_find(ps, second[k])->value.data[j], 0, "%s[%d]", second[k], j);
+        }
+    ur_seq2seq_free(m);
+    ur_paramset_free(ps);
+
+    /* orthogonal: each (H, H) block of the decoder's GRU W_hh has orthonormal columns */
+    ps = ur_paramset_new();
+    c.cell = UR_RNN_GRU_RESET_BEFORE;
+    c.init = UR_RNN_INIT_ORTHOGONAL;
+    m = ur_seq2seq_new(ps, "s2s", &c);
+    cr_assert_not_null(m, "%s", ur_last_error());
+    double worst = 0;
+    for (int g = 0; g < 3; g++)
+        for (int a = 0; a < H; a++)
+            for (int b = 0; b < H; b++) {
+                double dot = 0;
+                for (int i = 0; i < H; i++)
+                    dot += at(ps, "s2s.dec.weight_hh", i, g * H + a) * at(ps, "s2s.dec.weight_hh", i, g * H + b);
+                worst = fmax(worst, fabs(dot - (a == b)));
+            }
+    cr_expect_lt(worst, 1e-5, "W_hh^T W_hh differs from I by %g", worst);
+    ur_seq2seq_free(m);
+    ur_paramset_free(ps);
+
+    /* out of range: an error naming the function */
+    ps = ur_paramset_new();
+    c.init = (ur_rnn_init)7;
+    cr_expect_null(ur_seq2seq_new(ps, "s2s", &c));
+    cr_expect(strstr(ur_last_error(), "ur_seq2seq_new") && strstr(ur_last_error(), "init"), "%s", ur_last_error());
+    c.init = UR_RNN_INIT_UNIFORM;
+    c.variational = 2;
+    cr_expect_null(ur_seq2seq_new(ps, "s2s", &c));
+    cr_expect(strstr(ur_last_error(), "variational"), "%s", ur_last_error());
+    ur_paramset_free(ps);
+}
+
+/* Columns j of a parameter's gradient that are zero in every row. */
+static int zero_columns(const ur_paramset *ps, const char *name) {
+    ur_param *p = ur_paramset_find(ps, name);
+    cr_assert_not_null(p, "no parameter %s", name);
+    int rows = p->grad.shape.dims[0], cols = p->grad.shape.dims[1], n = 0;
+    for (int j = 0; j < cols; j++) {
+        int zero = 1;
+        for (int i = 0; i < rows && zero; i++) zero = p->grad.data[(size_t)i * cols + j] == 0;
+        n += zero;
+    }
+    return n;
+}
+
+/* Rows i of a parameter's gradient that are zero throughout. */
+static int zero_rows(const ur_paramset *ps, const char *name) {
+    ur_param *p = ur_paramset_find(ps, name);
+    cr_assert_not_null(p, "no parameter %s", name);
+    int rows = p->grad.shape.dims[0], cols = p->grad.shape.dims[1], n = 0;
+    for (int i = 0; i < rows; i++) {
+        int zero = 1;
+        for (int j = 0; j < cols && zero; j++) zero = p->grad.data[(size_t)i * cols + j] == 0;
+        n += zero;
+    }
+    return n;
+}
+
+/* Variational dropout: one sequence (B = 1) of 7 words, one mask for all its steps.
+ * Every embedding row the sequence reads is multiplied by the same (1, E) mask, so
+ * the embedding gradients are zero in whole columns (the dropped features, about
+ * half), and o_t's mask zeroes whole rows of the output layer's gradient. With a
+ * mask per step a feature survives somewhere and almost no column is zero. Both
+ * hold for teacher forcing and for scheduled sampling. */
+Test(seq2seq, variational_dropout_shares_one_mask_over_the_steps) {
+    enum { E = 40 };
+    static const int src[7] = {3, 4, 5, 6, 7, 8, 9}, tgt[7] = {9, 8, 7, 6, 5, 4, 3};
+    const int *sp[1] = {src}, *tp[1] = {tgt}, len[1] = {7};
+    for (int var = 0; var < 2; var++)
+        for (int sampled = 0; sampled < 2; sampled++) {
+            ur_paramset *ps = ur_paramset_new();
+            ur_seq2seq_config c = ur_seq2seq_defaults(V, V, BOS, EOS);
+            c.emb_dim = c.hidden = E;
+            c.attn_size = 8;
+            c.dropout = 0.5;
+            c.variational = var;
+            ur_seq2seq *m = ur_seq2seq_new(ps, "s2s", &c);
+            cr_assert_not_null(m, "%s", ur_last_error());
+            ur_tape *t = ur_tape_new();
+            ur_node *loss = sampled ? ur_seq2seq_loss_sampled(m, t, sp, len, tp, len, 1, 1, 99, 0.5, NULL)
+                                    : ur_seq2seq_loss(m, t, sp, len, tp, len, 1, 1, 99, NULL);
+            cr_assert_not_null(loss, "%s", ur_tape_errmsg(t));
+            ur_paramset_zero_grad(ps);
+            cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+            int zs = zero_columns(ps, "s2s.src_emb"), zt = zero_columns(ps, "s2s.tgt_emb");
+            int zo = zero_rows(ps, "s2s.out.W");
+            if (var) {
+                cr_expect(zs > E / 4 && zs < 3 * E / 4, "sampled %d: %d of %d source features dropped", sampled, zs, E);
+                cr_expect(zt > E / 4 && zt < 3 * E / 4, "sampled %d: %d of %d target features dropped", sampled, zt, E);
+                cr_expect(zo > E / 4 && zo < 3 * E / 4, "sampled %d: %d of %d outputs dropped", sampled, zo, E);
+            } else {
+                cr_expect(zs <= 2 && zt <= 2 && zo <= 2, "sampled %d: masks per step, yet %d, %d, %d always dropped",
+                          sampled, zs, zt, zo);
+            }
+            ur_tape_free(t);
+            ur_seq2seq_free(m);
+            ur_paramset_free(ps);
+        }
 }
