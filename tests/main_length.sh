@@ -6,19 +6,13 @@
 set -euo pipefail
 src=${1:-$(dirname "$0")/..}
 limit=120
-# Programs allowed over the limit for now (file names, space-separated).
-allow="seq2seq.c"
 fail=0
 for f in "$src"/examples/*.c; do
   name=$(basename "$f")
   n=$(awk '/^int main\(/ { start = NR } start && /^}/ { print NR - start + 1; exit }' "$f")
   [ -n "$n" ] || continue
-  allowed=0
-  case " $allow " in *" $name "*) allowed=1 ;; esac
   if [ "$n" -le "$limit" ]; then
-    if [ "$allowed" = 1 ]; then echo "note: examples/$name ($n lines) no longer needs its exception"; fi
-  elif [ "$allowed" = 1 ]; then
-    echo "allowed: examples/$name main() is $n lines (limit $limit)"
+    echo "ok   examples/$name: main() is $n lines"
   else
     echo "FAIL examples/$name: main() is $n lines (limit $limit)"
     fail=1
