@@ -196,6 +196,10 @@ int main(int argc, char **argv) {
         }
         free(copy);
     }
+    /* UR_SMOKE_STEPS=N, the testing aid of the example programs: windows of at most N steps */
+    const char *smoke = getenv("UR_SMOKE_STEPS");
+    long smoke_n = smoke ? atol(smoke) : 0;
+    if (smoke_n > 0 && (fixed_steps == 0 || fixed_steps > smoke_n)) fixed_steps = smoke_n;
     ur_set_num_threads(threads);
     if (ur_kernel_select(NULL) != UR_OK) /* a refused UR_KERNELS: say so, run the best path */
         fprintf(stderr, "unroll-bench: %s\n", ur_last_error());

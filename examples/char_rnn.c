@@ -513,6 +513,7 @@ int main(int argc, char **argv) {
     const int *val = corpus->ids + corpus->n_train;
     size_t n_val = corpus->n - corpus->n_train;
     if (cfg.val_chars > 0 && (size_t)cfg.val_chars < n_val) n_val = (size_t)cfg.val_chars;
+    n_val = (size_t)cli_smoke_limit((long)n_val, (long)B * T); /* UR_SMOKE_STEPS: a few batches */
 
     /* ---- the model, the optimizer, the carried states ---- */
     ur_rng rng;
