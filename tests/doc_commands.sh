@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Runs every command of README.md and docs/*.md that starts a program of this project,
+# as written, so a renamed flag or a wrong path in the docs fails a test.
+# Usage: doc_commands.sh SOURCE_DIR BINARY_DIR
+#
+# Which commands: each line of a ```sh block (a line ending in \ goes on on the
+# next), each line of an indented (4-space) code block or of a ```text block that
+# starts a program (./build/bin/X, build-mpi/bin/X, ..., behind environment
+# assignments, mpirun or /usr/bin/time), and each command in backticks in the
+# prose that starts one. A line of two commands joined by && counts as two.
+#
+# Where: the commands of one page run in order (a --load finds the file an earlier
+# --save wrote) in a scratch directory laid out like the repository root: every
+# build directory the page names (./build, ./build-mpi, ./build-perf, ...) is
+# BINARY_DIR, the same programs built with other options; ../shared is the data
+# folder beside SOURCE_DIR when there is one; docs/img is empty. UR_SMOKE_STEPS=1
+# caps every training run at 1 update step (examples/common/cli.h), so each
+# command takes seconds while its flags, data, model, checkpoint and output run
+# for real.
+#
+# What is not run here says why, in the summary:
+#   - commands of ```sh blocks marked <!-- check --> (doc_numbers runs them and
+#     compares their output) and of docs/using.md (the consumer test runs them);
+#   - commands whose input files (--data, --train, --dev, --eval, --load,
+#     --compare-with, --hostfile) are absent on this machine: the files are named;
+#   - under mpirun, a program built only with -DUR_MPI=ON (dist_bench); the
+#     others run here as one process, and tests/mpi runs the marked ones under
+#     mpirun in the MPI build;
+#   - the commands listed in tests/doc_commands.allow, each under its reason
+#     (builds, the whole suite, PyTorch comparisons, profilers); they must parse
+#     (bash -n), and so must a script they run with bash.
+# Any other command fails the test, as does an entry of the allow list that no
+# page has any more.
+set -uo pipefail
+src=$(cd "$1" && pwd) bin=$(cd "$2" && pwd)
+allow_file="$src/tests/doc_commands.allow"
+work=$(mktemp -d "${TMPDIR:-/tmp}/doc-commands.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export UR_SMOKE_STEPS=1
+prog_re='^(\./)?build[-A-Za-z0-9_]*/bin/[^/ ]+$'
+
+squeeze() { tr -s ' \t' '  ' <<<"$1" | sed 's/^ //; s/ $//'; }
+
+# The allow list: "reason: ..." lines, each followed by the commands it covers.
+declare -A allowed=() allow_used=()
+reason=""
+while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+        '#'* | '') continue ;;
+        reason:*) reason=${line#reason: } ;;
+        *) allowed[$(squeeze "$line")]=$reason ;;
+    esac
+done < "$allow_file"
+
+# extract FILE: "LINE<TAB>MARK<TAB>COMMAND" per command, MARK being check,
+# mpi-check, sh (any other ```sh block) or quoted (indented, text block, prose).
+extract() {
+    awk '
+    function emit(line) {
+        if (cmd == "") { cline = FNR }
+        else line = " " line
+        cont = (line ~ /\\[ \t]*$/)
+        if (cont) sub(/[ \t]*\\[ \t]*$/, "", line)
+        cmd = cmd line
+        if (!cont) { printf "%d\t%s\t%s\n", cline, cmark, cmd; cmd = "" }
+    }
+    # an indented line that starts a command of any kind (classified later)
+    function starts_command(l) {
+        return starts_program(l) || l ~ /^(cmake|ctest|bash|sh|python3|perf|mpirun|srun|make|cc|gcc) /
+    }
+    function starts_program(l) {
+        return l ~ /^(\.\/)?build[-A-Za-z0-9_]*\/bin\// ||
+               l ~ /^(mpirun|srun|\/usr\/bin\/time) .*build[-A-Za-z0-9_]*\/bin\// ||
+               l ~ /^([A-Za-z_][A-Za-z0-9_]*=[^ ]* )+(\.\/)?build[-A-Za-z0-9_]*\/bin\//
+    }
+    /^<!-- (mpi-)?check -->[ \t]*$/ { armed = ($0 ~ /mpi/) ? "mpi-check" : "check"; next }
+    !fence && /^```/ {
+        lang = substr($0, 4); gsub(/[ \t]/, "", lang); fence = 1
+        mark = armed != "" ? armed : "sh"; armed = ""; next
+    }
+    fence && /^```[ \t]*$/ { fence = 0; next }
+    fence && lang == "sh" {
+        if (cmd == "" && ($0 ~ /^[ \t]*(#|$)/)) next
+        cmark = mark; emit($0); next
+    }
+    fence && lang == "text" { if (starts_program($0)) { cmark = "quoted"; emit($0) } next }
+    fence { next }
+    /[^ \t]/ { armed = "" }
+    /^    / && (blank || indented) {
+        indented = 1; l = substr($0, 5)
+        if (cmd != "" || starts_command(l)) { cmark = "quoted"; emit(l) }
+        blank = 0; next
+    }
+    { indented = indented && /^[ \t]*$/; blank = /^[ \t]*$/ }
+    {
+        s = $0
+        while (match(s, /`[^`]+`/)) {
+            span = substr(s, RSTART + 1, RLENGTH - 2); s = substr(s, RSTART + RLENGTH)
+            if (span ~ /^(\.\/)?build[-A-Za-z0-9_]*\/bin\/[^ ]/) printf "%d\tquoted\t%s\n", FNR, span
+        }
+    }' "$1"
+}
+
+n_run=0 n_skip=0 n_other=0 n_fail=0
+declare -A why_other=()
+note_other() { n_other=$((n_other + 1)); why_other[$1]=$((${why_other[$1]:-0} + 1)); }
+fail() { echo "FAIL $where: $*"; echo "     $part"; n_fail=$((n_fail + 1)); }
+
+# run_part: classifies and runs one command ($part) of page $page, in $root.
+run_part() {
+    local key words i p prog rest envs="" missing="" w v mpi=0 wrap=""
+    key=$(squeeze "$part")
+    if [ -n "${allowed[$key]+x}" ]; then
+        allow_used[$key]=1
+        if ! bash -n -c "$part" 2>/dev/null; then fail "an allow-listed command does not parse"; return; fi
+        if [[ " $key" =~ \ bash\ ([^ ]+\.sh) ]] && ! bash -n "$src/${BASH_REMATCH[1]}"; then
+            fail "${BASH_REMATCH[1]} does not parse"; return
+        fi
+        note_other "allow-listed: ${allowed[$key]}"
+        return
+    fi
+    read -ra words <<<"$part"
+    i=0
+    while [ $i -lt ${#words[@]} ] && [[ ${words[i]} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do i=$((i + 1)); done
+    p=$i
+    case "${words[i]:-}" in
+        mpirun | perf | /usr/bin/time)
+            [ "${words[i]}" = mpirun ] && mpi=1
+            [ "${words[i]}" = perf ] && wrap=perf
+            p=$((i + 1))
+            while [ $p -lt ${#words[@]} ] && ! [[ ${words[p]} =~ $prog_re ]]; do
+                # mpirun -x VAR=value passes the variable on to the program
+                [ $mpi = 1 ] && [ "${words[p]}" = -x ] && [[ ${words[p + 1]:-} == *=* ]] && envs+="${words[p + 1]} "
+                [ $mpi = 1 ] && [ "${words[p]}" = --hostfile ] && [ ! -e "$root/${words[p + 1]:-}" ] &&
+                    missing+=" ${words[p + 1]:-}"
+                p=$((p + 1))
+            done ;;
+    esac
+    prog=${words[p]:-}
+    if ! [[ $prog =~ $prog_re ]]; then
+        fail "not a program of this project and not in tests/doc_commands.allow"; return
+    fi
+    if [ ! -x "$root/$prog" ]; then
+        if [ $mpi = 1 ]; then
+            n_skip=$((n_skip + 1)); echo "skip $where: ${prog##*/} is built only with -DUR_MPI=ON"; return
+        fi
+        fail "no program $prog in $bin"; return
+    fi
+    for ((w = p + 1; w < ${#words[@]}; w++)); do
+        v=${words[w + 1]:-}
+        case "${words[w]}" in
+            --data | --train | --dev | --eval | --load | --compare-with)
+                [ -n "$v" ] && [[ $v != -* ]] && [ ! -e "$root/$v" ] && missing+=" $v" ;;
+        esac
+    done
+    if [ -n "$missing" ]; then
+        n_skip=$((n_skip + 1)); echo "skip $where: needs files absent here:$missing"; return
+    fi
+    # under mpirun: the program alone (one process), with mpirun's -x variables
+    local run=$part how=""
+    if [ $mpi = 1 ] || [ "$wrap" = perf ]; then
+        rest=${part#*"$prog"}
+        run="$envs$prog$rest"
+        [ $mpi = 1 ] && how=" (one process, without mpirun)" || how=" (without perf)"
+    fi
+    local t0=$SECONDS
+    if ! (cd "$root" && timeout 120 bash -o pipefail -c "$run" </dev/null >"$work/out" 2>"$work/err"); then
+        fail "exited non-zero$how"; tail -n 5 "$work/err" | sed 's/^/     | /'; return
+    fi
+    n_run=$((n_run + 1))
+    echo "ok   $where$how, $((SECONDS - t0)) s: $(cut -c1-100 <<<"$key")"
+}
+
+for md in "$src/README.md" "$src"/docs/*.md; do
+    page=${md#"$src"/}
+    base=$work/$(tr / _ <<<"$page")
+    root=$base/root
+    mkdir -p "$root/docs/img"
+    [ -d "$src/../shared" ] && ln -s "$(cd "$src/../shared" && pwd)" "$base/shared"
+    extract "$md" > "$base.cmds"
+    first_cc=$(grep -m1 -E '^    cc ' "$md" | sed 's/^    //' || true)
+    for d in build $(grep -oE 'build-[A-Za-z0-9_]+/bin/' "$base.cmds" | sed 's#/bin/$##' | sort -u); do
+        ln -s "$bin" "$root/$d"
+    done
+    while IFS=$'\t' read -r line mark cmd; do
+        where="$page:$line"
+        if [ "$mark" = check ] && [ "${page%/*}" = docs ]; then
+            note_other "run by doc_numbers (a <!-- check --> block)"; continue
+        fi
+        if [ "${page%/*}" = docs ] && [ "$(squeeze "$cmd")" = "$(squeeze "$first_cc")" ]; then
+            note_other "run by doc_snippets (the first indented cc line of a page)"; continue
+        fi
+        if [ "$page" = docs/using.md ] && [ "$mark" = sh ]; then
+            note_other "run by the consumer test (every sh block of docs/using.md)"; continue
+        fi
+        # a line "a && b": each part on its own (the build commands are allow-listed)
+        rest=$cmd
+        while [ -n "$rest" ]; do
+            part=${rest%% && *}
+            [[ $rest == *" && "* ]] && rest=${rest#* && } || rest=""
+            run_part
+        done
+    done < "$base.cmds"
+done
+
+for key in "${!allowed[@]}"; do
+    [ -n "${allow_used[$key]+x}" ] && continue
+    echo "FAIL tests/doc_commands.allow lists a command no page has: $key"
+    n_fail=$((n_fail + 1))
+done
+
+echo "== $n_run commands run, $n_skip skipped, $n_other run elsewhere or allow-listed, $n_fail failed"
+for r in "${!why_other[@]}"; do printf '   %3d %s\n' "${why_other[$r]}" "$r"; done | sort -k2
+[ "$n_fail" = 0 ] && [ "$n_run" -gt 0 ]
