@@ -22,7 +22,10 @@
 #   - commands of ```sh blocks marked <!-- check --> (doc_numbers runs them and
 #     compares their output) and of docs/using.md (the consumer test runs them);
 #   - commands whose input files (--data, --train, --dev, --eval, --load,
-#     --compare-with, --hostfile) are absent on this machine: the files are named;
+#     --compare-with, --hostfile, or a program's default data that it names when it
+#     fails) are absent on this machine: the files are named.
+#     Only the data may be absent (the whole folder ../shared/data), or a file an
+#     earlier skipped command of the page writes; any other input must be there;
 #   - under mpirun, a program built only with -DUR_MPI=ON (dist_bench); the
 #     others run here as one process, and tests/mpi runs the marked ones under
 #     mpirun in the MPI build;
@@ -106,6 +109,10 @@ declare -A why_other=()
 note_other() { n_other=$((n_other + 1)); why_other[$1]=$((${why_other[$1]:-0} + 1)); }
 fail() { echo "FAIL $where: $*"; echo "     $part"; n_fail=$((n_fail + 1)); }
 
+# no_data: 0 when this machine has no data folder (../shared/data): only then may
+# a command that reads from it be skipped (a missing file inside it is a wrong path).
+no_data() { [ ! -d "$root/../shared/data" ]; }
+
 # run_part: classifies and runs one command ($part) of page $page, in $root.
 run_part() {
     local key words i p prog rest envs="" missing="" w v mpi=0 wrap=""
@@ -153,7 +160,18 @@ run_part() {
                 [ -n "$v" ] && [[ $v != -* ]] && [ ! -e "$root/$v" ] && missing+=" $v" ;;
         esac
     done
+    # Absent data skips the command, and so does a file that a skipped command would
+    # have written; any other absent input is a wrong path.
     if [ -n "$missing" ]; then
+        for w in $missing; do
+            [[ " $skipped_words " == *" $w "* ]] && continue
+            if [[ $w == ../shared/data/* ]]; then
+                no_data && continue
+                fail "reads $w: no such file in ../shared/data (a wrong path, or a data set missing here)"; return
+            fi
+            fail "reads $w, which is not there (no earlier command of the page writes it)"; return
+        done
+        skipped_words+=" ${words[*]:p}"
         n_skip=$((n_skip + 1)); echo "skip $where: needs files absent here:$missing"; return
     fi
     # under mpirun: the program alone (one process), with mpirun's -x variables
@@ -165,6 +183,12 @@ run_part() {
     fi
     local t0=$SECONDS
     if ! (cd "$root" && timeout 120 bash -o pipefail -c "$run" </dev/null >"$work/out" 2>"$work/err"); then
+        # a program's default data (e.g. treenet's ../shared/data/sst) absent here
+        w=$(grep -oE "\.\./shared/[^ '\":]+" "$work/err" | head -n 1)
+        if [ -n "$w" ] && [ ! -e "$root/$w" ] && no_data; then
+            skipped_words+=" ${words[*]:p}"
+            n_skip=$((n_skip + 1)); echo "skip $where: needs files absent here: $w (a default of ${prog##*/})"; return
+        fi
         fail "exited non-zero$how"; tail -n 5 "$work/err" | sed 's/^/     | /'; return
     fi
     n_run=$((n_run + 1))
@@ -178,6 +202,7 @@ for md in "$src/README.md" "$src"/docs/*.md; do
     mkdir -p "$root/docs/img"
     [ -d "$src/../shared" ] && ln -s "$(cd "$src/../shared" && pwd)" "$base/shared"
     extract "$md" > "$base.cmds"
+    skipped_words=""
     first_cc=$(grep -m1 -E '^    cc ' "$md" | sed 's/^    //' || true)
     for d in build $(grep -oE 'build-[A-Za-z0-9_]+/bin/' "$base.cmds" | sed 's#/bin/$##' | sort -u); do
         ln -s "$bin" "$root/$d"
