@@ -5,9 +5,12 @@
 #
 # Which commands: each line of a ```sh block (a line ending in \ goes on on the
 # next), each line of an indented (4-space) code block or of a ```text block that
-# starts a program (./build/bin/X, build-mpi/bin/X, ..., behind environment
-# assignments, mpirun or /usr/bin/time), and each command in backticks in the
-# prose that starts one. A line of two commands joined by && counts as two.
+# starts a command (an indented one) or a program (./build/bin/X, build-mpi/bin/X,
+# ..., behind environment assignments, mpirun, perf record or /usr/bin/time), and
+# each command in backticks in the prose that starts a program. A line of two
+# commands joined by && counts as two. Under mpirun or perf record the program
+# runs alone (one process: tests/mpi runs the marked commands of distributed.md
+# under mpirun, in the -DUR_MPI=ON build).
 #
 # Where: the commands of one page run in order (a --load finds the file an earlier
 # --save wrote) in a scratch directory laid out like the repository root: every
@@ -20,15 +23,14 @@
 #
 # What is not run here says why, in the summary:
 #   - commands of ```sh blocks marked <!-- check --> (doc_numbers runs them and
-#     compares their output) and of docs/using.md (the consumer test runs them);
+#     compares their output), of docs/using.md (the consumer test runs them) and
+#     the first indented cc line of a page (doc_snippets builds the page's code so);
 #   - commands whose input files (--data, --train, --dev, --eval, --load,
 #     --compare-with, --hostfile, or a program's default data that it names when it
 #     fails) are absent on this machine: the files are named.
 #     Only the data may be absent (the whole folder ../shared/data), or a file an
 #     earlier skipped command of the page writes; any other input must be there;
-#   - under mpirun, a program built only with -DUR_MPI=ON (dist_bench); the
-#     others run here as one process, and tests/mpi runs the marked ones under
-#     mpirun in the MPI build;
+#   - under mpirun, a program built only with -DUR_MPI=ON (dist_bench);
 #   - the commands listed in tests/doc_commands.allow, each under its reason
 #     (builds, the whole suite, PyTorch comparisons, profilers); they must parse
 #     (bash -n), and so must a script they run with bash.
@@ -182,7 +184,7 @@ run_part() {
         [ $mpi = 1 ] && how=" (one process, without mpirun)" || how=" (without perf)"
     fi
     local t0=$SECONDS
-    if ! (cd "$root" && timeout 120 bash -o pipefail -c "$run" </dev/null >"$work/out" 2>"$work/err"); then
+    if ! (cd "$root" && timeout 300 bash -o pipefail -c "$run" </dev/null >"$work/out" 2>"$work/err"); then
         # a program's default data (e.g. treenet's ../shared/data/sst) absent here
         w=$(grep -oE "\.\./shared/[^ '\":]+" "$work/err" | head -n 1)
         if [ -n "$w" ] && [ ! -e "$root/$w" ] && no_data; then
