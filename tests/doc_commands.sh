@@ -108,7 +108,10 @@ extract() {
 
 n_run=0 n_skip=0 n_other=0 n_fail=0
 declare -A why_other=()
-note_other() { n_other=$((n_other + 1)); why_other[$1]=$((${why_other[$1]:-0} + 1)); }
+note_other() {
+    n_other=$((n_other + 1)); why_other[$1]=$((${why_other[$1]:-0} + 1))
+    echo "left $where, ${1%%:*}: $(squeeze "$part" | cut -c1-90)"
+}
 fail() { echo "FAIL $where: $*"; echo "     $part"; n_fail=$((n_fail + 1)); }
 
 # no_data: 0 when this machine has no data folder (../shared/data): only then may
@@ -211,6 +214,7 @@ for md in "$src/README.md" "$src"/docs/*.md; do
     done
     while IFS=$'\t' read -r line mark cmd; do
         where="$page:$line"
+        part=$cmd
         if [ "$mark" = check ] && [ "${page%/*}" = docs ]; then
             note_other "run by doc_numbers (a <!-- check --> block)"; continue
         fi
