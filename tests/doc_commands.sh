@@ -118,46 +118,44 @@ fail() { echo "FAIL $where: $*"; echo "     $part"; n_fail=$((n_fail + 1)); }
 # a command that reads from it be skipped (a missing file inside it is a wrong path).
 no_data() { [ ! -d "$root/../shared/data" ]; }
 
-# run_part: classifies and runs one command ($part) of page $page, in $root.
-run_part() {
-    local key words i p prog rest envs="" missing="" w v mpi=0 wrap=""
+# allow_listed: 0 when $part is in tests/doc_commands.allow (then it must parse, and
+# so must a script it runs with bash).
+allow_listed() {
+    local key
     key=$(squeeze "$part")
-    if [ -n "${allowed[$key]+x}" ]; then
-        allow_used[$key]=1
-        if ! bash -n -c "$part" 2>/dev/null; then fail "an allow-listed command does not parse"; return; fi
-        if [[ " $key" =~ \ bash\ ([^ ]+\.sh) ]] && ! bash -n "$src/${BASH_REMATCH[1]}"; then
-            fail "${BASH_REMATCH[1]} does not parse"; return
-        fi
+    [ -n "${allowed[$key]+x}" ] || return 1
+    allow_used[$key]=1
+    if ! bash -n -c "$part" 2>/dev/null; then
+        fail "an allow-listed command does not parse"
+    elif [[ " $key" =~ \ bash\ ([^ ]+\.sh) ]] && ! bash -n "$src/${BASH_REMATCH[1]}"; then
+        fail "${BASH_REMATCH[1]} does not parse"
+    else
         note_other "allow-listed: ${allowed[$key]}"
-        return
     fi
-    read -ra words <<<"$part"
-    i=0
+}
+
+# find_program: words[p] becomes the program that $part starts, behind environment
+# assignments and a wrapper (wrap: mpirun, perf or /usr/bin/time); envs gets
+# mpirun's -x VAR=value, missing an absent --hostfile.
+find_program() {
+    local i=0
     while [ $i -lt ${#words[@]} ] && [[ ${words[i]} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do i=$((i + 1)); done
-    p=$i
-    case "${words[i]:-}" in
-        mpirun | perf | /usr/bin/time)
-            [ "${words[i]}" = mpirun ] && mpi=1
-            [ "${words[i]}" = perf ] && wrap=perf
-            p=$((i + 1))
-            while [ $p -lt ${#words[@]} ] && ! [[ ${words[p]} =~ $prog_re ]]; do
-                # mpirun -x VAR=value passes the variable on to the program
-                [ $mpi = 1 ] && [ "${words[p]}" = -x ] && [[ ${words[p + 1]:-} == *=* ]] && envs+="${words[p + 1]} "
-                [ $mpi = 1 ] && [ "${words[p]}" = --hostfile ] && [ ! -e "$root/${words[p + 1]:-}" ] &&
-                    missing+=" ${words[p + 1]:-}"
-                p=$((p + 1))
-            done ;;
-    esac
-    prog=${words[p]:-}
-    if ! [[ $prog =~ $prog_re ]]; then
-        fail "not a program of this project and not in tests/doc_commands.allow"; return
-    fi
-    if [ ! -x "$root/$prog" ]; then
-        if [ $mpi = 1 ]; then
-            n_skip=$((n_skip + 1)); echo "skip $where: ${prog##*/} is built only with -DUR_MPI=ON"; return
+    p=$i wrap=""
+    case "${words[i]:-}" in mpirun | perf | /usr/bin/time) wrap=${words[i]} p=$((i + 1)) ;; esac
+    while [ -n "$wrap" ] && [ $p -lt ${#words[@]} ] && ! [[ ${words[p]} =~ $prog_re ]]; do
+        if [ "$wrap" = mpirun ]; then
+            [ "${words[p]}" = -x ] && [[ ${words[p + 1]:-} == *=* ]] && envs+="${words[p + 1]} "
+            [ "${words[p]}" = --hostfile ] && [ ! -e "$root/${words[p + 1]:-}" ] && missing+=" ${words[p + 1]:-}"
         fi
-        fail "no program $prog in $bin"; return
-    fi
+        p=$((p + 1))
+    done
+}
+
+# inputs_ok: 0 when every input file of the program's flags is there. Absent data
+# skips the command, and so does a file that a skipped command would have written;
+# any other absent input is a wrong path.
+inputs_ok() {
+    local w v
     for ((w = p + 1; w < ${#words[@]}; w++)); do
         v=${words[w + 1]:-}
         case "${words[w]}" in
@@ -165,39 +163,53 @@ run_part() {
                 [ -n "$v" ] && [[ $v != -* ]] && [ ! -e "$root/$v" ] && missing+=" $v" ;;
         esac
     done
-    # Absent data skips the command, and so does a file that a skipped command would
-    # have written; any other absent input is a wrong path.
-    if [ -n "$missing" ]; then
-        for w in $missing; do
-            [[ " $skipped_words " == *" $w "* ]] && continue
-            if [[ $w == ../shared/data/* ]]; then
-                no_data && continue
-                fail "reads $w: no such file in ../shared/data (a wrong path, or a data set missing here)"; return
-            fi
-            fail "reads $w, which is not there (no earlier command of the page writes it)"; return
-        done
-        skipped_words+=" ${words[*]:p}"
-        n_skip=$((n_skip + 1)); echo "skip $where: needs files absent here:$missing"; return
+    [ -z "$missing" ] && return 0
+    for w in $missing; do
+        [[ " $skipped_words " == *" $w "* ]] && continue
+        if [[ $w == ../shared/data/* ]]; then
+            no_data && continue
+            fail "reads $w: no such file in ../shared/data (a wrong path, or a data set missing here)"; return 1
+        fi
+        fail "reads $w, which is not there (no earlier command of the page writes it)"; return 1
+    done
+    skip "needs files absent here:$missing"
+    return 1
+}
+
+skip() {
+    skipped_words+=" ${words[*]:p}"
+    n_skip=$((n_skip + 1)); echo "skip $where: $*"
+}
+
+# run_part: classifies and runs one command ($part) of page $page, in $root.
+run_part() {
+    local words p prog wrap envs="" missing="" run=$part how="" t0=$SECONDS w
+    allow_listed && return
+    read -ra words <<<"$part"
+    find_program
+    prog=${words[p]:-}
+    if ! [[ $prog =~ $prog_re ]]; then
+        fail "not a program of this project and not in tests/doc_commands.allow"; return
+    elif [ ! -x "$root/$prog" ]; then
+        [ "$wrap" = mpirun ] && { skip "${prog##*/} is built only with -DUR_MPI=ON"; return; }
+        fail "no program $prog in $bin"; return
     fi
-    # under mpirun: the program alone (one process), with mpirun's -x variables
-    local run=$part how=""
-    if [ $mpi = 1 ] || [ "$wrap" = perf ]; then
-        rest=${part#*"$prog"}
-        run="$envs$prog$rest"
-        [ $mpi = 1 ] && how=" (one process, without mpirun)" || how=" (without perf)"
+    inputs_ok || return
+    # mpirun and perf record: the program alone (one process), with mpirun's -x
+    # variables; /usr/bin/time as written where it is installed
+    if [ "$wrap" = mpirun ] || [ "$wrap" = perf ] || { [ "$wrap" = /usr/bin/time ] && [ ! -x /usr/bin/time ]; }; then
+        run="$envs$prog${part#*"$prog"}" how=" (without $wrap)"
     fi
-    local t0=$SECONDS
     if ! (cd "$root" && timeout 300 bash -o pipefail -c "$run" </dev/null >"$work/out" 2>"$work/err"); then
         # a program's default data (e.g. treenet's ../shared/data/sst) absent here
         w=$(grep -oE "\.\./shared/[^ '\":]+" "$work/err" | head -n 1)
         if [ -n "$w" ] && [ ! -e "$root/$w" ] && no_data; then
-            skipped_words+=" ${words[*]:p}"
-            n_skip=$((n_skip + 1)); echo "skip $where: needs files absent here: $w (a default of ${prog##*/})"; return
+            skip "needs files absent here: $w (a default of ${prog##*/})"; return
         fi
         fail "exited non-zero$how"; tail -n 5 "$work/err" | sed 's/^/     | /'; return
     fi
     n_run=$((n_run + 1))
-    echo "ok   $where$how, $((SECONDS - t0)) s: $(cut -c1-100 <<<"$key")"
+    echo "ok   $where$how, $((SECONDS - t0)) s: $(squeeze "$part" | cut -c1-100)"
 }
 
 for md in "$src/README.md" "$src"/docs/*.md; do
