@@ -157,7 +157,8 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--determinism")) {
             /* really run 2 threads, even when the machine is busy (see ur_set_num_threads) */
             setenv("UR_GEMM_STALL_GUARD", "0", 1);
-            int bad = bench_determinism(3);
+            const char *smoke = getenv("UR_SMOKE_STEPS"); /* the testing aid below */
+            int bad = bench_determinism(smoke && atoi(smoke) > 0 && atoi(smoke) < 3 ? atoi(smoke) : 3);
             ur_kernel_free_buffers();
             return bad ? 1 : 0;
         } else if (!strcmp(a, "--threads") && v) {
@@ -196,6 +197,11 @@ int main(int argc, char **argv) {
         }
         free(copy);
     }
+    /* UR_SMOKE_STEPS=N, the testing aid of the example programs: windows of at most N
+     * steps (and --determinism trains at most N steps) */
+    const char *smoke = getenv("UR_SMOKE_STEPS");
+    long smoke_n = smoke ? atol(smoke) : 0;
+    if (smoke_n > 0 && (fixed_steps == 0 || fixed_steps > smoke_n)) fixed_steps = smoke_n;
     ur_set_num_threads(threads);
     if (ur_kernel_select(NULL) != UR_OK) /* a refused UR_KERNELS: say so, run the best path */
         fprintf(stderr, "unroll-bench: %s\n", ur_last_error());

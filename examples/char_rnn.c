@@ -475,6 +475,7 @@ static int data_load(text_data *d, const config *cfg) {
     const ur_char_corpus *cc = d->corpus;
     d->n_val = cc->n - cc->n_train;
     if (cfg->val_chars > 0 && (size_t)cfg->val_chars < d->n_val) d->n_val = (size_t)cfg->val_chars;
+    d->n_val = (size_t)cli_smoke_limit((long)d->n_val, (long)cfg->batch * cfg->bptt); /* UR_SMOKE_STEPS: a few batches */
     if ((cc->n_train - 1) / (size_t)cfg->batch < (size_t)cfg->bptt || d->n_val < 2) { /* not one segment per stream */
         fprintf(stderr, "char_rnn: %s: %zu bytes are too few for --batch %d x --bptt %d (and a validation part)\n",
                 use_file ? cfg->data : "generated text", d->text->len, cfg->batch, cfg->bptt);

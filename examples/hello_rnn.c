@@ -224,7 +224,7 @@ int main(int argc, char **argv) {
                       (int)(sizeof opts / sizeof opts[0]));
     if (r) return r > 0 ? 0 : 2;
     cli_apply_common(&c);
-    long max_steps = c.steps > 0 ? c.steps : 2000;
+    long max_steps = c.steps > 0 ? c.steps : cli_smoke_limit(2000, 1);
 
     /* ---- the model and its optimizer ---- */
     ur_rng rng;

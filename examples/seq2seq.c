@@ -86,7 +86,8 @@ static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const con
     int max_len = cfg->max_len, *out = malloc((size_t)max_len * sizeof *out), len = 0, not_worse = 0;
     long right = 0;
     if (!out) return s;
-    for (int i = 0; i < d->n;) {
+    int n = (int)cli_smoke_limit(d->n, 8); /* UR_SMOKE_STEPS: a few sources */
+    for (int i = 0; i < n;) {
         int j = i;
         while (j < d->n && d->ex[j].group == d->ex[i].group) j++; /* references i .. j-1 */
         double lp = 0, g_lp = 0;
@@ -124,7 +125,7 @@ static score evaluate(ur_seq2seq *m, ur_tape *t, const s2s_dataset *d, const con
         if (use_beam) s.beam_not_worse = (double)not_worse / s.n;
     }
     double ppl;
-    if (ur_seq2seq_perplexity(m, t, d->src, d->src_len, d->tgt, d->tgt_len, d->n, 64, &ppl, NULL) == UR_OK) s.ppl = ppl;
+    if (ur_seq2seq_perplexity(m, t, d->src, d->src_len, d->tgt, d->tgt_len, n, 64, &ppl, NULL) == UR_OK) s.ppl = ppl;
     return s;
 }
 

@@ -16,7 +16,24 @@ void cli_common_defaults(cli_common *c) {
     c->seed = 1;
 }
 
-void cli_apply_common(const cli_common *c) { ur_set_num_threads(c->threads); }
+long cli_smoke_steps(void) {
+    const char *e = getenv("UR_SMOKE_STEPS");
+    char *end;
+    long n = e ? strtol(e, &end, 10) : 0;
+    return e && end != e && *end == '\0' && n > 0 ? n : 0;
+}
+
+long cli_smoke_limit(long n, long per_step) {
+    long cap = cli_smoke_steps() * per_step;
+    return cap > 0 && cap < n ? cap : n;
+}
+
+void cli_apply_common(cli_common *c) {
+    ur_set_num_threads(c->threads);
+    /* only a positive --steps: for some programs 0 means "no training" */
+    long smoke = cli_smoke_steps();
+    if (smoke && c->steps > smoke) c->steps = smoke;
+}
 
 double cli_now(void) {
     struct timespec ts;
@@ -91,7 +108,7 @@ int cli_load_training(ur_ckpt *ck, const char *path, const char *prog, ur_params
     return s == UR_OK;
 }
 
-int cli_start(int argc, char **argv, const char *prog, const char *about, const cli_common *c,
+int cli_start(int argc, char **argv, const char *prog, const char *about, cli_common *c,
               const cli_opt *opts, int n_opts, const char *const *stored, ur_ckpt **ck) {
     *ck = NULL;
     int r = cli_parse(argc, argv, about, opts, n_opts);
@@ -109,6 +126,8 @@ int cli_start(int argc, char **argv, const char *prog, const char *about, const 
         }
         cli_parse(argc, argv, about, opts, n_opts); /* the command line wins */
     }
+    /* the programs that start here read --steps 0 as their full length */
+    if (c->steps == 0) c->steps = cli_smoke_steps();
     cli_apply_common(c);
     return -1;
 }

@@ -37,8 +37,15 @@ typedef struct cli_common {
     CLI_TEXT("--load", &(c).load, "start from a checkpoint")
 
 void cli_common_defaults(cli_common *c);
-/* Applies --threads. */
-void cli_apply_common(const cli_common *c);
+/* Applies --threads, and the smoke cap: with UR_SMOKE_STEPS=N in the environment
+ * (a testing aid: tests/doc_commands.sh runs every documented command with it) a
+ * --steps above N becomes N. */
+void cli_apply_common(cli_common *c);
+/* N of UR_SMOKE_STEPS=N (a positive integer), else 0. */
+long cli_smoke_steps(void);
+/* n, or at most `per_step` * N items of it in a smoke run: what an evaluation over
+ * n items (batches, sentences, characters) may cover then. */
+long cli_smoke_limit(long n, long per_step);
 
 double cli_now(void); /* monotonic seconds */
 
@@ -66,11 +73,12 @@ int cli_load_training(ur_ckpt *ck, const char *path, const char *prog, ur_params
 
 /* The start of a training program: parses argv; with --load, opens the checkpoint,
  * takes the settings it stored (`stored`, as for cli_meta_get) and parses argv again,
- * so flags on the command line win; then applies --threads. *ck is the open
- * checkpoint (NULL without --load; the caller closes it). Returns -1 to go on, else
+ * so flags on the command line win; then applies the common flags (cli_apply_common;
+ * with UR_SMOKE_STEPS=N, --steps 0, the program's full length, becomes N as well).
+ * *ck is the open checkpoint (NULL without --load; the caller closes it). Returns -1 to go on, else
  * the status to exit with at once: 0 after --help, 2 for a bad flag, 1 for a
  * checkpoint that cannot be read (the error is printed, prefixed with `prog`). */
-int cli_start(int argc, char **argv, const char *prog, const char *about, const cli_common *c,
+int cli_start(int argc, char **argv, const char *prog, const char *about, cli_common *c,
               const cli_opt *opts, int n_opts, const char *const *stored, ur_ckpt **ck);
 
 /* A vocabulary as checkpoint metadata: one "word<TAB>count" line per entry after the
