@@ -23,7 +23,7 @@
 #
 # What is not run here says why, in the summary:
 #   - commands of ```sh blocks marked <!-- check --> (doc_numbers runs them and
-#     compares their output), of docs/using.md (the consumer test runs them) and
+#     compares their output; blocks marked <!-- check long --> are run here too), of docs/using.md (the consumer test runs them) and
 #     the first indented cc line of a page (doc_snippets builds the page's code so);
 #   - commands whose input files (--data, --train, --dev, --eval, --load,
 #     --compare-with, --hostfile, or a program's default data that it names when it
@@ -79,6 +79,7 @@ extract() {
                l ~ /^([A-Za-z_][A-Za-z0-9_]*=[^ ]* )+(\.\/)?build[-A-Za-z0-9_]*\/bin\//
     }
     /^<!-- (mpi-)?check -->[ \t]*$/ { armed = ($0 ~ /mpi/) ? "mpi-check" : "check"; next }
+    /^<!-- check long -->[ \t]*$/ { armed = "sh"; next } # doc_numbers_long is not in the suite: run here
     !fence && /^```/ {
         lang = substr($0, 4); gsub(/[ \t]/, "", lang); fence = 1
         mark = armed != "" ? armed : "sh"; armed = ""; next
