@@ -135,6 +135,34 @@ int ur_tape_set_backward_plan(ur_tape *t, int enabled) {
     return old;
 }
 
+ur_status ur_tape_set_precision(ur_tape *t, ur_precision p) {
+    if (!t) return ur_set_error(UR_ERR_ARG, "ur_tape_set_precision: tape is NULL");
+    if (p != UR_PRECISION_F32 && p != UR_PRECISION_BF16)
+        return ur_tape_fail(t, UR_ERR_ARG, "ur_tape_set_precision: precision %d, expected "
+                                           "UR_PRECISION_F32 (0) or UR_PRECISION_BF16 (1)", (int)p);
+#ifdef UR_DOUBLE
+    /* the double build keeps its exact products for the gradient checks */
+    if (p == UR_PRECISION_BF16)
+        return ur_tape_fail(t, UR_ERR_ARG, "ur_tape_set_precision: UR_PRECISION_BF16 needs the float "
+                                           "library (unroll); the double build has no bf16 GEMM");
+#endif
+    t->precision = p;
+    return UR_OK;
+}
+
+ur_precision ur_tape_precision(const ur_tape *t) { return t ? t->precision : UR_PRECISION_F32; }
+
+void ur__gemm(ur_tape *t, const char *op, int trans_a, int trans_b, int m, int n, int k,
+              const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
+    if (t->precision == UR_PRECISION_F32) {
+        ur_gemm(trans_a, trans_b, m, n, k, 1, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    ur_status s = ur_gemm_bf16(trans_a, trans_b, m, n, k, 1, A, lda, B, ldb, beta, C, ldc);
+    if (s != UR_OK)
+        ur_tape_fail(t, s, "%s: bf16 product (%d x %d x %d): %s", op, m, n, k, ur_last_error());
+}
+
 void ur_tape_set_anomaly(ur_tape *t, int enabled) {
     if (t) t->anomaly = enabled != 0;
 }

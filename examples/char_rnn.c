@@ -522,7 +522,7 @@ int main(int argc, char **argv) {
     ur_lr_schedule sched = ur_lr_cosine(cfg.lr, cfg.lr / 10, cfg.iters);
     ur_optim *opt = NULL;
     ur_rnn_state *state = NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     int *x = malloc((size_t)W * (size_t)B * sizeof *x), *y = malloc((size_t)W * (size_t)B * sizeof *y);
     char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
     int ok = tape && x && y && sample && model_build(&m, &cfg, V, &rng, (uint64_t)c.seed) &&

@@ -469,7 +469,7 @@ int main(int argc, char **argv) {
     classifier m = {0};
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     int max_len = 1, max_batch = cfg.batch > 64 ? cfg.batch : 64; /* the scratch rows the pooling needs */
     for (int i = 0; i < d.train.n; i++) max_len = d.train.lens[i] > max_len ? d.train.lens[i] : max_len;
     for (int i = 0; i < d.dev.n; i++) max_len = d.dev.lens[i] > max_len ? d.dev.lens[i] : max_len;

@@ -634,7 +634,7 @@ int main(int argc, char **argv) {
     tagger m = {0};
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     if (ok) {
         ok = tape && tagger_build(&m, &cfg, ur_vocab_size(d.vocab), &rng, (uint64_t)c.seed) &&
              (opt = ur_optim_new(m.ps, &oc)) != NULL;

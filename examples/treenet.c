@@ -466,7 +466,7 @@ int main(int argc, char **argv) {
     ur_optim_config oc = ur_optim_defaults(strcmp(cfg.optim, "adam") ? UR_OPTIM_ADAGRAD : UR_OPTIM_ADAM, cfg.lr);
     oc.weight_decay = cfg.wd;
     ur_optim *opt = net ? ur_optim_new(ps, &oc) : NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     if (ok && (!net || !opt || !tape)) {
         fprintf(stderr, "treenet: setup failed: %s\n", ur_last_error());
         ok = 0;

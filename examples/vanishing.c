@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
     ur_rng irnn_rng; /* its own stream: the other models and X keep the values they had before it came */
     ur_rng_seed(&irnn_rng, (uint64_t)c.seed ^ 0x1ee5ULL);
     ur_paramset *ps = ur_paramset_new();
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     ur_tensor *X = ur_tensor_new_2d(T, D);
     ur_node **h = calloc((size_t)T + 1, sizeof *h);
     int ok = ps && tape && X && h;

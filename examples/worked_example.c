@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
 
     /* ---- the lecture's weights (or a checkpoint's) ---- */
     model m = {0};
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     m.ps = ur_paramset_new();
     m.U = ur_paramset_add(m.ps, "U", 2, (int[]){D, H});
     m.W = ur_paramset_add(m.ps, "W", 2, (int[]){H, H});
