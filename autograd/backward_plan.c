@@ -258,6 +258,10 @@ static const ur_real *transposed(ur_tape *t, ur_plan *p, ur_node *W, int rows) {
 
 void ur__add_G_WT(ur_tape *t, ur_real *dx, const ur_real *G, ur_node *W, int N) {
     int K = W->shape.dims[0], M = W->shape.dims[1];
+    if (t->precision == UR_PRECISION_BF16) { /* W^T packed in bf16 once per recording instead */
+        ur__gemm_w(t, "backward (dx)", 0, N, G, M, W, 1, 1, dx, K);
+        return;
+    }
     const ur_real *WT = t->plan ? transposed(t, t->plan, W, N) : NULL;
     if (WT) ur__gemm(t, "backward (dx)", 0, 0, N, K, M, G, M, WT, K, 1, dx, K); /* (N x M) (M x K) */
     else ur__gemm(t, "backward (dx)", 0, 1, N, K, M, G, M, W->value, M, 1, dx, K);

@@ -47,7 +47,9 @@ ur_node *ur_matmul(ur_tape *t, ur_node *a, ur_node *b, int trans_a, int trans_b)
     y->iattr[0] = trans_a != 0;
     y->iattr[1] = trans_b != 0;
     size_t sa = (size_t)d.ra * d.ca, sb = (size_t)d.rb * d.cb, sy = (size_t)d.m * d.n;
-    for (int i = 0; i < d.batch; i++)
+    if (nd == 2) /* b may be a weight read many times */
+        ur__gemm_w(t, "matmul", y->iattr[0], d.m, a->value, d.ca, b, y->iattr[1], 0, y->value, d.n);
+    for (int i = 0; i < d.batch && nd == 3; i++)
         ur__gemm(t, "matmul", y->iattr[0], y->iattr[1], d.m, d.n, d.k, a->value + i * sa, d.ca,
                  b->value + i * sb, d.cb, 0, y->value + i * sy, d.n);
     return ur__node_done(t, y);
@@ -111,7 +113,7 @@ ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
     if (full_bias) memcpy(y->value, b->value, y->size * sizeof(ur_real));
     if (row_bias)
         for (int i = 0; i < N; i++) memcpy(y->value + (size_t)i * M, b->value, (size_t)M * sizeof(ur_real));
-    ur__gemm(t, "linear", 0, 0, N, M, K, x->value, K, W->value, M, b ? 1 : 0, y->value, M);
+    ur__gemm_w(t, "linear", 0, N, x->value, K, W, 0, b ? 1 : 0, y->value, M);
     return ur__node_done(t, y);
 }
 

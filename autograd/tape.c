@@ -99,6 +99,7 @@ void ur_tape_reset(ur_tape *t) {
     t->errmsg[0] = '\0';
     t->backward_done = 0;
     t->epoch++;
+    t->bf16_weights = NULL; /* they lived in the arena */
     ur__node_pool_rewind(t);
 }
 
@@ -151,17 +152,6 @@ ur_status ur_tape_set_precision(ur_tape *t, ur_precision p) {
 }
 
 ur_precision ur_tape_precision(const ur_tape *t) { return t ? t->precision : UR_PRECISION_F32; }
-
-void ur__gemm(ur_tape *t, const char *op, int trans_a, int trans_b, int m, int n, int k,
-              const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
-    if (t->precision == UR_PRECISION_F32) {
-        ur_gemm(trans_a, trans_b, m, n, k, 1, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    ur_status s = ur_gemm_bf16(trans_a, trans_b, m, n, k, 1, A, lda, B, ldb, beta, C, ldc);
-    if (s != UR_OK)
-        ur_tape_fail(t, s, "%s: bf16 product (%d x %d x %d): %s", op, m, n, k, ur_last_error());
-}
 
 void ur_tape_set_anomaly(ur_tape *t, int enabled) {
     if (t) t->anomaly = enabled != 0;

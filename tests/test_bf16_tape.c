@@ -199,7 +199,7 @@ Test(bf16_tape, every_bf16_path) {
 /* A weight shared by S products, as in a recurrent layer: the backward plan
  * defers and batches its dW and reads a stored W^T for dx. Both must be bf16
  * products, plan on and off. */
-Test(bf16_tape, shared_weight_through_the_plan) {
+static void check_shared_weight(void) {
     enum { S = 3, N = 8, K = 40, M = 24 };
     ur_rng r;
     ur_rng_seed(&r, 13);
@@ -212,13 +212,13 @@ Test(bf16_tape, shared_weight_through_the_plan) {
         ur_tape *t = ur_tape_new();
         ur_tape_set_backward_plan(t, plan);
         cr_assert_eq(ur_tape_set_precision(t, UR_PRECISION_BF16), UR_OK);
-        ur_node *loss = NULL;
+        ur_node *loss = NULL, *ys[S];
         for (int s = 0; s < S; s++) {
             char name[8] = {'x', (char)('0' + s), 0};
             x[s] = ur_test_param(ps, name, 2, N, K);
             fill(&r, x[s]->value.data, N * K);
             memcpy(X + s * N * K, x[s]->value.data, N * K * sizeof *X);
-            ur_node *y = ur_linear(t, ur_param_node(t, x[s]), ur_param_node(t, W), NULL);
+            ur_node *y = ys[s] = ur_linear(t, ur_param_node(t, x[s]), ur_param_node(t, W), NULL);
             ur_node *l = dot_loss(t, y, R + s * N * M);
             loss = loss ? ur_add(t, loss, l) : l;
         }
@@ -227,10 +227,27 @@ Test(bf16_tape, shared_weight_through_the_plan) {
         int plain = check_product("dW", K, M, S * N, XT, R, NULL, W->grad.data);
         for (int s = 0; s < S; s++) plain &= check_product("dx", N, K, M, R + s * N * M, WT, NULL, x[s]->grad.data);
         cr_assert(plain, "plan %d: f32 products would pass the bf16 check", plan);
+        /* from its second use on W and W^T are packed once (gemm_precision.c): the
+         * same bits as ur_gemm_bf16 packing them at each product */
+        for (int s = 0; s < S; s++) {
+            float y[N * M], dx[N * K];
+            ur_gemm_bf16(0, 0, N, M, K, 1, x[s]->value.data, K, W->value.data, M, 0, y, M);
+            ur_gemm_bf16(0, 1, N, K, M, 1, R + s * N * M, M, W->value.data, M, 0, dx, K);
+            cr_assert_eq(memcmp(y, ur_node_cdata(ys[s]), sizeof y), 0, "y_%d: not the bits of ur_gemm_bf16", s);
+            cr_assert_eq(memcmp(dx, x[s]->grad.data, sizeof dx), 0, "dx_%d: not the bits of ur_gemm_bf16", s);
+        }
         free(WT), free(XT);
         ur_tape_free(t);
         ur_paramset_free(ps);
     }
+}
+
+Test(bf16_tape, shared_weight_through_the_plan) {
+    const char *paths[] = {"avx512", "portable"};
+    for (int i = 0; i < 2; i++)
+        if (ur_kernel_select(paths[i]) == UR_OK) check_shared_weight();
+    ur_kernel_select(NULL);
+    check_shared_weight();
 }
 
 /* ---- a small LSTM language model, trained ---- */
