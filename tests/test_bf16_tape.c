@@ -359,4 +359,29 @@ Test(bf16_tape, same_bits_on_1_and_2_threads, .timeout = 120) {
     lm_free(&b);
 }
 
+/* ---- --precision in the programs ---- */
+
+#define CHAR_RNN UR_BINARY_DIR "/bin/char_rnn --threads 1 --hidden 64 --embed 16 --batch 16 --bptt 32 --val-chars 4000"
+
+/* char_rnn trains in bf16 close to f32; its checkpoint loads into an f32 run (the
+ * precision is not stored); a bad value is refused naming the flag. */
+Test(bf16_tape, precision_flag_in_trainers, .timeout = 120) {
+    char *j32 = ur_test_run_json(CHAR_RNN " --steps 20 --sample 0 --json");
+    char *j16 = ur_test_run_json(CHAR_RNN " --steps 20 --sample 0 --precision bf16 --json");
+    double l32 = ur_test_json_number(j32, "val_loss"), l16 = ur_test_json_number(j16, "val_loss");
+    cr_assert(l16 != l32 && fabs(l16 - l32) < 0.02 * l32, "validation loss bf16 %.6f, f32 %.6f", l16, l32);
+    char ck[512], cmd[1024];
+    ur_test_tmp_path("bf16.safetensors", ck, sizeof ck);
+    free(ur_test_run_json((snprintf(cmd, sizeof cmd, CHAR_RNN " --steps 10 --sample 0 --precision bf16 "
+                                                              "--save %s --json", ck), cmd)));
+    char *jl = ur_test_run_json((snprintf(cmd, sizeof cmd, CHAR_RNN " --steps 20 --sample 0 --load %s --json",
+                                          ck), cmd));
+    cr_assert_eq(ur_test_json_number(jl, "first_step"), 11, "the f32 run resumes the bf16 checkpoint");
+    ur_test_expect_failure(CHAR_RNN " --precision fp8",
+                           (const char *const[]){"--precision must be one of f32, bf16, got \"fp8\"", NULL});
+    ur_test_expect_failure(UR_BINARY_DIR "/bin/unroll-bench --precision fp8",
+                           (const char *const[]){"--precision must be f32 or bf16, got 'fp8'", NULL});
+    free(j32), free(j16), free(jl);
+}
+
 #endif
