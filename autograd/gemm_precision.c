@@ -6,10 +6,11 @@
  * would round and pack all of it at every one of them. Under BF16 a parameter's
  * W or W^T is packed into bf16 at its second use on a recording and that packing
  * serves every later use: once per training step, i.e. once per update. The
- * packing is the one ur_gemm_bf16 makes, so the results are the same bits. A
- * parameter's values must not change during a recording (an optimizer steps
- * between recordings); other nodes are never packed ahead. The packed words live
- * in the arena and the list is dropped at ur_tape_reset. */
+ * packing is the one ur_gemm_bf16 makes, so the results are the same bits. The
+ * list is dropped at ur_tape_reset and at the end of ur_backward (an optimizer
+ * step may follow, and then ops on the same recording); between those a
+ * parameter's values must not change. Other nodes are never packed ahead. The
+ * packed words live in the arena. */
 #include "tape_internal.h"
 
 #include "../tensor/gemm_bf16_internal.h"

@@ -532,5 +532,6 @@ ur_status ur_backward(ur_tape *t, ur_node *loss) {
         if (t->anomaly && !t->err) check_input_grads(t, y);
     }
     t->plan = NULL;
+    t->bf16_weights = NULL; /* an optimizer step may follow: later products pack afresh */
     return t->err;
 }

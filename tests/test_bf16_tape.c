@@ -250,6 +250,31 @@ Test(bf16_tape, shared_weight_through_the_plan) {
     check_shared_weight();
 }
 
+/* A weight packed on a recording is packed afresh after ur_backward: an optimizer
+ * step between backward and more ops on the same recording is seen. */
+Test(bf16_tape, packing_renewed_after_backward) {
+    enum { N = 4, K = 20, M = 12 };
+    ur_rng r;
+    ur_rng_seed(&r, 14);
+    ur_paramset *ps = ur_paramset_new();
+    ur_param *x = ur_test_param(ps, "x", 2, N, K), *W = ur_test_param(ps, "W", 2, K, M);
+    fill(&r, x->value.data, N * K);
+    fill(&r, W->value.data, K * M);
+    ur_tape *t = ur_tape_new();
+    cr_assert_eq(ur_tape_set_precision(t, UR_PRECISION_BF16), UR_OK);
+    ur_node *xn = ur_param_node(t, x), *Wn = ur_param_node(t, W);
+    ur_node *y = ur_add(t, ur_linear(t, xn, Wn, NULL), ur_linear(t, xn, Wn, NULL)); /* W packed */
+    cr_assert_eq(ur_backward(t, ur_sum(t, y)), UR_OK, "%s", ur_tape_errmsg(t));
+    for (int i = 0; i < K * M; i++) W->value.data[i] *= -3; /* an "optimizer step" */
+    ur_node *y1 = ur_linear(t, xn, Wn, NULL), *y2 = ur_linear(t, xn, Wn, NULL);
+    float want[N * M];
+    ur_gemm_bf16(0, 0, N, M, K, 1, x->value.data, K, W->value.data, M, 0, want, M);
+    cr_assert_eq(memcmp(want, ur_node_cdata(y1), sizeof want), 0, "first use after the step");
+    cr_assert_eq(memcmp(want, ur_node_cdata(y2), sizeof want), 0, "packed again after the step");
+    ur_tape_free(t);
+    ur_paramset_free(ps);
+}
+
 /* ---- a small LSTM language model, trained ---- */
 
 typedef struct lstm_lm {
