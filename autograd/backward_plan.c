@@ -201,7 +201,7 @@ static void flush_wgrad(ur_tape *t, ur_plan *p, ur_node *W) {
         const ur_real *X = join_rows(t, parts + lo, hi - lo, 0, (size_t)K, &xbuf, DEFER_ROWS);
         const ur_real *G = join_rows(t, parts + lo, hi - lo, 1, (size_t)M, &gbuf, DEFER_ROWS);
         if (!X || !G) return;
-        ur_gemm(1, 0, K, M, R, 1, X, K, G, M, 1, gW, M);
+        ur__gemm(t, "backward (dW)", 1, 0, K, M, R, X, K, G, M, 1, gW, M);
     }
 }
 
@@ -240,7 +240,7 @@ void ur__add_xT_G(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, in
         }
     }
     ur_real *gW = ur__grad(t, W);
-    if (gW) ur_gemm(1, 0, K, M, N, 1, x, K, G, M, 1, gW, M);
+    if (gW) ur__gemm(t, "backward (dW)", 1, 0, K, M, N, x, K, G, M, 1, gW, M);
 }
 
 /* W's values transposed, stored on first use; NULL when the plan does not keep it. */
@@ -258,7 +258,11 @@ static const ur_real *transposed(ur_tape *t, ur_plan *p, ur_node *W, int rows) {
 
 void ur__add_G_WT(ur_tape *t, ur_real *dx, const ur_real *G, ur_node *W, int N) {
     int K = W->shape.dims[0], M = W->shape.dims[1];
+    if (t->precision == UR_PRECISION_BF16) { /* W^T packed in bf16 once per recording instead */
+        ur__gemm_w(t, "backward (dx)", 0, N, G, M, W, 1, 1, dx, K);
+        return;
+    }
     const ur_real *WT = t->plan ? transposed(t, t->plan, W, N) : NULL;
-    if (WT) ur_gemm(0, 0, N, K, M, 1, G, M, WT, K, 1, dx, K); /* (N x M) (M x K) */
-    else ur_gemm(0, 1, N, K, M, 1, G, M, W->value, M, 1, dx, K);
+    if (WT) ur__gemm(t, "backward (dx)", 0, 0, N, K, M, G, M, WT, K, 1, dx, K); /* (N x M) (M x K) */
+    else ur__gemm(t, "backward (dx)", 0, 1, N, K, M, G, M, W->value, M, 1, dx, K);
 }

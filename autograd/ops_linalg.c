@@ -49,9 +49,11 @@ ur_node *ur_matmul(ur_tape *t, ur_node *a, ur_node *b, int trans_a, int trans_b)
     y->iattr[0] = trans_a != 0;
     y->iattr[1] = trans_b != 0;
     size_t sa = (size_t)d.ra * d.ca, sb = (size_t)d.rb * d.cb, sy = (size_t)d.m * d.n;
-    for (int i = 0; i < d.batch; i++)
-        ur_gemm(y->iattr[0], y->iattr[1], d.m, d.n, d.k, 1, a->value + i * sa, d.ca, b->value + i * sb, d.cb,
-                0, y->value + i * sy, d.n);
+    if (nd == 2) /* b may be a weight read many times */
+        ur__gemm_w(t, "matmul", y->iattr[0], d.m, a->value, d.ca, b, y->iattr[1], 0, y->value, d.n);
+    for (int i = 0; i < d.batch && nd == 3; i++)
+        ur__gemm(t, "matmul", y->iattr[0], y->iattr[1], d.m, d.n, d.k, a->value + i * sa, d.ca,
+                 b->value + i * sb, d.cb, 0, y->value + i * sy, d.n);
     return ur__node_done(t, y);
 }
 
@@ -76,13 +78,13 @@ void ur__backward_matmul(ur_tape *t, ur_node *y) {
         const ur_real *G = y->grad + i * sy, *A = a->value + i * sa, *B = b->value + i * sb;
         if (ga) {
             ur_real *GA = ga + i * sa;
-            if (!ta) ur_gemm(0, !tb, d.m, d.k, d.n, 1, G, d.n, B, d.cb, 1, GA, d.ca);
-            else ur_gemm(tb, 1, d.k, d.m, d.n, 1, B, d.cb, G, d.n, 1, GA, d.ca);
+            if (!ta) ur__gemm(t, "matmul", 0, !tb, d.m, d.k, d.n, G, d.n, B, d.cb, 1, GA, d.ca);
+            else ur__gemm(t, "matmul", tb, 1, d.k, d.m, d.n, B, d.cb, G, d.n, 1, GA, d.ca);
         }
         if (gb) {
             ur_real *GB = gb + i * sb;
-            if (!tb) ur_gemm(!ta, 0, d.k, d.n, d.m, 1, A, d.ca, G, d.n, 1, GB, d.cb);
-            else ur_gemm(1, ta, d.n, d.k, d.m, 1, G, d.n, A, d.ca, 1, GB, d.cb);
+            if (!tb) ur__gemm(t, "matmul", !ta, 0, d.k, d.n, d.m, A, d.ca, G, d.n, 1, GB, d.cb);
+            else ur__gemm(t, "matmul", 1, ta, d.n, d.k, d.m, G, d.n, A, d.ca, 1, GB, d.cb);
         }
     }
 }
@@ -125,7 +127,7 @@ ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
     if (full_bias) memcpy(y->value, b->value, y->size * sizeof(ur_real));
     if (row_bias)
         for (int i = 0; i < N; i++) memcpy(y->value + (size_t)i * M, b->value, (size_t)M * sizeof(ur_real));
-    ur_gemm(0, 0, N, M, K, 1, x->value, K, W->value, M, b ? 1 : 0, y->value, M);
+    ur__gemm_w(t, "linear", 0, N, x->value, K, W, 0, b ? 1 : 0, y->value, M);
     return ur__node_done(t, y);
 }
 

@@ -99,6 +99,7 @@ void ur_tape_reset(ur_tape *t) {
     t->errmsg[0] = '\0';
     t->backward_done = 0;
     t->epoch++;
+    t->bf16_weights = NULL; /* they lived in the arena */
     ur__node_pool_rewind(t);
 }
 
@@ -134,6 +135,23 @@ int ur_tape_set_backward_plan(ur_tape *t, int enabled) {
     t->plan_enabled = enabled != 0;
     return old;
 }
+
+ur_status ur_tape_set_precision(ur_tape *t, ur_precision p) {
+    if (!t) return ur_set_error(UR_ERR_ARG, "ur_tape_set_precision: tape is NULL");
+    if (p != UR_PRECISION_F32 && p != UR_PRECISION_BF16)
+        return ur_tape_fail(t, UR_ERR_ARG, "ur_tape_set_precision: precision %d, expected "
+                                           "UR_PRECISION_F32 (0) or UR_PRECISION_BF16 (1)", (int)p);
+#ifdef UR_DOUBLE
+    /* the double build keeps its exact products for the gradient checks */
+    if (p == UR_PRECISION_BF16)
+        return ur_tape_fail(t, UR_ERR_ARG, "ur_tape_set_precision: UR_PRECISION_BF16 needs the float "
+                                           "library (unroll); the double build has no bf16 GEMM");
+#endif
+    t->precision = p;
+    return UR_OK;
+}
+
+ur_precision ur_tape_precision(const ur_tape *t) { return t ? t->precision : UR_PRECISION_F32; }
 
 void ur_tape_set_anomaly(ur_tape *t, int enabled) {
     if (t) t->anomaly = enabled != 0;
@@ -516,5 +534,6 @@ ur_status ur_backward(ur_tape *t, ur_node *loss) {
         if (t->anomaly && !t->err) check_input_grads(t, y);
     }
     t->plan = NULL;
+    t->bf16_weights = NULL; /* an optimizer step may follow: later products pack afresh */
     return t->err;
 }

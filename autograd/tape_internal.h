@@ -58,6 +58,8 @@ struct ur_tape {
     int anomaly;
     int backward_done;
     int plan_enabled;   /* ur_tape_set_backward_plan, default 1 */
+    ur_precision precision; /* ur_tape_set_precision: the GEMMs of ur__gemm */
+    struct ur_bf16_weight *bf16_weights; /* gemm_precision.c: this recording's packed weights */
     ur_plan *plan;      /* during ur_backward: the shortcuts' state (backward_plan.c), else NULL */
     uint64_t epoch;
     ur_node_chunk *node_pool[2]; /* node structs of alternate recordings (node_pool.c) */
@@ -147,6 +149,17 @@ ur_real *ur__grad(ur_tape *t, ur_node *x);
 void ur__add_xT_G(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N);
 /* dx += G W^T, G (N,M), W (K,M), dx (N,K). The plan may read a stored W^T. */
 void ur__add_G_WT(ur_tape *t, ur_real *dx, const ur_real *G, ur_node *W, int N);
+/* gemm_precision.c. C = op(A) op(B) + beta C as ur_gemm (alpha 1), in the tape's
+ * precision: ur_gemm_bf16 under UR_PRECISION_BF16 (its only failure, out of memory,
+ * becomes the tape's error naming `op`). Every matrix product of matmul, linear and
+ * the plan goes here. */
+void ur__gemm(ur_tape *t, const char *op, int trans_a, int trans_b, int m, int n, int k,
+              const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc);
+/* The same with B = op(W) for a 2-d node W (K, M): op(W) is W (k = K, n = M) or,
+ * with trans_w, W^T (k = M, n = K). Under BF16 a parameter's op(W) read a second
+ * time on a recording is packed into bf16 once and reused for the rest of it. */
+void ur__gemm_w(ur_tape *t, const char *op, int trans_a, int m, const ur_real *A, int lda, ur_node *W,
+                int trans_w, ur_real beta, ur_real *C, int ldc);
 /* Records an error for `op` with the shapes of its inputs appended. */
 void ur__op_error(ur_tape *t, ur_status s, const char *op, int n, ur_node *const *in,
                   const char *fmt, ...)

@@ -104,6 +104,17 @@ int ur_tape_grad_enabled(const ur_tape *t);
  * gradient has a buffer of its own and every product is done where its rule is;
  * gradients agree up to float rounding. Returns the previous setting. */
 int ur_tape_set_backward_plan(ur_tape *t, int enabled);
+/* The precision of the tape's matrix products. UR_PRECISION_F32 (the default):
+ * ur_real throughout. UR_PRECISION_BF16 (mixed precision): every GEMM of matmul and
+ * linear, forward and backward (dx and dW products, the plan's batched and
+ * transposed ones included), rounds both operands to bf16 and sums the products in
+ * float (ur_gemm_bf16); everything else -- parameters, their gradients, optimizer
+ * state, elementwise math, losses -- stays float. Kept across ur_tape_reset. The
+ * double build has no bf16 GEMM: there BF16 is refused with UR_ERR_ARG, recorded as
+ * the tape's error (sticky until the next reset) and the precision stays F32. */
+typedef enum ur_precision { UR_PRECISION_F32 = 0, UR_PRECISION_BF16 = 1 } ur_precision;
+ur_status ur_tape_set_precision(ur_tape *t, ur_precision p);
+ur_precision ur_tape_precision(const ur_tape *t); /* F32 for NULL */
 /* Anomaly mode: every op's output, and every gradient during backward, is checked
  * for NaN/Inf; the first offending op is reported through the tape's error. */
 void ur_tape_set_anomaly(ur_tape *t, int enabled);

@@ -24,6 +24,11 @@ void bench_report_json(bench_report *r, bench_section s, const char *key, const 
  * at least `seconds` each. Same procedure as torch_ref.py. */
 double bench_timed(double (*step)(void *ctx), void *ctx, double seconds);
 
+/* A new tape in the precision of this run (--precision f32|bf16: the tape's
+ * matrix products, ur_tape_set_precision); the program stops if it cannot be made. */
+struct ur_tape;
+struct ur_tape *bench_tape_new(void);
+
 /* One entry of the workload table. by_default: run when --only is not given. */
 typedef struct bench_workload {
     const char *name;

@@ -2,7 +2,8 @@
  * the schema of shared/bench/torch_ref.py, so the two compare key by key.
  *
  *   unroll-bench [--threads N] [--seconds S | --steps N] [--only name,name,...]
- *   unroll-bench --determinism
+ *                [--precision f32|bf16]
+ *   unroll-bench --determinism [--precision f32|bf16]
  *
  * --threads: kernel threads (default: all cores). --seconds: length of each of
  * the 3 timed windows (default 2). --steps: each window runs exactly N steps
@@ -10,6 +11,9 @@
  * (CPU seconds), which a busy machine disturbs less than the rates measured
  * inside. --only: workloads by name (see WORKLOADS). The "isa" key of the output
  * is the kernel path that ran (ur_kernel_isa; UR_KERNELS chooses it).
+ * --precision: the matrix products of the training workloads' tapes (bf16:
+ * operands rounded to bf16, sums in f32; AVX512-BF16 where the CPU has it, else a
+ * slow portable path); the "precision" key says which ran.
  * --determinism: no timing; trains the recurrent configs 3 steps on 1 and on 2
  * threads and checks that the results are bit-identical (exit status 1 if not).
  */
@@ -21,6 +25,7 @@
 
 #include "bench.h"
 #include "ur_kernels.h"
+#include "ur_tape.h"
 
 /* Every workload, in the order torch_ref.py prints them. A new group of
  * workloads adds its rows here and its functions to bench.h. */
@@ -124,6 +129,17 @@ double bench_timed(double (*step)(void *ctx), void *ctx, double seconds) {
     return rates[1];
 }
 
+static ur_precision precision = UR_PRECISION_F32; /* --precision */
+
+ur_tape *bench_tape_new(void) {
+    ur_tape *t = ur_tape_new();
+    if (!t || ur_tape_set_precision(t, precision) != UR_OK) {
+        fprintf(stderr, "unroll-bench: cannot make a tape: %s\n", ur_last_error());
+        exit(1);
+    }
+    return t;
+}
+
 /* ---- main ---- */
 
 static int listed(const char *only, const char *name) {
@@ -139,7 +155,10 @@ static int listed(const char *only, const char *name) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: unroll-bench [--threads N] [--seconds S | --steps N] [--only NAME,...]\n"
-               "       unroll-bench --determinism\nworkloads:");
+               "                    [--precision f32|bf16]\n"
+               "       unroll-bench --determinism [--precision f32|bf16]\n"
+               "--precision bf16: matrix products of bf16 operands summed in f32 (AVX512-BF16\n"
+               "if the CPU has it, else a slow portable path)\nworkloads:");
     for (int i = 0; i < N_WORKLOADS; i++)
         fprintf(f, " %s%s", WORKLOADS[i].name, WORKLOADS[i].by_default ? "" : " (only on request)");
     fprintf(f, "\n");
@@ -149,18 +168,14 @@ int main(int argc, char **argv) {
     int threads = 0;
     double seconds = 2.0;
     const char *only = NULL;
+    int determinism = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--determinism")) {
-            /* really run 2 threads, even when the machine is busy (see ur_set_num_threads) */
-            setenv("UR_GEMM_STALL_GUARD", "0", 1);
-            const char *smoke = getenv("UR_SMOKE_STEPS"); /* the testing aid below */
-            int bad = bench_determinism(smoke && atoi(smoke) > 0 && atoi(smoke) < 3 ? atoi(smoke) : 3);
-            ur_kernel_free_buffers();
-            return bad ? 1 : 0;
+            determinism = 1;
         } else if (!strcmp(a, "--threads") && v) {
             threads = atoi(v), i++;
         } else if (!strcmp(a, "--seconds") && v) {
@@ -171,6 +186,12 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "unroll-bench: --steps must be > 0, got '%s'\n", v);
                 return 2;
             }
+        } else if (!strcmp(a, "--precision") && v) {
+            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
+                fprintf(stderr, "unroll-bench: --precision must be f32 or bf16, got '%s'\n", v);
+                return 2;
+            }
+            precision = strcmp(v, "bf16") ? UR_PRECISION_F32 : UR_PRECISION_BF16, i++;
         } else if (!strcmp(a, "--only") && v) {
             only = v, i++;
         } else {
@@ -178,6 +199,14 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
+    }
+    if (determinism) {
+        /* really run 2 threads, even when the machine is busy (see ur_set_num_threads) */
+        setenv("UR_GEMM_STALL_GUARD", "0", 1);
+        const char *smoke = getenv("UR_SMOKE_STEPS"); /* the testing aid below */
+        int bad = bench_determinism(smoke && atoi(smoke) > 0 && atoi(smoke) < 3 ? atoi(smoke) : 3);
+        ur_kernel_free_buffers();
+        return bad ? 1 : 0;
     }
     if (seconds <= 0) {
         fprintf(stderr, "unroll-bench: --seconds must be > 0\n");
@@ -215,8 +244,10 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     bench_report_number(&report, BENCH_OTHER, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);
 
-    printf("{\"unroll\": \"%s\", \"threads\": %d, \"isa\": \"%s\",\n \"tokens_per_s\": ",
-           UR_BENCH_VERSION, ur_get_num_threads(), ur_kernel_isa());
+    printf("{\"unroll\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"precision\": \"%s\",\n"
+           " \"tokens_per_s\": ",
+           UR_BENCH_VERSION, ur_get_num_threads(), ur_kernel_isa(),
+           precision == UR_PRECISION_BF16 ? "bf16" : "f32");
     print_section(&report, BENCH_TOKENS_PER_S);
     printf(",\n \"other\": ");
     print_section(&report, BENCH_OTHER);

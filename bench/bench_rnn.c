@@ -130,7 +130,7 @@ static seq_bench seq_bench_new(const seq_config *c, const ur_cell_def *cell) {
     ur_tensor_uniform(&s.by->value, &rng, -a, a);
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
     check((s.opt = ur_optim_new(s.ps, &oc)) != NULL, "optimizer");
-    check((s.tape = ur_tape_new()) != NULL, "tape");
+    check((s.tape = bench_tape_new()) != NULL, "tape");
     return s;
 }
 
@@ -288,7 +288,7 @@ void bench_charlm_lstm_primitives(bench_report *r, double seconds) {
     ur_tensor_normal(&p.Wy->value, &rng, 0, (ur_real)0.1);
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
     check((p.opt = ur_optim_new(p.ps, &oc)) != NULL, "optimizer");
-    check((p.tape = ur_tape_new()) != NULL, "tape");
+    check((p.tape = bench_tape_new()) != NULL, "tape");
     report_seq(r, "charlm-lstm-primitives", bench_timed(prim_step, &p, seconds), c, 4);
     ur_tape_free(p.tape);
     ur_optim_free(p.opt);

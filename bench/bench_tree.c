@@ -117,7 +117,7 @@ void bench_tree_rnn(bench_report *r, double seconds) {
     ur_param_set_sparse_rows(s.E, 1);
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
     s.opt = ur_optim_new(s.ps, &oc);
-    s.tape = ur_tape_new();
+    s.tape = bench_tape_new();
     if (!s.opt || !s.tape) exit(1);
 
     double rate = bench_timed(tree_step, &s, seconds);
@@ -222,7 +222,7 @@ void bench_tree_batching(bench_report *r, double seconds) {
             s.net = s.ps ? ur_treenet_new(s.ps, "tree", &cfg, &init) : NULL;
             ur_optim_config oc = ur_optim_defaults(UR_OPTIM_SGD, 0.01);
             s.opt = s.net ? ur_optim_new(s.ps, &oc) : NULL;
-            s.tape = ur_tape_new();
+            s.tape = bench_tape_new();
             if (!s.opt || !s.tape) {
                 fprintf(stderr, "unroll-bench: tree-batching: %s\n", ur_last_error());
                 exit(1);

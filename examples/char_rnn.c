@@ -609,7 +609,7 @@ int main(int argc, char **argv) {
     model m = {0};
     ur_optim *opt = NULL;
     ur_rnn_state *state = NULL, *all = NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     int *x = malloc((size_t)W * (size_t)B * sizeof *x), *y = malloc((size_t)W * (size_t)B * sizeof *y);
     char *sample = malloc(strlen(cfg.prime ? cfg.prime : "") + (size_t)cfg.sample + 2);
     int ok = model_setup(&m, &opt, &state, &all, tape && x && y && sample, &cfg, &d, &c, ck, &rng);

@@ -514,7 +514,7 @@ int main(int argc, char **argv) {
     ur_rng_seed(&rng, (uint64_t)c.seed);
     classifier m = {0};
     ur_optim *opt = NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     int max_len = max_length(&d), max_batch = cfg.batch > 64 ? cfg.batch : 64; /* the scratch rows the pooling needs */
     ur_real *scratch = malloc((size_t)max_len * (size_t)max_batch * sizeof *scratch);
     ok = ok && model_setup(&m, &opt, &cfg, tape && scratch, ur_vocab_size(d.vocab), n_classes, &c, ck, &rng);

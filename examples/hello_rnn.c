@@ -232,7 +232,7 @@ int main(int argc, char **argv) {
     model m = {0};
     ur_optim_config cfg = ur_optim_defaults(UR_OPTIM_ADAGRAD, lr);
     ur_optim *opt = NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     int ok = tape && model_init(&m, &rng) == UR_OK && (opt = ur_optim_new(m.ps, &cfg)) != NULL;
     if (!ok) fprintf(stderr, "hello_rnn: setup failed: %s\n", ur_last_error());
     if (ok && c.load) ok = load_checkpoint(c.load, &m, opt);

@@ -628,7 +628,7 @@ int main(int argc, char **argv) {
     ur_seq2seq *m = ok ? model_new(ps, &cfg, d.sv, d.tv, (uint64_t)c.seed) : NULL;
     ur_optim_config oc = ur_optim_defaults(UR_OPTIM_ADAM, cfg.lr);
     ur_optim *opt = m ? ur_optim_new(ps, &oc) : NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     if (ok && (!m || !opt || !tape)) {
         fprintf(stderr, "seq2seq: setup failed: %s\n", ur_last_error());
         ok = 0;

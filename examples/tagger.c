@@ -671,7 +671,7 @@ int main(int argc, char **argv) {
     ur_rng_seed(&rng, (uint64_t)c.seed);
     tagger m = {0};
     ur_optim *opt = NULL;
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     ok = ok && model_setup(&m, &opt, &cfg, tape, ur_vocab_size(d.vocab), &c, ck, &rng);
     if (ok && cfg.eval) { /* score a saved model, no training */
         ok = eval_only(&m, tape, &d.dev, &cfg, c.json);

@@ -548,7 +548,7 @@ int main(int argc, char **argv) {
 
     /* ---- the model and its optimizer (a checkpoint's weights with --load) ---- */
     ur_paramset *ps = ur_paramset_new();
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     ur_treenet *net = NULL;
     ur_optim *opt = NULL;
     ok = ok && model_setup(&net, &opt, ps, tape, &cfg, cell, binary, ur_vocab_size(d.vocab), &c, ck);

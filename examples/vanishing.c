@@ -309,7 +309,7 @@ int main(int argc, char **argv) {
     /* ---- six models in one parameter set, and one input sequence ---- */
     model ms[N_MODELS] = {{0}};
     ur_paramset *ps = ur_paramset_new();
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     ur_tensor *X = ur_tensor_new_2d(T, D);
     ur_node **h = calloc((size_t)T + 1, sizeof *h);
     int ok = ps && tape && X && h && models_init(ms, ps, X, T, c.seed, input_std, gate_bias);

@@ -253,7 +253,7 @@ int main(int argc, char **argv) {
 
     /* ---- the lecture's weights (or a checkpoint's) ---- */
     model m = {0};
-    ur_tape *tape = ur_tape_new();
+    ur_tape *tape = cli_tape_new(&c);
     int ok = tape && model_init(&m, c.load);
     if (!ok) fprintf(stderr, "worked_example: setup failed: %s\n", ur_last_error());
 

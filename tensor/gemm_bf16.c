@@ -87,22 +87,27 @@ static void scratch_put(scratch *s) {
  * depth block) stays in L2 while the B block goes by. */
 enum { MB = 16, NB = 4, MAX_THREADS = 64 };
 
-/* One call of the AVX512-BF16 path: its kernel, operands and scalars. */
+/* One call of the AVX512-BF16 path: its kernel, operands and scalars; pb, when
+ * set, is all of op(B) packed beforehand (ur__bf16_pack). */
 typedef struct bf16_call {
     const ur_bf16_kernel *kern;
     int ta, tb, k;
     float alpha, beta;
     const float *A, *B;
     int lda, ldb, ldc;
+    const uint32_t *pb;
 } bf16_call;
 
 /* One thread's share: rows i0..i0+m-1 x columns j0..j0+n-1 of C (C points at its
- * first element), with the packed operands in s. */
+ * first element; j0 is a multiple of NR), with the packed operands in s. A packed
+ * B holds the panels of this thread's columns from panel j0 / NR on: the same
+ * words a packing of those columns alone would give. */
 static void run_rect(const bf16_call *c, int i0, int m, int j0, int n, float *C, scratch *s) {
     int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
     c->kern->pack_a(c->ta, c->A, c->lda, i0, m, c->k, s->p[0]);
-    c->kern->pack_b(c->tb, c->B, c->ldb, j0, n, c->k, s->p[1]);
-    ur_bf16_job g = {m, n, k2, c->alpha, c->beta, s->p[0], s->p[1], C, c->ldc};
+    const uint32_t *pb = c->pb ? c->pb + (size_t)j0 * k2 : s->p[1];
+    if (!c->pb) c->kern->pack_b(c->tb, c->B, c->ldb, j0, n, c->k, s->p[1]);
+    ur_bf16_job g = {m, n, k2, c->alpha, c->beta, s->p[0], pb, C, c->ldc};
     for (int bj = 0; bj < np; bj += NB)
         for (int bi = 0; bi < mp; bi += MB)
             c->kern->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
@@ -126,7 +131,8 @@ static ur_status run_avx512bf16(const bf16_call *c, int m, int n, float *C, int 
     ur_status st = UR_OK;
     int got = 0;
     while (got < nt && st == UR_OK)
-        st = scratch_get(&s[got++], (size_t)rows * UR_BF16_MR * k2, (size_t)cols * UR_BF16_NR * k2);
+        st = scratch_get(&s[got++], (size_t)rows * UR_BF16_MR * k2,
+                         c->pb ? 1 : (size_t)cols * UR_BF16_NR * k2);
     if (st == UR_OK && nt == 1) run_rect(c, 0, m, 0, n, C, &s[0]);
     if (st == UR_OK && nt > 1) {
         double t0 = omp_get_wtime(), busy0 = 0;
@@ -204,11 +210,49 @@ ur_status ur_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, ur_real al
     int ta = trans_a != 0, tb = trans_b != 0;
     const ur_bf16_kernel *kern = ur__gemm_bf16_kernel();
     if (!kern) return run_portable(ta, tb, m, n, k, alpha, A, B, lda, ldb, beta, C, ldc);
-    bf16_call c = {kern, ta, tb, k, alpha, beta, A, B, lda, ldb, ldc};
+    bf16_call c = {kern, ta, tb, k, alpha, beta, A, B, lda, ldb, ldc, NULL};
     return run_avx512bf16(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
 }
 
 const char *ur_gemm_bf16_isa(void) { return ur__gemm_bf16_kernel() ? "avx512bf16" : "portable"; }
+
+/* ---- a right operand packed once, for many products ---- */
+
+size_t ur__bf16_packed_words(int n, int k) {
+    if (!ur__gemm_bf16_kernel()) return (size_t)n * k; /* portable: the rounded floats */
+    return (size_t)ceil_div(n, UR_BF16_NR) * UR_BF16_NR * ceil_div(k, 2);
+}
+
+void ur__bf16_pack(ur_bf16_packed *p, int trans_b, const float *B, int ldb, int n, int k,
+                   uint32_t *words) {
+    *p = (ur_bf16_packed){ur__gemm_bf16_kernel(), trans_b != 0, n, k, words};
+    if (p->kern) p->kern->pack_b(p->tb, B, ldb, 0, n, k, words);
+    else round_copy(p->tb ? n : k, p->tb ? k : n, B, ldb, (float *)(void *)words);
+}
+
+ur_status ur__gemm_bf16_packed(int trans_a, int m, const float *A, int lda, const ur_bf16_packed *pb,
+                               float beta, float *C, int ldc) {
+    int n = pb->n, k = pb->k, ta = trans_a != 0;
+    if (m == 0 || n == 0) return UR_OK;
+    if (k == 0) {
+        ur_gemm(0, 0, m, n, 0, 1, A, 1, NULL, n, beta, C, ldc);
+        return UR_OK;
+    }
+    if (!pb->kern) { /* as run_portable, B already rounded */
+        scratch s;
+        int ar = ta ? k : m, ac = ta ? m : k;
+        ur_status st = scratch_get(&s, (size_t)ar * ac, 1);
+        if (st == UR_OK) {
+            round_copy(ar, ac, A, lda, s.p[0]);
+            ur_gemm(ta, pb->tb, m, n, k, 1, s.p[0], ac, (const float *)(const void *)pb->words,
+                    pb->tb ? k : n, beta, C, ldc);
+        }
+        scratch_put(&s);
+        return st;
+    }
+    bf16_call c = {pb->kern, ta, pb->tb, k, 1, beta, A, NULL, lda, 0, ldc, pb->words};
+    return run_avx512bf16(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
+}
 
 void ur_gemm_bf16_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {

@@ -78,6 +78,27 @@ const ur_bf16_kernel *ur__gemm_bf16_kernel(void);
  * worked `busy` seconds. */
 void ur__par_stalled(double t0, double busy);
 
+/* op(B) (k x n) of ur_gemm_bf16 rounded and laid out once, for many products with
+ * it as the right operand (a weight read at every time step): the words of the
+ * path in use when it was packed -- all column panels of the AVX512-BF16 layout
+ * above, or on the portable path the stored B rounded to bf16 (as floats). A
+ * product with it gives the same bits as ur_gemm_bf16 on the unpacked B. Float
+ * build only. */
+typedef struct ur_bf16_packed {
+    const ur_bf16_kernel *kern; /* the path it was packed for; NULL: portable */
+    int tb, n, k;
+    uint32_t *words;
+} ur_bf16_packed;
+/* The 32-bit words ur__bf16_pack needs for op(B) (k x n) on the path in use now. */
+size_t ur__bf16_packed_words(int n, int k);
+/* Packs op(B) into words (ur__bf16_packed_words of them) and describes it in *p. */
+void ur__bf16_pack(ur_bf16_packed *p, int trans_b, const float *B, int ldb, int n, int k,
+                   uint32_t *words);
+/* C = op(A) B + beta C, op(A) m x k, with B packed (alpha 1): ur_gemm_bf16 without
+ * the packing of B. UR_ERR_NOMEM when A's packing buffer cannot be allocated. */
+ur_status ur__gemm_bf16_packed(int trans_a, int m, const float *A, int lda, const ur_bf16_packed *pb,
+                               float beta, float *C, int ldc);
+
 /* The reference (tests): round both operands to bf16, multiply in float (exact:
  * two 8-bit significands), add the products in float for p = 0..k-1 in order,
  * then C = alpha * sum + beta * C (beta == 0 ignores C). Same contract as

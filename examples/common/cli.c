@@ -11,9 +11,12 @@
 
 #include "unroll.h"
 
+const char *const cli_precisions[] = {"f32", "bf16", NULL};
+
 void cli_common_defaults(cli_common *c) {
     memset(c, 0, sizeof *c);
     c->seed = 1;
+    c->precision = "f32";
 }
 
 long cli_smoke_steps(void) {
@@ -33,6 +36,16 @@ void cli_apply_common(cli_common *c) {
     /* only a positive --steps: for some programs 0 means "no training" */
     long smoke = cli_smoke_steps();
     if (smoke && c->steps > smoke) c->steps = smoke;
+}
+
+ur_tape *cli_tape_new(const cli_common *c) {
+    ur_tape *t = ur_tape_new();
+    int p = cli_choice_index(cli_precisions, c->precision);
+    if (t && ur_tape_set_precision(t, p == 1 ? UR_PRECISION_BF16 : UR_PRECISION_F32) != UR_OK) {
+        ur_tape_free(t);
+        return NULL;
+    }
+    return t;
 }
 
 double cli_now(void) {

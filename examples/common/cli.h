@@ -23,7 +23,11 @@ typedef struct cli_common {
     const char *save; /* checkpoint to write */
     const char *load; /* checkpoint to read */
     const char *dot;  /* write the tape of one training step as Graphviz DOT */
+    const char *precision; /* "f32" or "bf16": the tape's matrix products (cli_tape_new) */
 } cli_common;
+
+/* The choices of --precision, in the order of ur_precision. */
+extern const char *const cli_precisions[];
 
 #define CLI_COMMON_OPTS(c)                                                                   \
     CLI_ANY_LONG("--seed", &(c).seed, "random seed (default 1)"),                          \
@@ -34,7 +38,10 @@ typedef struct cli_common {
     CLI_BOOL("--grad-report", &(c).grad_report, "print gradient norms after one step"),     \
     CLI_TEXT("--dot", &(c).dot, "write the tape of one training step as Graphviz DOT"),     \
     CLI_TEXT("--save", &(c).save, "write a checkpoint (safetensors) at the end"),           \
-    CLI_TEXT("--load", &(c).load, "start from a checkpoint")
+    CLI_TEXT("--load", &(c).load, "start from a checkpoint"),                               \
+    CLI_CHOICE("--precision", &(c).precision, cli_precisions,                               \
+               "matrix products in f32 or bf16 (bf16 operands, f32 sums; AVX512-BF16 if the CPU " \
+               "has it, else a slow portable path; default f32)")
 
 void cli_common_defaults(cli_common *c);
 /* Applies --threads, and the smoke cap: with UR_SMOKE_STEPS=N in the environment
@@ -46,6 +53,10 @@ long cli_smoke_steps(void);
 /* n, or at most `per_step` * N items of it in a smoke run: what an evaluation over
  * n items (batches, sentences, characters) may cover then. */
 long cli_smoke_limit(long n, long per_step);
+
+/* A new tape computing its matrix products in the precision --precision names; NULL
+ * when out of memory or refused (ur_last_error says why). */
+ur_tape *cli_tape_new(const cli_common *c);
 
 double cli_now(void); /* monotonic seconds */
 
