@@ -19,7 +19,7 @@
 # instead runs unroll-onednn (built where libdnnl-dev is installed; environment
 # UR_ONEDNN, default build/bin/unroll-onednn): an LSTM and a GRU layer, forward +
 # backward, on the shapes (T,B,I,H) 64,32,64,128 / 64,1,64,128 / 64,32,128,256 /
-# 64,64,512,512 with 1 and 2 threads, in f32 and in bf16 (or only the precision
+# 64,64,512,512 with 1 and 2 threads, in f32 and then in bf16 (or only the precision
 # given), each run alternating the two libraries; one row per run: gradient
 # agreement (bf16: the larger of the two libraries' distances from unroll's f32
 # gradients), tokens/s of each, unroll / oneDNN.
@@ -39,11 +39,11 @@ if [ "${1:-}" = "--onednn" ]; then
     shift 2
   fi
   printf '%-5s %-4s %-16s %7s %9s %13s %13s %8s\n' cell prec "T,B,I,H" threads grad_err "oneDNN tok/s" "unroll tok/s" ratio
-  for prec in $precisions; do
-    for cell in lstm gru; do
-      for shape in "64 32 64 128" "64 1 64 128" "64 32 128 256" "64 64 512 512"; do
-        set -- $shape "$@"
-        for t in 1 2; do
+  for cell in lstm gru; do
+    for shape in "64 32 64 128" "64 1 64 128" "64 32 128 256" "64 64 512 512"; do
+      set -- $shape "$@"
+      for t in 1 2; do
+        for prec in $precisions; do # f32 and bf16 of one setting back to back
           # a row is printed even when the program reports disagreeing gradients (exit 1)
           { "$onednn" --cell "$cell" --precision "$prec" --T "$1" --B "$2" --I "$3" --H "$4" --threads "$t" "${@:5}" ||
             true; } | tail -n 1 |
@@ -52,8 +52,8 @@ print("%-5s %-4s %-16s %7d %9.1e %13.1f %13.1f %8.2f" % (r["cell"], r["precision
       "%d,%d,%d,%d" % (r["T"], r["B"], r["I"], r["H"]),
       r["threads"], r["max_grad_err"], r["onednn_tokens_per_s"], r["unroll_tokens_per_s"], r["ratio"]))'
         done
-        shift 4
       done
+      shift 4
     done
   done
   exit 0
