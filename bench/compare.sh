@@ -15,40 +15,52 @@
 # TORCH_REF (../shared/bench/torch_ref.py beside the source tree).
 # With --only matmul-rnn, numpy is also timed on each RNN GEMM shape.
 #
-#   bench/compare.sh --onednn [--windows N] [--seconds S]
+#   bench/compare.sh --onednn [--precision f32|bf16] [--windows N] [--seconds S]
 # instead runs unroll-onednn (built where libdnnl-dev is installed; environment
 # UR_ONEDNN, default build/bin/unroll-onednn): an LSTM and a GRU layer, forward +
 # backward, on the shapes (T,B,I,H) 64,32,64,128 / 64,1,64,128 / 64,32,128,256 /
-# 64,64,512,512 with 1 and 2 threads, each run alternating the two libraries; one
-# row per run: gradient agreement, tokens/s of each, unroll / oneDNN.
+# 64,64,512,512 with 1 and 2 threads, in f32 and then in bf16 (or only the precision
+# given), each run alternating the two libraries; one row per run: gradient
+# agreement (bf16: the larger of the two libraries' distances from unroll's f32
+# gradients), tokens/s of each, unroll / oneDNN.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bench="${UR_BENCH:-$root/build/bin/unroll-bench}"
 python="${PYTHON:-/usr/bin/python3}"
 torch_ref="${TORCH_REF:-$root/../shared/bench/torch_ref.py}"
-[ -x "$bench" ] || { echo "compare.sh: $bench not found (build first, or set UR_BENCH)" >&2; exit 1; }
-[ -f "$torch_ref" ] || { echo "compare.sh: $torch_ref not found (set TORCH_REF)" >&2; exit 1; }
 
 if [ "${1:-}" = "--onednn" ]; then
   shift
   onednn="${UR_ONEDNN:-$root/build/bin/unroll-onednn}"
   [ -x "$onednn" ] || { echo "compare.sh: $onednn not found (apt-get install libdnnl-dev, rebuild)" >&2; exit 1; }
-  printf '%-5s %-16s %7s %9s %13s %13s %8s\n' cell "T,B,I,H" threads grad_err "oneDNN tok/s" "unroll tok/s" ratio
+  precisions="f32 bf16"
+  if [ "${1:-}" = "--precision" ]; then
+    precisions="${2:?--precision needs f32 or bf16}"
+    shift 2
+  fi
+  printf '%-5s %-4s %-16s %7s %9s %13s %13s %8s\n' cell prec "T,B,I,H" threads grad_err "oneDNN tok/s" "unroll tok/s" ratio
   for cell in lstm gru; do
     for shape in "64 32 64 128" "64 1 64 128" "64 32 128 256" "64 64 512 512"; do
       set -- $shape "$@"
       for t in 1 2; do
-        # a row is printed even when the program reports disagreeing gradients (exit 1)
-        { "$onednn" --cell "$cell" --T "$1" --B "$2" --I "$3" --H "$4" --threads "$t" "${@:5}" || true; } | tail -n 1 |
-          "${PYTHON:-/usr/bin/python3}" -c 'import json,sys; r=json.load(sys.stdin)
-print("%-5s %-16s %7d %9.1e %13.1f %13.1f %8.2f" % (r["cell"], "%d,%d,%d,%d" % (r["T"], r["B"], r["I"], r["H"]),
+        for prec in $precisions; do # f32 and bf16 of one setting back to back
+          # a row is printed even when the program reports disagreeing gradients (exit 1)
+          { "$onednn" --cell "$cell" --precision "$prec" --T "$1" --B "$2" --I "$3" --H "$4" --threads "$t" "${@:5}" ||
+            true; } | tail -n 1 |
+            "${PYTHON:-/usr/bin/python3}" -c 'import json,sys; r=json.load(sys.stdin)
+print("%-5s %-4s %-16s %7d %9.1e %13.1f %13.1f %8.2f" % (r["cell"], r["precision"],
+      "%d,%d,%d,%d" % (r["T"], r["B"], r["I"], r["H"]),
       r["threads"], r["max_grad_err"], r["onednn_tokens_per_s"], r["unroll_tokens_per_s"], r["ratio"]))'
+        done
       done
       shift 4
     done
   done
   exit 0
 fi
+
+[ -x "$bench" ] || { echo "compare.sh: $bench not found (build first, or set UR_BENCH)" >&2; exit 1; }
+[ -f "$torch_ref" ] || { echo "compare.sh: $torch_ref not found (set TORCH_REF)" >&2; exit 1; }
 
 repeat=1
 if [ "${1:-}" = "--repeat" ]; then

@@ -2,8 +2,8 @@
  * primitive on the same numbers: their gradients are compared, then both are timed
  * in alternation.
  *
- *   unroll-onednn [--cell lstm|gru] [--T 64] [--B 32] [--I 64] [--H 128]
- *                 [--threads N] [--windows 5] [--seconds 1]
+ *   unroll-onednn [--cell lstm|gru] [--precision f32|bf16] [--T 64] [--B 32]
+ *                 [--I 64] [--H 128] [--threads N] [--windows 5] [--seconds 1]
  *
  * One step is forward + backward of a single-layer, one-direction LSTM (or GRU in
  * the linear-before-reset form, which is PyTorch's and unroll's) over x (T, B, I),
@@ -18,7 +18,14 @@
  * Gate orders: LSTM i, f, g, o in both. GRU: unroll r, z, n; oneDNN u (= z),
  * r, o (= n), with a fourth bias block b_u' for the recurrent part of o (= b_hn).
  *
- * Exit status 1 when a gradient differs by more than 1e-5 of its tensor's largest value.
+ * --precision bf16: unroll's tape computes in mixed precision (ur_tape_set_precision:
+ * every GEMM takes bf16 operands and sums in float) and oneDNN gets bf16 x, h, output
+ * and weights (its bf16 RNN: bias, cell state c and every diff_* stay f32). The x and
+ * the float master weights are converted to bf16 every step, as in a training loop.
+ *
+ * Exit status 1 when a gradient differs by more than 1e-5 of its tensor's largest
+ * value (f32), or (bf16) when either library's bf16 gradient differs from unroll's f32
+ * one by more than BF16_TOL of that tensor's largest value (see there).
  *
  * Timing: `windows` rounds, each running oneDNN then unroll for at least `seconds`;
  * each side's figure is its best window in tokens (T*B) per second.
@@ -37,7 +44,7 @@
 _Static_assert(sizeof(ur_real) == sizeof(float), "the comparison runs unroll's float build");
 
 typedef struct settings {
-    int gru, T, B, I, H, threads, windows;
+    int gru, bf16, T, B, I, H, threads, windows;
     double seconds;
 } settings;
 
@@ -151,18 +158,18 @@ static void unroll_free(unroll_side *u) {
 typedef struct onednn_side {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
-    dnnl_primitive_t fwd, bwd, to_fwd_l, to_fwd_i, to_bwd_l, to_bwd_i;
-    /* user memories (plain layouts) and the primitives' own */
-    dnnl_memory_t src, zero_iter, zero_iter_c, w_l, w_i, bias, dst, dst_iter, dst_iter_c;
+    dnnl_primitive_t fwd, bwd, to_fwd_l, to_fwd_i, to_bwd_l, to_bwd_i, to_src; /* to_src: bf16 only */
+    /* user memories (plain layouts, f32) and the primitives' own */
+    dnnl_memory_t x, src, zero_iter, zero_iter_c, w_l, w_i, bias, dst, dst_iter, dst_iter_c;
     dnnl_memory_t fw_l, fw_i, bw_l, bw_i, ws;
     dnnl_memory_t diff_src, diff_src_iter, diff_src_iter_c, diff_w_l, diff_w_i, diff_bias;
     dnnl_memory_t diff_dst, diff_dst_iter, diff_dst_iter_c;
     float *user_w_l, *user_w_i, *user_bias; /* oneDNN's gate order */
 } onednn_side;
 
-static dnnl_memory_desc_t md(int nd, const dnnl_dims_t dims, dnnl_format_tag_t tag) {
+static dnnl_memory_desc_t md(int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, dnnl_format_tag_t tag) {
     dnnl_memory_desc_t d;
-    CHECK(dnnl_memory_desc_init_by_tag(&d, nd, dims, dnnl_f32, tag));
+    CHECK(dnnl_memory_desc_init_by_tag(&d, nd, dims, dt, tag));
     return d;
 }
 
@@ -184,10 +191,12 @@ static void zero(dnnl_memory_t m) {
     memset(data_of(m), 0, dnnl_memory_desc_get_size(d));
 }
 
-/* a memory in the layout the primitive asks for, and the reorder into it */
+/* a memory in the layout (and data type) the primitive asks for, or in `want`, and
+ * the reorder into it */
 static dnnl_memory_t layout_for(onednn_side *o, dnnl_primitive_desc_t pd, dnnl_query_t q, int idx,
-                                dnnl_memory_t from, dnnl_primitive_t *reorder) {
-    const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, q, idx), *have;
+                                dnnl_memory_t from, dnnl_primitive_t *reorder, const dnnl_memory_desc_t *want) {
+    const dnnl_memory_desc_t *have;
+    if (!want) want = dnnl_primitive_desc_query_md(pd, q, idx);
     CHECK(dnnl_memory_get_memory_desc(from, &have));
     dnnl_memory_t m = mem(o, want, NULL);
     dnnl_primitive_desc_t rpd;
@@ -197,19 +206,37 @@ static dnnl_memory_t layout_for(onednn_side *o, dnnl_primitive_desc_t pd, dnnl_q
     return m;
 }
 
-static void onednn_make(onednn_side *o, const problem *p) {
+/* The primitive descriptor. oneDNN answers dnnl_unimplemented when no implementation
+ * of the cell exists for these data types on this CPU: say so and stop. */
+static dnnl_primitive_desc_t pd_create(const onednn_side *o, const void *desc, dnnl_primitive_desc_t hint,
+                                       dnnl_data_type_t dt, const char *what) {
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, desc, NULL, o->eng, hint);
+    if (st != dnnl_success) {
+        fprintf(stderr, "unroll-onednn: oneDNN has no %s %s RNN primitive here: dnnl_primitive_desc_create returned %d%s\n",
+                dt == dnnl_bf16 ? "bf16" : "f32", what, (int)st, st == dnnl_unimplemented ? " (dnnl_unimplemented)" : "");
+        exit(1);
+    }
+    return pd;
+}
+
+/* Data types: f32 throughout, or (bf16) x, h, the output and the weights in bf16 with
+ * the bias, the LSTM's cell state and every diff_* in f32, as oneDNN's bf16 RNN wants. */
+static void onednn_make(onednn_side *o, const problem *p, int bf16) {
     memset(o, 0, sizeof *o);
     CHECK(dnnl_engine_create(&o->eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&o->strm, o->eng, dnnl_stream_default_flags));
     int T = p->T, B = p->B, I = p->I, H = p->H, G = p->G, GB = 4; /* LSTM: 4 gates; GRU: 3 + b_u' */
+    dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32, f32 = dnnl_f32;
     dnnl_dims_t d_src = {T, B, I}, d_dst = {T, B, H}, d_iter = {1, 1, B, H};
     dnnl_dims_t d_wl = {1, 1, I, G, H}, d_wi = {1, 1, H, G, H}, d_b = {1, 1, GB, H};
-    dnnl_memory_desc_t m_src = md(3, d_src, dnnl_tnc), m_dst = md(3, d_dst, dnnl_tnc), m_iter = md(4, d_iter, dnnl_ldnc);
-    dnnl_memory_desc_t m_wl = md(5, d_wl, dnnl_ldigo), m_wi = md(5, d_wi, dnnl_ldigo), m_b = md(4, d_b, dnnl_ldgo);
-    dnnl_memory_desc_t a_wl, a_wi;
-    CHECK(dnnl_memory_desc_init_by_tag(&a_wl, 5, d_wl, dnnl_f32, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&a_wi, 5, d_wi, dnnl_f32, dnnl_format_tag_any));
-
+    /* t_*: in the primitive's data type; the rest f32 */
+    dnnl_memory_desc_t t_src = md(3, d_src, dt, dnnl_tnc), t_dst = md(3, d_dst, dt, dnnl_tnc);
+    dnnl_memory_desc_t t_iter = md(4, d_iter, dt, dnnl_ldnc), m_iter = md(4, d_iter, f32, dnnl_ldnc);
+    dnnl_memory_desc_t m_src = md(3, d_src, f32, dnnl_tnc), m_dst = md(3, d_dst, f32, dnnl_tnc);
+    dnnl_memory_desc_t m_wl = md(5, d_wl, f32, dnnl_ldigo), m_wi = md(5, d_wi, f32, dnnl_ldigo);
+    dnnl_memory_desc_t m_b = md(4, d_b, f32, dnnl_ldgo);
+    dnnl_memory_desc_t a_wl = md(5, d_wl, dt, dnnl_format_tag_any), a_wi = md(5, d_wi, dt, dnnl_format_tag_any);
     /* weights and biases in oneDNN's gate order */
     size_t GH = (size_t)G * H;
     o->user_w_l = malloc((size_t)I * GH * sizeof(float));
@@ -227,39 +254,39 @@ static void onednn_make(onednn_side *o, const problem *p) {
             else o->user_bias[(size_t)og * H + j] = bi, o->user_bias[(size_t)3 * H + j] = bh; /* b_in, b_hn */
         }
     }
-    o->src = mem(o, &m_src, p->x);
-    o->zero_iter = mem(o, &m_iter, NULL), o->zero_iter_c = mem(o, &m_iter, NULL);
+    o->x = mem(o, &m_src, p->x);
+    o->src = bf16 ? layout_for(o, NULL, dnnl_query_undef, 0, o->x, &o->to_src, &t_src) : o->x;
+    o->zero_iter = mem(o, &t_iter, NULL), o->zero_iter_c = mem(o, &m_iter, NULL);
     zero(o->zero_iter), zero(o->zero_iter_c);
     o->w_l = mem(o, &m_wl, o->user_w_l), o->w_i = mem(o, &m_wi, o->user_w_i), o->bias = mem(o, &m_b, o->user_bias);
-    o->dst = mem(o, &m_dst, NULL), o->dst_iter = mem(o, &m_iter, NULL), o->dst_iter_c = mem(o, &m_iter, NULL);
+    o->dst = mem(o, &t_dst, NULL), o->dst_iter = mem(o, &t_iter, NULL), o->dst_iter_c = mem(o, &m_iter, NULL);
 
     dnnl_rnn_desc_t fd, bd;
-    const dnnl_memory_desc_t *ic = G == 4 ? &m_iter : NULL;
+    const dnnl_memory_desc_t *ic = G == 4 ? &m_iter : NULL; /* c: f32 in both precisions */
     if (G == 4)
-        CHECK(dnnl_lstm_forward_desc_init(&fd, dnnl_forward_training, dnnl_unidirectional_left2right, &m_src, &m_iter,
-                                          ic, &a_wl, &a_wi, &m_b, &m_dst, &m_iter, ic, dnnl_rnn_flags_undef));
+        CHECK(dnnl_lstm_forward_desc_init(&fd, dnnl_forward_training, dnnl_unidirectional_left2right, &t_src, &t_iter,
+                                          ic, &a_wl, &a_wi, &m_b, &t_dst, &t_iter, ic, dnnl_rnn_flags_undef));
     else
-        CHECK(dnnl_lbr_gru_forward_desc_init(&fd, dnnl_forward_training, dnnl_unidirectional_left2right, &m_src, &m_iter,
-                                             &a_wl, &a_wi, &m_b, &m_dst, &m_iter, dnnl_rnn_flags_undef));
-    dnnl_primitive_desc_t fpd, bpd;
-    CHECK(dnnl_primitive_desc_create(&fpd, &fd, NULL, o->eng, NULL));
-    o->fw_l = layout_for(o, fpd, dnnl_query_weights_md, 0, o->w_l, &o->to_fwd_l);
-    o->fw_i = layout_for(o, fpd, dnnl_query_weights_md, 1, o->w_i, &o->to_fwd_i);
+        CHECK(dnnl_lbr_gru_forward_desc_init(&fd, dnnl_forward_training, dnnl_unidirectional_left2right, &t_src, &t_iter,
+                                             &a_wl, &a_wi, &m_b, &t_dst, &t_iter, dnnl_rnn_flags_undef));
+    dnnl_primitive_desc_t fpd = pd_create(o, &fd, NULL, dt, G == 4 ? "forward LSTM" : "forward GRU"), bpd;
+    o->fw_l = layout_for(o, fpd, dnnl_query_weights_md, 0, o->w_l, &o->to_fwd_l, NULL);
+    o->fw_i = layout_for(o, fpd, dnnl_query_weights_md, 1, o->w_i, &o->to_fwd_i, NULL);
     o->ws = mem(o, dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), NULL);
     CHECK(dnnl_primitive_create(&o->fwd, fpd));
 
-    /* backward: weights as it wants them, gradients in the plain layouts */
+    /* backward: weights as it wants them, gradients (f32) in the plain layouts */
     if (G == 4)
-        CHECK(dnnl_lstm_backward_desc_init(&bd, dnnl_backward, dnnl_unidirectional_left2right, &m_src, &m_iter, ic,
-                                           &a_wl, &a_wi, &m_b, &m_dst, &m_iter, ic, &m_src, &m_iter, ic, &m_wl, &m_wi,
+        CHECK(dnnl_lstm_backward_desc_init(&bd, dnnl_backward, dnnl_unidirectional_left2right, &t_src, &t_iter, ic,
+                                           &a_wl, &a_wi, &m_b, &t_dst, &t_iter, ic, &m_src, &m_iter, ic, &m_wl, &m_wi,
                                            &m_b, &m_dst, &m_iter, ic, dnnl_rnn_flags_undef));
     else
-        CHECK(dnnl_lbr_gru_backward_desc_init(&bd, dnnl_backward, dnnl_unidirectional_left2right, &m_src, &m_iter,
-                                              &a_wl, &a_wi, &m_b, &m_dst, &m_iter, &m_src, &m_iter, &m_wl, &m_wi, &m_b,
+        CHECK(dnnl_lbr_gru_backward_desc_init(&bd, dnnl_backward, dnnl_unidirectional_left2right, &t_src, &t_iter,
+                                              &a_wl, &a_wi, &m_b, &t_dst, &t_iter, &m_src, &m_iter, &m_wl, &m_wi, &m_b,
                                               &m_dst, &m_iter, dnnl_rnn_flags_undef));
-    CHECK(dnnl_primitive_desc_create(&bpd, &bd, NULL, o->eng, fpd));
-    o->bw_l = layout_for(o, bpd, dnnl_query_weights_md, 0, o->w_l, &o->to_bwd_l);
-    o->bw_i = layout_for(o, bpd, dnnl_query_weights_md, 1, o->w_i, &o->to_bwd_i);
+    bpd = pd_create(o, &bd, fpd, dt, G == 4 ? "backward LSTM" : "backward GRU");
+    o->bw_l = layout_for(o, bpd, dnnl_query_weights_md, 0, o->w_l, &o->to_bwd_l, NULL);
+    o->bw_i = layout_for(o, bpd, dnnl_query_weights_md, 1, o->w_i, &o->to_bwd_i, NULL);
     CHECK(dnnl_primitive_create(&o->bwd, bpd));
     o->diff_src = mem(o, &m_src, NULL), o->diff_src_iter = mem(o, &m_iter, NULL), o->diff_src_iter_c = mem(o, &m_iter, NULL);
     o->diff_w_l = mem(o, &m_wl, NULL), o->diff_w_i = mem(o, &m_wi, NULL), o->diff_bias = mem(o, &m_b, NULL);
@@ -280,6 +307,7 @@ static void reorder(onednn_side *o, dnnl_primitive_t r, dnnl_memory_t from, dnnl
 }
 
 static void onednn_step(onednn_side *o, int lstm) {
+    if (o->to_src) reorder(o, o->to_src, o->x, o->src); /* bf16: the batch's x */
     reorder(o, o->to_fwd_l, o->w_l, o->fw_l);
     reorder(o, o->to_fwd_i, o->w_i, o->fw_i);
     dnnl_exec_arg_t f[] = {{DNNL_ARG_SRC_LAYER, o->src},   {DNNL_ARG_SRC_ITER, o->zero_iter},
@@ -307,9 +335,11 @@ static void onednn_step(onednn_side *o, int lstm) {
 }
 
 static void onednn_free(onednn_side *o) {
-    dnnl_primitive_t prims[] = {o->fwd, o->bwd, o->to_fwd_l, o->to_fwd_i, o->to_bwd_l, o->to_bwd_i};
-    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++) dnnl_primitive_destroy(prims[i]);
-    dnnl_memory_t mems[] = {o->src, o->zero_iter, o->zero_iter_c, o->w_l, o->w_i, o->bias, o->dst, o->dst_iter,
+    dnnl_primitive_t prims[] = {o->fwd, o->bwd, o->to_fwd_l, o->to_fwd_i, o->to_bwd_l, o->to_bwd_i, o->to_src};
+    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    if (o->src != o->x) dnnl_memory_destroy(o->src);
+    dnnl_memory_t mems[] = {o->x, o->zero_iter, o->zero_iter_c, o->w_l, o->w_i, o->bias, o->dst, o->dst_iter,
                             o->dst_iter_c, o->fw_l, o->fw_i, o->bw_l, o->bw_i, o->ws, o->diff_src, o->diff_src_iter,
                             o->diff_src_iter_c, o->diff_w_l, o->diff_w_i, o->diff_bias, o->diff_dst,
                             o->diff_dst_iter, o->diff_dst_iter_c};
@@ -320,6 +350,31 @@ static void onednn_free(onednn_side *o) {
 }
 
 /* ---------------- the comparison ---------------- */
+
+/* Largest gradient difference allowed in bf16, as a fraction of the tensor's largest
+ * value. A bf16 operand is its float rounded to 8 significant bits (relative error up
+ * to 2^-9), so a product of two carries up to 2^-8. Every gradient goes through at
+ * least three products in a row (the forward gates x W_ih + h W_hh, the backward
+ * dh W_hh^T, then x^T dG or dG W_ih^T), each adding its 2^-8, and the errors of h and
+ * dh are carried along the T steps of the recurrence; oneDNN also stores h in bf16.
+ * 2^-5 (8 times the single-product bound) leaves room for that and still catches a
+ * wrong layout or gate order, which moves a gradient by about its whole size. */
+#define BF16_TOL 0.03125
+
+/* one library's gradients, all f32 and in oneDNN's gate order */
+typedef struct grads {
+    float *x, *w_l, *w_i, *b; /* (T, B, I), (I, G*H), (H, G*H), (4, H) */
+} grads;
+
+static void grads_alloc(grads *g, const problem *p) {
+    size_t GH = (size_t)p->G * p->H;
+    g->x = malloc((size_t)p->T * p->B * p->I * sizeof(float));
+    g->w_l = malloc((size_t)p->I * GH * sizeof(float));
+    g->w_i = malloc((size_t)p->H * GH * sizeof(float));
+    g->b = calloc(4 * (size_t)p->H, sizeof(float));
+}
+
+static void grads_free(grads *g) { free(g->x), free(g->w_l), free(g->w_i), free(g->b); }
 
 /* max |a - b| / max |b|: the largest difference against the tensor's scale */
 static double max_err(const float *a, const float *b, size_t n) {
@@ -340,22 +395,55 @@ static void to_onednn_order(const problem *p, const ur_real *src, int rows, floa
                    (size_t)p->H * sizeof(float));
 }
 
-static double compare(const problem *p, unroll_side *u, onednn_side *o) {
-    size_t GH = (size_t)p->G * p->H, H = (size_t)p->H;
-    float *w = malloc((size_t)(p->I > p->H ? p->I : p->H) * GH * sizeof *w), *b = calloc(4 * H, sizeof *b);
-    double e[4];
-    e[0] = max_err(data_of(o->diff_src), u->dx, (size_t)p->T * p->B * p->I);
-    to_onednn_order(p, u->W_ih->grad.data, p->I, w);
-    e[1] = max_err(data_of(o->diff_w_l), w, (size_t)p->I * GH);
-    to_onednn_order(p, u->W_hh->grad.data, p->H, w);
-    e[2] = max_err(data_of(o->diff_w_i), w, (size_t)p->H * GH);
-    to_onednn_order(p, u->b_ih->grad.data, 1, b); /* d b_ih; for the GRU also d b_hn */
-    if (p->G == 3) memcpy(b + 3 * H, u->b_hh->grad.data + 2 * H, H * sizeof *b);
-    e[3] = max_err(data_of(o->diff_bias), b, 4 * H);
-    printf("gradients, max |oneDNN - unroll| / max |unroll|: x %.2e  W_ih %.2e  W_hh %.2e  bias %.2e\n",
-           e[0], e[1], e[2], e[3]);
-    free(w), free(b);
+static void grads_of_unroll(grads *g, const problem *p, const unroll_side *u) {
+    size_t H = (size_t)p->H;
+    memcpy(g->x, u->dx, u->x->size * sizeof(float));
+    to_onednn_order(p, u->W_ih->grad.data, p->I, g->w_l);
+    to_onednn_order(p, u->W_hh->grad.data, p->H, g->w_i);
+    to_onednn_order(p, u->b_ih->grad.data, 1, g->b); /* d b_ih; for the GRU also d b_hn */
+    if (p->G == 3) memcpy(g->b + 3 * H, u->b_hh->grad.data + 2 * H, H * sizeof(float));
+}
+
+static void grads_of_onednn(grads *g, const problem *p, onednn_side *o) {
+    size_t GH = (size_t)p->G * p->H;
+    memcpy(g->x, data_of(o->diff_src), (size_t)p->T * p->B * p->I * sizeof(float));
+    memcpy(g->w_l, data_of(o->diff_w_l), (size_t)p->I * GH * sizeof(float));
+    memcpy(g->w_i, data_of(o->diff_w_i), (size_t)p->H * GH * sizeof(float));
+    memcpy(g->b, data_of(o->diff_bias), 4 * (size_t)p->H * sizeof(float));
+}
+
+/* prints the four differences of `a` against `ref`; returns the largest */
+static double compare(const char *what, const problem *p, const grads *a, const grads *ref) {
+    size_t GH = (size_t)p->G * p->H;
+    double e[4] = {max_err(a->x, ref->x, (size_t)p->T * p->B * p->I), max_err(a->w_l, ref->w_l, (size_t)p->I * GH),
+                   max_err(a->w_i, ref->w_i, (size_t)p->H * GH), max_err(a->b, ref->b, 4 * (size_t)p->H)};
+    printf("gradients, max |%s| / max |reference|: x %.2e  W_ih %.2e  W_hh %.2e  bias %.2e\n", what, e[0], e[1],
+           e[2], e[3]);
     return fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
+}
+
+/* f32: oneDNN against unroll. bf16: both libraries' bf16 gradients against unroll's
+ * f32 ones (computed here first), and against each other (printed, not bounded). */
+static double check(const problem *p, unroll_side *u, onednn_side *o, int bf16) {
+    grads ref, gu, go;
+    grads_alloc(&ref, p), grads_alloc(&gu, p), grads_alloc(&go, p);
+    unroll_step(u, p);
+    grads_of_unroll(&ref, p, u);
+    onednn_step(o, p->G == 4);
+    grads_of_onednn(&go, p, o);
+    double err;
+    if (!bf16) {
+        err = compare("oneDNN - unroll", p, &go, &ref);
+    } else {
+        ur_tape_set_precision(u->tape, UR_PRECISION_BF16);
+        unroll_step(u, p);
+        grads_of_unroll(&gu, p, u);
+        err = compare("oneDNN bf16 - unroll f32", p, &go, &ref);
+        err = fmax(err, compare("unroll bf16 - unroll f32", p, &gu, &ref));
+        compare("oneDNN bf16 - unroll bf16", p, &go, &gu);
+    }
+    grads_free(&ref), grads_free(&gu), grads_free(&go);
+    return err;
 }
 
 static double window(void (*step)(void *), void *ctx, double seconds, long *n_out) {
@@ -379,7 +467,7 @@ static void step_unroll(void *c) { unroll_step(((both *)c)->u, ((both *)c)->p); 
 static void step_onednn(void *c) { onednn_step(((both *)c)->o, ((both *)c)->p->G == 4); }
 
 int main(int argc, char **argv) {
-    settings s = {0, 64, 32, 64, 128, 1, 5, 1.0};
+    settings s = {0, 0, 64, 32, 64, 128, 1, 5, 1.0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int *iv = !strcmp(a, "--T") ? &s.T : !strcmp(a, "--B") ? &s.B : !strcmp(a, "--I") ? &s.I
@@ -387,9 +475,10 @@ int main(int argc, char **argv) {
         if (iv && v && atoi(v) > 0) *iv = atoi(v), i++;
         else if (!strcmp(a, "--seconds") && v && atof(v) > 0) s.seconds = atof(v), i++;
         else if (!strcmp(a, "--cell") && v && (!strcmp(v, "lstm") || !strcmp(v, "gru"))) s.gru = !strcmp(v, "gru"), i++;
+        else if (!strcmp(a, "--precision") && v && (!strcmp(v, "f32") || !strcmp(v, "bf16"))) s.bf16 = !strcmp(v, "bf16"), i++;
         else {
-            fprintf(stderr, "usage: unroll-onednn [--cell lstm|gru] [--T N] [--B N] [--I N] [--H N] [--threads N] "
-                            "[--windows N] [--seconds S]\n(bad or incomplete argument: %s)\n", a);
+            fprintf(stderr, "usage: unroll-onednn [--cell lstm|gru] [--precision f32|bf16] [--T N] [--B N] [--I N] [--H N] "
+                            "[--threads N] [--windows N] [--seconds S]\n(bad or incomplete argument: %s)\n", a);
             return !strcmp(a, "--help") ? 0 : 2;
         }
     }
@@ -400,13 +489,13 @@ int main(int argc, char **argv) {
     unroll_side u;
     onednn_side o;
     unroll_make(&u, &p);
-    onednn_make(&o, &p);
-    printf("%s T=%d B=%d I=%d H=%d, %d thread%s, oneDNN %d.%d.%d\n", s.gru ? "GRU (linear before reset)" : "LSTM", s.T,
-           s.B, s.I, s.H, s.threads, s.threads > 1 ? "s" : "", dnnl_version()->major, dnnl_version()->minor,
+    const char *prec = s.bf16 ? "bf16" : "f32";
+    printf("%s T=%d B=%d I=%d H=%d, %d thread%s, %s, oneDNN %d.%d.%d\n", s.gru ? "GRU (linear before reset)" : "LSTM",
+           s.T, s.B, s.I, s.H, s.threads, s.threads > 1 ? "s" : "", prec, dnnl_version()->major, dnnl_version()->minor,
            dnnl_version()->patch);
-    unroll_step(&u, &p);
-    onednn_step(&o, !s.gru);
-    double err = compare(&p, &u, &o);
+    fflush(stdout);
+    onednn_make(&o, &p, s.bf16);
+    double err = check(&p, &u, &o, s.bf16), tol = s.bf16 ? BF16_TOL : 1e-5;
     both c = {&p, &u, &o};
     double best_o = 0, best_u = 0, tokens = (double)s.T * s.B;
     for (int w = 0; w < s.windows; w++) {
@@ -418,11 +507,13 @@ int main(int argc, char **argv) {
     }
     printf("tokens/s (best of %d alternating windows of %.1f s): oneDNN %.1fk  unroll %.1fk  unroll/oneDNN %.2f\n",
            s.windows, s.seconds, best_o / 1e3, best_u / 1e3, best_u / best_o);
-    printf("{\"cell\": \"%s\", \"T\": %d, \"B\": %d, \"I\": %d, \"H\": %d, \"threads\": %d, \"max_grad_err\": %.3e, "
+    printf("{\"cell\": \"%s\", \"precision\": \"%s\", \"T\": %d, \"B\": %d, \"I\": %d, \"H\": %d, \"threads\": %d, \"max_grad_err\": %.3e, "
            "\"onednn_tokens_per_s\": %.1f, \"unroll_tokens_per_s\": %.1f, \"ratio\": %.4f}\n",
-           s.gru ? "gru" : "lstm", s.T, s.B, s.I, s.H, s.threads, err, best_o, best_u, best_u / best_o);
+           s.gru ? "gru" : "lstm", prec, s.T, s.B, s.I, s.H, s.threads, err, best_o, best_u, best_u / best_o);
     unroll_free(&u);
     onednn_free(&o);
     free(p.x), free(p.R), free(p.W_ih), free(p.W_hh), free(p.b_ih), free(p.b_hh);
-    return err < 1e-5 ? 0 : 1; /* float rounding of sums over T*B terms stays far below; a wrong layout gives ~1 */
+    /* f32: float rounding of sums over T*B terms stays far below 1e-5; a wrong layout gives ~1 */
+    if (err > tol) fprintf(stderr, "unroll-onednn: gradients differ by %.2e, more than %.2e\n", err, tol);
+    return err <= tol ? 0 : 1;
 }
