@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../tensor/kernels_internal.h"
+
 /* One state tensor: a buffer of the same shape as its parameter. */
 typedef struct state_buf {
     char name[128];
@@ -209,7 +211,10 @@ static ur_status check_before_step(const ur_optim *o) {
 
 /* Below this many elements one thread updates a parameter: the update is a few
  * nanoseconds per element, and on a busy machine a parallel region can wait
- * milliseconds for its second thread. Does not change any result. */
+ * milliseconds for its second thread. Below it the loop is not inside a parallel
+ * region at all: even one with a false if clause costs a call into the OpenMP
+ * runtime (a team set up, an allocation, futex calls), and a row-sparse embedding
+ * update makes one call per row. Does not change any result. */
 enum { UPDATE_PAR_MIN = 1 << 18 };
 
 /* The update of one parameter of n elements. s0, s1: its state buffers (or NULL).
@@ -218,13 +223,19 @@ enum { UPDATE_PAR_MIN = 1 << 18 };
  * reads through c kept the compiler from vectorizing, and the update of a large
  * embedding table dominated small training steps. Every element goes through
  * the same double-precision expressions as before, so the results are unchanged. */
-#define UPDATE_LOOP(BODY)                                                                          \
-    _Pragma("omp parallel for if (n >= UPDATE_PAR_MIN) schedule(static)")                          \
-    for (size_t k = 0; k < n; k++) {                                                               \
+#define UPDATE_ELEMENT(BODY)                                                                       \
+    {                                                                                              \
         double x = (double)w[k] * shrink;                                                          \
         double g = (double)grad[k] + l2 * (double)w[k];                                            \
         BODY;                                                                                      \
         w[k] = (ur_real)x;                                                                         \
+    }
+#define UPDATE_LOOP(BODY)                                                                          \
+    if (n >= UPDATE_PAR_MIN) {                                                                     \
+        _Pragma("omp parallel for schedule(static)")                                               \
+        for (size_t k = 0; k < n; k++) UPDATE_ELEMENT(BODY)                                        \
+    } else {                                                                                       \
+        for (size_t k = 0; k < n; k++) UPDATE_ELEMENT(BODY)                                        \
     }
 
 static void update_param(const ur_optim_config *c, size_t n, ur_real *restrict w, const ur_real *restrict grad,
@@ -235,9 +246,9 @@ static void update_param(const ur_optim_config *c, size_t n, ur_real *restrict w
     const double mom = c->momentum, alpha = c->alpha, beta1 = c->beta1, beta2 = c->beta2;
     switch (c->kind) {
     case UR_OPTIM_SGD:
-        if (!s0) {
-            UPDATE_LOOP(x -= lr * g)
-        } else if (c->nesterov) {
+        if (!s0) /* the same expressions in the vectorized kernel of this CPU */
+            ur__vec_sgd(n, lr, l2, shrink, grad, w);
+        else if (c->nesterov) {
             UPDATE_LOOP(double b = mom * (double)s0[k] + g; s0[k] = (ur_real)b; x -= lr * (g + mom * b))
         } else {
             UPDATE_LOOP(double b = mom * (double)s0[k] + g; s0[k] = (ur_real)b; x -= lr * b)
@@ -258,6 +269,7 @@ static void update_param(const ur_optim_config *c, size_t n, ur_real *restrict w
     }
 }
 #undef UPDATE_LOOP
+#undef UPDATE_ELEMENT
 
 ur_status ur_optim_step(ur_optim *o) {
     if (!o) return ur_set_error(UR_ERR_ARG, "ur_optim_step: optimizer is NULL");

@@ -38,6 +38,7 @@
 #define ur_kvec_tanh UR_ISA_NAMED(ur_kvec_tanh)
 #define ur_kvec_sigmoid UR_ISA_NAMED(ur_kvec_sigmoid)
 #define ur_kvec_axpy UR_ISA_NAMED(ur_kvec_axpy)
+#define ur_kvec_sgd UR_ISA_NAMED(ur_kvec_sgd)
 #define ur_kvec_dot UR_ISA_NAMED(ur_kvec_dot)
 #define ur_ksoftmax_rows UR_ISA_NAMED(ur_ksoftmax_rows)
 #define ur_klog_softmax_rows UR_ISA_NAMED(ur_klog_softmax_rows)
@@ -131,6 +132,7 @@ typedef struct ur_kernel_table {
     ur_vec_fn exp, tanh, sigmoid; /* one thread; ur_vec_* split large n over threads */
     void (*axpy)(size_t n, ur_real a, const ur_real *x, ur_real *y);
     ur_real (*dot)(size_t n, const ur_real *x, const ur_real *y);
+    void (*sgd)(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w);
     ur_rows_fn softmax_rows, log_softmax_rows;
 } ur_kernel_table;
 
@@ -146,6 +148,8 @@ void ur_kvec_tanh(size_t n, const ur_real *x, ur_real *y);
 void ur_kvec_sigmoid(size_t n, const ur_real *x, ur_real *y);
 void ur_kvec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y);
 ur_real ur_kvec_dot(size_t n, const ur_real *x, const ur_real *y);
+void ur_kvec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *restrict g,
+                 ur_real *restrict w);
 void ur_ksoftmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
 void ur_klog_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
 

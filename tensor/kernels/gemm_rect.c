@@ -41,9 +41,12 @@ static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_re
     a += (size_t)m_tiles * kc;
     c += (size_t)m_tiles * ldc;
     int step = ur_gemm_wide_panels(tail) * NR, jr = 0;
-    if (direct && rsb % UR_VL == 0) {
+    if (direct && rsb % UR_VL == 0 && nc > step) {
         /* The wide tiles load more B per flop: start them where B's rows are
-         * vector-aligned (a split load costs twice), after one narrow tile. */
+         * vector-aligned (a split load costs twice), after one narrow tile. Not
+         * when one wide tile covers all columns: the narrow tile would be a second
+         * full-depth chain of FMAs, which costs more than the split loads (a tree
+         * node's 1 x 128 by 128 x 64 product). */
         int head = (int)((uintptr_t)b / sizeof(ur_real) % UR_VL);
         if (head) {
             jr = imin(nc, UR_VL - head);

@@ -105,6 +105,20 @@ void ur_kvec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y) {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+/* The plain SGD step of nn/optim.c, w = w * shrink - lr * (g + l2 * w), each element
+ * in double in that order. A plain loop that the compiler vectorizes for this set;
+ * ISO C mode does not contract it into FMAs, so every set gives the same bits as
+ * ur__vec_sgd_ref. */
+void ur_kvec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *restrict g,
+                 ur_real *restrict w) {
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)w[i] * shrink;
+        double gi = (double)g[i] + l2 * (double)w[i];
+        x -= lr * gi;
+        w[i] = (ur_real)x;
+    }
+}
+
 /* 16 running sums (element i goes to sum i % 16), then added pairwise: the same
  * order on every machine and every call, and the compiler can keep the sums in
  * vector registers. */
