@@ -69,9 +69,10 @@ void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, p
 
 /* Row panels shorter than UR_WIDE_ROWS (gemm_simd.h) use the wide tile: mr rows x
  * nr columns, nr <= ur_gemm_wide_panels(mr) * NR, spanning NR-panels of B (panel q
- * at b + q * psb). */
+ * at b + q * psb). a: the packed panel (rsa == UR_GEMM_MR), or for one row (mr == 1)
+ * also that row of A in place (rsa == 1). */
 int ur_gemm_wide_panels(int mr);
-void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b,
+void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, ptrdiff_t rsa, const ur_real *b,
                         ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
                         ptrdiff_t ldc);
 
