@@ -1,7 +1,6 @@
 /* optim.c - SGD, Adagrad, RMSprop, Adam; clipping; learning-rate schedules. */
 #include "ur_optim.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,20 +159,6 @@ ur_tensor *ur_optim_state_at(const ur_optim *o, int i, const char **name) {
     return o->state[i].t;
 }
 
-/* 1 when no element is NaN or Inf: a scan without early exit, which vectorizes
- * (|x| <= max is false for NaN and Inf). */
-static int all_finite(const ur_real *restrict g, size_t n) {
-#ifdef UR_DOUBLE
-#define UR_ABS_LE_MAX(x) (fabs(x) <= DBL_MAX)
-#else
-#define UR_ABS_LE_MAX(x) (fabsf(x) <= FLT_MAX)
-#endif
-    int ok = 1;
-    for (size_t k = 0; k < n; k++) ok &= UR_ABS_LE_MAX(g[k]);
-    return ok;
-#undef UR_ABS_LE_MAX
-}
-
 /* 1 when a row-sparse parameter may be updated row by row under c: exactly the
  * dense update (a zero gradient leaves the row as it is), or lazy Adam. */
 static int row_wise(const ur_optim_config *c) {
@@ -199,7 +184,7 @@ static ur_status check_before_step(const ur_optim *o) {
         size_t D = n_rows >= 0 ? (size_t)p->value.shape.dims[1] : 0;
         for (int r = 0; r < (n_rows < 0 ? 1 : n_rows); r++) { /* the whole tensor, or each listed row */
             size_t at = n_rows < 0 ? 0 : (size_t)rows[r] * D, n = n_rows < 0 ? p->grad.size : D;
-            if (all_finite(g + at, n)) continue;
+            if (ur__vec_all_finite(n, g + at)) continue; /* the common case, vectorized */
             for (size_t k = at; k < at + n; k++)
                 if (!isfinite(g[k]))
                     return ur_set_error(UR_ERR_NUMERIC, "ur_optim_step: gradient of '%s' is %s at element %zu",

@@ -39,6 +39,7 @@
 #define ur_kvec_sigmoid UR_ISA_NAMED(ur_kvec_sigmoid)
 #define ur_kvec_axpy UR_ISA_NAMED(ur_kvec_axpy)
 #define ur_kvec_sgd UR_ISA_NAMED(ur_kvec_sgd)
+#define ur_kvec_all_finite UR_ISA_NAMED(ur_kvec_all_finite)
 #define ur_kvec_dot UR_ISA_NAMED(ur_kvec_dot)
 #define ur_ksoftmax_rows UR_ISA_NAMED(ur_ksoftmax_rows)
 #define ur_klog_softmax_rows UR_ISA_NAMED(ur_klog_softmax_rows)
@@ -134,6 +135,7 @@ typedef struct ur_kernel_table {
     void (*axpy)(size_t n, ur_real a, const ur_real *x, ur_real *y);
     ur_real (*dot)(size_t n, const ur_real *x, const ur_real *y);
     void (*sgd)(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w);
+    int (*all_finite)(size_t n, const ur_real *x);
     ur_rows_fn softmax_rows, log_softmax_rows;
 } ur_kernel_table;
 
@@ -151,6 +153,7 @@ void ur_kvec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y);
 ur_real ur_kvec_dot(size_t n, const ur_real *x, const ur_real *y);
 void ur_kvec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *restrict g,
                  ur_real *restrict w);
+int ur_kvec_all_finite(size_t n, const ur_real *x);
 void ur_ksoftmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
 void ur_klog_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
 

@@ -70,7 +70,15 @@ ur_real ur_vec_dot(size_t n, const ur_real *x, const ur_real *y) {
     return ur__kernels()->dot(n, x, y);
 }
 
-/* ---- the plain SGD step (nn/optim.c) ---- */
+/* ---- the optimizer's checks and plain SGD step (nn/optim.c) ---- */
+
+int ur__vec_all_finite_ref(size_t n, const ur_real *x) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+int ur__vec_all_finite(size_t n, const ur_real *x) { return ur__kernels()->all_finite(n, x); }
 
 void ur__vec_sgd_ref(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w) {
     for (size_t i = 0; i < n; i++) {

@@ -29,9 +29,11 @@
 #ifdef UR_DOUBLE
 #define EPS DBL_EPSILON
 #define TINY DBL_MIN
+#define UR_REAL_BIG DBL_MAX
 #else
 #define EPS FLT_EPSILON
 #define TINY FLT_MIN
+#define UR_REAL_BIG FLT_MAX
 #endif
 
 static const char *const PATHS[] = {"avx512", "avx2", "portable"};
@@ -225,6 +227,28 @@ static void check_sgd(void) {
         }
 }
 
+/* The finiteness scan agrees with its reference: clean arrays, and one NaN, Inf,
+ * -Inf or largest finite value at each position of several lengths. */
+static void check_all_finite(void) {
+    enum { N = 41 };
+    ur_real x[N];
+    const ur_real odd[4] = {(ur_real)NAN, (ur_real)INFINITY, -(ur_real)INFINITY, UR_REAL_BIG};
+    for (int n = 0; n <= N; n += 8) {
+        for (int i = 0; i < n; i++) x[i] = (ur_real)(i - 20) / 3;
+        cr_expect(ur__vec_all_finite((size_t)n, x) == 1 && ur__vec_all_finite_ref((size_t)n, x) == 1,
+                  "%s all_finite n=%d clean", ur_kernel_isa(), n);
+        for (int at = 0; at < n; at++)
+            for (int k = 0; k < 4; k++) {
+                ur_real keep = x[at];
+                x[at] = odd[k];
+                int want = k == 3;
+                cr_expect(ur__vec_all_finite((size_t)n, x) == want && ur__vec_all_finite_ref((size_t)n, x) == want,
+                          "%s all_finite n=%d: value %g at %d", ur_kernel_isa(), n, (double)odd[k], at);
+                x[at] = keep;
+            }
+    }
+}
+
 static void check_vec_all(void) {
     check_vec("exp", ur_vec_exp, ur_vec_exp_ref, -100, 80);
     check_vec("tanh", ur_vec_tanh, ur_vec_tanh_ref, -12, 12);
@@ -245,6 +269,7 @@ static void check_vec_all(void) {
     free(x);
     free(y);
     check_sgd();
+    check_all_finite();
 }
 
 static void check_softmax_all(void) {

@@ -16,6 +16,7 @@
  * sigmoid(x) = 1 / (1 + exp(-x)): 0 for x <= -104, 1 for large x, never NaN.
  * NaN inputs give NaN outputs.
  */
+#include <float.h>
 #include <math.h>
 
 #include "gemm_internal.h"
@@ -117,6 +118,18 @@ void ur_kvec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *r
         x -= lr * gi;
         w[i] = (ur_real)x;
     }
+}
+
+/* 1 when no element is NaN or Inf: a scan without early exit that the compiler
+ * vectorizes (|x| <= max is false for NaN and Inf). */
+int ur_kvec_all_finite(size_t n, const ur_real *x) {
+    int ok = 1;
+#ifdef UR_DOUBLE
+    for (size_t i = 0; i < n; i++) ok &= fabs(x[i]) <= DBL_MAX;
+#else
+    for (size_t i = 0; i < n; i++) ok &= fabsf(x[i]) <= FLT_MAX;
+#endif
+    return ok;
 }
 
 /* 16 running sums (element i goes to sum i % 16), then added pairwise: the same
