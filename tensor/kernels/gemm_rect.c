@@ -48,7 +48,8 @@ static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_re
          * vector-aligned (a split load costs twice), after one narrow tile. Not
          * when one wide tile covers all columns: the narrow tile would be a second
          * full-depth chain of FMAs, which costs more than the split loads (a tree
-         * node's 1 x 128 by 128 x 64 product). */
+         * node's 1 x 128 by 128 x 64 product). Not for a row of A read in place
+         * either: the narrow kernel reads only packed panels. */
         int head = (int)((uintptr_t)b / sizeof(ur_real) % UR_VL);
         if (head) {
             jr = imin(nc, UR_VL - head);
