@@ -1,10 +1,11 @@
 /* optim.c - SGD, Adagrad, RMSprop, Adam; clipping; learning-rate schedules. */
 #include "ur_optim.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "../tensor/kernels_internal.h"
 
 /* One state tensor: a buffer of the same shape as its parameter. */
 typedef struct state_buf {
@@ -158,20 +159,6 @@ ur_tensor *ur_optim_state_at(const ur_optim *o, int i, const char **name) {
     return o->state[i].t;
 }
 
-/* 1 when no element is NaN or Inf: a scan without early exit, which vectorizes
- * (|x| <= max is false for NaN and Inf). */
-static int all_finite(const ur_real *restrict g, size_t n) {
-#ifdef UR_DOUBLE
-#define UR_ABS_LE_MAX(x) (fabs(x) <= DBL_MAX)
-#else
-#define UR_ABS_LE_MAX(x) (fabsf(x) <= FLT_MAX)
-#endif
-    int ok = 1;
-    for (size_t k = 0; k < n; k++) ok &= UR_ABS_LE_MAX(g[k]);
-    return ok;
-#undef UR_ABS_LE_MAX
-}
-
 /* 1 when a row-sparse parameter may be updated row by row under c: exactly the
  * dense update (a zero gradient leaves the row as it is), or lazy Adam. */
 static int row_wise(const ur_optim_config *c) {
@@ -197,7 +184,7 @@ static ur_status check_before_step(const ur_optim *o) {
         size_t D = n_rows >= 0 ? (size_t)p->value.shape.dims[1] : 0;
         for (int r = 0; r < (n_rows < 0 ? 1 : n_rows); r++) { /* the whole tensor, or each listed row */
             size_t at = n_rows < 0 ? 0 : (size_t)rows[r] * D, n = n_rows < 0 ? p->grad.size : D;
-            if (all_finite(g + at, n)) continue;
+            if (ur__vec_all_finite(n, g + at)) continue; /* the common case, vectorized */
             for (size_t k = at; k < at + n; k++)
                 if (!isfinite(g[k]))
                     return ur_set_error(UR_ERR_NUMERIC, "ur_optim_step: gradient of '%s' is %s at element %zu",
@@ -209,7 +196,10 @@ static ur_status check_before_step(const ur_optim *o) {
 
 /* Below this many elements one thread updates a parameter: the update is a few
  * nanoseconds per element, and on a busy machine a parallel region can wait
- * milliseconds for its second thread. Does not change any result. */
+ * milliseconds for its second thread. Below it the loop is not inside a parallel
+ * region at all: even one with a false if clause costs a call into the OpenMP
+ * runtime (a team set up, an allocation, futex calls), and a row-sparse embedding
+ * update makes one call per row. Does not change any result. */
 enum { UPDATE_PAR_MIN = 1 << 18 };
 
 /* The update of one parameter of n elements. s0, s1: its state buffers (or NULL).
@@ -218,13 +208,19 @@ enum { UPDATE_PAR_MIN = 1 << 18 };
  * reads through c kept the compiler from vectorizing, and the update of a large
  * embedding table dominated small training steps. Every element goes through
  * the same double-precision expressions as before, so the results are unchanged. */
-#define UPDATE_LOOP(BODY)                                                                          \
-    _Pragma("omp parallel for if (n >= UPDATE_PAR_MIN) schedule(static)")                          \
-    for (size_t k = 0; k < n; k++) {                                                               \
+#define UPDATE_ELEMENT(BODY)                                                                       \
+    {                                                                                              \
         double x = (double)w[k] * shrink;                                                          \
         double g = (double)grad[k] + l2 * (double)w[k];                                            \
         BODY;                                                                                      \
         w[k] = (ur_real)x;                                                                         \
+    }
+#define UPDATE_LOOP(BODY)                                                                          \
+    if (n >= UPDATE_PAR_MIN) {                                                                     \
+        _Pragma("omp parallel for schedule(static)")                                               \
+        for (size_t k = 0; k < n; k++) UPDATE_ELEMENT(BODY)                                        \
+    } else {                                                                                       \
+        for (size_t k = 0; k < n; k++) UPDATE_ELEMENT(BODY)                                        \
     }
 
 static void update_param(const ur_optim_config *c, size_t n, ur_real *restrict w, const ur_real *restrict grad,
@@ -235,9 +231,9 @@ static void update_param(const ur_optim_config *c, size_t n, ur_real *restrict w
     const double mom = c->momentum, alpha = c->alpha, beta1 = c->beta1, beta2 = c->beta2;
     switch (c->kind) {
     case UR_OPTIM_SGD:
-        if (!s0) {
-            UPDATE_LOOP(x -= lr * g)
-        } else if (c->nesterov) {
+        if (!s0) /* the same expressions in the vectorized kernel of this CPU */
+            ur__vec_sgd(n, lr, l2, shrink, grad, w);
+        else if (c->nesterov) {
             UPDATE_LOOP(double b = mom * (double)s0[k] + g; s0[k] = (ur_real)b; x -= lr * (g + mom * b))
         } else {
             UPDATE_LOOP(double b = mom * (double)s0[k] + g; s0[k] = (ur_real)b; x -= lr * b)
@@ -258,6 +254,7 @@ static void update_param(const ur_optim_config *c, size_t n, ur_real *restrict w
     }
 }
 #undef UPDATE_LOOP
+#undef UPDATE_ELEMENT
 
 ur_status ur_optim_step(ur_optim *o) {
     if (!o) return ur_set_error(UR_ERR_ARG, "ur_optim_step: optimizer is NULL");

@@ -38,6 +38,8 @@
 #define ur_kvec_tanh UR_ISA_NAMED(ur_kvec_tanh)
 #define ur_kvec_sigmoid UR_ISA_NAMED(ur_kvec_sigmoid)
 #define ur_kvec_axpy UR_ISA_NAMED(ur_kvec_axpy)
+#define ur_kvec_sgd UR_ISA_NAMED(ur_kvec_sgd)
+#define ur_kvec_all_finite UR_ISA_NAMED(ur_kvec_all_finite)
 #define ur_kvec_dot UR_ISA_NAMED(ur_kvec_dot)
 #define ur_ksoftmax_rows UR_ISA_NAMED(ur_ksoftmax_rows)
 #define ur_klog_softmax_rows UR_ISA_NAMED(ur_klog_softmax_rows)
@@ -68,9 +70,10 @@ void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, p
 
 /* Row panels shorter than UR_WIDE_ROWS (gemm_simd.h) use the wide tile: mr rows x
  * nr columns, nr <= ur_gemm_wide_panels(mr) * NR, spanning NR-panels of B (panel q
- * at b + q * psb). */
+ * at b + q * psb). a: the packed panel (rsa == UR_GEMM_MR), or for one row (mr == 1)
+ * also that row of A in place (rsa == 1). */
 int ur_gemm_wide_panels(int mr);
-void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b,
+void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, ptrdiff_t rsa, const ur_real *b,
                         ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
                         ptrdiff_t ldc);
 
@@ -131,6 +134,8 @@ typedef struct ur_kernel_table {
     ur_vec_fn exp, tanh, sigmoid; /* one thread; ur_vec_* split large n over threads */
     void (*axpy)(size_t n, ur_real a, const ur_real *x, ur_real *y);
     ur_real (*dot)(size_t n, const ur_real *x, const ur_real *y);
+    void (*sgd)(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w);
+    int (*all_finite)(size_t n, const ur_real *x);
     ur_rows_fn softmax_rows, log_softmax_rows;
 } ur_kernel_table;
 
@@ -146,6 +151,9 @@ void ur_kvec_tanh(size_t n, const ur_real *x, ur_real *y);
 void ur_kvec_sigmoid(size_t n, const ur_real *x, ur_real *y);
 void ur_kvec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y);
 ur_real ur_kvec_dot(size_t n, const ur_real *x, const ur_real *y);
+void ur_kvec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *restrict g,
+                 ur_real *restrict w);
+int ur_kvec_all_finite(size_t n, const ur_real *x);
 void ur_ksoftmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
 void ur_klog_softmax_rows(int rows, int cols, const ur_real *x, ur_real *y);
 

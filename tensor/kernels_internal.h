@@ -13,4 +13,14 @@ int ur__par_threads(double work, double min_work);
 /* gemm_pack.c: dst[p*ldd + r] = src[r*lds + p], r < rows, p < cols. */
 void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
 
+/* vec.c: 1 when none of x[0..n) is NaN or Inf (the kernel of this CPU; the
+ * reference is ur__vec_all_finite_ref). */
+int ur__vec_all_finite(size_t n, const ur_real *x);
+
+/* vec.c: one plain SGD step, w[i] = w[i] * shrink - lr * (g[i] + l2 * w[i]) in
+ * double, rounded once to ur_real (nn/optim.c's rule without momentum): the kernel
+ * of this CPU, split over threads when n is large; the same bits on every path as
+ * ur__vec_sgd_ref (kernels_ref_internal.h). */
+void ur__vec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w);
+
 #endif

@@ -17,5 +17,9 @@ void ur_vec_sigmoid_ref(size_t n, const ur_real *x, ur_real *y);
 void ur_vec_exp_ref(size_t n, const ur_real *x, ur_real *y);
 void ur_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y);
 void ur_log_softmax_rows_ref(int rows, int cols, const ur_real *x, ur_real *y);
+/* The reference of ur__vec_all_finite (kernels_internal.h). */
+int ur__vec_all_finite_ref(size_t n, const ur_real *x);
+/* The reference of ur__vec_sgd (kernels_internal.h), equal to it bit for bit. */
+void ur__vec_sgd_ref(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w);
 
 #endif

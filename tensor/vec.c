@@ -70,6 +70,39 @@ ur_real ur_vec_dot(size_t n, const ur_real *x, const ur_real *y) {
     return ur__kernels()->dot(n, x, y);
 }
 
+/* ---- the optimizer's checks and plain SGD step (nn/optim.c) ---- */
+
+int ur__vec_all_finite_ref(size_t n, const ur_real *x) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+int ur__vec_all_finite(size_t n, const ur_real *x) { return ur__kernels()->all_finite(n, x); }
+
+void ur__vec_sgd_ref(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w) {
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)w[i] * shrink;
+        double gi = (double)g[i] + l2 * (double)w[i];
+        x -= lr * gi;
+        w[i] = (ur_real)x;
+    }
+}
+
+void ur__vec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w) {
+    void (*f)(size_t, double, double, double, const ur_real *, ur_real *) = ur__kernels()->sgd;
+    if (n < UR_VEC_PAR_MIN || omp_in_parallel()) {
+        f(n, lr, l2, shrink, g, w);
+        return;
+    }
+    long chunks = (long)((n + UR_VEC_CHUNK - 1) / UR_VEC_CHUNK);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < chunks; c++) {
+        size_t at = (size_t)c * UR_VEC_CHUNK, len = n - at < UR_VEC_CHUNK ? n - at : UR_VEC_CHUNK;
+        f(len, lr, l2, shrink, g + at, w + at);
+    }
+}
+
 
 /* ---- softmax along rows ---- */
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "gemm_internal.h" /* ur_gemm_transpose, used by the tape */
+#include "kernels_internal.h"
 #include "kernels_ref_internal.h"
 #include "support.h"
 #include "unroll.h"
@@ -28,9 +29,11 @@
 #ifdef UR_DOUBLE
 #define EPS DBL_EPSILON
 #define TINY DBL_MIN
+#define UR_REAL_BIG DBL_MAX
 #else
 #define EPS FLT_EPSILON
 #define TINY FLT_MIN
+#define UR_REAL_BIG FLT_MAX
 #endif
 
 static const char *const PATHS[] = {"avx512", "avx2", "portable"};
@@ -200,6 +203,52 @@ static void check_vec(const char *name, vec_fn fast, vec_fn ref, double lo, doub
         }
 }
 
+/* The SGD step equals its reference bit for bit: plain, with L2 and with decoupled
+ * decay, over lengths that leave every kind of vector tail. */
+static void check_sgd(void) {
+    static const double SET[3][3] = {{0.01, 0, 1}, {0.1, 0.003, 1}, {0.05, 0, 0.9995}}; /* lr, l2, shrink */
+    ur_rng r;
+    ur_rng_seed(&r, 11);
+    for (size_t n = 1; n <= 67; n += 11)
+        for (int s = 0; s < 3; s++) {
+            ur_real *g = random_values(&r, n, -3, 3), *w = random_values(&r, n, -2, 2);
+            ur_real want[67];
+            memcpy(want, w, n * sizeof *w);
+            /* element 0 by hand: the reference is the rule of nn/optim.c */
+            double x0 = (double)want[0];
+            ur_real w0 = (ur_real)(x0 * SET[s][2] - SET[s][0] * ((double)g[0] + SET[s][1] * x0));
+            ur__vec_sgd(n, SET[s][0], SET[s][1], SET[s][2], g, w);
+            ur__vec_sgd_ref(n, SET[s][0], SET[s][1], SET[s][2], g, want);
+            cr_expect(want[0] == w0, "sgd reference at 0: %g, by hand %g", (double)want[0], (double)w0);
+            cr_expect(memcmp(w, want, n * sizeof *w) == 0, "%s sgd n=%zu setting %d: not the reference's bits",
+                      ur_kernel_isa(), n, s);
+            free(g);
+            free(w);
+        }
+}
+
+/* The finiteness scan agrees with its reference: clean arrays, and one NaN, Inf,
+ * -Inf or largest finite value at each position of several lengths. */
+static void check_all_finite(void) {
+    enum { N = 41 };
+    ur_real x[N];
+    const ur_real odd[4] = {(ur_real)NAN, (ur_real)INFINITY, -(ur_real)INFINITY, UR_REAL_BIG};
+    for (int n = 0; n <= N; n += 8) {
+        for (int i = 0; i < n; i++) x[i] = (ur_real)(i - 20) / 3;
+        cr_expect(ur__vec_all_finite((size_t)n, x) == 1 && ur__vec_all_finite_ref((size_t)n, x) == 1,
+                  "%s all_finite n=%d clean", ur_kernel_isa(), n);
+        for (int at = 0; at < n; at++)
+            for (int k = 0; k < 4; k++) {
+                ur_real keep = x[at];
+                x[at] = odd[k];
+                int want = k == 3;
+                cr_expect(ur__vec_all_finite((size_t)n, x) == want && ur__vec_all_finite_ref((size_t)n, x) == want,
+                          "%s all_finite n=%d: value %g at %d", ur_kernel_isa(), n, (double)odd[k], at);
+                x[at] = keep;
+            }
+    }
+}
+
 static void check_vec_all(void) {
     check_vec("exp", ur_vec_exp, ur_vec_exp_ref, -100, 80);
     check_vec("tanh", ur_vec_tanh, ur_vec_tanh_ref, -12, 12);
@@ -219,6 +268,8 @@ static void check_vec_all(void) {
     cr_expect(fabs(y[n - 1] - (y0 + 0.5 * x[n - 1])) <= 2 * EPS, "%s axpy", ur_kernel_isa());
     free(x);
     free(y);
+    check_sgd();
+    check_all_finite();
 }
 
 static void check_softmax_all(void) {

@@ -69,7 +69,7 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
  * b + q * psb), (np - 1) * NR < nr <= np * NR columns in all. Same arithmetic per
  * element as micro_tile. */
 UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int nr, int kc,
-                                 const ur_real *a, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb,
+                                 const ur_real *a, ptrdiff_t rsa, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb,
                                  ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
     enum { W = (UR_WIDE_NP1 > UR_WIDE_NP ? UR_WIDE_NP1 : UR_WIDE_NP) * UR_NV };
     UR_V acc[UR_WIDE_ROWS - 1][W];
@@ -94,7 +94,7 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
             UR_UNROLL
             for (int v = 0; v < nv; v++) acc[r][v] = UR_V_FMA(av, bv[v], acc[r][v]);
         }
-        a += UR_GEMM_MR;
+        a += rsa;
         b += rsb;
     }
 
@@ -128,21 +128,21 @@ int ur_gemm_wide_panels(int mr) { return mr == 1 ? UR_WIDE_NP1 : UR_WIDE_NP; }
 #define UR_WIDE_NP_CASE(R, NP)                                                                     \
     case NP:                                                                                       \
         if (nr == NP * UR_GEMM_NR)                                                                 \
-            micro_wide(R, NP, 1, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
+            micro_wide(R, NP, 1, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
         else                                                                                       \
-            micro_wide(R, NP, 0, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
+            micro_wide(R, NP, 0, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
         break;
 
 #define UR_WIDE_CASE(R, NP)                                                                        \
     case R:                                                                                        \
         if (nr == NP * UR_GEMM_NR)                                                                 \
-            micro_wide(R, NP, 1, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
+            micro_wide(R, NP, 1, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
         else                                                                                       \
-            micro_wide(R, NP, 0, nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);                     \
+            micro_wide(R, NP, 0, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
         break;
 
 /* One row: 1..UR_WIDE_NP1 panels (2, 4 or 8 by ISA). */
-static void micro_wide_row(int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
+static void micro_wide_row(int nr, int kc, const ur_real *a, ptrdiff_t rsa, const ur_real *b, ptrdiff_t rsb,
                            ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
     switch ((nr + UR_GEMM_NR - 1) / UR_GEMM_NR) {
         UR_WIDE_NP_CASE(1, 1)
@@ -162,10 +162,10 @@ static void micro_wide_row(int nr, int kc, const ur_real *a, const ur_real *b, p
     }
 }
 
-void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
-                        ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, ptrdiff_t rsa, const ur_real *b,
+                        ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
     if (mr == 1) {
-        micro_wide_row(nr, kc, a, b, rsb, psb, alpha, beta, c, ldc);
+        micro_wide_row(nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);
         return;
     }
     if (nr <= UR_GEMM_NR) { /* one panel is enough */

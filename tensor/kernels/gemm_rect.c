@@ -26,9 +26,11 @@ static int round_up(int a, int b) { return ceil_div(a, b) * b; }
 
 /* The micro-kernel loop over one packed A block (mc x kc) and B block (kc x nc):
  * B panel outside, so it stays in L1 while every A panel passes over it. A last
- * A panel of fewer than UR_WIDE_ROWS rows goes through the wide tile. */
-static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_real *a, int direct,
-                       const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta, ur_real *c) {
+ * A panel of fewer than UR_WIDE_ROWS rows goes through the wide tile. rsa: MR for
+ * a packed A; 1 for one row of A read in place (mc == 1). */
+static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_real *a, ptrdiff_t rsa,
+                       int direct, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta,
+                       ur_real *c) {
 /* offset in b of column j: any column when B is read in place, else panel starts */
 #define bcol(j) (direct ? (ptrdiff_t)(j) : (j) / NR * psb)
     int ldc = g->ldc, tail = mc % MR;
@@ -41,9 +43,13 @@ static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_re
     a += (size_t)m_tiles * kc;
     c += (size_t)m_tiles * ldc;
     int step = ur_gemm_wide_panels(tail) * NR, jr = 0;
-    if (direct && rsb % UR_VL == 0) {
+    if (direct && rsb % UR_VL == 0 && nc > step && rsa == MR) {
         /* The wide tiles load more B per flop: start them where B's rows are
-         * vector-aligned (a split load costs twice), after one narrow tile. */
+         * vector-aligned (a split load costs twice), after one narrow tile. Not
+         * when one wide tile covers all columns: the narrow tile would be a second
+         * full-depth chain of FMAs, which costs more than the split loads (a tree
+         * node's 1 x 128 by 128 x 64 product). Not for a row of A read in place
+         * either: the narrow kernel reads only packed panels. */
         int head = (int)((uintptr_t)b / sizeof(ur_real) % UR_VL);
         if (head) {
             jr = imin(nc, UR_VL - head);
@@ -51,8 +57,8 @@ static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_re
         }
     }
     for (; jr < nc; jr += step)
-        ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, b + bcol(jr), rsb, psb, g->alpha, beta,
-                           c + jr, ldc);
+        ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, rsa, b + bcol(jr), rsb, psb, g->alpha,
+                           beta, c + jr, ldc);
 #undef bcol
 }
 
@@ -78,9 +84,14 @@ static void gemm_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int 
             }
             for (int ic = i0; ic < i1; ic += mc_max) {
                 int mc = imin(mc_max, i1 - ic);
+                ur_real *cp = g->C + (size_t)ic * g->ldc + jc;
+                if (mc == 1 && !g->trans_a) { /* one row (a tree node's layer): read in place */
+                    gemm_block(g, 1, nc, kc, g->A + (size_t)ic * g->lda + p0, 1, direct_b, bp, rsb, psb,
+                               beta, cp);
+                    continue;
+                }
                 ur_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, p0, kc, abuf);
-                gemm_block(g, mc, nc, kc, abuf, direct_b, bp, rsb, psb, beta,
-                           g->C + (size_t)ic * g->ldc + jc);
+                gemm_block(g, mc, nc, kc, abuf, MR, direct_b, bp, rsb, psb, beta, cp);
             }
             p0 += kc;
         }

@@ -13,6 +13,8 @@ const ur_kernel_table UR_ISA_NAMED(ur__kernels) = {
     .sigmoid = ur_kvec_sigmoid,
     .axpy = ur_kvec_axpy,
     .dot = ur_kvec_dot,
+    .sgd = ur_kvec_sgd,
+    .all_finite = ur_kvec_all_finite,
     .softmax_rows = ur_ksoftmax_rows,
     .log_softmax_rows = ur_klog_softmax_rows,
 };

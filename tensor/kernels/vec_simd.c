@@ -16,6 +16,7 @@
  * sigmoid(x) = 1 / (1 + exp(-x)): 0 for x <= -104, 1 for large x, never NaN.
  * NaN inputs give NaN outputs.
  */
+#include <float.h>
 #include <math.h>
 
 #include "gemm_internal.h"
@@ -103,6 +104,32 @@ void ur_kvec_sigmoid(size_t n, const ur_real *x, ur_real *y) { ur_vec_sigmoid_re
 
 void ur_kvec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y) {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* The plain SGD step of nn/optim.c, w = w * shrink - lr * (g + l2 * w), each element
+ * in double in that order. A plain loop that the compiler vectorizes for this set;
+ * ISO C mode does not contract it into FMAs, so every set gives the same bits as
+ * ur__vec_sgd_ref. */
+void ur_kvec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *restrict g,
+                 ur_real *restrict w) {
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)w[i] * shrink;
+        double gi = (double)g[i] + l2 * (double)w[i];
+        x -= lr * gi;
+        w[i] = (ur_real)x;
+    }
+}
+
+/* 1 when no element is NaN or Inf: a scan without early exit that the compiler
+ * vectorizes (|x| <= max is false for NaN and Inf). */
+int ur_kvec_all_finite(size_t n, const ur_real *x) {
+    int ok = 1;
+#ifdef UR_DOUBLE
+    for (size_t i = 0; i < n; i++) ok &= fabs(x[i]) <= DBL_MAX;
+#else
+    for (size_t i = 0; i < n; i++) ok &= fabsf(x[i]) <= FLT_MAX;
+#endif
+    return ok;
 }
 
 /* 16 running sums (element i goes to sum i % 16), then added pairwise: the same
