@@ -133,48 +133,38 @@ static void pairs_along(const float *x, int k, int k2, uint32_t *dst, int stride
     }
 }
 
-/* Rows i0..i0+m-1 of op(A) (k deep) into MR-row panels. */
-static void pack_a(int ta, const float *A, int lda, int i0, int m, int k, uint32_t *pa) {
+/* Lines i0..i0+m-1 of an operand (k deep) into W-wide panels of k-pairs: the rows
+ * of op(A) (W = MR) or the columns of op(B) (W = NR). `across`: each line runs across
+ * X's rows (pairs of X's rows side by side); otherwise each line is a row of X. */
+static void pack_panels(int across, const float *X, int ld, int i0, int m, int k, int W, uint32_t *out) {
     int k2 = (k + 1) / 2;
-    for (int q = 0; q * MR < m; q++) {
-        uint32_t *dst = pa + (size_t)q * MR * k2;
-        int rows = m - q * MR < MR ? m - q * MR : MR;
-        if (ta) { /* op(A) rows are columns of A: pairs of A's rows side by side */
+    for (int q = 0; q * W < m; q++) {
+        uint32_t *dst = out + (size_t)q * W * k2;
+        int lines = m - q * W < W ? m - q * W : W;
+        if (across) {
             for (int p = 0; p < k2; p++) {
-                const float *lo = A + (size_t)(2 * p) * lda + i0 + q * MR;
-                pairs_across(lo, 2 * p + 1 < k ? lo + lda : NULL, rows, MR, dst + (size_t)p * MR);
+                const float *lo = X + (size_t)(2 * p) * ld + i0 + q * W;
+                pairs_across(lo, 2 * p + 1 < k ? lo + ld : NULL, lines, W, dst + (size_t)p * W);
             }
             continue;
         }
-        for (int r = 0; r < MR; r++) {
-            if (r < rows)
-                pairs_along(A + (size_t)(i0 + q * MR + r) * lda, k, k2, dst + r, MR);
+        for (int r = 0; r < W; r++) {
+            if (r < lines)
+                pairs_along(X + (size_t)(i0 + q * W + r) * ld, k, k2, dst + r, W);
             else
-                for (int p = 0; p < k2; p++) dst[(size_t)p * MR + r] = 0;
+                for (int p = 0; p < k2; p++) dst[(size_t)p * W + r] = 0;
         }
     }
 }
 
-/* Columns j0..j0+n-1 of op(B) (k deep) into NR-column panels. */
+/* Rows i0..i0+m-1 of op(A) into MR-row panels: op(A)'s rows are A's columns when ta. */
+static void pack_a(int ta, const float *A, int lda, int i0, int m, int k, uint32_t *pa) {
+    pack_panels(ta, A, lda, i0, m, k, MR, pa);
+}
+
+/* Columns j0..j0+n-1 of op(B) into NR-column panels: op(B)'s columns are B's rows when tb. */
 static void pack_b(int tb, const float *B, int ldb, int j0, int n, int k, uint32_t *pb) {
-    int k2 = (k + 1) / 2;
-    for (int q = 0; q * NR < n; q++) {
-        uint32_t *dst = pb + (size_t)q * NR * k2;
-        int cols = n - q * NR < NR ? n - q * NR : NR;
-        if (!tb) { /* pairs of B's rows side by side */
-            for (int p = 0; p < k2; p++) {
-                const float *lo = B + (size_t)(2 * p) * ldb + j0 + q * NR;
-                pairs_across(lo, 2 * p + 1 < k ? lo + ldb : NULL, cols, NR, dst + (size_t)p * NR);
-            }
-            continue;
-        }
-        for (int c = 0; c < NR; c++) {
-            if (c < cols)
-                pairs_along(B + (size_t)(j0 + q * NR + c) * ldb, k, k2, dst + c, NR);
-            else
-                for (int p = 0; p < k2; p++) dst[(size_t)p * NR + c] = 0;
-        }
-    }
+    pack_panels(!tb, B, ldb, j0, n, k, NR, pb);
 }
 
 const ur_bf16_kernel ur__gemm_bf16_avx512bf16 = {pack_a, pack_b, tiles};
