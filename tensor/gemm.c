@@ -21,7 +21,8 @@
  * Skinny shapes (few rows, as in an RNN step: m = batch) do not pack B when B is
  * not transposed: the micro-kernel reads B's rows in place, which saves a copy of
  * the whole of B for a product that uses each of its values only m times (measured
- * as fast as packing or faster up to UR_GEMM_DIRECT_B_ROWS rows). Panels of a few
+ * as fast as packing or faster up to UR_GEMM_DIRECT_B_ROWS rows, while B is small
+ * enough to stay in cache: read_b_in_place in gemm_rect.c). Panels of a few
  * rows use wider tiles (gemm_kernel.c). A * B^T with few rows (use_dot)
  * is a set of dot products along k, reading both in place (its sums are grouped
  * differently, but again never by thread).

@@ -11,10 +11,25 @@
 
 enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = UR_GEMM_NC };
 
-/* Tiles of at most this many rows read an untransposed B in place. */
+/* Tiles of at most UR_GEMM_DIRECT_B_ROWS rows read an untransposed B in place
+ * instead of packing it. Above UR_GEMM_DIRECT_B_FEW rows only while the part of B
+ * they read (k x their columns) has at most UR_GEMM_DIRECT_B_VALUES values, about
+ * one L2: a larger B comes from memory, where a panel read row by row (rows often
+ * 4 KiB apart) is slower than a packed one (128 rows, k = 2048, 1024 columns: 80
+ * against 92 GFLOP/s). Packing or not, every sum is the same. */
 #ifndef UR_GEMM_DIRECT_B_ROWS
 #define UR_GEMM_DIRECT_B_ROWS 128
 #endif
+#ifndef UR_GEMM_DIRECT_B_FEW
+#define UR_GEMM_DIRECT_B_FEW 64
+#endif
+#ifndef UR_GEMM_DIRECT_B_VALUES
+#define UR_GEMM_DIRECT_B_VALUES (1 << 18)
+#endif
+static int read_b_in_place(const ur_gemm_job *g, int rows, int cols) {
+    if (g->trans_b || rows > UR_GEMM_DIRECT_B_ROWS) return 0;
+    return rows <= UR_GEMM_DIRECT_B_FEW || (double)g->k * cols <= UR_GEMM_DIRECT_B_VALUES;
+}
 
 /* A * B^T by dot products (gemm_kernel.c) for few rows: up to UR_DOT_ROWS, or up
  * to twice that when k is short enough for the rows of A to stay in L1. */
@@ -123,7 +138,7 @@ void ur_gemm_run_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int 
         return;
     }
     int kc = imin(g->k, KC);
-    int direct_b = !g->trans_b && i1 - i0 <= UR_GEMM_DIRECT_B_ROWS;
+    int direct_b = read_b_in_place(g, i1 - i0, j1 - j0);
     int mc = block_size(i1 - i0, MC, MR), nc = block_size(j1 - j0, NC, NR);
     size_t a_cap = (size_t)imin(round_up(rows_max, MR), round_up(MC, MR)) * kc;
     size_t b_cap = (size_t)imin(round_up(cols_max, NR), round_up(NC, NR)) * kc;
