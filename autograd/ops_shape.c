@@ -4,9 +4,39 @@
 #include "tape_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- concat along an axis: inputs seen as (outer, len_i, inner) ---- */
+
+/* A concat of this many values or more is copied on several threads, input by input. */
+#define CONCAT_PAR_MIN ((double)(1 << 17))
+#define PRAGMA(x) _Pragma(#x)
+#define CONCAT_PARALLEL(nt) PRAGMA(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
+
+/* Where each of the n inputs xs starts within each of the `outer` output blocks, on
+ * the arena; NULL when out of memory (the tape then has the error). */
+static size_t *concat_offsets(ur_tape *t, int n, ur_node *const *xs, size_t outer) {
+    size_t *off = ur__alloc(t, (size_t)n * sizeof *off), at = 0;
+    for (int i = 0; off && i < n; i++) {
+        off[i] = at;
+        at += xs[i]->size / outer;
+    }
+    return off;
+}
+
+static int by_id(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
+/* 1 when no node is an input of y twice; 0 when one is, or out of memory. */
+static int distinct_inputs(ur_tape *t, const ur_node *y) {
+    int *ids = ur__alloc(t, (size_t)y->n_in * sizeof *ids);
+    if (!ids) return 0;
+    for (int i = 0; i < y->n_in; i++) ids[i] = y->in[i]->id;
+    qsort(ids, (size_t)y->n_in, sizeof *ids, by_id);
+    for (int i = 1; i < y->n_in; i++)
+        if (ids[i] == ids[i - 1]) return 0;
+    return 1;
+}
 
 ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
     if (!t) return (void)ur_set_error(UR_ERR_ARG, "concat: tape is NULL"), NULL;
@@ -41,33 +71,41 @@ ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
     ur_node *y = ur__node_new(t, UR_OP_CONCAT, &s, n, xs);
     if (!y) return NULL;
     y->iattr[0] = ax;
-    size_t outer, len, inner, off = 0;
+    size_t outer, len, inner;
     ur__split_axis(&s, ax, &outer, &len, &inner);
+    size_t *off = concat_offsets(t, n, xs, outer);
+    if (!off) return NULL;
+    int nt = ur__par_threads((double)y->size, CONCAT_PAR_MIN);
+    CONCAT_PARALLEL(nt)
     for (int i = 0; i < n; i++) {
-        size_t li = (size_t)xs[i]->shape.dims[ax] * inner;
+        size_t li = xs[i]->size / outer;
         for (size_t o = 0; o < outer; o++)
-            memcpy(y->value + o * len * inner + off, xs[i]->value + o * li, li * sizeof(ur_real));
-        off += li;
+            memcpy(y->value + o * len * inner + off[i], xs[i]->value + o * li, li * sizeof(ur_real));
     }
     return ur__node_done(t, y);
 }
 
-/* Each input gets its block of the output gradient back. */
+/* Each input gets its block of the output gradient back; on several threads when
+ * large and no input is there twice (each block then has a gradient of its own).
+ * The gradients are allocated first, on this thread. */
 void ur__backward_concat(ur_tape *t, ur_node *y) {
-    int ax = y->iattr[0];
-    size_t outer, len, inner, off = 0;
-    ur__split_axis(&y->shape, ax, &outer, &len, &inner);
-    for (int i = 0; i < y->n_in; i++) {
-        ur_node *x = y->in[i];
-        size_t li = (size_t)x->shape.dims[ax] * inner;
-        ur_real *gx = ur__grad(t, x);
-        if (gx)
-            for (size_t o = 0; o < outer; o++) {
-                const ur_real *restrict g = y->grad + o * len * inner + off;
-                ur_real *restrict d = gx + o * li;
-                for (size_t j = 0; j < li; j++) d[j] += g[j];
-            }
-        off += li;
+    int n = y->n_in;
+    size_t outer, len, inner;
+    ur__split_axis(&y->shape, y->iattr[0], &outer, &len, &inner);
+    size_t *off = concat_offsets(t, n, y->in, outer);
+    ur_real **gx = ur__alloc(t, (size_t)n * sizeof *gx);
+    if (!off || !gx) return;
+    for (int i = 0; i < n; i++) gx[i] = ur__grad(t, y->in[i]);
+    int nt = ur__par_threads((double)y->size, CONCAT_PAR_MIN);
+    if (nt > 1 && !distinct_inputs(t, y)) nt = 1; /* a repeated input: its blocks add up in order */
+    CONCAT_PARALLEL(nt)
+    for (int i = 0; i < n; i++) {
+        size_t li = y->in[i]->size / outer;
+        for (size_t o = 0; gx[i] && o < outer; o++) {
+            const ur_real *restrict g = y->grad + o * len * inner + off[i];
+            ur_real *restrict d = gx[i] + o * li;
+            for (size_t j = 0; j < li; j++) d[j] += g[j];
+        }
     }
 }
 

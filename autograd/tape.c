@@ -303,8 +303,7 @@ ur_node *ur__node_done(ur_tape *t, ur_node *y) {
 /* ---- gradient buffers ---- */
 
 ur_real *ur__grad_plain(ur_tape *t, ur_node *x) {
-    if (!x->grad && (x->grad = ur__alloc_real(t, x->size)))
-        memset(x->grad, 0, x->size * sizeof(ur_real));
+    if (!x->grad && (x->grad = ur__alloc_real(t, x->size))) ur__vec_zero(x->size, x->grad);
     return x->grad;
 }
 

@@ -17,6 +17,10 @@ void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real 
  * reference is ur__vec_all_finite_ref). */
 int ur__vec_all_finite(size_t n, const ur_real *x);
 
+/* vec.c: y[0..n) = 0, split over threads when n is large (a gradient buffer of a
+ * whole sequence is zeroed before it is added into). */
+void ur__vec_zero(size_t n, ur_real *y);
+
 /* vec.c: one plain SGD step, w[i] = w[i] * shrink - lr * (g[i] + l2 * w[i]) in
  * double, rounded once to ur_real (nn/optim.c's rule without momentum): the kernel
  * of this CPU, split over threads when n is large; the same bits on every path as

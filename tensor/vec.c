@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #include "kernels_ref_internal.h"
 #include "gemm_internal.h"
@@ -103,6 +104,18 @@ void ur__vec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *g
     }
 }
 
+void ur__vec_zero(size_t n, ur_real *y) {
+    if (n < UR_VEC_PAR_MIN || omp_in_parallel()) {
+        memset(y, 0, n * sizeof *y);
+        return;
+    }
+    long chunks = (long)((n + UR_VEC_CHUNK - 1) / UR_VEC_CHUNK);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < chunks; c++) {
+        size_t at = (size_t)c * UR_VEC_CHUNK, len = n - at < UR_VEC_CHUNK ? n - at : UR_VEC_CHUNK;
+        memset(y + at, 0, len * sizeof *y);
+    }
+}
 
 /* ---- softmax along rows ---- */
 

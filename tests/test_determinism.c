@@ -2,6 +2,7 @@
  * and weights run twice and with any number of threads, and the fused gate ops give
  * the same bits on 1, 2 or 3 threads (docs/reliability.md, docs/performance.md). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,4 +180,75 @@ Test(determinism, same_seed_same_bits_any_thread_count, .timeout = 120) {
     ur_paramset_free(b.ps);
     ur_paramset_free(c.ps);
     ur_paramset_free(d.ps);
+}
+
+/* A concat of more than 2^17 values copies and adds back on several threads, and
+ * gradients that large are zeroed on several: the values and gradients must be
+ * exact whatever the thread count. n pieces of (R, C) along `axis`; with `repeat`
+ * piece 0 is also piece n/2 (its gradient is then the sum of two blocks). */
+static void concat_check(int threads, int axis, int repeat) {
+    enum { N = 40, R = 64, C = 64 };
+    ur_set_num_threads(threads);
+    ur_paramset *ps = ur_paramset_new();
+    ur_param *p[N];
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        p[i] = ur_test_param(ps, name, 2, R, C);
+        for (int j = 0; j < R * C; j++) p[i]->value.data[j] = (ur_real)(i * R * C + j);
+    }
+    ur_tape *t = ur_tape_new();
+    ur_node *x[N];
+    for (int i = 0; i < N; i++) x[i] = ur_param_node(t, p[i]);
+    if (repeat) x[N / 2] = x[0];
+    ur_node *y = ur_concat(t, N, x, axis);
+    cr_assert_not_null(y, "%s", ur_tape_errmsg(t));
+    size_t total = (size_t)N * R * C;
+    ur_real *w = malloc(total * sizeof *w);
+    cr_assert_not_null(w);
+    for (size_t k = 0; k < total; k++) w[k] = (ur_real)(k % 1000) / 8;
+    int dims[2] = {axis ? R : N * R, axis ? N * C : C};
+    ur_node *loss = ur_sum(t, ur_mul(t, y, ur_input_data(t, 2, dims, w)));
+    cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+    /* y[r][c] of piece i, and where that element sits in y */
+    const ur_real *yv = ur_node_cdata(y);
+    size_t bad_y = 0, bad_g = 0;
+    for (int i = 0; i < N; i++) {
+        int src = repeat && i == N / 2 ? 0 : i;
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) {
+                size_t at = axis ? (size_t)r * N * C + (size_t)i * C + c : ((size_t)i * R + r) * C + c;
+                bad_y += yv[at] != p[src]->value.data[r * C + c];
+            }
+    }
+    for (int i = 0; i < N; i++) {
+        if (repeat && i == N / 2) continue;
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) {
+                size_t at = axis ? (size_t)r * N * C + (size_t)i * C + c : ((size_t)i * R + r) * C + c;
+                ur_real want = 0;
+                want += w[at];
+                if (repeat && i == 0) {
+                    size_t at2 = axis ? (size_t)r * N * C + (size_t)(N / 2) * C + c
+                                      : ((size_t)(N / 2) * R + r) * C + c;
+                    want += w[at2];
+                }
+                bad_g += p[i]->grad.data[r * C + c] != want;
+            }
+    }
+    cr_expect_eq(bad_y, 0, "%d threads, axis %d%s: %zu values of the concat are wrong", threads, axis,
+                 repeat ? ", repeated input" : "", bad_y);
+    cr_expect_eq(bad_g, 0, "%d threads, axis %d%s: %zu gradient values are wrong", threads, axis,
+                 repeat ? ", repeated input" : "", bad_g);
+    free(w);
+    ur_tape_free(t);
+    ur_paramset_free(ps);
+    ur_set_num_threads(0);
+}
+
+Test(determinism, large_concat_exact_on_any_thread_count) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    for (int threads = 1; threads <= 2; threads++)
+        for (int axis = 0; axis < 2; axis++)
+            for (int repeat = 0; repeat < 2; repeat++) concat_check(threads, axis, repeat);
 }
