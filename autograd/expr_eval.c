@@ -32,21 +32,31 @@ enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES
  * which then assigns instead of adding to a zeroed buffer (the plan decides, see
  * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own.
  * ga or gb NULL: that operand's adjoint is g itself (plan_alias), nothing to write. */
+/* GCC on x86-64 Linux compiles the rules three times, for AVX-512, AVX2 and the
+ * baseline, and the loader picks the CPU's copy. Each element is computed by the
+ * same operations in each copy (ISO C mode: a * b + c is never fused), so the
+ * results are the same bits on every CPU. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(__AVX512F__)
+#define RULE static __attribute__((target_clones("avx512f", "avx2", "default"))) void
+#else
+#define RULE static void
+#endif
+
 typedef void (*ex_fwd)(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y);
 typedef void (*ex_bwd)(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b,
                        const ur_real *restrict y, ur_real *ga, ur_real *gb, int set_a, int set_b);
 
-static void f_add(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] + b[j]; }
-static void f_sub(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] - b[j]; }
-static void f_mul(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] * b[j]; }
-static void f_div(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] / b[j]; }
-static void f_sigmoid(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_sigmoid((size_t)n, a, y); }
-static void f_tanh(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_tanh((size_t)n, a, y); }
-static void f_relu(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] > 0 ? a[j] : 0; }
-static void f_exp(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_exp((size_t)n, a, y); }
-static void f_log(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = (ur_real)log(a[j]); }
-static void f_one_minus(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = 1 - a[j]; }
-static void f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = -a[j]; }
+RULE f_add(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] + b[j]; }
+RULE f_sub(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] - b[j]; }
+RULE f_mul(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] * b[j]; }
+RULE f_div(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] / b[j]; }
+RULE f_sigmoid(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_sigmoid((size_t)n, a, y); }
+RULE f_tanh(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_tanh((size_t)n, a, y); }
+RULE f_relu(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] > 0 ? a[j] : 0; }
+RULE f_exp(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_exp((size_t)n, a, y); }
+RULE f_log(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = (ur_real)log(a[j]); }
+RULE f_one_minus(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = 1 - a[j]; }
+RULE f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = -a[j]; }
 
 /* d = e or d += e, over the chunk; nothing when d is NULL (an aliased adjoint) */
 #define PUT(d, set, e) \
@@ -56,7 +66,7 @@ static void f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, u
         else LOOP d[j] += (e); \
     } while (0)
 #define BWD(name) \
-    static void name(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b, \
+    RULE name(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b, \
                      const ur_real *restrict y, ur_real *ga, ur_real *gb, int set_a, int set_b)
 BWD(b_add) { PUT(ga, set_a, g[j]); PUT(gb, set_b, g[j]); }
 BWD(b_sub) { PUT(ga, set_a, g[j]); PUT(gb, set_b, -g[j]); }
