@@ -173,13 +173,16 @@ static void forward_rows(const ur__ex_plan *p, const ur_real *const *x, ur_real 
 }
 
 /* Rows are independent: split into nt contiguous parts, one per thread (each row is
- * computed the same way whatever the split, so results do not depend on nt). */
-#define PRAGMA(x) _Pragma(#x)
-#define PARTS_PARALLEL(nt) PRAGMA(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
-
+ * computed the same way whatever the split, so results do not depend on nt). One
+ * thread runs outside any parallel region: entering one, even with a false `if`,
+ * costs more than a small step's gates. */
 void ur__expr_forward(const ur__ex_plan *p, const ur_real *const *x, ur_real *y) {
     int B = p->B, nt = ur__par_threads((double)B * p->N, PAR_MIN);
-    PARTS_PARALLEL(nt)
+    if (nt <= 1) {
+        forward_rows(p, x, y, 0, B);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int w = 0; w < nt; w++) forward_rows(p, x, y, B * w / nt, B * (w + 1) / nt);
 }
 
@@ -288,8 +291,12 @@ void ur__ex_backward(ur_tape *t, ur_node *y) {
     if (!input_grads(t, y, &w)) return;
     const ur__ex_plan *p = w.p;
     int B = p->B, nt = ur__par_threads((double)B * p->N, PAR_MIN);
-    PARTS_PARALLEL(nt)
-    for (int k = 0; k < nt; k++) backward_rows(&w, B * k / nt, B * (k + 1) / nt);
+    if (nt <= 1) {
+        backward_rows(&w, 0, B);
+    } else {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int k = 0; k < nt; k++) backward_rows(&w, B * k / nt, B * (k + 1) / nt);
+    }
     for (int s = 0; s < p->n_slots; s++) /* row inputs: the sum over the batch, in row order */
         if (w.rowpart[s])
             for (int b = 0; b < B; b++)

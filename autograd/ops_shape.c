@@ -9,10 +9,10 @@
 
 /* ---- concat along an axis: inputs seen as (outer, len_i, inner) ---- */
 
-/* A concat of this many values or more is copied on several threads, input by input. */
+/* A concat of this many values or more is copied on several threads, input by
+ * input. A smaller one runs outside any parallel region: entering one, even with a
+ * false `if`, costs more than copying a tree node's two children. */
 #define CONCAT_PAR_MIN ((double)(1 << 17))
-#define PRAGMA(x) _Pragma(#x)
-#define CONCAT_PARALLEL(nt) PRAGMA(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
 
 /* Where each of the n inputs xs starts within each of the `outer` output blocks, on
  * the arena; NULL when out of memory (the tape then has the error). */
@@ -23,6 +23,23 @@ static size_t *concat_offsets(ur_tape *t, int n, ur_node *const *xs, size_t oute
         at += xs[i]->size / outer;
     }
     return off;
+}
+
+/* Input x's values into its blocks of y (starting at off in each of the `outer`
+ * blocks of `block` values). */
+static void concat_in(ur_node *y, const ur_node *x, size_t off, size_t outer, size_t block) {
+    size_t li = x->size / outer;
+    for (size_t o = 0; o < outer; o++) memcpy(y->value + o * block + off, x->value + o * li, li * sizeof(ur_real));
+}
+
+/* The same blocks of y's gradient added into gx, x's gradient (nothing if NULL). */
+static void concat_back(const ur_node *y, const ur_node *x, ur_real *gx, size_t off, size_t outer, size_t block) {
+    size_t li = x->size / outer;
+    for (size_t o = 0; gx && o < outer; o++) {
+        const ur_real *restrict g = y->grad + o * block + off;
+        ur_real *restrict d = gx + o * li;
+        for (size_t j = 0; j < li; j++) d[j] += g[j];
+    }
 }
 
 static int by_id(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
@@ -76,11 +93,11 @@ ur_node *ur_concat(ur_tape *t, int n, ur_node *const *xs, int axis) {
     size_t *off = concat_offsets(t, n, xs, outer);
     if (!off) return NULL;
     int nt = ur__par_threads((double)y->size, CONCAT_PAR_MIN);
-    CONCAT_PARALLEL(nt)
-    for (int i = 0; i < n; i++) {
-        size_t li = xs[i]->size / outer;
-        for (size_t o = 0; o < outer; o++)
-            memcpy(y->value + o * len * inner + off[i], xs[i]->value + o * li, li * sizeof(ur_real));
+    if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int i = 0; i < n; i++) concat_in(y, xs[i], off[i], outer, len * inner);
+    } else {
+        for (int i = 0; i < n; i++) concat_in(y, xs[i], off[i], outer, len * inner);
     }
     return ur__node_done(t, y);
 }
@@ -97,15 +114,11 @@ void ur__backward_concat(ur_tape *t, ur_node *y) {
     if (!off || !gx) return;
     for (int i = 0; i < n; i++) gx[i] = ur__grad(t, y->in[i]);
     int nt = ur__par_threads((double)y->size, CONCAT_PAR_MIN);
-    if (nt > 1 && !distinct_inputs(t, y)) nt = 1; /* a repeated input: its blocks add up in order */
-    CONCAT_PARALLEL(nt)
-    for (int i = 0; i < n; i++) {
-        size_t li = y->in[i]->size / outer;
-        for (size_t o = 0; gx[i] && o < outer; o++) {
-            const ur_real *restrict g = y->grad + o * len * inner + off[i];
-            ur_real *restrict d = gx[i] + o * li;
-            for (size_t j = 0; j < li; j++) d[j] += g[j];
-        }
+    if (nt > 1 && distinct_inputs(t, y)) { /* a repeated input: its blocks add up in order */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int i = 0; i < n; i++) concat_back(y, y->in[i], gx[i], off[i], outer, len * inner);
+    } else {
+        for (int i = 0; i < n; i++) concat_back(y, y->in[i], gx[i], off[i], outer, len * inner);
     }
 }
 
