@@ -15,6 +15,8 @@
 
 #include "../tensor/gemm_bf16_internal.h"
 
+#include <string.h>
+
 void ur__gemm(ur_tape *t, const char *op, int trans_a, int trans_b, int m, int n, int k,
               const ur_real *A, int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
     if (t->precision == UR_PRECISION_F32) {
@@ -80,3 +82,14 @@ void ur__gemm_w(ur_tape *t, const char *op, int trans_a, int m, const ur_real *A
 }
 
 #endif
+
+void ur__gemm_w_plus(ur_tape *t, const char *op, int m, const ur_real *A, int lda, ur_node *W, const ur_real *C0,
+                     int ldc0, ur_real *C, int ldc) {
+    int K = W->shape.dims[0], M = W->shape.dims[1];
+    if (t->precision == UR_PRECISION_F32) {
+        ur__gemm_plus(0, 0, m, M, K, A, lda, W->value, M, C0, ldc0, C, ldc);
+        return;
+    }
+    for (int i = 0; i < m; i++) memcpy(C + (size_t)i * ldc, C0 + (size_t)i * ldc0, (size_t)M * sizeof(ur_real));
+    ur__gemm_w(t, op, 0, m, A, lda, W, 0, 1, C, ldc);
+}

@@ -124,10 +124,10 @@ ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
     ur_shape_make(&s, 2, dims, "linear");
     ur_node *y = ur__node_new(t, UR_OP_LINEAR, &s, n_in, in);
     if (!y) return NULL;
-    if (full_bias) memcpy(y->value, b->value, y->size * sizeof(ur_real));
-    if (row_bias)
-        for (int i = 0; i < N; i++) memcpy(y->value + (size_t)i * M, b->value, (size_t)M * sizeof(ur_real));
-    ur__gemm_w(t, "linear", 0, N, x->value, K, W, 0, b ? 1 : 0, y->value, M);
+    if (b) /* y = x W + b, b's rows (or its one row) copied into y by the product's threads */
+        ur__gemm_w_plus(t, "linear", N, x->value, K, W, b->value, full_bias ? M : 0, y->value, M);
+    else
+        ur__gemm_w(t, "linear", 0, N, x->value, K, W, 0, 0, y->value, M);
     return ur__node_done(t, y);
 }
 

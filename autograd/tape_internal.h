@@ -160,6 +160,12 @@ void ur__gemm(ur_tape *t, const char *op, int trans_a, int trans_b, int m, int n
  * time on a recording is packed into bf16 once and reused for the rest of it. */
 void ur__gemm_w(ur_tape *t, const char *op, int trans_a, int m, const ur_real *A, int lda, ur_node *W,
                 int trans_w, ur_real beta, ur_real *C, int ldc);
+/* C = A W + C0 (A m x K, W (K, M), C0 m x M with rows ldc0 apart, 0 for one row
+ * added to every row), as ur__gemm_w with beta 1 on C holding C0: in f32 each
+ * thread copies its part of C0 (ur__gemm_plus), in bf16 C0 is copied first.
+ * linear's bias. */
+void ur__gemm_w_plus(ur_tape *t, const char *op, int m, const ur_real *A, int lda, ur_node *W, const ur_real *C0,
+                     int ldc0, ur_real *C, int ldc);
 /* Records an error for `op` with the shapes of its inputs appended. */
 void ur__op_error(ur_tape *t, ur_status s, const char *op, int n, ur_node *const *in,
                   const char *fmt, ...)

@@ -36,6 +36,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gemm_internal.h"
 #include "kernels_ref_internal.h"
@@ -199,18 +200,13 @@ int ur__par_threads(double work, double min_work) {
     return nt;
 }
 
-void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const ur_real *A,
-             int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0) {
-        scale_c(m, n, beta, C, ldc);
-        return;
-    }
-    ur_gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc};
+/* Runs g on the threads: C cut into rectangles (see above). */
+static void run_job(const ur_gemm_job *g) {
+    int m = g->m, n = g->n, k = g->k;
     const ur_kernel_table *K = ur__kernels();
     int nt = ur__par_threads(2.0 * m * n * k, UR_GEMM_PAR_FLOPS);
     if (nt <= 1) {
-        K->gemm_rect(&g, 0, m, 0, n, m, n);
+        K->gemm_rect(g, 0, m, 0, n, m, n);
         return;
     }
     const int mr = K->mr, nr = K->nr;
@@ -222,7 +218,7 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
         double start = omp_get_wtime();
         if (t < tm * tn) {
             int ti = t / tn, tj = t % tn;
-            K->gemm_rect(&g, part_start(m, mr, tm, ti), part_start(m, mr, tm, ti + 1),
+            K->gemm_rect(g, part_start(m, mr, tm, ti), part_start(m, mr, tm, ti + 1),
                           part_start(n, nr, tn, tj), part_start(n, nr, tn, tj + 1),
                           ceil_div(ceil_div(m, mr), tm) * mr, ceil_div(ceil_div(n, nr), tn) * nr);
         }
@@ -233,6 +229,30 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
     double now = omp_get_wtime();
     double wait = now - t0 - master_busy;
     if (wait > UR_GEMM_STALL_S && wait > 0.5 * master_busy) note_stall(t0, now);
+}
+
+
+void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const ur_real *A,
+             int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, C, ldc);
+        return;
+    }
+    ur_gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc, NULL, 0};
+    run_job(&g);
+}
+
+/* See kernels_internal.h. */
+void ur__gemm_plus(int trans_a, int trans_b, int m, int n, int k, const ur_real *A, int lda,
+                   const ur_real *B, int ldb, const ur_real *C0, int ldc0, ur_real *C, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (int i = 0; i < m; i++) memcpy(C + (size_t)i * ldc, C0 + (size_t)i * ldc0, (size_t)n * sizeof(ur_real));
+        return;
+    }
+    ur_gemm_job g = {trans_a, trans_b, m, n, k, 1, 1, A, B, C, lda, ldb, ldc, C0, ldc0};
+    run_job(&g);
 }
 
 /* The reference: one dot product per element, summed in order, then scaled. */

@@ -96,13 +96,17 @@ void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, int p0, int kc, int 
 
 /* ---- the driver (tensor/kernels/gemm_rect.c) and the threads (tensor/gemm.c) ---- */
 
-/* One call of ur_gemm: C = alpha * op(A) * op(B) + beta * C. */
+/* One call of ur_gemm: C = alpha * op(A) * op(B) + beta * C. With C0 (beta 1):
+ * C = alpha * op(A) * op(B) + C0, each thread copying its part of C0 into C
+ * before its product (ur__gemm_plus). */
 typedef struct ur_gemm_job {
     int trans_a, trans_b, m, n, k;
     ur_real alpha, beta;
     const ur_real *A, *B;
     ur_real *C;
     int lda, ldb, ldc;
+    const ur_real *C0;
+    int ldc0;
 } ur_gemm_job;
 
 /* Rows i0..i1-1, columns j0..j1-1 of C on the calling thread. rows_max x cols_max

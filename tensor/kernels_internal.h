@@ -10,6 +10,13 @@
  * stall guard holds the kernels on one thread; else all of them. */
 int ur__par_threads(double work, double min_work);
 
+/* gemm.c: C = op(A) op(B) + C0 (m x n; C0's rows ldc0 apart, 0 for one row added
+ * to every row; C0 does not overlap C): ur_gemm with alpha = beta = 1 on C holding
+ * C0, the same bits, where each thread copies its rectangle of C0 right before
+ * multiplying into it instead of one thread copying all of it first. */
+void ur__gemm_plus(int trans_a, int trans_b, int m, int n, int k, const ur_real *A, int lda,
+                   const ur_real *B, int ldb, const ur_real *C0, int ldc0, ur_real *C, int ldc);
+
 /* gemm_pack.c: dst[p*ldd + r] = src[r*lds + p], r < rows, p < cols. */
 void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "support.h"
+#include "kernels_internal.h"
 #include "kernels_ref_internal.h"
 
 #ifdef UR_DOUBLE
@@ -221,6 +222,41 @@ Test(gemm, bit_identical_for_any_thread_count) {
         free(many);
     }
     free(one);
+}
+
+/* ur__gemm_plus (C = op(A) op(B) + C0, each thread copying its part of C0) gives
+ * the bits of ur_gemm with beta 1 on C holding C0: for a full C0 and for one row of
+ * C0 added to every row (ldc0 = 0), on 1 and 2 threads; C0 is not written. */
+Test(gemm, plus_equals_copy_then_gemm) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        ur_set_num_threads(threads);
+        for (int s = 0; s < N_PAR; s++)
+            for (int one_row = 0; one_row < 2; one_row++) {
+                const int *p = PAR_SHAPES[s];
+                int m = p[0], n = p[1], k = p[2], ta = p[3], tb = p[4];
+                ur_rng r;
+                ur_rng_seed(&r, 80 + s);
+                ur_real *A = random_matrix(&r, ta ? k : m, ta ? m : k, ta ? m : k);
+                ur_real *B = random_matrix(&r, tb ? n : k, tb ? k : n, tb ? k : n);
+                ur_real *C0 = random_matrix(&r, one_row ? 1 : m, n, n);
+                size_t c0_size = (size_t)(one_row ? 1 : m) * n;
+                ur_real *keep = malloc(c0_size * sizeof *keep), *want = malloc((size_t)m * n * sizeof *want),
+                        *got = malloc((size_t)m * n * sizeof *got);
+                cr_assert(keep && want && got);
+                memcpy(keep, C0, c0_size * sizeof *keep);
+                for (int i = 0; i < m; i++) memcpy(want + (size_t)i * n, C0 + (one_row ? 0 : (size_t)i * n), n * sizeof *want);
+                ur_gemm(ta, tb, m, n, k, 1, A, ta ? m : k, B, tb ? k : n, 1, want, n);
+                ur__gemm_plus(ta, tb, m, n, k, A, ta ? m : k, B, tb ? k : n, C0, one_row ? 0 : n, got, n);
+                size_t diff = 0;
+                for (size_t i = 0; i < (size_t)m * n; i++) diff += memcmp(&want[i], &got[i], sizeof *got) != 0;
+                cr_expect_eq(diff, 0, "%d x %d x %d%s, %d threads: %zu of %zu values differ", m, n, k,
+                             one_row ? " (one row)" : "", threads, diff, (size_t)m * n);
+                cr_expect(!memcmp(keep, C0, c0_size * sizeof *keep), "C0 was written");
+                free(A), free(B), free(C0), free(keep), free(want), free(got);
+            }
+    }
+    ur_set_num_threads(0);
 }
 
 Test(gemm, thread_count_setting) {

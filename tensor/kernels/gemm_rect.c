@@ -6,6 +6,7 @@
  * a call of ur_gemm goes through the kernel table once per thread, not per tile.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "gemm_internal.h"
 
@@ -131,6 +132,8 @@ static __attribute__((noinline)) void gemm_rect_unbuffered(const ur_gemm_job *g,
 void ur_gemm_run_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
                       int cols_max) {
     if (i0 >= i1 || j0 >= j1) return;
+    for (int i = i0; g->C0 && i < i1; i++) /* C = op(A) op(B) + C0: this part of C0 first */
+        memcpy(g->C + (size_t)i * g->ldc + j0, g->C0 + (size_t)i * g->ldc0 + j0, (size_t)(j1 - j0) * sizeof(ur_real));
     if (!g->trans_a && g->trans_b && use_dot(g->m, g->k)) { /* the same for every thread */
         ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
                        g->B + (size_t)j0 * g->ldb, g->ldb, g->beta, g->C + (size_t)i0 * g->ldc + j0,
