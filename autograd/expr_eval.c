@@ -26,12 +26,6 @@ enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES
 
 #define LOOP for (int j = 0; j < n; j++)
 
-/* ---- the rules: y = f(a, b) and its derivative, once per kind ----
- * bwd adds g dy/da to ga and g dy/db to gb (gb NULL for one operand). set_a
- * (set_b): this is the first contribution to that adjoint in the reverse walk,
- * which then assigns instead of adding to a zeroed buffer (the plan decides, see
- * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own.
- * ga or gb NULL: that operand's adjoint is g itself (plan_alias), nothing to write. */
 /* GCC on x86-64 Linux compiles the rules three times, for AVX-512, AVX2 and the
  * baseline, and the loader picks the CPU's copy. Each element is computed by the
  * same operations in each copy (ISO C mode: a * b + c is never fused), so the
@@ -42,6 +36,12 @@ enum { CHUNK = UR_EX_CHUNK, SCRATCH = UR_EX_SCRATCH, MAX_NODES = UR_EX_MAX_NODES
 #define RULE static void
 #endif
 
+/* ---- the rules: y = f(a, b) and its derivative, once per kind ----
+ * bwd adds g dy/da to ga and g dy/db to gb (gb NULL for one operand). set_a
+ * (set_b): this is the first contribution to that adjoint in the reverse walk,
+ * which then assigns instead of adding to a zeroed buffer (the plan decides, see
+ * analyse). ga and gb may be the same buffer (x * x): each gets a loop of its own.
+ * ga or gb NULL: that operand's adjoint is g itself (plan_alias), nothing to write. */
 typedef void (*ex_fwd)(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y);
 typedef void (*ex_bwd)(int n, const ur_real *restrict g, const ur_real *restrict a, const ur_real *restrict b,
                        const ur_real *restrict y, ur_real *ga, ur_real *gb, int set_a, int set_b);

@@ -42,7 +42,10 @@ static void concat_back(const ur_node *y, const ur_node *x, ur_real *gx, size_t 
     }
 }
 
-static int by_id(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+static int by_id(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
 
 /* 1 when no node is an input of y twice; 0 when one is, or out of memory. */
 static int distinct_inputs(ur_tape *t, const ur_node *y) {

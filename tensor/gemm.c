@@ -231,7 +231,6 @@ static void run_job(const ur_gemm_job *g) {
     if (wait > UR_GEMM_STALL_S && wait > 0.5 * master_busy) note_stall(t0, now);
 }
 
-
 void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const ur_real *A,
              int lda, const ur_real *B, int ldb, ur_real beta, ur_real *C, int ldc) {
     if (m <= 0 || n <= 0) return;
