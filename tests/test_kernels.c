@@ -186,6 +186,16 @@ static const int PAR_SHAPES[][5] = {
 };
 enum { N_PAR = sizeof PAR_SHAPES / sizeof PAR_SHAPES[0] };
 
+/* Operands of PAR_SHAPES[s], op(A) m x k and op(B) k x n stored as the transpose
+ * flags say, from r seeded with `seed` (r goes on for more). */
+static void par_operands(int s, uint64_t seed, ur_rng *r, ur_real **A, ur_real **B) {
+    const int *p = PAR_SHAPES[s];
+    int m = p[0], n = p[1], k = p[2], ta = p[3], tb = p[4];
+    ur_rng_seed(r, seed);
+    *A = random_matrix(r, ta ? k : m, ta ? m : k, ta ? m : k);
+    *B = random_matrix(r, tb ? n : k, tb ? k : n, tb ? k : n);
+}
+
 /* C of every shape above with the given thread count, concatenated. */
 static ur_real *run_with_threads(int threads, size_t *total) {
     ur_set_num_threads(threads);
@@ -196,9 +206,8 @@ static ur_real *run_with_threads(int threads, size_t *total) {
         const int *p = PAR_SHAPES[s];
         int m = p[0], n = p[1], k = p[2], ta = p[3], tb = p[4];
         ur_rng r;
-        ur_rng_seed(&r, 50 + s);
-        ur_real *A = random_matrix(&r, ta ? k : m, ta ? m : k, ta ? m : k);
-        ur_real *B = random_matrix(&r, tb ? n : k, tb ? k : n, tb ? k : n);
+        ur_real *A, *B;
+        par_operands(s, 50 + s, &r, &A, &B);
         ur_gemm(ta, tb, m, n, k, (ur_real)0.7, A, ta ? m : k, B, tb ? k : n, 0, at, n);
         at += (size_t)m * n;
         free(A);
@@ -236,9 +245,8 @@ Test(gemm, plus_equals_copy_then_gemm) {
                 const int *p = PAR_SHAPES[s];
                 int m = p[0], n = p[1], k = p[2], ta = p[3], tb = p[4];
                 ur_rng r;
-                ur_rng_seed(&r, 80 + s);
-                ur_real *A = random_matrix(&r, ta ? k : m, ta ? m : k, ta ? m : k);
-                ur_real *B = random_matrix(&r, tb ? n : k, tb ? k : n, tb ? k : n);
+                ur_real *A, *B;
+                par_operands(s, 80 + s, &r, &A, &B);
                 ur_real *C0 = random_matrix(&r, one_row ? 1 : m, n, n);
                 size_t c0_size = (size_t)(one_row ? 1 : m) * n;
                 ur_real *keep = malloc(c0_size * sizeof *keep), *want = malloc((size_t)m * n * sizeof *want),
