@@ -12,6 +12,7 @@
  * The choice is one atomic pointer: the kernels load it once per call, so a call
  * runs on one set from start to end; racing first calls agree on the answer.
  */
+#define _DEFAULT_SOURCE /* syscall (arch_prctl) */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,13 +134,63 @@ ur_status ur_kernel_select(const char *path) {
 
 const char *ur_kernel_isa(void) { return ur__kernels()->name; }
 
-/* ur_gemm_bf16 follows the kernel path: with avx512 it uses the AVX512-BF16 tiles
- * where the build has them (float only) and the CPU runs vdpbf16ps; every other
- * path (UR_KERNELS=portable or avx2 included) takes the portable route. */
+/* ---- the bf16 tiles ----
+ * ur_gemm_bf16 follows the kernel path: with avx512 it uses the AMX tiles where the
+ * build has them (float only), the CPU has AMX-TILE and AMX-BF16 and Linux grants
+ * the tile state, else the AVX512-BF16 tiles where the CPU runs vdpbf16ps; every
+ * other path (UR_KERNELS=portable or avx2 included) takes the portable route. */
+
+#if UR_DISPATCH_X86 && defined(UR_KERNELS_AMX) && !defined(UR_DOUBLE) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The CPU has AMX-TILE and AMX-BF16 (cpuid 7.0: edx bits 24 and 22), the OS has
+ * enabled their state in XCR0 (bits 17 and 18), and Linux grants this process the
+ * tile data (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA; Linux 5.16 on),
+ * which it must before the first tile instruction. */
+static int amx_check(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 22))) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; /* OSXSAVE: xgetbv runs */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return 0;
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+}
+
+static _Atomic int amx_state; /* 0 not asked yet, 1 ready, -1 not here */
+
+int ur__amx_ready(void) {
+    int s = atomic_load_explicit(&amx_state, memory_order_acquire);
+    if (s == 0) { /* asked once; racing first calls get the same answer */
+        s = amx_check() ? 1 : -1;
+        atomic_store_explicit(&amx_state, s, memory_order_release);
+    }
+    return s == 1;
+}
+#else
+int ur__amx_ready(void) { return 0; }
+#endif
+
+static _Atomic int bf16_forced;
+static _Atomic(const ur_bf16_kernel *) bf16_forced_kernel;
+
+void ur__gemm_bf16_use(const ur_bf16_kernel *kern, int on) {
+    atomic_store_explicit(&bf16_forced_kernel, kern, memory_order_release);
+    atomic_store_explicit(&bf16_forced, on, memory_order_release);
+}
+
 const ur_bf16_kernel *ur__gemm_bf16_kernel(void) {
+    if (atomic_load_explicit(&bf16_forced, memory_order_acquire))
+        return atomic_load_explicit(&bf16_forced_kernel, memory_order_acquire);
 #if UR_DISPATCH_X86 && defined(UR_KERNELS_BF16) && !defined(UR_DOUBLE)
-    if (ur__kernels() == &ur__kernels_avx512 && __builtin_cpu_supports("avx512bf16"))
-        return &ur__gemm_bf16_avx512bf16;
+    if (ur__kernels() == &ur__kernels_avx512) {
+#ifdef UR_KERNELS_AMX
+        if (ur__amx_ready()) return &ur__gemm_bf16_amx;
+#endif
+        if (__builtin_cpu_supports("avx512bf16")) return &ur__gemm_bf16_avx512bf16;
+    }
 #endif
     return NULL;
 }

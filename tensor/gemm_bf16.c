@@ -4,10 +4,14 @@
  * Both operands are given in float and rounded to bf16 (ties to even) on the way
  * in; every product of two bf16 values is exact in float (8-bit significands), so
  * the only rounding left is that of the float sums, whose order each path fixes:
+ *   amx         (tensor/kernels/gemm_bf16_amx.c) packs A and B as bf16 pairs of
+ *               k and multiplies them with tdpbf16ps, in 32 x 32 blocks of four
+ *               16 x 16 tiles, over all of k at once; chosen when the kernel path
+ *               is avx512 and the CPU has AMX-BF16 (tensor/dispatch.c).
  *   avx512bf16  (tensor/kernels/gemm_bf16_avx512.c) packs A and B as bf16 pairs
  *               of k and multiplies them with vdpbf16ps, in 12 x 32 tiles and
  *               depth blocks of 2 * UR_BF16_KC2; chosen when the kernel path is
- *               avx512 and the CPU has AVX512-BF16 (tensor/dispatch.c).
+ *               avx512 and the CPU has AVX512-BF16 but no AMX.
  *   portable    copies the operands rounded to bf16 (as floats) and runs ur_gemm on
  *               them: the same exact products, summed by the float kernels.
  * Threads split C only, never k, so each path gives the same bits for any number
@@ -87,8 +91,8 @@ static void scratch_put(scratch *s) {
  * depth block) stays in L2 while the B block goes by. */
 enum { MB = 16, NB = 4, MAX_THREADS = 64 };
 
-/* One call of the AVX512-BF16 path: its kernel, operands and scalars; pb, when
- * set, is all of op(B) packed beforehand (ur__bf16_pack). */
+/* One call of a tile kernel: the kernel, operands and scalars; pb, when set, is
+ * all of op(B) packed beforehand (ur__bf16_pack). */
 typedef struct bf16_call {
     const ur_bf16_kernel *kern;
     int ta, tb, k;
@@ -99,18 +103,19 @@ typedef struct bf16_call {
 } bf16_call;
 
 /* One thread's share: rows i0..i0+m-1 x columns j0..j0+n-1 of C (C points at its
- * first element; j0 is a multiple of NR), with the packed operands in s. A packed
- * B holds the panels of this thread's columns from panel j0 / NR on: the same
+ * first element; j0 is a multiple of nr), with the packed operands in s. A packed
+ * B holds the panels of this thread's columns from panel j0 / nr on: the same
  * words a packing of those columns alone would give. */
 static void run_rect(const bf16_call *c, int i0, int m, int j0, int n, float *C, scratch *s) {
-    int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
-    c->kern->pack_a(c->ta, c->A, c->lda, i0, m, c->k, s->p[0]);
-    const uint32_t *pb = c->pb ? c->pb + (size_t)j0 * k2 : s->p[1];
-    if (!c->pb) c->kern->pack_b(c->tb, c->B, c->ldb, j0, n, c->k, s->p[1]);
-    ur_bf16_job g = {m, n, k2, c->alpha, c->beta, s->p[0], pb, C, c->ldc};
+    const ur_bf16_kernel *kn = c->kern;
+    int depth = ur__bf16_depth(kn, c->k), mp = ceil_div(m, kn->mr), np = ceil_div(n, kn->nr);
+    kn->pack_a(c->ta, c->A, c->lda, i0, m, c->k, s->p[0]);
+    const uint32_t *pb = c->pb ? c->pb + (size_t)j0 * depth : s->p[1];
+    if (!c->pb) kn->pack_b(c->tb, c->B, c->ldb, j0, n, c->k, s->p[1]);
+    ur_bf16_job g = {m, n, depth, c->alpha, c->beta, s->p[0], pb, C, c->ldc};
     for (int bj = 0; bj < np; bj += NB)
         for (int bi = 0; bi < mp; bi += MB)
-            c->kern->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
+            kn->tiles(&g, bi, imin(bi + MB, mp), bj, imin(bj + NB, np));
 }
 
 /* Start (in panels) of part t of `panels` split in `parts`. */
@@ -122,8 +127,9 @@ static int part(int panels, int parts, int t) {
  * threads), each packed and computed by one thread: one parallel region, no
  * barrier inside, and ur_gemm's guard against a busy machine. Every buffer is
  * taken before any thread starts, so a failed allocation leaves C alone. */
-static ur_status run_avx512bf16(const bf16_call *c, int m, int n, float *C, int nt) {
-    int k2 = ceil_div(c->k, 2), mp = ceil_div(m, UR_BF16_MR), np = ceil_div(n, UR_BF16_NR);
+static ur_status run_tiles(const bf16_call *c, int m, int n, float *C, int nt) {
+    const int MR = c->kern->mr, NR = c->kern->nr, depth = ur__bf16_depth(c->kern, c->k);
+    int mp = ceil_div(m, MR), np = ceil_div(n, NR);
     int along_n = np >= nt || np >= mp;
     nt = imin(imin(nt, MAX_THREADS), along_n ? np : mp);
     int rows = along_n ? mp : ceil_div(mp, nt), cols = along_n ? ceil_div(np, nt) : np;
@@ -131,8 +137,7 @@ static ur_status run_avx512bf16(const bf16_call *c, int m, int n, float *C, int 
     ur_status st = UR_OK;
     int got = 0;
     while (got < nt && st == UR_OK)
-        st = scratch_get(&s[got++], (size_t)rows * UR_BF16_MR * k2,
-                         c->pb ? 1 : (size_t)cols * UR_BF16_NR * k2);
+        st = scratch_get(&s[got++], (size_t)rows * MR * depth, c->pb ? 1 : (size_t)cols * NR * depth);
     if (st == UR_OK && nt == 1) run_rect(c, 0, m, 0, n, C, &s[0]);
     if (st == UR_OK && nt > 1) {
         double t0 = omp_get_wtime(), busy0 = 0;
@@ -142,11 +147,10 @@ static ur_status run_avx512bf16(const bf16_call *c, int m, int n, float *C, int 
             for (int t = omp_get_thread_num(); t < nt; t += omp_get_num_threads()) {
                 int p0 = part(along_n ? np : mp, nt, t), p1 = part(along_n ? np : mp, nt, t + 1);
                 if (along_n)
-                    run_rect(c, 0, m, p0 * UR_BF16_NR, imin(p1 * UR_BF16_NR, n) - p0 * UR_BF16_NR,
-                             C + (size_t)p0 * UR_BF16_NR, &s[t]);
+                    run_rect(c, 0, m, p0 * NR, imin(p1 * NR, n) - p0 * NR, C + (size_t)p0 * NR, &s[t]);
                 else
-                    run_rect(c, p0 * UR_BF16_MR, imin(p1 * UR_BF16_MR, m) - p0 * UR_BF16_MR, 0,
-                             n, C + (size_t)p0 * UR_BF16_MR * c->ldc, &s[t]);
+                    run_rect(c, p0 * MR, imin(p1 * MR, m) - p0 * MR, 0, n, C + (size_t)p0 * MR * c->ldc,
+                             &s[t]);
             }
             if (omp_get_thread_num() == 0) busy0 = omp_get_wtime() - start;
         }
@@ -211,16 +215,20 @@ ur_status ur_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, ur_real al
     const ur_bf16_kernel *kern = ur__gemm_bf16_kernel();
     if (!kern) return run_portable(ta, tb, m, n, k, alpha, A, B, lda, ldb, beta, C, ldc);
     bf16_call c = {kern, ta, tb, k, alpha, beta, A, B, lda, ldb, ldc, NULL};
-    return run_avx512bf16(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
+    return run_tiles(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
 }
 
-const char *ur_gemm_bf16_isa(void) { return ur__gemm_bf16_kernel() ? "avx512bf16" : "portable"; }
+const char *ur_gemm_bf16_isa(void) {
+    const ur_bf16_kernel *kern = ur__gemm_bf16_kernel();
+    return kern ? kern->name : "portable";
+}
 
 /* ---- a right operand packed once, for many products ---- */
 
 size_t ur__bf16_packed_words(int n, int k) {
-    if (!ur__gemm_bf16_kernel()) return (size_t)n * k; /* portable: the rounded floats */
-    return (size_t)ceil_div(n, UR_BF16_NR) * UR_BF16_NR * ceil_div(k, 2);
+    const ur_bf16_kernel *kern = ur__gemm_bf16_kernel();
+    if (!kern) return (size_t)n * k; /* portable: the rounded floats */
+    return (size_t)ceil_div(n, kern->nr) * kern->nr * ur__bf16_depth(kern, k);
 }
 
 void ur__bf16_pack(ur_bf16_packed *p, int trans_b, const float *B, int ldb, int n, int k,
@@ -251,7 +259,7 @@ ur_status ur__gemm_bf16_packed(int trans_a, int m, const float *A, int lda, cons
         return st;
     }
     bf16_call c = {pb->kern, ta, pb->tb, k, 1, beta, A, NULL, lda, 0, ldc, pb->words};
-    return run_avx512bf16(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
+    return run_tiles(&c, m, n, C, ur__par_threads(2.0 * m * n * k, 1.5e6));
 }
 
 void ur_gemm_bf16_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *A,

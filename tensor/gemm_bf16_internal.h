@@ -1,15 +1,19 @@
 /* gemm_bf16_internal.h - the pieces of ur_gemm_bf16 (tensor/gemm_bf16.c) shared
- * with its AVX512-BF16 kernel (tensor/kernels/gemm_bf16_avx512.c) and the tests.
- * Not part of the public API.
+ * with its tile kernels (tensor/kernels/gemm_bf16_avx512.c for AVX512-BF16,
+ * tensor/kernels/gemm_bf16_amx.c for AMX) and the tests. Not part of the public API.
  *
- * Packed operands of the AVX512-BF16 path: k is taken in pairs (k2 = ceil(k/2)
- * pairs; an odd k gets a zero partner), each pair of bf16 values held in one
- * 32-bit word, the value of the even k in the low half (the order vdpbf16ps
- * multiplies them in).
- *   A -> panels of UR_BF16_MR rows: panel q holds, for each pair p, the MR words
- *        of rows q*MR + r at pa[q*MR*k2 + p*MR + r] (rows past m are zero).
- *   B -> panels of UR_BF16_NR columns: panel q holds, for each pair p, the NR words
- *        of columns q*NR + c at pb[q*NR*k2 + p*NR + c] (columns past n are zero).
+ * Packed operands: k is taken in pairs (k2 = ceil(k/2) pairs; an odd k gets a zero
+ * partner), each pair of bf16 values held in one 32-bit word, the value of the
+ * even k in the low half (the order vdpbf16ps and tdpbf16ps multiply them in). A
+ * kernel packs `depth` pairs (ur__bf16_depth: k2 rounded up to its pair_block), the
+ * pairs past k2 zero.
+ *   B -> panels of nr columns: panel q holds, for each pair p, the nr words of
+ *        columns q*nr + c at pb[q*nr*depth + p*nr + c] (columns past n are zero).
+ *        Both kernels (nr = 32).
+ *   A -> panels of mr rows, rows past m zero. AVX512-BF16 (mr = 12): panel q holds,
+ *        for each pair p, the mr words of rows q*mr + r at pa[q*mr*depth + p*mr + r].
+ *        AMX (mr = 32): row by row, pa[q*mr*depth + r*depth + p], so that 16 rows
+ *        of 16 pairs are one tile.
  */
 #ifndef UR_GEMM_BF16_INTERNAL_H
 #define UR_GEMM_BF16_INTERNAL_H
@@ -19,8 +23,8 @@
 
 #include "ur_kernels.h"
 
-/* Micro-tile 12 x 32: 24 accumulators of 16 floats, two B vectors and a broadcast
- * of A fit the 32 vector registers. */
+/* The AVX512-BF16 micro-tile, 12 x 32: 24 accumulators of 16 floats, two B vectors
+ * and a broadcast of A fit the 32 vector registers. */
 #define UR_BF16_MR 12
 #define UR_BF16_NR 32
 /* Pairs of k per depth block: a B micro-panel block (128 x 32 words, 16 KiB) stays in
@@ -46,32 +50,50 @@ static inline float ur__bf16_value(uint16_t h) {
     return x;
 }
 
-/* One call of the AVX512-BF16 path, after packing: C (m x n, rows ldc apart) =
- * alpha * A B + beta * C with A and B packed as above. */
+/* One call of a tile kernel, after packing: C (m x n, rows ldc apart) =
+ * alpha * A B + beta * C with A and B packed as above, depth pairs deep. */
 typedef struct ur_bf16_job {
-    int m, n, k2;
+    int m, n, depth;
     float alpha, beta;
     const uint32_t *pa, *pb;
     float *C;
     int ldc;
 } ur_bf16_job;
 
-/* The AVX512-BF16 path: packing and tiles, all on the calling thread.
- * pack_a: rows i0..i0+m-1 of op(A) (k deep) into ceil(m / MR) panels at pa.
- * pack_b: columns j0..j0+n-1 of op(B) into ceil(n / NR) panels at pb.
+/* A tile kernel: its name (ur_gemm_bf16_isa), panel sizes and depth rounding, and
+ * its packing and tiles, all on the calling thread.
+ * pack_a: rows i0..i0+m-1 of op(A) (k deep) into ceil(m / mr) panels at pa.
+ * pack_b: columns j0..j0+n-1 of op(B) into ceil(n / nr) panels at pb.
  * tiles: row panels ip0..ip1-1 x column panels jp0..jp1-1 of C, all depth blocks;
  * every element is computed by the same operations whatever the panels a call gets. */
 typedef struct ur_bf16_kernel {
+    const char *name;
+    int mr, nr, pair_block;
     void (*pack_a)(int trans_a, const float *A, int lda, int i0, int m, int k, uint32_t *pa);
     void (*pack_b)(int trans_b, const float *B, int ldb, int j0, int n, int k, uint32_t *pb);
     void (*tiles)(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1);
 } ur_bf16_kernel;
-extern const ur_bf16_kernel ur__gemm_bf16_avx512bf16;
+extern const ur_bf16_kernel ur__gemm_bf16_avx512bf16, ur__gemm_bf16_amx;
+/* The AMX kernel with the tile instructions carried out in C (tests only: a test
+ * object of gemm_bf16_amx.c built with UR_AMX_EMULATE, cmake/kernels.cmake). */
+extern const ur_bf16_kernel ur__gemm_bf16_amx_emulated;
 
-/* The kernel ur_gemm_bf16 uses (tensor/dispatch.c): the AVX512-BF16 one when the
- * kernel path in use is avx512, this build has it and the CPU runs it; NULL for
- * the portable route. */
+/* Pairs a kernel packs for depth k: ceil(k / 2) rounded up to its pair_block. */
+static inline int ur__bf16_depth(const ur_bf16_kernel *kern, int k) {
+    int k2 = (k + 1) / 2, b = kern->pair_block;
+    return (k2 + b - 1) / b * b;
+}
+
+/* The kernel ur_gemm_bf16 uses (tensor/dispatch.c) when the kernel path in use is
+ * avx512 and this build has the bf16 kernels: the AMX one where the CPU has AMX-TILE
+ * and AMX-BF16 and Linux grants the tile state (arch_prctl, asked once), else the
+ * AVX512-BF16 one where the CPU runs vdpbf16ps; NULL for the portable route. */
 const ur_bf16_kernel *ur__gemm_bf16_kernel(void);
+/* Tests: use `kern` (NULL: the portable route) instead of the CPU's choice while
+ * `on`; ur__gemm_bf16_use(NULL, 0) goes back to the CPU's choice. */
+void ur__gemm_bf16_use(const ur_bf16_kernel *kern, int on);
+/* 1 when the AMX kernel can run here (CPU, build and the tile state granted). */
+int ur__amx_ready(void);
 
 /* Notes a parallel call held up by a busy machine (tensor/gemm.c: ur_gemm's guard,
  * see ur_set_num_threads): it started at t0 (omp_get_wtime) and its thread 0
@@ -80,7 +102,7 @@ void ur__par_stalled(double t0, double busy);
 
 /* op(B) (k x n) of ur_gemm_bf16 rounded and laid out once, for many products with
  * it as the right operand (a weight read at every time step): the words of the
- * path in use when it was packed -- all column panels of the AVX512-BF16 layout
+ * path in use when it was packed -- all column panels of its kernel's layout
  * above, or on the portable path the stored B rounded to bf16 (as floats). A
  * product with it gives the same bits as ur_gemm_bf16 on the unpacked B. Float
  * build only. */

@@ -282,52 +282,59 @@ Test(gemm_bf16, allocation_failure_reported) {
 
 /* ---- the paths ---- */
 
-static int have_avx512bf16(void) {
+static int have_avx512(void) {
 #if defined(UR_KERNELS_BF16) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 #else
     return 0;
 #endif
 }
 
-/* The bf16 path follows the kernel path: avx512bf16 under avx512 where the CPU has
- * it, else portable; with UR_KERNELS set (the ctest entries per path) the path it
- * names, unless this CPU lacks it. */
+static int have_avx512bf16(void) {
+    if (!have_avx512()) return 0;
+#if defined(UR_KERNELS_BF16) && (defined(__x86_64__) || defined(__i386__))
+    return __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+/* The bf16 path follows the kernel path: under avx512 amx where the CPU has AMX-BF16
+ * (and Linux grants the tile state), else avx512bf16 where the CPU has it, else
+ * portable; with UR_KERNELS set (the ctest entries per path) the path it names,
+ * unless this CPU lacks it. */
 Test(gemm_bf16, path_follows_kernel_path) {
     const char *isa = ur_kernel_isa(), *bf = ur_gemm_bf16_isa();
-    int fast = !strcmp(isa, "avx512") && have_avx512bf16();
-    cr_expect_str_eq(bf, fast ? "avx512bf16" : "portable", "kernel path %s", isa);
+    int avx512 = !strcmp(isa, "avx512");
+    const char *expect = avx512 && ur__amx_ready() ? "amx" : avx512 && have_avx512bf16() ? "avx512bf16" : "portable";
+    cr_expect_str_eq(bf, expect, "kernel path %s", isa);
     const char *want = getenv("UR_KERNELS");
     if (want && want[0] && strcmp(isa, want) != 0)
         cr_skip_test("this CPU or build has no %s kernels: the %s path was tested", want, bf);
-    if (!strcmp(isa, "avx512") && !fast)
-        cr_skip_test("this CPU lacks AVX512-BF16 (or the build has no bf16 kernel): the portable "
-                     "bf16 path was tested");
+    if (avx512 && !strcmp(bf, "portable"))
+        cr_skip_test("this CPU lacks AVX512-BF16 and AMX-BF16 (or the build has no bf16 kernel): "
+                     "the portable bf16 path was tested");
 }
 
-/* Both paths in one process, each against the reference above, and against each
- * other within twice the tolerance. */
-Test(gemm_bf16, avx512bf16_and_portable_agree) {
-    if (!have_avx512bf16() || ur_kernel_select("avx512") != UR_OK)
-        cr_skip_test("this CPU lacks AVX512-BF16 (or the build has no bf16 kernel): only the "
-                     "portable bf16 path is tested here");
-    cr_assert_str_eq(ur_gemm_bf16_isa(), "avx512bf16");
+/* Runs the tests above on `kern` (NULL: the portable route), then compares it with
+ * the portable route on one product, within twice the tolerance. */
+static void kernel_against_portable(const ur_bf16_kernel *kern, const char *name) {
     enum { M = 61, N = 97, K = 389 };
     ur_rng r;
     ur_rng_seed(&r, 6);
     float *A = random_matrix(&r, K, M, M), *B = random_matrix(&r, N, K, K);
     float *C[2];
     for (int path = 0; path < 2; path++) {
-        cr_assert_eq(ur_kernel_select(path ? "portable" : "avx512"), UR_OK);
-        cr_assert_str_eq(ur_gemm_bf16_isa(), path ? "portable" : "avx512bf16");
+        ur__gemm_bf16_use(path ? NULL : kern, 1);
+        cr_assert_str_eq(ur_gemm_bf16_isa(), path ? "portable" : name);
         check_case(&r, path, 1 - path, 37, 45, 301, 1, 0.5f, 1);
         C[path] = malloc(sizeof(float) * M * N);
         cr_assert(C[path]);
         cr_assert_eq(ur_gemm_bf16(1, 1, M, N, K, 1, A, M, B, K, 0, C[path], N), UR_OK);
     }
+    ur__gemm_bf16_use(NULL, 0);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double mag = 0;
@@ -335,10 +342,126 @@ Test(gemm_bf16, avx512bf16_and_portable_agree) {
                 mag += fabs(op_at(A, M, 1, i, p) * op_at(B, K, 1, p, j));
             double d = fabs((double)C[0][i * N + j] - C[1][i * N + j]);
             cr_assert(d <= 2 * (K + 2) * FLT_EPSILON * mag + FLT_MIN,
-                      "C[%d][%d]: avx512bf16 %.9g, portable %.9g", i, j, C[0][i * N + j],
+                      "C[%d][%d]: %s %.9g, portable %.9g", i, j, name, C[0][i * N + j],
                       C[1][i * N + j]);
         }
     free(A), free(B), free(C[0]), free(C[1]);
 }
+
+Test(gemm_bf16, avx512bf16_and_portable_agree) {
+    if (!have_avx512bf16())
+        cr_skip_test("this CPU lacks AVX512-BF16 (or the build has no bf16 kernel): only the "
+                     "portable bf16 path is tested here");
+    kernel_against_portable(&ur__gemm_bf16_avx512bf16, "avx512bf16");
+}
+
+#ifdef UR_KERNELS_AMX
+Test(gemm_bf16, amx_and_portable_agree) {
+    if (!ur__amx_ready())
+        cr_skip_test("this CPU has no AMX-BF16 (or Linux did not grant the tile state): the AMX "
+                     "tiles are tested with their instructions emulated (amx_emulated::*)");
+    kernel_against_portable(&ur__gemm_bf16_amx, "amx");
+}
+#endif
+
+#ifdef UR_TEST_AMX_EMULATED
+/* ---- the AMX tiles, their instructions carried out in C ----
+ * The packing, the addressing of the tiles and the edges of the AMX kernel, on any
+ * CPU with AVX-512 (its packing uses it); only the tile instructions themselves
+ * are not the CPU's. */
+
+static void use_emulated_amx(void) {
+    if (!have_avx512())
+        cr_skip_test("this CPU lacks AVX-512: the AMX kernel's packing needs it");
+    ur__gemm_bf16_use(&ur__gemm_bf16_amx_emulated, 1);
+    cr_assert_str_eq(ur_gemm_bf16_isa(), "amx");
+}
+
+/* Sizes on both sides of the tile (16 rows, 16 pairs = 32 k), the block (32 x 32),
+ * a block of at most 16 rows, the task (MB x NB panels), odd k. */
+Test(amx_emulated, every_transpose_and_edge) {
+    static const int SIZES[][3] = {{1, 1, 1},     {16, 16, 32},  {17, 33, 33},  {32, 32, 64},
+                                   {33, 31, 31},  {15, 65, 95},  {40, 40, 513}, {64, 7, 2},
+                                   {520, 20, 40}, {3, 140, 100}};
+    use_emulated_amx();
+    ur_rng r;
+    ur_rng_seed(&r, 11);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t s = 0; s < sizeof SIZES / sizeof SIZES[0]; s++)
+                check_case(&r, ta, tb, SIZES[s][0], SIZES[s][1], SIZES[s][2], 1, 0, (int)s % 3);
+    ur__gemm_bf16_use(NULL, 0);
+}
+
+Test(amx_emulated, alpha_beta) {
+    use_emulated_amx();
+    ur_rng r;
+    ur_rng_seed(&r, 12);
+    check_case(&r, 0, 0, 30, 70, 300, 0.5f, 1, 1);
+    check_case(&r, 1, 1, 30, 70, 77, -2, 0.25f, 0);
+    check_case(&r, 0, 1, 50, 35, 9, 1, -1, 2);
+    ur__gemm_bf16_use(NULL, 0);
+}
+
+Test(amx_emulated, agrees_with_portable) {
+    use_emulated_amx();
+    kernel_against_portable(&ur__gemm_bf16_amx_emulated, "amx");
+}
+
+Test(amx_emulated, bit_identical_for_1_and_2_threads) {
+    use_emulated_amx();
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    int m = 70, n = 150, k = 133;
+    float *one = run_threads(1, 1, 0, m, n, k), *two = run_threads(2, 1, 0, m, n, k);
+    cr_expect_eq(memcmp(one, two, sizeof(float) * (size_t)m * n), 0, "1 and 2 threads differ");
+    free(one), free(two);
+    ur_set_num_threads(0);
+    ur__gemm_bf16_use(NULL, 0);
+}
+
+/* The pairs past k are zero in both packed operands: a product of NaNs first
+ * leaves NaN words in the pooled packing buffers, then products whose depth ends
+ * inside a tile (k = 45: 23 pairs of 32) must not pick any of them up. */
+Test(amx_emulated, padding_is_zero) {
+    use_emulated_amx();
+    ur_set_num_threads(1);
+    enum { M = 64, N = 64 };
+    float *X = malloc(sizeof(float) * M * M), *C = malloc(sizeof(float) * M * N);
+    cr_assert(X && C);
+    ur_rng r;
+    ur_rng_seed(&r, 14);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            for (int i = 0; i < M * M; i++) X[i] = NAN;
+            cr_assert_eq(ur_gemm_bf16(0, 0, M, N, M, 1, X, M, X, N, 0, C, N), UR_OK);
+            cr_assert(isnan(C[0]));
+            check_case(&r, ta, tb, M, N, 45, 1, 0, 0);
+        }
+    free(X), free(C);
+    ur_set_num_threads(0);
+    ur__gemm_bf16_use(NULL, 0);
+}
+
+/* A right operand packed once (a weight) gives the bits of the product that packs it. */
+Test(amx_emulated, packed_b_same_bits) {
+    use_emulated_amx();
+    enum { M = 45, N = 70, K = 91 };
+    ur_rng r;
+    ur_rng_seed(&r, 13);
+    float *A = random_matrix(&r, M, K, K), *B = random_matrix(&r, N, K, K);
+    float *C1 = random_matrix(&r, M, N, N), *C2 = malloc(sizeof(float) * M * N);
+    cr_assert(C2);
+    memcpy(C2, C1, sizeof(float) * M * N);
+    uint32_t *words = malloc(ur__bf16_packed_words(N, K) * sizeof *words);
+    cr_assert(words);
+    ur_bf16_packed pb;
+    ur__bf16_pack(&pb, 1, B, K, N, K, words);
+    cr_assert_eq(ur__gemm_bf16_packed(0, M, A, K, &pb, 0.5f, C1, N), UR_OK);
+    cr_assert_eq(ur_gemm_bf16(0, 1, M, N, K, 1, A, K, B, K, 0.5f, C2, N), UR_OK);
+    cr_expect_eq(memcmp(C1, C2, sizeof(float) * M * N), 0, "packed and unpacked B differ");
+    free(A), free(B), free(C1), free(C2), free(words);
+    ur__gemm_bf16_use(NULL, 0);
+}
+#endif
 
 #endif
