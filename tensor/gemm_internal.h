@@ -61,12 +61,14 @@
 #define UR_GEMM_NC (UR_GEMM_NR * 64)
 #endif
 
-/* c[0..mr)[0..nr) = alpha * (a-panel x b-panel) + beta * c, with c's rows ldc apart.
+/* c[0..mr)[0..nr) = alpha * (a-panel x b-panel) + beta * ci, with c's rows ldc apart
+ * and ci's (the old values: c itself, or C0 of ur__gemm_plus) ldci apart.
  * a: packed A panel (kc x MR as above). b: kc rows of at least nr values, rsb apart
  * (UR_GEMM_NR for a packed panel, ldb when B is read in place). beta == 0 does not
- * read c. 1 <= mr <= UR_GEMM_MR, 1 <= nr <= UR_GEMM_NR. */
+ * read ci. 1 <= mr <= UR_GEMM_MR, 1 <= nr <= UR_GEMM_NR. */
 void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
-                   ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc);
+                   ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc, const ur_real *ci,
+                   ptrdiff_t ldci);
 
 /* Row panels shorter than UR_WIDE_ROWS (gemm_simd.h) use the wide tile: mr rows x
  * nr columns, nr <= ur_gemm_wide_panels(mr) * NR, spanning NR-panels of B (panel q
@@ -75,7 +77,7 @@ void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, p
 int ur_gemm_wide_panels(int mr);
 void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, ptrdiff_t rsa, const ur_real *b,
                         ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c,
-                        ptrdiff_t ldc);
+                        ptrdiff_t ldc, const ur_real *ci, ptrdiff_t ldci);
 
 /* C = alpha * A * B^T + beta * C for few rows (m around UR_DOT_ROWS), reading A
  * (m x k) and the stored B (n x k) in place: one dot product per element. */
@@ -97,8 +99,8 @@ void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, int p0, int kc, int 
 /* ---- the driver (tensor/kernels/gemm_rect.c) and the threads (tensor/gemm.c) ---- */
 
 /* One call of ur_gemm: C = alpha * op(A) * op(B) + beta * C. With C0 (beta 1):
- * C = alpha * op(A) * op(B) + C0, each thread copying its part of C0 into C
- * before its product (ur__gemm_plus). */
+ * C = alpha * op(A) * op(B) + C0 (ur__gemm_plus), each tile reading its part of
+ * C0 in place of C's old values on the first depth block. */
 typedef struct ur_gemm_job {
     int trans_a, trans_b, m, n, k;
     ur_real alpha, beta;

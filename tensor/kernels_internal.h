@@ -11,9 +11,10 @@
 int ur__par_threads(double work, double min_work);
 
 /* gemm.c: C = op(A) op(B) + C0 (m x n; C0's rows ldc0 apart, 0 for one row added
- * to every row; C0 does not overlap C): ur_gemm with alpha = beta = 1 on C holding
- * C0, the same bits, where each thread copies its rectangle of C0 right before
- * multiplying into it instead of one thread copying all of it first. */
+ * to every row; C0 does not overlap C): the bits of ur_gemm with alpha = beta = 1
+ * on C holding C0, without copying C0 into C: the micro-kernels read C0 where they
+ * would have read C's old values (products that take the dot-product route copy
+ * their rectangle of C0 first). */
 void ur__gemm_plus(int trans_a, int trans_b, int m, int n, int k, const ur_real *A, int lda,
                    const ur_real *B, int ldb, const ur_real *C0, int ldc0, ur_real *C, int ldc);
 

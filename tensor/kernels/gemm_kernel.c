@@ -7,7 +7,10 @@
  * Every element of C is computed by the same operations whatever the tile shape,
  * the edge case or the thread that runs it: acc = 0; acc = a[p] * b[p] + acc for
  * p = 0..kc-1 in order; then c = alpha * acc + beta * c. This is what makes the
- * results independent of blocking and of the number of threads.
+ * results independent of blocking and of the number of threads. The old c may come
+ * from elsewhere (ci, ldci apart: the C0 of ur__gemm_plus on the first depth block),
+ * so that C0 is never copied into C first; it is read exactly where C's copy of it
+ * would have been, so the result is the same.
  */
 #include "gemm_internal.h"
 
@@ -17,7 +20,7 @@
  * so that its lines arrive while the FMAs run instead of when the results are
  * stored: on products of thousands of rows the stores otherwise wait for memory.
  * Only a hint: no value changes. */
-UR_ALWAYS_INLINE void prefetch_tile(const int mr, int nr, const ur_real *c, ptrdiff_t ldc) {
+UR_ALWAYS_INLINE void prefetch_rows(const int mr, int nr, const ur_real *c, ptrdiff_t ldc) {
     enum { LINE = 64 };
     int bytes = nr * (int)sizeof(ur_real);
     UR_UNROLL
@@ -28,19 +31,27 @@ UR_ALWAYS_INLINE void prefetch_tile(const int mr, int nr, const ur_real *c, ptrd
     }
 }
 
+/* The tile's old values (read when beta != 0) and, when they come from elsewhere,
+ * the tile itself. */
+UR_ALWAYS_INLINE void prefetch_tile(const int mr, int nr, ur_real beta, const ur_real *c, ptrdiff_t ldc,
+                                    const ur_real *ci, ptrdiff_t ldci) {
+    if (beta != 0) prefetch_rows(mr, nr, ci, ldci);
+    if (beta == 0 || ci != c) prefetch_rows(mr, nr, c, ldc);
+}
+
 /* The tile body. mr and full are compile-time constants at every call site, so
  * the loops over r and v unroll and acc[][] stays in registers. full means
  * nr == NR: B and C are then accessed without masks. */
 UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, const ur_real *a,
                                  const ur_real *b, ptrdiff_t rsb, ur_real alpha, ur_real beta,
-                                 ur_real *c, ptrdiff_t ldc) {
+                                 ur_real *c, ptrdiff_t ldc, const ur_real *ci, ptrdiff_t ldci) {
     UR_V acc[UR_GEMM_MR][UR_NV];
     UR_UNROLL
     for (int r = 0; r < mr; r++) {
         UR_UNROLL
         for (int v = 0; v < UR_NV; v++) acc[r][v] = UR_V_ZERO();
     }
-    prefetch_tile(mr, nr, c, ldc);
+    prefetch_tile(mr, nr, beta, c, ldc, ci, ldci);
 
     for (int p = 0; p < kc; p++) {
         UR_V bv[UR_NV];
@@ -61,6 +72,7 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
     UR_UNROLL
     for (int r = 0; r < mr; r++) {
         ur_real *cr = c + r * ldc;
+        const ur_real *cir = ci + r * ldci;
         UR_UNROLL
         for (int v = 0; v < UR_NV; v++) {
             int n = full ? UR_VL : nr - v * UR_VL;
@@ -68,7 +80,7 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
             if (beta == 0) {
                 t = UR_V_MUL(va, acc[r][v]); /* C's old contents are not read */
             } else {
-                UR_V old = full ? UR_V_LOAD(cr + v * UR_VL) : UR_V_LOADN(cr + v * UR_VL, n);
+                UR_V old = full ? UR_V_LOAD(cir + v * UR_VL) : UR_V_LOADN(cir + v * UR_VL, n);
                 if (beta != 1) old = UR_V_MUL(vb, old);
                 t = UR_V_FMA(va, acc[r][v], old);
             }
@@ -86,7 +98,8 @@ UR_ALWAYS_INLINE void micro_tile(const int mr, const int full, int nr, int kc, c
  * element as micro_tile. */
 UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int nr, int kc,
                                  const ur_real *a, ptrdiff_t rsa, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb,
-                                 ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+                                 ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc, const ur_real *ci,
+                                 ptrdiff_t ldci) {
     enum { W = (UR_WIDE_NP1 > UR_WIDE_NP ? UR_WIDE_NP1 : UR_WIDE_NP) * UR_NV };
     UR_V acc[UR_WIDE_ROWS - 1][W];
     const int nv = np * UR_NV;
@@ -95,7 +108,7 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
         UR_UNROLL
         for (int v = 0; v < nv; v++) acc[r][v] = UR_V_ZERO();
     }
-    prefetch_tile(mr, nr, c, ldc);
+    prefetch_tile(mr, nr, beta, c, ldc, ci, ldci);
 
     for (int p = 0; p < kc; p++) {
         UR_V bv[W];
@@ -121,12 +134,13 @@ UR_ALWAYS_INLINE void micro_wide(const int mr, const int np, const int full, int
         UR_UNROLL
         for (int v = 0; v < nv; v++) {
             ur_real *cp = c + r * ldc + v * UR_VL;
+            const ur_real *cip = ci + r * ldci + v * UR_VL;
             int n = full ? UR_VL : nr - v * UR_VL;
             UR_V t;
             if (beta == 0) {
                 t = UR_V_MUL(va, acc[r][v]);
             } else {
-                UR_V old = full ? UR_V_LOAD(cp) : UR_V_LOADN(cp, n);
+                UR_V old = full ? UR_V_LOAD(cip) : UR_V_LOADN(cip, n);
                 if (beta != 1) old = UR_V_MUL(vb, old);
                 t = UR_V_FMA(va, acc[r][v], old);
             }
@@ -145,22 +159,23 @@ int ur_gemm_wide_panels(int mr) { return mr == 1 ? UR_WIDE_NP1 : UR_WIDE_NP; }
 #define UR_WIDE_NP_CASE(R, NP)                                                                     \
     case NP:                                                                                       \
         if (nr == NP * UR_GEMM_NR)                                                                 \
-            micro_wide(R, NP, 1, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
+            micro_wide(R, NP, 1, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc, ci, ldci);      \
         else                                                                                       \
-            micro_wide(R, NP, 0, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
+            micro_wide(R, NP, 0, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc, ci, ldci);      \
         break;
 
 #define UR_WIDE_CASE(R, NP)                                                                        \
     case R:                                                                                        \
         if (nr == NP * UR_GEMM_NR)                                                                 \
-            micro_wide(R, NP, 1, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
+            micro_wide(R, NP, 1, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc, ci, ldci);      \
         else                                                                                       \
-            micro_wide(R, NP, 0, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);                \
+            micro_wide(R, NP, 0, nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc, ci, ldci);      \
         break;
 
 /* One row: 1..UR_WIDE_NP1 panels (2, 4 or 8 by ISA). */
 static void micro_wide_row(int nr, int kc, const ur_real *a, ptrdiff_t rsa, const ur_real *b, ptrdiff_t rsb,
-                           ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+                           ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc,
+                           const ur_real *ci, ptrdiff_t ldci) {
     switch ((nr + UR_GEMM_NR - 1) / UR_GEMM_NR) {
         UR_WIDE_NP_CASE(1, 1)
         UR_WIDE_NP_CASE(1, 2)
@@ -180,13 +195,14 @@ static void micro_wide_row(int nr, int kc, const ur_real *a, ptrdiff_t rsa, cons
 }
 
 void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, ptrdiff_t rsa, const ur_real *b,
-                        ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+                        ptrdiff_t rsb, ptrdiff_t psb, ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc,
+                        const ur_real *ci, ptrdiff_t ldci) {
     if (mr == 1) {
-        micro_wide_row(nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc);
+        micro_wide_row(nr, kc, a, rsa, b, rsb, psb, alpha, beta, c, ldc, ci, ldci);
         return;
     }
     if (nr <= UR_GEMM_NR) { /* one panel is enough */
-        ur_gemm_micro(mr, nr, kc, a, b, rsb, alpha, beta, c, ldc);
+        ur_gemm_micro(mr, nr, kc, a, b, rsb, alpha, beta, c, ldc, ci, ldci);
         return;
     }
     switch (mr) {
@@ -210,13 +226,14 @@ void ur_gemm_micro_wide(int mr, int nr, int kc, const ur_real *a, ptrdiff_t rsa,
 #define UR_TILE_CASE(R)                                                                            \
     case R:                                                                                        \
         if (nr == UR_GEMM_NR)                                                                      \
-            micro_tile(R, 1, nr, kc, a, b, rsb, alpha, beta, c, ldc);                              \
+            micro_tile(R, 1, nr, kc, a, b, rsb, alpha, beta, c, ldc, ci, ldci);                    \
         else                                                                                       \
-            micro_tile(R, 0, nr, kc, a, b, rsb, alpha, beta, c, ldc);                              \
+            micro_tile(R, 0, nr, kc, a, b, rsb, alpha, beta, c, ldc, ci, ldci);                    \
         break;
 
 void ur_gemm_micro(int mr, int nr, int kc, const ur_real *a, const ur_real *b, ptrdiff_t rsb,
-                   ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc) {
+                   ur_real alpha, ur_real beta, ur_real *c, ptrdiff_t ldc, const ur_real *ci,
+                   ptrdiff_t ldci) {
     switch (mr) {
         UR_TILE_CASE(1)
         UR_TILE_CASE(2)

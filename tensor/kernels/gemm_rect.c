@@ -43,10 +43,11 @@ static int round_up(int a, int b) { return ceil_div(a, b) * b; }
 /* The micro-kernel loop over one packed A block (mc x kc) and B block (kc x nc):
  * B panel outside, so it stays in L1 while every A panel passes over it. A last
  * A panel of fewer than UR_WIDE_ROWS rows goes through the wide tile. rsa: MR for
- * a packed A; 1 for one row of A read in place (mc == 1). */
+ * a packed A; 1 for one row of A read in place (mc == 1). ci, ldci: where the
+ * block's old values are read (c, ldc; or C0 on the first depth block). */
 static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_real *a, ptrdiff_t rsa,
                        int direct, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta,
-                       ur_real *c) {
+                       ur_real *c, const ur_real *ci, ptrdiff_t ldci) {
 /* offset in b of column j: any column when B is read in place, else panel starts */
 #define bcol(j) (direct ? (ptrdiff_t)(j) : (j) / NR * psb)
     int ldc = g->ldc, tail = mc % MR;
@@ -54,10 +55,12 @@ static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_re
     for (int jr = 0; jr < nc; jr += NR)
         for (int ir = 0; ir < m_tiles; ir += MR)
             ur_gemm_micro(imin(MR, mc - ir), imin(NR, nc - jr), kc, a + (size_t)ir * kc,
-                          b + bcol(jr), rsb, g->alpha, beta, c + (size_t)ir * ldc + jr, ldc);
+                          b + bcol(jr), rsb, g->alpha, beta, c + (size_t)ir * ldc + jr, ldc,
+                          ci + ir * ldci + jr, ldci);
     if (m_tiles == mc) return;
     a += (size_t)m_tiles * kc;
     c += (size_t)m_tiles * ldc;
+    ci += m_tiles * ldci;
     int step = ur_gemm_wide_panels(tail) * NR, jr = 0;
     if (direct && rsb % UR_VL == 0 && nc > step && rsa == MR) {
         /* The wide tiles load more B per flop: start them where B's rows are
@@ -69,12 +72,12 @@ static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_re
         int head = (int)((uintptr_t)b / sizeof(ur_real) % UR_VL);
         if (head) {
             jr = imin(nc, UR_VL - head);
-            ur_gemm_micro(tail, jr, kc, a, b, rsb, g->alpha, beta, c, ldc);
+            ur_gemm_micro(tail, jr, kc, a, b, rsb, g->alpha, beta, c, ldc, ci, ldci);
         }
     }
     for (; jr < nc; jr += step)
         ur_gemm_micro_wide(tail, imin(step, nc - jr), kc, a, rsa, b + bcol(jr), rsb, psb, g->alpha,
-                           beta, c + jr, ldc);
+                           beta, c + jr, ldc, ci + jr, ldci);
 #undef bcol
 }
 
@@ -101,13 +104,19 @@ static void gemm_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int 
             for (int ic = i0; ic < i1; ic += mc_max) {
                 int mc = imin(mc_max, i1 - ic);
                 ur_real *cp = g->C + (size_t)ic * g->ldc + jc;
+                const ur_real *ci = cp; /* the old values: C, or C0 before the first block */
+                ptrdiff_t ldci = g->ldc;
+                if (kb == 0 && g->C0) {
+                    ci = g->C0 + (ptrdiff_t)ic * g->ldc0 + jc;
+                    ldci = g->ldc0;
+                }
                 if (mc == 1 && !g->trans_a) { /* one row (a tree node's layer): read in place */
                     gemm_block(g, 1, nc, kc, g->A + (size_t)ic * g->lda + p0, 1, direct_b, bp, rsb, psb,
-                               beta, cp);
+                               beta, cp, ci, ldci);
                     continue;
                 }
                 ur_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, p0, kc, abuf);
-                gemm_block(g, mc, nc, kc, abuf, MR, direct_b, bp, rsb, psb, beta, cp);
+                gemm_block(g, mc, nc, kc, abuf, MR, direct_b, bp, rsb, psb, beta, cp, ci, ldci);
             }
             p0 += kc;
         }
@@ -132,9 +141,10 @@ static __attribute__((noinline)) void gemm_rect_unbuffered(const ur_gemm_job *g,
 void ur_gemm_run_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int rows_max,
                       int cols_max) {
     if (i0 >= i1 || j0 >= j1) return;
-    for (int i = i0; g->C0 && i < i1; i++) /* C = op(A) op(B) + C0: this part of C0 first */
-        memcpy(g->C + (size_t)i * g->ldc + j0, g->C0 + (size_t)i * g->ldc0 + j0, (size_t)(j1 - j0) * sizeof(ur_real));
     if (!g->trans_a && g->trans_b && use_dot(g->m, g->k)) { /* the same for every thread */
+        for (int i = i0; g->C0 && i < i1; i++) /* C = op(A) op(B) + C0: this part of C0 first */
+            memcpy(g->C + (size_t)i * g->ldc + j0, g->C0 + (size_t)i * g->ldc0 + j0,
+                   (size_t)(j1 - j0) * sizeof(ur_real));
         ur_gemm_dot_nt(i1 - i0, j1 - j0, g->k, g->alpha, g->A + (size_t)i0 * g->lda, g->lda,
                        g->B + (size_t)j0 * g->ldb, g->ldb, g->beta, g->C + (size_t)i0 * g->ldc + j0,
                        g->ldc);
