@@ -92,7 +92,14 @@ const ur_bf16_kernel *ur__gemm_bf16_kernel(void);
 /* Tests: use `kern` (NULL: the portable route) instead of the CPU's choice while
  * `on`; ur__gemm_bf16_use(NULL, 0) goes back to the CPU's choice. */
 void ur__gemm_bf16_use(const ur_bf16_kernel *kern, int on);
-/* 1 when the AMX kernel can run here (CPU, build and the tile state granted). */
+/* 1 when `kern` computes one small product (33 x 33 x 35, integers: exact whatever
+ * the order of the sums) as a plain loop does, bit for bit; else 0. */
+int ur__bf16_kernel_check(const ur_bf16_kernel *kern);
+/* The AMX kernel here: 1 ready (CPU, build, the tile state granted, and
+ * ur__bf16_kernel_check passed on first use); -1 not available; -2 available but
+ * the check failed, so it is not used. */
+int ur__amx_status(void);
+/* ur__amx_status() == 1. */
 int ur__amx_ready(void);
 
 /* Notes a parallel call held up by a busy machine (tensor/gemm.c: ur_gemm's guard,

@@ -357,6 +357,8 @@ Test(gemm_bf16, avx512bf16_and_portable_agree) {
 
 #ifdef UR_KERNELS_AMX
 Test(gemm_bf16, amx_and_portable_agree) {
+    cr_assert_neq(ur__amx_status(), -2, "this CPU has AMX-BF16, but the AMX tiles failed the "
+                                        "check of their first product (tensor/dispatch.c)");
     if (!ur__amx_ready())
         cr_skip_test("this CPU has no AMX-BF16 (or Linux did not grant the tile state): the AMX "
                      "tiles are tested with their instructions emulated (amx_emulated::*)");
@@ -440,6 +442,27 @@ Test(amx_emulated, padding_is_zero) {
     free(X), free(C);
     ur_set_num_threads(0);
     ur__gemm_bf16_use(NULL, 0);
+}
+
+/* The check dispatch.c runs on the AMX tiles before their first use passes for
+ * the emulated tiles and the AVX512-BF16 ones, and fails for tiles that lose a
+ * part of the sums. */
+static void tiles_without_last_block(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
+    if (ip1 - ip0 > 1) ip1--;
+    ur__gemm_bf16_amx_emulated.tiles(g, ip0, ip1, jp0, jp1);
+}
+
+Test(amx_emulated, first_use_check) {
+    use_emulated_amx();
+    ur__gemm_bf16_use(NULL, 0);
+    cr_expect(ur__bf16_kernel_check(&ur__gemm_bf16_amx_emulated));
+    if (have_avx512bf16()) cr_expect(ur__bf16_kernel_check(&ur__gemm_bf16_avx512bf16));
+    ur_bf16_kernel broken = ur__gemm_bf16_amx_emulated;
+    broken.tiles = tiles_without_last_block;
+    cr_expect(!ur__bf16_kernel_check(&broken));
+    ur_bf16_kernel shallow = ur__gemm_bf16_amx_emulated;
+    shallow.pair_block = 1; /* packs 18 pairs, the tiles read 16 at a time: the last 2 are lost */
+    cr_expect(!ur__bf16_kernel_check(&shallow));
 }
 
 /* A right operand packed once (a weight) gives the bits of the product that packs it. */
