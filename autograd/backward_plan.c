@@ -15,8 +15,8 @@
  * per node) would get dW += x^T G as many thin updates, each reading and writing
  * all of dW for a product of depth N (the batch). Instead each product leaves its
  * (x, G) here, and when the walk reaches W -- after all its consumers -- the parts
- * are joined into products of depth about DEFER_ROWS. x and G are a node's value
- * and gradient, which stay unchanged until then. The grouping depends on the
+ * are joined into products of depth about DEFER_ROWS, their rows read where they
+ * are. x and G are a node's value and gradient, which stay unchanged until then. The grouping depends on the
  * parts' sizes only: results do not depend on the number of threads.
  *
  * Transposed weights. dx += G W^T for such a weight is, as a product with B
@@ -152,18 +152,33 @@ ur_real *ur__plan_grad(ur_tape *t, ur_node *x) {
 
 /* ---- deferred weight gradients ---- */
 
-/* The rows of parts[0..n) (x when use_G is 0, else G) as one matrix: in place when
- * they follow each other in memory, else copied into *buf (cap rows, taken from
- * the arena on first use). NULL when out of memory. */
-static const ur_real *join_rows(ur_tape *t, wgrad_part *const *parts, int n, int use_G, size_t cols,
-                                ur_real **buf, size_t cap) {
+/* The rows of parts[0..n) (x when use_G is 0, else G), each cols long: where they
+ * follow each other in memory, the first; else NULL. */
+static const ur_real *contiguous_rows(wgrad_part *const *parts, int n, int use_G, size_t cols) {
     const ur_real *first = use_G ? parts[0]->G : parts[0]->x, *at = first;
-    int contiguous = 1;
-    for (int i = 0; i < n && contiguous; i++) {
-        contiguous = (use_G ? parts[i]->G : parts[i]->x) == at;
+    for (int i = 0; i < n; i++) {
+        if ((use_G ? parts[i]->G : parts[i]->x) != at) return NULL;
         at += (size_t)parts[i]->N * cols;
     }
-    if (contiguous) return first;
+    return first;
+}
+
+/* Those rows by address, into *rows (cap pointers, taken from the arena on first
+ * use). NULL when out of memory. */
+static const ur_real *const *row_table(ur_tape *t, wgrad_part *const *parts, int n, int use_G, size_t cols,
+                                       const ur_real ***rows, size_t cap) {
+    if (!*rows && !(*rows = ur__alloc(t, cap * sizeof **rows))) return NULL;
+    size_t r = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < parts[i]->N; j++)
+            (*rows)[r++] = (use_G ? parts[i]->G : parts[i]->x) + (size_t)j * cols;
+    return *rows;
+}
+
+/* Those rows copied into one matrix, *buf (cap rows, from the arena on first use).
+ * NULL when out of memory. */
+static const ur_real *joined_rows(ur_tape *t, wgrad_part *const *parts, int n, int use_G, size_t cols,
+                                  ur_real **buf, size_t cap) {
     if (!*buf && !(*buf = ur__alloc_real(t, cap * cols))) return NULL;
     ur_real *o = *buf;
     for (int i = 0; i < n; i++) {
@@ -175,7 +190,9 @@ static const ur_real *join_rows(ur_tape *t, wgrad_part *const *parts, int n, int
 }
 
 /* dW += x^T G for all parts of W, in groups of consecutive parts of up to
- * DEFER_ROWS rows (or one larger part): (K x R) (R x M) each. */
+ * DEFER_ROWS rows (or one larger part): (K x R) (R x M) each. Rows of x or G that
+ * are not one block in memory are read where they are (ur__gemm_rows_tn), or in
+ * bf16 copied into one block first; the sums are the same either way. */
 static void flush_wgrad(ur_tape *t, ur_plan *p, ur_node *W) {
     int n = 0;
     for (wgrad_part *q = p->pending[W->id]; q; q = q->next) n++;
@@ -195,11 +212,21 @@ static void flush_wgrad(ur_tape *t, ur_plan *p, ur_node *W) {
     ur_real *gW = ur__grad(t, W);
     if (!gW) return;
     ur_real *xbuf = NULL, *gbuf = NULL;
+    const ur_real **xrows = NULL, **grows = NULL;
     for (int lo = 0, hi; lo < n; lo = hi) {
         int R = parts[lo]->N;
         for (hi = lo + 1; hi < n && R + parts[hi]->N <= DEFER_ROWS; hi++) R += parts[hi]->N;
-        const ur_real *X = join_rows(t, parts + lo, hi - lo, 0, (size_t)K, &xbuf, DEFER_ROWS);
-        const ur_real *G = join_rows(t, parts + lo, hi - lo, 1, (size_t)M, &gbuf, DEFER_ROWS);
+        const ur_real *X = contiguous_rows(parts + lo, hi - lo, 0, (size_t)K);
+        const ur_real *G = contiguous_rows(parts + lo, hi - lo, 1, (size_t)M);
+        if ((!X || !G) && t->precision == UR_PRECISION_F32) {
+            const ur_real *const *xr = X ? NULL : row_table(t, parts + lo, hi - lo, 0, (size_t)K, &xrows, DEFER_ROWS);
+            const ur_real *const *gr = G ? NULL : row_table(t, parts + lo, hi - lo, 1, (size_t)M, &grows, DEFER_ROWS);
+            if ((!X && !xr) || (!G && !gr)) return;
+            ur__gemm_rows_tn(K, M, R, X, K, xr, G, M, gr, gW, M);
+            continue;
+        }
+        if (!X) X = joined_rows(t, parts + lo, hi - lo, 0, (size_t)K, &xbuf, DEFER_ROWS);
+        if (!G) G = joined_rows(t, parts + lo, hi - lo, 1, (size_t)M, &gbuf, DEFER_ROWS);
         if (!X || !G) return;
         ur__gemm(t, "backward (dW)", 1, 0, K, M, R, X, K, G, M, 1, gW, M);
     }

@@ -238,7 +238,7 @@ void ur_gemm(int trans_a, int trans_b, int m, int n, int k, ur_real alpha, const
         scale_c(m, n, beta, C, ldc);
         return;
     }
-    ur_gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc, NULL, 0};
+    ur_gemm_job g = {trans_a, trans_b, m, n, k, alpha, beta, A, B, C, lda, ldb, ldc, NULL, 0, NULL, NULL};
     run_job(&g);
 }
 
@@ -250,7 +250,15 @@ void ur__gemm_plus(int trans_a, int trans_b, int m, int n, int k, const ur_real 
         for (int i = 0; i < m; i++) memcpy(C + (size_t)i * ldc, C0 + (size_t)i * ldc0, (size_t)n * sizeof(ur_real));
         return;
     }
-    ur_gemm_job g = {trans_a, trans_b, m, n, k, 1, 1, A, B, C, lda, ldb, ldc, C0, ldc0};
+    ur_gemm_job g = {trans_a, trans_b, m, n, k, 1, 1, A, B, C, lda, ldb, ldc, C0, ldc0, NULL, NULL};
+    run_job(&g);
+}
+
+/* See kernels_internal.h. */
+void ur__gemm_rows_tn(int m, int n, int k, const ur_real *A, int lda, const ur_real *const *arows,
+                      const ur_real *B, int ldb, const ur_real *const *brows, ur_real *C, int ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    ur_gemm_job g = {1, 0, m, n, k, 1, 1, A, B, C, lda, ldb, ldc, NULL, 0, arows, brows};
     run_job(&g);
 }
 

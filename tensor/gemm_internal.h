@@ -89,18 +89,22 @@ void ur_gemm_dot_nt(int m, int n, int k, ur_real alpha, const ur_real *A, ptrdif
 
 
 /* Packs rows i0..i0+mc-1, depth p0..p0+kc-1 of op(A) into dst (mc rounded up to
- * whole panels). */
-void ur_gemm_pack_a(int trans_a, const ur_real *A, int lda, int i0, int mc, int p0, int kc,
-                    ur_real *dst);
-/* Packs depth p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into dst. */
-void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, int p0, int kc, int j0, int nc,
-                    ur_real *dst);
+ * whole panels). rows (trans_a only; else NULL): A's stored row p is rows[p],
+ * wherever it is, instead of A + p * lda. */
+void ur_gemm_pack_a(int trans_a, const ur_real *A, int lda, const ur_real *const *rows, int i0, int mc,
+                    int p0, int kc, ur_real *dst);
+/* Packs depth p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into dst. rows (!trans_b
+ * only; else NULL): B's stored row p is rows[p] instead of B + p * ldb. */
+void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, const ur_real *const *rows, int p0, int kc,
+                    int j0, int nc, ur_real *dst);
 
 /* ---- the driver (tensor/kernels/gemm_rect.c) and the threads (tensor/gemm.c) ---- */
 
 /* One call of ur_gemm: C = alpha * op(A) * op(B) + beta * C. With C0 (beta 1):
  * C = alpha * op(A) * op(B) + C0 (ur__gemm_plus), each tile reading its part of
- * C0 in place of C's old values on the first depth block. */
+ * C0 in place of C's old values on the first depth block. With arow (trans_a) or
+ * brow (not trans_b): the stored rows of A or B, one per depth p, by address
+ * (ur__gemm_rows_tn). */
 typedef struct ur_gemm_job {
     int trans_a, trans_b, m, n, k;
     ur_real alpha, beta;
@@ -109,6 +113,7 @@ typedef struct ur_gemm_job {
     int lda, ldb, ldc;
     const ur_real *C0;
     int ldc0;
+    const ur_real *const *arow, *const *brow;
 } ur_gemm_job;
 
 /* Rows i0..i1-1, columns j0..j1-1 of C on the calling thread. rows_max x cols_max

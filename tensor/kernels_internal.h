@@ -18,6 +18,14 @@ int ur__par_threads(double work, double min_work);
 void ur__gemm_plus(int trans_a, int trans_b, int m, int n, int k, const ur_real *A, int lda,
                    const ur_real *B, int ldb, const ur_real *C0, int ldc0, ur_real *C, int ldc);
 
+/* gemm.c: C += A^T B, A (k x m) and B (k x n) given row by row: row p of A is
+ * arows[p] (m values) and of B brows[p] (n values), or, for a NULL table, A + p *
+ * lda and B + p * ldb. The bits of ur_gemm(1, 0, m, n, k, 1, A, lda, B, ldb, 1, C,
+ * ldc) on the rows copied into one matrix each, without the copies (a weight's
+ * gradient summed over many small products, autograd/backward_plan.c). */
+void ur__gemm_rows_tn(int m, int n, int k, const ur_real *A, int lda, const ur_real *const *arows,
+                      const ur_real *B, int ldb, const ur_real *const *brows, ur_real *C, int ldc);
+
 /* gemm_pack.c: dst[p*ldd + r] = src[r*lds + p], r < rows, p < cols. */
 void ur_gemm_transpose(int rows, int cols, const ur_real *src, int lds, ur_real *dst, int ldd);
 

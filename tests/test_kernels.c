@@ -267,6 +267,49 @@ Test(gemm, plus_equals_copy_then_gemm) {
     ur_set_num_threads(0);
 }
 
+/* ur__gemm_rows_tn (a weight's gradient over rows scattered in memory) gives the
+ * bits of ur_gemm(1, 0, ...) on the rows joined into matrices: rows of A, of B or
+ * of both taken by address from scattered blocks, on 1 and 2 threads, for depths
+ * of one and of several blocks, and narrow and wide C. */
+Test(gemm, rows_by_address_equal_joined_rows) {
+    static const int SHAPES[][3] = {{128, 384, 256}, {128, 512, 256}, {64, 96, 600}, {200, 30, 33}};
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        ur_set_num_threads(threads);
+        for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
+            for (int which = 1; which <= 3; which++) { /* 1: A's rows, 2: B's, 3: both */
+                int m = SHAPES[s][0], n = SHAPES[s][1], k = SHAPES[s][2];
+                ur_rng r;
+                ur_rng_seed(&r, 90 + s);
+                ur_real *A = random_matrix(&r, k, m, m), *B = random_matrix(&r, k, n, n);
+                /* the same rows, scattered: row p at block p % 3, slot p / 3, rows padded */
+                int third = (k + 2) / 3;
+                ur_real *As = malloc(sizeof(ur_real) * 3 * third * (m + 5)), *Bs = malloc(sizeof(ur_real) * 3 * third * (n + 3));
+                const ur_real **ar = malloc(sizeof *ar * k), **br = malloc(sizeof *br * k);
+                ur_real *want = random_matrix(&r, m, n, n), *got = malloc(sizeof(ur_real) * (size_t)m * n);
+                cr_assert(As && Bs && ar && br && got);
+                memcpy(got, want, sizeof(ur_real) * (size_t)m * n);
+                for (int p = 0; p < k; p++) {
+                    size_t slot = (size_t)(p % 3) * third + p / 3;
+                    ur_real *a = As + slot * (m + 5), *b = Bs + slot * (n + 3);
+                    memcpy(a, A + (size_t)p * m, sizeof(ur_real) * m);
+                    memcpy(b, B + (size_t)p * n, sizeof(ur_real) * n);
+                    ar[p] = a;
+                    br[p] = b;
+                }
+                ur_gemm(1, 0, m, n, k, 1, A, m, B, n, 1, want, n);
+                ur__gemm_rows_tn(m, n, k, which & 1 ? NULL : A, m, which & 1 ? ar : NULL, which & 2 ? NULL : B, n,
+                                 which & 2 ? br : NULL, got, n); /* a matrix given by its rows only */
+                size_t diff = 0;
+                for (size_t i = 0; i < (size_t)m * n; i++) diff += memcmp(&want[i], &got[i], sizeof *got) != 0;
+                cr_expect_eq(diff, 0, "%d x %d x %d, tables %d, %d threads: %zu of %zu values differ", m, n, k,
+                             which, threads, diff, (size_t)m * n);
+                free(A), free(B), free(As), free(Bs), free(ar), free(br), free(want), free(got);
+            }
+    }
+    ur_set_num_threads(0);
+}
+
 Test(gemm, thread_count_setting) {
     ur_set_num_threads(3);
     cr_expect_eq(ur_get_num_threads(), 3);

@@ -91,44 +91,50 @@ static void pack_rows_to_columns(const ur_real *src, size_t lds, int rows, int k
 }
 #endif
 
-/* op(A)[i][p] is A[i*lda + p] (no transpose) or A[p*lda + i] (transpose). */
-void ur_gemm_pack_a(int trans_a, const ur_real *A, int lda, int i0, int mc, int p0, int kc,
-                    ur_real *dst) {
+/* op(A)[i][p] is A[i*lda + p] (no transpose) or A[p*lda + i] (transpose; with
+ * rows, rows[p][i]). */
+void ur_gemm_pack_a(int trans_a, const ur_real *A, int lda, const ur_real *const *rows, int i0, int mc,
+                    int p0, int kc, ur_real *dst) {
     for (int q = 0; q < mc; q += MR, dst += (size_t)MR * kc) {
         int mr = mc - q < MR ? mc - q : MR;
         if (!trans_a) {
             pack_rows_to_columns(A + (size_t)(i0 + q) * lda + p0, (size_t)lda, mr, kc, dst, MR);
         } else {
             /* Each depth p holds mr consecutive values of a row of A. */
-            const ur_real *src = A + (size_t)p0 * lda + i0 + q;
-            for (int p = 0; p < kc; p++)
-                for (int r = 0; r < mr; r++) dst[(size_t)p * MR + r] = src[(size_t)p * lda + r];
+            for (int p = 0; p < kc; p++) {
+                const ur_real *src = (rows ? rows[p0 + p] : A + (size_t)(p0 + p) * lda) + i0 + q;
+                for (int r = 0; r < mr; r++) dst[(size_t)p * MR + r] = src[r];
+            }
         }
     }
 }
 
-/* op(B)[p][j] is B[p*ldb + j] (no transpose) or B[j*ldb + p] (transpose). */
-void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, int p0, int kc, int j0, int nc,
-                    ur_real *dst) {
+/* op(B)[p][j] is B[p*ldb + j] (no transpose; with rows, rows[p][j]) or B[j*ldb + p]
+ * (transpose). */
+void ur_gemm_pack_b(int trans_b, const ur_real *B, int ldb, const ur_real *const *rows, int p0, int kc,
+                    int j0, int nc, ur_real *dst) {
     for (int q = 0; q < nc; q += NR, dst += (size_t)NR * kc) {
         int nr = nc - q < NR ? nc - q : NR;
         if (!trans_b) {
             /* Rows of nr <= NR values, copied as whole vectors: a memcpy call per
              * row, or the string move some compilers put inline, costs more. */
-            const ur_real *src = B + (size_t)p0 * ldb + j0 + q;
+#define UR_ROW_B(p) ((rows ? rows[p0 + (p)] : B + (size_t)(p0 + (p)) * ldb) + j0 + q)
             ur_real *d = dst;
             if (nr == NR) {
-                for (int p = 0; p < kc; p++, src += ldb, d += NR) {
+                for (int p = 0; p < kc; p++, d += NR) {
+                    const ur_real *src = UR_ROW_B(p);
                     UR_UNROLL
                     for (int v = 0; v < UR_NV; v++) UR_V_STORE(d + v * VL, UR_V_LOAD(src + v * VL));
                 }
             } else {
-                for (int p = 0; p < kc; p++, src += ldb, d += NR) {
+                for (int p = 0; p < kc; p++, d += NR) {
+                    const ur_real *src = UR_ROW_B(p);
                     UR_UNROLL
                     for (int v = 0; v < UR_NV; v++)
                         UR_V_STOREN(d + v * VL, UR_V_LOADN(src + v * VL, nr - v * VL), nr - v * VL);
                 }
             }
+#undef UR_ROW_B
         } else {
             pack_rows_to_columns(B + (size_t)(j0 + q) * ldb + p0, (size_t)ldb, nr, kc, dst, NR);
         }

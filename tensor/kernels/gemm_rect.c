@@ -28,7 +28,7 @@ enum { MR = UR_GEMM_MR, NR = UR_GEMM_NR, KC = UR_GEMM_KC, MC = UR_GEMM_MC, NC = 
 #define UR_GEMM_DIRECT_B_VALUES (1 << 18)
 #endif
 static int read_b_in_place(const ur_gemm_job *g, int rows, int cols) {
-    if (g->trans_b || rows > UR_GEMM_DIRECT_B_ROWS) return 0;
+    if (g->trans_b || g->brow || rows > UR_GEMM_DIRECT_B_ROWS) return 0;
     return rows <= UR_GEMM_DIRECT_B_FEW || (double)g->k * cols <= UR_GEMM_DIRECT_B_VALUES;
 }
 
@@ -99,7 +99,7 @@ static void gemm_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int 
                 rsb = g->ldb;
                 psb = NR;
             } else {
-                ur_gemm_pack_b(g->trans_b, g->B, g->ldb, p0, kc, jc, nc, bbuf);
+                ur_gemm_pack_b(g->trans_b, g->B, g->ldb, g->brow, p0, kc, jc, nc, bbuf);
             }
             for (int ic = i0; ic < i1; ic += mc_max) {
                 int mc = imin(mc_max, i1 - ic);
@@ -115,7 +115,7 @@ static void gemm_rect(const ur_gemm_job *g, int i0, int i1, int j0, int j1, int 
                                beta, cp, ci, ldci);
                     continue;
                 }
-                ur_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, p0, kc, abuf);
+                ur_gemm_pack_a(g->trans_a, g->A, g->lda, g->arow, ic, mc, p0, kc, abuf);
                 gemm_block(g, mc, nc, kc, abuf, MR, direct_b, bp, rsb, psb, beta, cp, ci, ldci);
             }
             p0 += kc;
