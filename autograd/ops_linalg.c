@@ -131,6 +131,16 @@ ur_node *ur_linear(ur_tape *t, ur_node *x, ur_node *W, ur_node *b) {
     return ur__node_done(t, y);
 }
 
+/* gb[j] += G[i][j] for the rows i of G (N x M) in order, columns j0..j1-1. */
+static void add_row_sums(int N, int M, const ur_real *G, ur_real *gb, int j0, int j1) {
+    for (int i = 0; i < N; i++)
+        for (int j = j0; j < j1; j++) gb[j] += G[(size_t)i * M + j];
+}
+
+/* A row-bias gradient of this many values of G or more is summed on several
+ * threads, each taking whole columns (so every column is summed in the same order). */
+#define ROW_SUMS_PAR_MIN ((double)(1 << 17))
+
 /* dx += G W^T, dW += x^T G, db += the sum of G's rows (row bias) or G (full bias). */
 void ur__backward_linear(ur_tape *t, ur_node *y) {
     ur_node *x = y->in[0], *W = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
@@ -140,11 +150,18 @@ void ur__backward_linear(ur_tape *t, ur_node *y) {
     if (gx) ur__add_G_WT(t, gx, G, W, N);
     ur__add_xT_G(t, W, x->value, G, N);
     ur_real *gb = b ? ur__grad(t, b) : NULL;
-    if (gb && b->size == y->size)
+    if (gb && b->size == y->size) {
         for (size_t i = 0; i < y->size; i++) gb[i] += G[i];
-    else if (gb)
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < M; j++) gb[j] += G[(size_t)i * M + j];
+    } else if (gb) {
+        enum { COLS = 64 };
+        int nt = ur__par_threads((double)N * M, ROW_SUMS_PAR_MIN), blocks = (M + COLS - 1) / COLS;
+        if (nt > 1 && blocks > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (int k = 0; k < blocks; k++) add_row_sums(N, M, G, gb, k * COLS, k * COLS + COLS < M ? k * COLS + COLS : M);
+        } else {
+            add_row_sums(N, M, G, gb, 0, M);
+        }
+    }
 }
 
 static ur_node *c_linear(ur_tape *t, ur_node **p) { return ur_linear(t, p[0], p[1], p[2]); }

@@ -252,3 +252,35 @@ Test(determinism, large_concat_exact_on_any_thread_count) {
         for (int axis = 0; axis < 2; axis++)
             for (int repeat = 0; repeat < 2; repeat++) concat_check(threads, axis, repeat);
 }
+
+/* linear's row-bias gradient, large enough to be summed on several threads, is each
+ * column's sum of G's rows in row order, on 1 and 2 threads. */
+Test(determinism, large_row_bias_gradient_exact_on_any_thread_count) {
+    enum { N = 2048, K = 3, M = 390 };
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    ur_real *w = malloc(sizeof *w * N * M);
+    cr_assert_not_null(w);
+    for (size_t k = 0; k < (size_t)N * M; k++) w[k] = (ur_real)((k * 2654435761u) % 1000) / 7;
+    for (int threads = 1; threads <= 2; threads++) {
+        ur_set_num_threads(threads);
+        ur_paramset *ps = ur_paramset_new();
+        ur_param *W = ur_test_param(ps, "W", 2, K, M), *b = ur_test_param(ps, "b", 1, M, 0);
+        ur_tape *t = ur_tape_new();
+        ur_node *x = ur_zeros(t, 2, (int[]){N, K});
+        ur_node *y = ur_linear(t, x, ur_param_node(t, W), ur_param_node(t, b));
+        ur_node *loss = ur_sum(t, ur_mul(t, y, ur_input_data(t, 2, (int[]){N, M}, w)));
+        cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+        size_t bad = 0;
+        for (int j = 0; j < M; j++) {
+            ur_real want = 0;
+            for (int i = 0; i < N; i++) want += w[(size_t)i * M + j];
+            bad += b->grad.data[j] != want;
+        }
+        cr_expect_eq(bad, 0, "%d threads: %zu of %d bias gradients differ from the sums in row order", threads,
+                     bad, M);
+        ur_tape_free(t);
+        ur_paramset_free(ps);
+    }
+    ur_set_num_threads(0);
+    free(w);
+}
