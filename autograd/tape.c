@@ -359,8 +359,8 @@ static ur_node *leaf(ur_tape *t, const char *what, int ndim, const int *dims, co
     }
     ur_node *y = ur__node_new(t, UR_OP_LEAF, &s, 0, NULL);
     if (!y) return NULL;
-    if (data) memcpy(y->value, data, y->size * sizeof(ur_real));
-    else memset(y->value, 0, y->size * sizeof(ur_real));
+    if (data) ur__vec_copy(y->size, data, y->value);
+    else ur__vec_zero(y->size, y->value);
     return ur__node_done(t, y);
 }
 

@@ -36,6 +36,9 @@ int ur__vec_all_finite(size_t n, const ur_real *x);
 /* vec.c: y[0..n) = 0, split over threads when n is large (a gradient buffer of a
  * whole sequence is zeroed before it is added into). */
 void ur__vec_zero(size_t n, ur_real *y);
+/* vec.c: y[0..n) = x[0..n) (not overlapping), split over threads when n is large
+ * (an input of a whole sequence copied onto the tape). */
+void ur__vec_copy(size_t n, const ur_real *x, ur_real *y);
 
 /* vec.c: one plain SGD step, w[i] = w[i] * shrink - lr * (g[i] + l2 * w[i]) in
  * double, rounded once to ur_real (nn/optim.c's rule without momentum): the kernel

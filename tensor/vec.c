@@ -104,18 +104,25 @@ void ur__vec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *g
     }
 }
 
-void ur__vec_zero(size_t n, ur_real *y) {
+/* y[0..n) = x[0..n), or 0 when x is NULL: in chunks over the threads when large. */
+static void fill(size_t n, const ur_real *x, ur_real *y) {
     if (n < UR_VEC_PAR_MIN || omp_in_parallel()) {
-        memset(y, 0, n * sizeof *y);
+        if (x) memcpy(y, x, n * sizeof *y);
+        else memset(y, 0, n * sizeof *y);
         return;
     }
     long chunks = (long)((n + UR_VEC_CHUNK - 1) / UR_VEC_CHUNK);
 #pragma omp parallel for schedule(static)
     for (long c = 0; c < chunks; c++) {
         size_t at = (size_t)c * UR_VEC_CHUNK, len = n - at < UR_VEC_CHUNK ? n - at : UR_VEC_CHUNK;
-        memset(y + at, 0, len * sizeof *y);
+        if (x) memcpy(y + at, x + at, len * sizeof *y);
+        else memset(y + at, 0, len * sizeof *y);
     }
 }
+
+void ur__vec_zero(size_t n, ur_real *y) { fill(n, NULL, y); }
+
+void ur__vec_copy(size_t n, const ur_real *x, ur_real *y) { fill(n, x, y); }
 
 /* ---- softmax along rows ---- */
 
