@@ -95,15 +95,24 @@ static void pack_rows_to_columns(const ur_real *src, size_t lds, int rows, int k
  * rows, rows[p][i]). */
 void ur_gemm_pack_a(int trans_a, const ur_real *A, int lda, const ur_real *const *rows, int i0, int mc,
                     int p0, int kc, ur_real *dst) {
-    for (int q = 0; q < mc; q += MR, dst += (size_t)MR * kc) {
-        int mr = mc - q < MR ? mc - q : MR;
-        if (!trans_a) {
-            pack_rows_to_columns(A + (size_t)(i0 + q) * lda + p0, (size_t)lda, mr, kc, dst, MR);
-        } else {
-            /* Each depth p holds mr consecutive values of a row of A. */
-            for (int p = 0; p < kc; p++) {
+    if (!trans_a) {
+        for (int q = 0; q < mc; q += MR, dst += (size_t)MR * kc)
+            pack_rows_to_columns(A + (size_t)(i0 + q) * lda + p0, (size_t)lda, mc - q < MR ? mc - q : MR, kc,
+                                 dst, MR);
+        return;
+    }
+    /* Each depth p holds mr consecutive values of a row of A for each panel. A few
+     * rows at a time go to every panel, so that they are read from L1 and each
+     * panel is written in runs of consecutive depths. */
+    enum { ROWS = 16 };
+    for (int pb = 0; pb < kc; pb += ROWS) {
+        int pe = kc - pb < ROWS ? kc : pb + ROWS;
+        for (int q = 0; q < mc; q += MR) {
+            int mr = mc - q < MR ? mc - q : MR;
+            ur_real *d = dst + (size_t)q * kc; /* panel q / MR */
+            for (int p = pb; p < pe; p++) {
                 const ur_real *src = (rows ? rows[p0 + p] : A + (size_t)(p0 + p) * lda) + i0 + q;
-                for (int r = 0; r < mr; r++) dst[(size_t)p * MR + r] = src[r];
+                for (int r = 0; r < mr; r++) d[(size_t)p * MR + r] = src[r];
             }
         }
     }
