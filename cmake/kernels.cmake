@@ -56,7 +56,7 @@ if("avx512" IN_LIST UR_KERNEL_SETS)
     # AMX-BF16), and for the tests the same file with the tile instructions carried
     # out in C (UR_AMX_EMULATE), which runs on any CPU with AVX-512.
     check_c_compiler_flag("-mamx-tile -mamx-bf16" UR_HAS_AMX_FLAGS)
-    if(UR_HAS_AMX_FLAGS)
+    if(UR_HAS_AMX_FLAGS AND CMAKE_SIZEOF_VOID_P EQUAL 8) # AMX runs in 64-bit mode only
       add_library(ur_kernels_amx OBJECT ${UR_KERNEL_DIR}/gemm_bf16_amx.c)
       target_compile_options(ur_kernels_amx PRIVATE ${UR_KERNEL_FLAGS_avx512} -mamx-tile -mamx-bf16)
       add_compile_definitions(UR_KERNELS_AMX)

@@ -169,7 +169,7 @@ int ur__bf16_kernel_check(const ur_bf16_kernel *kn) {
 }
 #endif
 
-#if UR_DISPATCH_X86 && defined(UR_KERNELS_AMX) && !defined(UR_DOUBLE) && defined(__linux__)
+#if UR_DISPATCH_X86 && defined(UR_KERNELS_AMX) && !defined(UR_DOUBLE) && defined(__linux__) && defined(__x86_64__)
 #include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
