@@ -13,7 +13,6 @@
  * runs on one set from start to end; racing first calls agree on the answer.
  */
 #define _DEFAULT_SOURCE /* syscall (arch_prctl) */
-#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,34 +140,6 @@ const char *ur_kernel_isa(void) { return ur__kernels()->name; }
  * the tile state, else the AVX512-BF16 tiles where the CPU runs vdpbf16ps; every
  * other path (UR_KERNELS=portable or avx2 included) takes the portable route. */
 
-#ifndef UR_DOUBLE
-/* A tile kernel against a plain loop on one product of small integers (exact in
- * bf16 and in every float sum, so any order of the sums gives the same bits) whose
- * sizes cross the edges of the panels and of a depth padded to a tile (33 x 33,
- * k = 35). */
-int ur__bf16_kernel_check(const ur_bf16_kernel *kn) {
-    enum { M = 33, N = 33, K = 35, WORDS = 2048 };
-    float A[M * K], B[K * N], C[M * N]; /* about 30 KiB of stack with the packed operands */
-    uint32_t pa[WORDS], pb[WORDS];
-    int depth = ur__bf16_depth(kn, K), mp = (M + kn->mr - 1) / kn->mr, np = (N + kn->nr - 1) / kn->nr;
-    if ((size_t)mp * kn->mr * depth > WORDS || (size_t)np * kn->nr * depth > WORDS) return 0;
-    for (int i = 0; i < M * K; i++) A[i] = (float)((i * 7) % 9 - 4);
-    for (int i = 0; i < K * N; i++) B[i] = (float)((i * 5) % 7 - 3);
-    for (int i = 0; i < M * N; i++) C[i] = NAN; /* so that no element is right by chance */
-    kn->pack_a(0, A, K, 0, M, K, pa);
-    kn->pack_b(0, B, N, 0, N, K, pb);
-    ur_bf16_job g = {M, N, depth, 1, 0, pa, pb, C, N};
-    kn->tiles(&g, 0, mp, 0, np);
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float sum = 0;
-            for (int p = 0; p < K; p++) sum += A[i * K + p] * B[p * N + j];
-            if (C[i * N + j] != sum) return 0;
-        }
-    return 1;
-}
-#endif
-
 #if UR_DISPATCH_X86 && defined(UR_KERNELS_AMX) && !defined(UR_DOUBLE) && defined(__linux__) && defined(__x86_64__)
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -199,10 +170,8 @@ int ur__amx_status(void) {
     return s;
 }
 
-int ur__amx_ready(void) { return ur__amx_status() == 1; }
 #else
 int ur__amx_status(void) { return -1; }
-int ur__amx_ready(void) { return 0; }
 #endif
 
 static _Atomic int bf16_forced;
@@ -219,7 +188,7 @@ const ur_bf16_kernel *ur__gemm_bf16_kernel(void) {
 #if UR_DISPATCH_X86 && defined(UR_KERNELS_BF16) && !defined(UR_DOUBLE)
     if (ur__kernels() == &ur__kernels_avx512) {
 #ifdef UR_KERNELS_AMX
-        if (ur__amx_ready()) return &ur__gemm_bf16_amx;
+        if (ur__amx_status() == 1) return &ur__gemm_bf16_amx;
 #endif
         if (__builtin_cpu_supports("avx512bf16")) return &ur__gemm_bf16_avx512bf16;
     }

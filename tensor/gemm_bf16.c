@@ -21,6 +21,7 @@
  * The double build refuses ur_gemm_bf16 (UR_ERR_ARG): bf16 operands are a way to
  * make float training faster, and its double GEMM is there for the gradient checks.
  */
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -221,6 +222,34 @@ ur_status ur_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, ur_real al
 const char *ur_gemm_bf16_isa(void) {
     const ur_bf16_kernel *kern = ur__gemm_bf16_kernel();
     return kern ? kern->name : "portable";
+}
+
+/* ---- checking a tile kernel ---- */
+
+/* A tile kernel against a plain loop on one product of small integers (exact in
+ * bf16 and in every float sum, so any order of the sums gives the same bits) whose
+ * sizes cross the edges of the panels and of a depth padded to a tile (33 x 33,
+ * k = 35). */
+int ur__bf16_kernel_check(const ur_bf16_kernel *kn) {
+    enum { M = 33, N = 33, K = 35, WORDS = 2048 };
+    float A[M * K], B[K * N], C[M * N]; /* about 30 KiB of stack with the packed operands */
+    uint32_t pa[WORDS], pb[WORDS];
+    int depth = ur__bf16_depth(kn, K), mp = (M + kn->mr - 1) / kn->mr, np = (N + kn->nr - 1) / kn->nr;
+    if ((size_t)mp * kn->mr * depth > WORDS || (size_t)np * kn->nr * depth > WORDS) return 0;
+    for (int i = 0; i < M * K; i++) A[i] = (float)((i * 7) % 9 - 4);
+    for (int i = 0; i < K * N; i++) B[i] = (float)((i * 5) % 7 - 3);
+    for (int i = 0; i < M * N; i++) C[i] = NAN; /* so that no element is right by chance */
+    kn->pack_a(0, A, K, 0, M, K, pa);
+    kn->pack_b(0, B, N, 0, N, K, pb);
+    ur_bf16_job g = {M, N, depth, 1, 0, pa, pb, C, N};
+    kn->tiles(&g, 0, mp, 0, np);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float sum = 0;
+            for (int p = 0; p < K; p++) sum += A[i * K + p] * B[p * N + j];
+            if (C[i * N + j] != sum) return 0;
+        }
+    return 1;
 }
 
 /* ---- a right operand packed once, for many products ---- */

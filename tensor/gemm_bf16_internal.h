@@ -93,14 +93,12 @@ const ur_bf16_kernel *ur__gemm_bf16_kernel(void);
  * `on`; ur__gemm_bf16_use(NULL, 0) goes back to the CPU's choice. */
 void ur__gemm_bf16_use(const ur_bf16_kernel *kern, int on);
 /* 1 when `kern` computes one small product (33 x 33 x 35, integers: exact whatever
- * the order of the sums) as a plain loop does, bit for bit; else 0. */
+ * the order of the sums) as a plain loop does, bit for bit; else 0 (gemm_bf16.c). */
 int ur__bf16_kernel_check(const ur_bf16_kernel *kern);
 /* The AMX kernel here: 1 ready (CPU, build, the tile state granted, and
  * ur__bf16_kernel_check passed on first use); -1 not available; -2 available but
  * the check failed, so it is not used. */
 int ur__amx_status(void);
-/* ur__amx_status() == 1. */
-int ur__amx_ready(void);
 
 /* Notes a parallel call held up by a busy machine (tensor/gemm.c: ur_gemm's guard,
  * see ur_set_num_threads): it started at t0 (omp_get_wtime) and its thread 0
