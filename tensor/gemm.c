@@ -6,7 +6,7 @@
  *       pack B[p0.., j0..] into NR-wide panels           (or read B in place, see below)
  *       for each block of mc rows of C                   (A block mc x kc: L2)
  *         pack A[i0.., p0..] into MR-tall panels
- *         for each NR panel of B, each MR panel of A:    (B panel kc x NR: L1)
+ *         for each MR panel of A, each NR panel of B:    (A panel MR x kc: L1)
  *           micro-kernel: C tile (MR x NR) = alpha * A panel * B panel + beta * C tile
  * The first depth block applies the caller's beta, the later ones add (beta = 1).
  *

@@ -47,7 +47,7 @@
 /* after the renaming: inside a kernel file ur_gemm_transpose is that path's copy */
 #include "kernels_internal.h" /* ur_gemm_transpose, ur__par_threads: autograd/ uses them too */
 
-/* Block sizes. kc: depth of one pass (a B micro-panel, kc x NR, stays in L1);
+/* Block sizes. kc: depth of one pass (an A micro-panel, MR x kc, stays in L1);
  * mc: rows of A packed at once (mc x kc stays in L2); nc: columns of B packed at
  * once (kc x nc in L3). kc alone affects rounding (it splits the sums), so it
  * depends only on k, never on the thread count. */
