@@ -7,6 +7,24 @@
 #include <math.h>
 #include <string.h>
 
+typedef struct same_job {
+    ur_op op;
+    const ur_real *g, *x1, *x2;
+    ur_real *o, *ga, *gb; /* the output (forward); the gradients (backward, NULL: none) */
+} same_job;
+
+static void same_shape_forward(void *ctx, size_t at, size_t n) {
+    const same_job *j = ctx;
+    const ur_real *restrict x1 = j->x1 + at, *restrict x2 = j->x2 + at;
+    ur_real *restrict o = j->o + at;
+    switch (j->op) {
+    case UR_OP_ADD: for (size_t i = 0; i < n; i++) o[i] = x1[i] + x2[i]; break;
+    case UR_OP_SUB: for (size_t i = 0; i < n; i++) o[i] = x1[i] - x2[i]; break;
+    case UR_OP_MUL: for (size_t i = 0; i < n; i++) o[i] = x1[i] * x2[i]; break;
+    default: for (size_t i = 0; i < n; i++) o[i] = x1[i] / x2[i]; break;
+    }
+}
+
 static ur_node *binary(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_node *b) {
     bcast bc;
     ur_node *y = bcast_node(t, op, name, a, b, &bc);
@@ -14,13 +32,9 @@ static ur_node *binary(ur_tape *t, ur_op op, const char *name, ur_node *a, ur_no
     const ur_real *x1 = a->value, *x2 = b->value;
     ur_real *o = y->value;
     size_t n = y->size;
-    if (a->size == n && b->size == n) { /* same shape: the common case, vectorised */
-        switch (op) {
-        case UR_OP_ADD: for (size_t i = 0; i < n; i++) o[i] = x1[i] + x2[i]; break;
-        case UR_OP_SUB: for (size_t i = 0; i < n; i++) o[i] = x1[i] - x2[i]; break;
-        case UR_OP_MUL: for (size_t i = 0; i < n; i++) o[i] = x1[i] * x2[i]; break;
-        default: for (size_t i = 0; i < n; i++) o[i] = x1[i] / x2[i]; break;
-        }
+    if (a->size == n && b->size == n) { /* same shape: the common case */
+        same_job j = {op, NULL, x1, x2, o, NULL, NULL};
+        ur__par_chunks(n, same_shape_forward, &j);
     } else {
         switch (op) {
         case UR_OP_ADD: BCAST_LOOP(&bc, o[io] = x1[ia] + x2[ib]); break;
@@ -40,7 +54,8 @@ ur_node *ur_div(ur_tape *t, ur_node *a, ur_node *b) { return binary(t, UR_OP_DIV
 /* d(a op b): add (g, g), sub (g, -g), mul (g b, g a), div (g / b, -g a / b^2).
  * A broadcast input sums the gradient over the dimensions it was repeated along. */
 
-/* Both inputs of the output's shape: loops the compiler vectorises. */
+/* Both inputs of the output's shape: loops the compiler vectorises, over chunks of
+ * the elements on the threads when large (ur__par_chunks). */
 static void same_shape_grad_a(ur_op op, size_t n, const ur_real *restrict g, const ur_real *restrict x2,
                               ur_real *restrict ga) {
     switch (op) {
@@ -60,16 +75,26 @@ static void same_shape_grad_b(ur_op op, size_t n, const ur_real *restrict g, con
     }
 }
 
+/* a's share, then b's (when b is a, b's adds to a's, element by element as before) */
+static void same_shape_backward(void *ctx, size_t at, size_t n) {
+    const same_job *j = ctx;
+    if (j->ga) same_shape_grad_a(j->op, n, j->g + at, j->x2 + at, j->ga + at);
+    if (j->gb) same_shape_grad_b(j->op, n, j->g + at, j->x1 + at, j->x2 + at, j->gb + at);
+}
+
 void ur__backward_binary(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0], *b = y->in[1];
     const ur_real *g = y->grad, *x1 = a->value, *x2 = b->value;
-    int same = a->size == y->size && b->size == y->size;
+    ur_real *ga = ur__grad(t, a);
+    if (a->size == y->size && b->size == y->size) {
+        same_job j = {y->op, g, x1, x2, NULL, ga, ur__grad(t, b)};
+        ur__par_chunks(y->size, same_shape_backward, &j);
+        return;
+    }
     ur_shape s;
     bcast bc;
     bcast_shape(&a->shape, &b->shape, &s, &bc);
-    ur_real *ga = ur__grad(t, a);
-    if (ga && same) same_shape_grad_a(y->op, y->size, g, x2, ga);
-    else if (ga) {
+    if (ga) {
         switch (y->op) {
         case UR_OP_ADD: case UR_OP_SUB: BCAST_LOOP(&bc, ga[ia] += g[io]); break;
         case UR_OP_MUL: BCAST_LOOP(&bc, ga[ia] += g[io] * x2[ib]); break;
@@ -77,8 +102,7 @@ void ur__backward_binary(ur_tape *t, ur_node *y) {
         }
     }
     ur_real *gb = ur__grad(t, b); /* when b is a, this adds to what ga got */
-    if (gb && same) same_shape_grad_b(y->op, y->size, g, x1, x2, gb);
-    else if (gb) {
+    if (gb) {
         switch (y->op) {
         case UR_OP_ADD: BCAST_LOOP(&bc, gb[ib] += g[io]); break;
         case UR_OP_SUB: BCAST_LOOP(&bc, gb[ib] -= g[io]); break;

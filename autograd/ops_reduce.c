@@ -182,7 +182,33 @@ void ur__backward_mse(ur_tape *t, ur_node *y) {
 static ur_node *c_mse(ur_tape *t, ur_node **p) { return ur_mse(t, p[0], p[1]); }
 UR_CASES(MSE, {"mse", 1035, 2, {2, 2}, {{3, 4}, {3, 4}}, 0, c_mse});
 
-/* ---- sum and mean of everything ---- */
+/* ---- sum and mean of everything ----
+ * In double. Fewer than SUM_BLOCKED values: one sum in order. More (a loss over a
+ * whole sequence): one chain of additions would take four cycles a value, so the
+ * values are cut into blocks of UR_PAR_CHUNK, each summed as SUM_LANES interleaved
+ * partial sums added pairwise, and the blocks' sums are added in order. The blocks
+ * depend on the size alone: the result is the same on any number of threads. */
+enum { SUM_LANES = 16, SUM_BLOCKED = 2 * UR_PAR_CHUNK };
+
+typedef struct sum_job {
+    const ur_real *x;
+    double *block; /* one sum per block */
+} sum_job;
+
+static void sum_blocks(void *ctx, size_t at, size_t len) {
+    const sum_job *j = ctx;
+    for (size_t b0 = at; b0 < at + len; b0 += UR_PAR_CHUNK) {
+        size_t n = at + len - b0 < UR_PAR_CHUNK ? at + len - b0 : UR_PAR_CHUNK, i = 0;
+        const ur_real *x = j->x + b0;
+        double lane[SUM_LANES] = {0};
+        for (; i + SUM_LANES <= n; i += SUM_LANES)
+            for (int l = 0; l < SUM_LANES; l++) lane[l] += x[i + l];
+        for (int l = 0; i < n; i++, l++) lane[l] += x[i];
+        for (int w = SUM_LANES / 2; w > 0; w /= 2)
+            for (int l = 0; l < w; l++) lane[l] += lane[l + w];
+        j->block[b0 / UR_PAR_CHUNK] = lane[0];
+    }
+}
 
 static ur_node *reduce_all(ur_tape *t, ur_op op, const char *name, ur_node *a) {
     if (!ur__check(t, name, 1, &a)) return NULL;
@@ -190,21 +216,40 @@ static ur_node *reduce_all(ur_tape *t, ur_op op, const char *name, ur_node *a) {
     ur_shape_make(&s, 0, NULL, name);
     ur_node *y = ur__node_new(t, op, &s, 1, &a);
     if (!y) return NULL;
+    size_t n = a->size;
     double acc = 0;
-    for (size_t i = 0; i < a->size; i++) acc += a->value[i];
-    y->value[0] = (ur_real)(op == UR_OP_MEAN ? acc / (double)a->size : acc);
+    if (n < SUM_BLOCKED) {
+        for (size_t i = 0; i < n; i++) acc += a->value[i];
+    } else {
+        size_t blocks = (n + UR_PAR_CHUNK - 1) / UR_PAR_CHUNK;
+        sum_job j = {a->value, ur__alloc(t, blocks * sizeof(double))};
+        if (!j.block) return NULL;
+        ur__par_chunks(n, sum_blocks, &j);
+        for (size_t b = 0; b < blocks; b++) acc += j.block[b];
+    }
+    y->value[0] = (ur_real)(op == UR_OP_MEAN ? acc / (double)n : acc);
     return ur__node_done(t, y);
 }
 
 ur_node *ur_sum(ur_tape *t, ur_node *a) { return reduce_all(t, UR_OP_SUM, "sum", a); }
 ur_node *ur_mean(ur_tape *t, ur_node *a) { return reduce_all(t, UR_OP_MEAN, "mean", a); }
 
+typedef struct add_const_job {
+    ur_real g;
+    ur_real *ga;
+} add_const_job;
+
+static void add_const(void *ctx, size_t at, size_t len) {
+    const add_const_job *j = ctx;
+    for (size_t i = at; i < at + len; i++) j->ga[i] += j->g;
+}
+
 void ur__backward_reduce_all(ur_tape *t, ur_node *y) {
     ur_node *a = y->in[0];
     ur_real *ga = ur__grad(t, a);
     if (!ga) return;
-    ur_real g = y->op == UR_OP_MEAN ? y->grad[0] / (ur_real)a->size : y->grad[0];
-    for (size_t i = 0; i < a->size; i++) ga[i] += g;
+    add_const_job j = {y->op == UR_OP_MEAN ? y->grad[0] / (ur_real)a->size : y->grad[0], ga};
+    ur__par_chunks(a->size, add_const, &j);
 }
 
 static ur_node *c_sum(ur_tape *t, ur_node **p) { return ur_sum(t, p[0]); }

@@ -10,6 +10,14 @@
  * stall guard holds the kernels on one thread; else all of them. */
 int ur__par_threads(double work, double min_work);
 
+/* vec.c: f(ctx, at, len) over [0, n): in chunks of UR_PAR_CHUNK (at a multiple of
+ * it) on the threads when n is UR_PAR_MIN or more (see ur__par_threads), else once
+ * over all of it. For work whose every element (or every chunk-aligned block) is
+ * computed the same way whatever the split. */
+#define UR_PAR_MIN ((size_t)1 << 17)
+#define UR_PAR_CHUNK ((size_t)1 << 14)
+void ur__par_chunks(size_t n, void (*f)(void *ctx, size_t at, size_t len), void *ctx);
+
 /* gemm.c: C = op(A) op(B) + C0 (m x n; C0's rows ldc0 apart, 0 for one row added
  * to every row; C0 does not overlap C): the bits of ur_gemm with alpha = beta = 1
  * on C holding C0, without copying C0 into C: the micro-kernels read C0 where they

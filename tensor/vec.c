@@ -7,7 +7,6 @@
  * the float range; see there).
  */
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "kernels_ref_internal.h"
@@ -23,10 +22,21 @@
 #define UR_LOG logf
 #endif
 
-/* Elementwise work splits over threads only when large: the result of each
- * element does not depend on the split. */
-#define UR_VEC_PAR_MIN ((size_t)1 << 17)
-#define UR_VEC_CHUNK ((size_t)1 << 14)
+/* See kernels_internal.h. Elementwise work splits over threads only when large:
+ * the result of each element does not depend on the split. */
+void ur__par_chunks(size_t n, void (*f)(void *ctx, size_t at, size_t len), void *ctx) {
+    int nt = ur__par_threads((double)n, (double)UR_PAR_MIN);
+    if (nt <= 1) {
+        f(ctx, 0, n);
+        return;
+    }
+    long chunks = (long)((n + UR_PAR_CHUNK - 1) / UR_PAR_CHUNK);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long c = 0; c < chunks; c++) {
+        size_t at = (size_t)c * UR_PAR_CHUNK;
+        f(ctx, at, n - at < UR_PAR_CHUNK ? n - at : UR_PAR_CHUNK);
+    }
+}
 
 /* ---- references: libm, one element at a time ---- */
 
@@ -42,19 +52,22 @@ void ur_vec_sigmoid_ref(size_t n, const ur_real *x, ur_real *y) {
     for (size_t i = 0; i < n; i++) y[i] = 1 / (1 + UR_EXP(-x[i]));
 }
 
-/* Runs f over x in chunks, in parallel when n is large. */
+/* y = f(x) elementwise (x NULL: f ignores it), in chunks over the threads when large. */
+typedef struct vec_map {
+    void (*f)(size_t, const ur_real *, ur_real *);
+    const ur_real *x;
+    ur_real *y;
+} vec_map;
+
+static void map_part(void *ctx, size_t at, size_t len) {
+    const vec_map *m = ctx;
+    m->f(len, m->x ? m->x + at : NULL, m->y + at);
+}
+
 static void vec_apply(void (*f)(size_t, const ur_real *, ur_real *), size_t n, const ur_real *x,
                       ur_real *y) {
-    if (n < UR_VEC_PAR_MIN || omp_in_parallel()) {
-        f(n, x, y);
-        return;
-    }
-    long chunks = (long)((n + UR_VEC_CHUNK - 1) / UR_VEC_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t at = (size_t)c * UR_VEC_CHUNK, len = n - at < UR_VEC_CHUNK ? n - at : UR_VEC_CHUNK;
-        f(len, x + at, y + at);
-    }
+    vec_map m = {f, x, y};
+    ur__par_chunks(n, map_part, &m);
 }
 
 void ur_vec_exp(size_t n, const ur_real *x, ur_real *y) { vec_apply(ur__kernels()->exp, n, x, y); }
@@ -90,39 +103,31 @@ void ur__vec_sgd_ref(size_t n, double lr, double l2, double shrink, const ur_rea
     }
 }
 
+typedef struct sgd_job {
+    double lr, l2, shrink;
+    const ur_real *g;
+    ur_real *w;
+} sgd_job;
+
+static void sgd_part(void *ctx, size_t at, size_t len) {
+    const sgd_job *j = ctx;
+    ur__kernels()->sgd(len, j->lr, j->l2, j->shrink, j->g + at, j->w + at);
+}
+
 void ur__vec_sgd(size_t n, double lr, double l2, double shrink, const ur_real *g, ur_real *w) {
-    void (*f)(size_t, double, double, double, const ur_real *, ur_real *) = ur__kernels()->sgd;
-    if (n < UR_VEC_PAR_MIN || omp_in_parallel()) {
-        f(n, lr, l2, shrink, g, w);
-        return;
-    }
-    long chunks = (long)((n + UR_VEC_CHUNK - 1) / UR_VEC_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t at = (size_t)c * UR_VEC_CHUNK, len = n - at < UR_VEC_CHUNK ? n - at : UR_VEC_CHUNK;
-        f(len, lr, l2, shrink, g + at, w + at);
-    }
+    sgd_job j = {lr, l2, shrink, g, w};
+    ur__par_chunks(n, sgd_part, &j);
 }
 
-/* y[0..n) = x[0..n), or 0 when x is NULL: in chunks over the threads when large. */
-static void fill(size_t n, const ur_real *x, ur_real *y) {
-    if (n < UR_VEC_PAR_MIN || omp_in_parallel()) {
-        if (x) memcpy(y, x, n * sizeof *y);
-        else memset(y, 0, n * sizeof *y);
-        return;
-    }
-    long chunks = (long)((n + UR_VEC_CHUNK - 1) / UR_VEC_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t at = (size_t)c * UR_VEC_CHUNK, len = n - at < UR_VEC_CHUNK ? n - at : UR_VEC_CHUNK;
-        if (x) memcpy(y + at, x + at, len * sizeof *y);
-        else memset(y + at, 0, len * sizeof *y);
-    }
+/* y = x, or 0 when x is NULL */
+static void fill_part(size_t n, const ur_real *x, ur_real *y) {
+    if (x) memcpy(y, x, n * sizeof *y);
+    else memset(y, 0, n * sizeof *y);
 }
 
-void ur__vec_zero(size_t n, ur_real *y) { fill(n, NULL, y); }
+void ur__vec_zero(size_t n, ur_real *y) { vec_apply(fill_part, n, NULL, y); }
 
-void ur__vec_copy(size_t n, const ur_real *x, ur_real *y) { fill(n, x, y); }
+void ur__vec_copy(size_t n, const ur_real *x, ur_real *y) { vec_apply(fill_part, n, x, y); }
 
 /* ---- softmax along rows ---- */
 

@@ -284,3 +284,135 @@ Test(determinism, large_row_bias_gradient_exact_on_any_thread_count) {
     ur_set_num_threads(0);
     free(w);
 }
+
+/* ur_sum and ur_mean of a large node (a loss over a whole sequence) add the values in
+ * blocks of 2^14, each as 16 interleaved sums added pairwise, then the blocks in
+ * order; below 2^15 values one sum in order. Checked against those orders written
+ * out here, on 1 and 2 threads, with the gradient (a constant) and the same-shape
+ * mul and add around it split over the threads as well. */
+static double blocked_sum(const ur_real *x, size_t n) {
+    if (n < ((size_t)1 << 15)) {
+        double s = 0;
+        for (size_t i = 0; i < n; i++) s += x[i];
+        return s;
+    }
+    double total = 0;
+    for (size_t b0 = 0; b0 < n; b0 += (size_t)1 << 14) {
+        size_t len = n - b0 < ((size_t)1 << 14) ? n - b0 : (size_t)1 << 14;
+        double lane[16] = {0};
+        for (size_t i = 0; i < len; i++) lane[i % 16] += x[b0 + i];
+        for (int w = 8; w > 0; w /= 2)
+            for (int l = 0; l < w; l++) lane[l] += lane[l + w];
+        total += lane[0];
+    }
+    return total;
+}
+
+Test(determinism, large_sums_and_elementwise_exact_on_any_thread_count) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    static const size_t sizes[] = {1000, ((size_t)1 << 15) - 1, (size_t)1 << 15, 300007};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si];
+        ur_tensor *a = ur_tensor_new(1, (int[]){(int)n}), *b = ur_tensor_new(1, (int[]){(int)n});
+        cr_assert(a && b);
+        for (size_t i = 0; i < n; i++) {
+            a->data[i] = (ur_real)((i * 2654435761u) % 2001) / 1000 - 1; /* -1 .. 1 */
+            b->data[i] = (ur_real)((i * 40503u) % 999 + 1) / 997;
+        }
+        ur_real *ab = malloc(n * sizeof *ab);
+        cr_assert(ab);
+        for (size_t i = 0; i < n; i++) ab[i] = a->data[i] * b->data[i] + a->data[i];
+        ur_real want_sum = (ur_real)blocked_sum(ab, n), want_mean = (ur_real)(blocked_sum(ab, n) / (double)n);
+        for (int threads = 1; threads <= 2; threads++) {
+            ur_set_num_threads(threads);
+            for (int mean = 0; mean < 2; mean++) {
+                ur_tape *t = ur_tape_new();
+                ur_node *x = ur_variable(t, a), *w = ur_input(t, b);
+                ur_node *p = ur_add(t, ur_mul(t, x, w), x); /* same shape: elementwise on the threads */
+                ur_node *loss = mean ? ur_mean(t, p) : ur_sum(t, p);
+                cr_assert(loss, "%s", ur_tape_errmsg(t));
+                size_t bad = 0;
+                for (size_t i = 0; i < n; i++) bad += ur_node_data(p)[i] != ab[i];
+                cr_expect_eq(bad, 0, "n %zu, %d threads: %zu values of x * w + x differ", n, threads, bad);
+                cr_expect_eq(ur_node_data(loss)[0], mean ? want_mean : want_sum,
+                             "n %zu, %d threads, %s: %.9g, summed in the documented order %.9g", n, threads,
+                             mean ? "mean" : "sum", (double)ur_node_data(loss)[0],
+                             (double)(mean ? want_mean : want_sum));
+                cr_assert_eq(ur_backward(t, loss), UR_OK, "%s", ur_tape_errmsg(t));
+                ur_real g = mean ? (ur_real)1 / (ur_real)n : 1;
+                const ur_real *gx = ur_node_grad(x);
+                bad = 0;
+                for (size_t i = 0; i < n; i++) bad += gx[i] != g * b->data[i] + g;
+                cr_expect_eq(bad, 0, "n %zu, %d threads, %s: %zu gradients of x differ from g w + g", n, threads,
+                             mean ? "mean" : "sum", bad);
+                ur_tape_free(t);
+            }
+        }
+        free(ab);
+        ur_tensor_free(a);
+        ur_tensor_free(b);
+    }
+    ur_set_num_threads(0);
+}
+
+/* x * x (both inputs one node) on the threads: each element's gradient is g x + g x. */
+Test(determinism, large_square_by_mul_gradient) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    enum { N = 200003 };
+    ur_tensor *a = ur_tensor_new(1, (int[]){N});
+    cr_assert(a);
+    for (size_t i = 0; i < N; i++) a->data[i] = (ur_real)((i * 2654435761u) % 2001) / 1000 - 1;
+    for (int threads = 1; threads <= 2; threads++) {
+        ur_set_num_threads(threads);
+        ur_tape *t = ur_tape_new();
+        ur_node *x = ur_variable(t, a);
+        cr_assert_eq(ur_backward(t, ur_sum(t, ur_mul(t, x, x))), UR_OK, "%s", ur_tape_errmsg(t));
+        size_t bad = 0;
+        for (size_t i = 0; i < N; i++) bad += ur_node_grad(x)[i] != a->data[i] + a->data[i];
+        cr_expect_eq(bad, 0, "%d threads: %zu gradients differ from x + x", threads, bad);
+        ur_tape_free(t);
+    }
+    ur_set_num_threads(0);
+    ur_tensor_free(a);
+}
+
+/* The same sums on values whose total depends on the order of the additions: every
+ * fourth value is 2^40 or -2^40 in turn, the others small (multiples of 2^-20), so
+ * that in plain order the small ones are lost while the running sum is large; one
+ * more 2^40 in the first block and -2^40 in the second make the order of the blocks'
+ * sums matter too. The
+ * result is that of the documented order, and for 2^15 values or more it differs
+ * from the sum in plain order, so a change of order shows. */
+Test(determinism, large_sum_order_is_the_documented_one) {
+    setenv("UR_GEMM_STALL_GUARD", "0", 1);
+    static const size_t sizes[] = {((size_t)1 << 15) - 1, (size_t)1 << 15, 300007};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si];
+        ur_tensor *a = ur_tensor_new(1, (int[]){(int)n});
+        cr_assert(a);
+        for (size_t i = 0; i < n; i++) {
+            ur_real big = (ur_real)1099511627776.0, small = (ur_real)((i * 2654435761u) % 7 + 1) / 1048576;
+            a->data[i] = i % 4 ? ((i * 40503u) % 2 ? small : -small) : (i / 4) % 2 ? -big : big;
+        }
+        if (n > ((size_t)1 << 14) + 1) { /* blocks 0 and 1 sum to about 2^40 and -2^40: their order shows */
+            a->data[1] = (ur_real)1099511627776.0;
+            a->data[((size_t)1 << 14) + 1] = -(ur_real)1099511627776.0;
+        }
+        double plain = 0;
+        for (size_t i = 0; i < n; i++) plain += a->data[i];
+        ur_real want = (ur_real)blocked_sum(a->data, n);
+        if (n >= ((size_t)1 << 15))
+            cr_expect_neq(want, (ur_real)plain, "n %zu: these values must give different sums in the two orders", n);
+        for (int threads = 1; threads <= 2; threads++) {
+            ur_set_num_threads(threads);
+            ur_tape *t = ur_tape_new();
+            ur_node *s = ur_sum(t, ur_input(t, a));
+            cr_assert(s, "%s", ur_tape_errmsg(t));
+            cr_expect_eq(ur_node_data(s)[0], want, "n %zu, %d threads: %.17g, in the documented order %.17g", n,
+                         threads, (double)ur_node_data(s)[0], (double)want);
+            ur_tape_free(t);
+        }
+        ur_tensor_free(a);
+    }
+    ur_set_num_threads(0);
+}
