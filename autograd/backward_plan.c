@@ -150,6 +150,13 @@ ur_real *ur__plan_grad(ur_tape *t, ur_node *x) {
     return x->grad;
 }
 
+int ur__plan_own_buffer(ur_tape *t, ur_node *x) {
+    ur_plan *p = t->plan;
+    size_t off;
+    if (p->cur >= 0 && p->into[p->cur] == x->id) return 0;
+    return x->id > p->last || t->nodes[x->id] != x || !share_source(p, x, &off);
+}
+
 /* ---- deferred weight gradients ---- */
 
 /* The rows of parts[0..n) (x when use_G is 0, else G), each cols long: where they

@@ -31,4 +31,7 @@ ur_real *ur__grad_plain(ur_tape *t, ur_node *x);
 /* ur__grad under the plan. */
 ur_real *ur__plan_grad(ur_tape *t, ur_node *x);
 
+/* 1 when ur__plan_grad would give x (which has no buffer yet) a buffer of its own. */
+int ur__plan_own_buffer(ur_tape *t, ur_node *x);
+
 #endif

@@ -229,6 +229,7 @@ typedef struct bw_pass {
     const ur__ex_plan *p;
     const ur_real *x[MAX_SLOTS];
     ur_real *gx[MAX_SLOTS], *rowpart[MAX_SLOTS];
+    size_t fill_row[MAX_SLOTS]; /* > 0: gx made unfilled, zeroed row by row (values per row) */
     ur_real *y;
     const ur_real *gy;
 } bw_pass;
@@ -239,6 +240,9 @@ static void backward_rows(const bw_pass *w, int b0, int b1) {
     ur_real vals[SCRATCH];
     const ur_real *v[MAX_NODES];
     ur_real *adj[MAX_NODES];
+    for (int s = 0; s < p->n_slots; s++) /* this part's rows of gradients made unfilled */
+        if (w->fill_row[s])
+            memset(w->gx[s] + (size_t)b0 * w->fill_row[s], 0, (size_t)(b1 - b0) * w->fill_row[s] * sizeof(ur_real));
     for (int b = b0; b < b1; b++)
         for (int j0 = 0; j0 < p->N; j0 += p->chunk) {
             int n = p->N - j0 < p->chunk ? p->N - j0 : p->chunk;
@@ -263,15 +267,33 @@ static void backward_rows(const bw_pass *w, int b0, int b1) {
         }
 }
 
+/* Whether slot s is read only as whole rows of (B, ...) (input and block leaves), so
+ * that each part of the rows can zero its own rows of the slot's gradient. */
+static int read_by_rows(const ur__ex_plan *p, const ur_node *in, int s) {
+    if (in->size % (size_t)p->B) return 0;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const ur__ex_node *e = &p->nodes[i];
+        if (e->kind <= EX_CONST && e->kind != EX_INPUT && e->kind != EX_BLOCK && e->slot == s) return 0;
+    }
+    return 1;
+}
+
 /* The gradient buffers of the inputs (zero-filled to add into, NULL for an input that
  * needs none), and for each row input a (B, N) buffer of per-row parts, summed in row
- * order at the end. 0 (and the tape's error) when out of memory. */
+ * order at the end. A buffer made here for its input alone is zero-filled by the
+ * parts of backward_rows, each its own rows, just before they add into them (on
+ * the threads, and while in cache). 0 (and the tape's error) when out of memory. */
 static int input_grads(ur_tape *t, ur_node *y, bw_pass *w) {
     const ur__ex_plan *p = w->p;
     for (int s = 0; s < p->n_slots; s++) {
+        int unfilled;
         w->x[s] = y->in[s]->value;
-        w->gx[s] = ur__grad(t, y->in[s]);
+        w->gx[s] = ur__grad_unfilled(t, y->in[s], &unfilled);
         w->rowpart[s] = NULL;
+        w->fill_row[s] = 0;
+        if (!unfilled) continue;
+        if (read_by_rows(p, y->in[s], s)) w->fill_row[s] = y->in[s]->size / (size_t)p->B;
+        else memset(w->gx[s], 0, y->in[s]->size * sizeof(ur_real));
     }
     size_t BN = (size_t)p->B * p->N;
     for (int i = 0; i < p->n_nodes; i++) {

@@ -313,6 +313,13 @@ ur_real *ur__grad(ur_tape *t, ur_node *x) {
     return t->plan ? ur__plan_grad(t, x) : ur__grad_plain(t, x);
 }
 
+ur_real *ur__grad_unfilled(ur_tape *t, ur_node *x, int *unfilled) {
+    *unfilled = 0;
+    if (!x->requires_grad || x->grad || x->param || (t->plan && !ur__plan_own_buffer(t, x))) return ur__grad(t, x);
+    if ((x->grad = ur__alloc_real(t, x->size))) *unfilled = 1;
+    return x->grad;
+}
+
 int ur__axis(int axis, int ndim) {
     if (axis < 0) axis += ndim;
     return axis >= 0 && axis < ndim ? axis : -1;

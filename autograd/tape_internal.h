@@ -144,6 +144,10 @@ void ur__param_dense(ur_param *p);
  * the backward plan made the running node's gradient live in x's buffer (an
  * identity edge: the sum is already there). */
 ur_real *ur__grad(ur_tape *t, ur_node *x);
+/* ur__grad, except that a buffer made by this call for x alone is not zero-filled:
+ * *unfilled is then 1 and the caller fills it (zeros where it does not assign)
+ * before anything else reads it. */
+ur_real *ur__grad_unfilled(ur_tape *t, ur_node *x, int *unfilled);
 /* dW += x^T G, x (N,K), G (N,M), W (K,M); nothing when W needs no gradient. The
  * plan may do it later, batched with W's other such products. */
 void ur__add_xT_G(ur_tape *t, ur_node *W, const ur_real *x, const ur_real *G, int N);
