@@ -44,11 +44,11 @@ static int round_up(int a, int b) { return ceil_div(a, b) * b; }
  * A panel outside, so it stays in L1 while the B panels pass over it from L2. (With
  * the B panel outside, kc x NR values of B -- 32 KiB, all of a 32 KiB L1 when kc is
  * 256 on AVX-512 -- could not stay there beside an A panel: the products of 1024
- * and of an RNN layer of 512 ran 2-4% slower.) The tiles are the same either way,
- * so is every value. A last
- * A panel of fewer than UR_WIDE_ROWS rows goes through the wide tile. rsa: MR for
- * a packed A; 1 for one row of A read in place (mc == 1). ci, ldci: where the
- * block's old values are read (c, ldc; or C0 on the first depth block). */
+ * and of an RNN layer of 512 ran 2-4% slower.) The tiles, and so every value, are
+ * the same either way. A last A panel of fewer than UR_WIDE_ROWS rows goes through
+ * the wide tile. rsa: MR for a packed A; 1 for one row of A read in place (mc == 1).
+ * ci, ldci: where the block's old values are read (c, ldc; or C0 on the first depth
+ * block). */
 static void gemm_block(const ur_gemm_job *g, int mc, int nc, int kc, const ur_real *a, ptrdiff_t rsa,
                        int direct, const ur_real *b, ptrdiff_t rsb, ptrdiff_t psb, ur_real beta,
                        ur_real *c, const ur_real *ci, ptrdiff_t ldci) {
