@@ -188,6 +188,15 @@ Test(gemm_bf16, every_transpose_and_edge) {
                 check_case(&r, ta, tb, SIZES[s][0], SIZES[s][1], SIZES[s][2], 1, 0, (int)s % 3);
 }
 
+/* Every number of rows in the last row panel (1 to 12, and past one panel): the
+ * tiles compute only the rows a panel has. */
+Test(gemm_bf16, every_row_count_of_the_last_panel) {
+    ur_rng r;
+    ur_rng_seed(&r, 7);
+    for (int m = 1; m <= 25; m++)
+        for (int t = 0; t < 4; t++) check_case(&r, t & 1, t >> 1, m, 33, 37, 1, m % 2 ? 0 : 0.5f, m % 3);
+}
+
 Test(gemm_bf16, alpha_beta) {
     ur_rng r;
     ur_rng_seed(&r, 2);

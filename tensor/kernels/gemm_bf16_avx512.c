@@ -22,26 +22,43 @@
 
 enum { MR = UR_BF16_MR, NR = UR_BF16_NR, HALF = NR / 2 };
 
-/* tile (MR x NR floats, row-major) = sum over kp pairs of the A panel x B panel. */
-static void tile_sums(int kp, const uint32_t *a, const uint32_t *b, float *tile) {
+/* The first `rows` rows of tile (MR x NR floats, row-major) = sum over kp pairs of
+ * the A panel x B panel. rows is a constant at each call: the loops unroll and the
+ * rows past the panel's last (zeros) are not computed. */
+static inline __attribute__((always_inline)) void tile_rows(const int rows, int kp, const uint32_t *a,
+                                                             const uint32_t *b, float *tile) {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int p = 0; p < kp; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR + HALF);
         const int *ap = (const int *)(a + (size_t)p * MR);
 #pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             __m512bh av = (__m512bh)_mm512_set1_epi32(ap[r]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         _mm512_storeu_ps(tile + r * NR, acc[r][0]);
         _mm512_storeu_ps(tile + r * NR + HALF, acc[r][1]);
+    }
+}
+
+#define UR_ROWS_CASE(R) \
+    case R: tile_rows(R, kp, a, b, tile); break;
+
+/* The tile's first mr rows (a panel of mr < MR rows is the last of A: one row per
+ * step at batch 1 computes one row, not twelve). */
+static void tile_sums(int mr, int kp, const uint32_t *a, const uint32_t *b, float *tile) {
+    _Static_assert(MR == 12, "one case per row count");
+    switch (mr) {
+        UR_ROWS_CASE(1) UR_ROWS_CASE(2) UR_ROWS_CASE(3) UR_ROWS_CASE(4) UR_ROWS_CASE(5) UR_ROWS_CASE(6)
+        UR_ROWS_CASE(7) UR_ROWS_CASE(8) UR_ROWS_CASE(9) UR_ROWS_CASE(10) UR_ROWS_CASE(11)
+    default: tile_rows(MR, kp, a, b, tile); break;
     }
 }
 
@@ -55,7 +72,7 @@ static void tiles(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
             for (int ip = ip0; ip < ip1; ip++) {
                 const uint32_t *a = g->pa + ((size_t)ip * g->depth + p0) * MR;
                 int mr = g->m - ip * MR < MR ? g->m - ip * MR : MR;
-                tile_sums(kp, a, b, tile);
+                tile_sums(mr, kp, a, b, tile);
                 tile_store(tile, NR, mr, nr, g->alpha, g->beta, p0 == 0,
                            g->C + (size_t)ip * MR * g->ldc + (size_t)jp * NR, g->ldc);
             }
