@@ -16,8 +16,9 @@
  * all of dW for a product of depth N (the batch). Instead each product leaves its
  * (x, G) here, and when the walk reaches W -- after all its consumers -- the parts
  * are joined into products of depth about DEFER_ROWS, their rows read where they
- * are. x and G are a node's value and gradient, which stay unchanged until then. The grouping depends on the
- * parts' sizes only: results do not depend on the number of threads.
+ * are. x and G are a node's value and gradient, which stay unchanged until then.
+ * The grouping depends on the parts' sizes only: results do not depend on the
+ * number of threads.
  *
  * Transposed weights. dx += G W^T for such a weight is, as a product with B
  * transposed, either a row of dot products (few rows) or a packing of all of W at

@@ -293,7 +293,7 @@ static int input_grads(ur_tape *t, ur_node *y, bw_pass *w) {
         w->fill_row[s] = 0;
         if (!unfilled) continue;
         if (read_by_rows(p, y->in[s], s)) w->fill_row[s] = y->in[s]->size / (size_t)p->B;
-        else memset(w->gx[s], 0, y->in[s]->size * sizeof(ur_real));
+        else ur__vec_zero(y->in[s]->size, w->gx[s]);
     }
     size_t BN = (size_t)p->B * p->N;
     for (int i = 0; i < p->n_nodes; i++) {
