@@ -77,6 +77,9 @@ extern const ur_bf16_kernel ur__gemm_bf16_avx512bf16, ur__gemm_bf16_amx;
 /* The AMX kernel with the tile instructions carried out in C (tests only: a test
  * object of gemm_bf16_amx.c built with UR_AMX_EMULATE, cmake/kernels.cmake). */
 extern const ur_bf16_kernel ur__gemm_bf16_amx_emulated;
+/* The pairs of bf16 products the emulated tiles of the calling thread have
+ * multiplied so far (rows x pairs x columns per tdpbf16ps). */
+size_t ur__amx_emulated_pair_products(void);
 
 /* Pairs a kernel packs for depth k: ceil(k / 2) rounded up to its pair_block. */
 static inline int ur__bf16_depth(const ur_bf16_kernel *kern, int k) {

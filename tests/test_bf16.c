@@ -453,6 +453,32 @@ Test(amx_emulated, padding_is_zero) {
     ur__gemm_bf16_use(NULL, 0);
 }
 
+/* Every number of rows in the last row panel (1 to 32, and past one panel), after
+ * a product that leaves NaNs in the pooled packing buffers: the tiles of a short
+ * panel are configured with its rows, so they multiply m x 32 pairs per column
+ * panel and depth pair, and never the unwritten rows past m. */
+Test(amx_emulated, every_row_count_of_the_last_panel) {
+    use_emulated_amx();
+    ur_set_num_threads(1);
+    enum { N = 33, K = 37, DEPTH = 32, COL_PANELS = 2 }; /* 19 pairs padded to 32; 33 columns: 2 panels */
+    float *X = malloc(sizeof(float) * 64 * 64), *C = malloc(sizeof(float) * 64 * 64);
+    cr_assert(X && C);
+    for (int i = 0; i < 64 * 64; i++) X[i] = NAN;
+    ur_rng r;
+    ur_rng_seed(&r, 15);
+    for (int m = 1; m <= 40; m++)
+        for (int t = 0; t < 4; t++) {
+            cr_assert_eq(ur_gemm_bf16(0, 0, 64, 64, 64, 1, X, 64, X, 64, 0, C, 64), UR_OK);
+            size_t before = ur__amx_emulated_pair_products();
+            check_case(&r, t & 1, t >> 1, m, N, K, 1, m % 2 ? 0 : 0.5f, m % 3);
+            size_t ran = ur__amx_emulated_pair_products() - before;
+            cr_expect_eq(ran, (size_t)m * 32 * DEPTH * COL_PANELS, "m = %d: %zu pair products", m, ran);
+        }
+    free(X), free(C);
+    ur_set_num_threads(0);
+    ur__gemm_bf16_use(NULL, 0);
+}
+
 /* The check dispatch.c runs on the AMX tiles before their first use passes for
  * the emulated tiles and the AVX512-BF16 ones, and fails for tiles that lose a
  * part of the sums. */

@@ -11,13 +11,15 @@
  * B, two per pair. The packed B of the AVX512-BF16 path already has this form
  * (pairs of k as rows, 32 columns per panel: two tiles side by side); A is packed
  * row by row instead (gemm_bf16_internal.h), and both are zero-padded to a whole
- * number of 16 pairs, so every tile is full and padding adds zeros.
+ * number of 16 pairs, so padding adds zeros. The rows of A's last panel past m are
+ * not written: that panel's tiles are configured with its rows only.
  *
  * A 32 x 32 block of C is four C tiles (tmm0-3), fed per 16 pairs by two A tiles
  * (rows 0-15 and 16-31, tmm4-5) and two B tiles (columns 0-15 and 16-31, tmm6-7):
  * four tdpbf16ps per four loads. The tiles hold the sums over all of k, so C is
  * written once per block, with alpha and beta; how the sums are grouped depends on
- * k alone. A block whose rows all lie in its first 16 uses only tmm0-1.
+ * k alone. A block of at most 16 rows uses only tmm0-1 (and tmm4 for A), a block
+ * of fewer rows than its tiles' 16 loads and multiplies only those rows.
  *
  * Like the other bf16 instructions, tdpbf16ps ignores MXCSR: it rounds to nearest
  * even, treats denormal inputs as zero and flushes denormal results to zero.
@@ -74,9 +76,14 @@ static void emu_store(int t, void *base, ptrdiff_t stride) {
 
 static void emu_zero(int t) { memset(emu.row[t], 0, sizeof emu.row[t]); }
 
+/* Pairs multiplied by this thread's emulated tiles: a test reads how many rows they ran. */
+static _Thread_local size_t emu_pair_products;
+size_t ur__amx_emulated_pair_products(void) { return emu_pair_products; }
+
 /* TDPBF16PS: for each row m of C and pair k of A's row, for each column n:
  * C[m][n] += A[m].bf16[2k] * B[k].bf16[2n], then += A[m].bf16[2k+1] * B[k].bf16[2n+1]. */
 static void emu_dpbf16ps(int c, int a, int b) {
+    emu_pair_products += (size_t)emu.rows[c] * (emu.colsb[a] / 4) * (emu.colsb[c] / 4);
     for (int m = 0; m < emu.rows[c]; m++)
         for (int k = 0; k < emu.colsb[a] / 4; k++)
             for (int n = 0; n < emu.colsb[c] / 4; n++) {
@@ -110,12 +117,18 @@ static void emu_dpbf16ps(int c, int a, int b) {
 
 #endif
 
-/* Row panels ip0..ip1-1 x column panels jp0..jp1-1 of C. */
-static void tiles(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
+/* Row panels ip0..ip1-1 x column panels jp0..jp1-1 of C, each of `rows` rows: the
+ * C and A tiles are configured with that many rows (up to 16 in tmm0, 1 and 4, the
+ * rest in tmm2, 3 and 5), so a short last panel -- one row at batch 1 -- is loaded,
+ * multiplied and stored for its rows only. */
+static void panels(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1, int rows) {
+    const int top = rows < TILE ? rows : TILE, bottom = rows - top;
     tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = TILE;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = TILE; /* tmm6-7: 16 pairs of B */
+    cfg.rows[0] = cfg.rows[1] = cfg.rows[4] = (uint8_t)top;
+    cfg.rows[2] = cfg.rows[3] = cfg.rows[5] = (uint8_t)(bottom ? bottom : TILE); /* unused when 0 */
     TILE_CONFIG(&cfg);
     _Alignas(64) float out[MR * NR];
     const int depth = g->depth;
@@ -125,10 +138,9 @@ static void tiles(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
         int nr = g->n - jp * NR < NR ? g->n - jp * NR : NR;
         for (int ip = ip0; ip < ip1; ip++) {
             const uint32_t *a = g->pa + (size_t)ip * MR * depth;
-            int mr = g->m - ip * MR < MR ? g->m - ip * MR : MR;
             TILE_ZERO(0);
             TILE_ZERO(1);
-            if (mr > TILE) {
+            if (bottom) {
                 TILE_ZERO(2);
                 TILE_ZERO(3);
                 for (int p = 0; p < depth; p += TILE) {
@@ -154,10 +166,19 @@ static void tiles(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
             }
             TILE_STORE(0, out, sb);
             TILE_STORE(1, out + TILE, sb);
-            tile_store(out, NR, mr, nr, g->alpha, g->beta, 1,
-                       g->C + (size_t)ip * MR * g->ldc + (size_t)jp * NR, g->ldc);
+            tile_store(out, NR, rows, nr, g->alpha, g->beta, 1, g->C + (size_t)ip * MR * g->ldc + (size_t)jp * NR,
+                       g->ldc);
         }
     }
+}
+
+/* Row panels ip0..ip1-1 x column panels jp0..jp1-1 of C: the whole panels with one
+ * tile configuration, then a last panel of fewer than MR rows with its own. */
+static void tiles(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1) {
+    int whole = ip1;
+    if (ip1 > ip0 && g->m - (ip1 - 1) * MR < MR) whole = ip1 - 1;
+    if (whole > ip0) panels(g, ip0, whole, jp0, jp1, MR);
+    if (whole < ip1) panels(g, whole, ip1, jp0, jp1, g->m - whole * MR);
     TILE_RELEASE();
 }
 
@@ -174,18 +195,14 @@ static void pack_a(int ta, const float *A, int lda, int i0, int m, int k, uint32
             for (int p = 0; p < k2; p++) {
                 const float *lo = A + (size_t)(2 * p) * lda + i0 + q * MR;
                 pairs_across(lo, 2 * p + 1 < k ? lo + lda : NULL, lines, MR, col);
-                for (int r = 0; r < MR; r++) dst[(size_t)r * depth + p] = col[r];
+                for (int r = 0; r < lines; r++) dst[(size_t)r * depth + p] = col[r];
             }
-            for (int r = 0; r < MR; r++)
+            for (int r = 0; r < lines; r++)
                 memset(dst + (size_t)r * depth + k2, 0, (size_t)(depth - k2) * sizeof *dst);
             continue;
         }
-        for (int r = 0; r < MR; r++) {
-            if (r < lines)
-                pairs_along(A + (size_t)(i0 + q * MR + r) * lda, k, k2, depth, dst + (size_t)r * depth, 1);
-            else
-                memset(dst + (size_t)r * depth, 0, (size_t)depth * sizeof *dst);
-        }
+        for (int r = 0; r < lines; r++)
+            pairs_along(A + (size_t)(i0 + q * MR + r) * lda, k, k2, depth, dst + (size_t)r * depth, 1);
     }
 }
 
