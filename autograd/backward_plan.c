@@ -7,8 +7,12 @@
  * for that input from ur__grad (its contribution is already there). A contiguous
  * slice (a view of its parent's values) whose parent is read only by such slices,
  * in order and without overlap (the time steps of a projected sequence), gets the
- * matching part of the parent's buffer. In every case ur_node_grad of a node is
- * exactly dL/d(node).
+ * matching part of the parent's buffer. Such a parent's buffer is not zero-filled
+ * as a whole: each slice's part is zeroed when the slice's gradient is first asked
+ * for -- or left to a fused expression that zeroes it row by row just before adding
+ * into it (ur__plan_grad_unfilled) -- and what no slice received is zeroed when the
+ * walk reaches the parent. In every case ur_node_grad of a node is exactly
+ * dL/d(node).
  *
  * Deferred weight gradients. A weight read by many products of a few rows each (a
  * recurrent weight: one product per time step; a tree's composition matrix: one
@@ -25,6 +29,7 @@
  * every use. With W^T stored once per walk, each use reads it like any B. */
 #include "backward_plan.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../tensor/kernels_internal.h"
@@ -45,6 +50,8 @@ struct ur_plan {
     unsigned char *sliced; /* 1: read only by ordered, disjoint contiguous slices */
     signed char *dir;      /* order of those slices: 1 ascending, -1 descending */
     const ur_real **lo, **hi; /* range of the last such slice */
+    unsigned char *lazy;   /* a sliced node whose buffer is zeroed part by part (see above) */
+    unsigned char *claimed; /* a slice of such a node whose part has been handed out */
     wgrad_part **pending;  /* per weight: deferred dW products */
     ur_real **wt;          /* per weight, on first use: its values transposed */
 };
@@ -79,10 +86,15 @@ ur_plan *ur__plan_begin(ur_tape *t, int last) {
     p->hi = ur__alloc(t, n * sizeof *p->hi);
     p->pending = ur__alloc(t, n * sizeof *p->pending);
     p->wt = ur__alloc(t, n * sizeof *p->wt);
-    if (!p->uses || !p->into || !p->sliced || !p->dir || !p->lo || !p->hi || !p->pending || !p->wt)
+    p->lazy = ur__alloc(t, n);
+    p->claimed = ur__alloc(t, n);
+    if (!p->uses || !p->into || !p->sliced || !p->dir || !p->lo || !p->hi || !p->pending || !p->wt || !p->lazy ||
+        !p->claimed)
         return NULL;
     memset(p->uses, 0, n * sizeof *p->uses);
     memset(p->sliced, 1, n);
+    memset(p->lazy, 0, n);
+    memset(p->claimed, 0, n);
     memset(p->dir, 0, n);
     for (size_t i = 0; i < n; i++) {
         p->into[i] = -1;
@@ -130,32 +142,89 @@ static ur_node *share_source(const ur_plan *p, const ur_node *x, size_t *off) {
     return a && p->uses[a->id] == 1 && !a->param && a->requires_grad ? a : NULL;
 }
 
-ur_real *ur__plan_grad(ur_tape *t, ur_node *x) {
+/* x's gradient (see ur__plan_grad_unfilled; unfilled NULL: zero-filled). */
+static ur_real *plan_grad(ur_tape *t, ur_node *x, int *unfilled) {
     ur_plan *p = t->plan;
     if (p->cur >= 0 && p->into[p->cur] == x->id) return NULL; /* already holds the contribution */
     if (x->grad || x->id > p->last || t->nodes[x->id] != x) return ur__grad_plain(t, x);
     /* follow the chain of shared buffers to the first node that has one (or none) */
     size_t total = 0, off;
-    ur_node *e = x, *a;
+    int slices = 0;
+    ur_node *e = x, *last = NULL, *a;
     while (!e->grad && (a = share_source(p, e, &off))) {
         total += off;
+        slices += is_view_slice(e);
+        last = e;
         e = a;
     }
-    if (!ur__grad_plain(t, e)) return NULL;
+    /* last: the node that shares into e; a slice of a sliced e gets e's buffer unfilled */
+    int part = last && is_view_slice(last) && (!e->grad || p->lazy[e->id]) && !t->anomaly; /* anomaly mode reads whole buffers */
+    if (part && !e->grad) {
+        if (!(e->grad = ur__alloc_real(t, e->size))) return NULL;
+        p->lazy[e->id] = 1;
+    } else if (!last && unfilled) {
+        if ((x->grad = ur__alloc_real(t, x->size))) *unfilled = 1; /* a buffer of x's own */
+        return x->grad;
+    } else if (!ur__grad_plain(t, e)) {
+        return NULL;
+    }
     for (ur_node *n = x; n != e; n = a) {
         a = share_source(p, n, &off);
         n->grad = e->grad + total;
         p->into[n->id] = a->id;
         total -= off;
     }
+    if (part) { /* last's part of e is handed out now: zeroed, or x's caller fills it */
+        p->claimed[last->id] = 1;
+        if (unfilled && slices == 1 && x->size == last->size) *unfilled = 1;
+        else ur__vec_zero(last->size, last->grad);
+    }
     return x->grad;
 }
 
-int ur__plan_own_buffer(ur_tape *t, ur_node *x) {
+ur_real *ur__plan_grad(ur_tape *t, ur_node *x) { return plan_grad(t, x, NULL); }
+
+ur_real *ur__plan_grad_unfilled(ur_tape *t, ur_node *x, int *unfilled) { return plan_grad(t, x, unfilled); }
+
+typedef struct part_range {
+    size_t lo, hi;
+} part_range;
+
+static int by_start(const void *a, const void *b) {
+    size_t x = ((const part_range *)a)->lo, y = ((const part_range *)b)->lo;
+    return (x > y) - (x < y);
+}
+
+/* Zeroes the parts of lazily filled y's buffer that no slice of y was handed. */
+static void fill_unclaimed(ur_tape *t, ur_plan *p, ur_node *y) {
+    p->lazy[y->id] = 0;
+    int n = 0;
+    for (int id = y->id + 1; id <= p->last; id++)
+        n += p->claimed[id] && t->nodes[id]->in[0] == y;
+    part_range *r = n ? ur__alloc(t, (size_t)n * sizeof *r) : NULL;
+    if (n && !r) { /* out of memory: the tape has the error; leave no byte undefined */
+        ur__vec_zero(y->size, y->grad);
+        return;
+    }
+    int k = 0;
+    for (int id = y->id + 1; id <= p->last; id++) {
+        const ur_node *s = t->nodes[id];
+        if (!p->claimed[id] || s->in[0] != y) continue;
+        r[k].lo = (size_t)(s->value - y->value);
+        r[k].hi = r[k].lo + s->size;
+        k++;
+    }
+    if (n > 1) qsort(r, (size_t)n, sizeof *r, by_start);
+    size_t at = 0;
+    for (k = 0; k < n; at = r[k].hi, k++)
+        if (r[k].lo > at) ur__vec_zero(r[k].lo - at, y->grad + at);
+    if (y->size > at) ur__vec_zero(y->size - at, y->grad + at);
+}
+
+void ur__plan_end(ur_tape *t) {
     ur_plan *p = t->plan;
-    size_t off;
-    if (p->cur >= 0 && p->into[p->cur] == x->id) return 0;
-    return x->id > p->last || t->nodes[x->id] != x || !share_source(p, x, &off);
+    for (int id = 0; id <= p->last; id++)
+        if (p->lazy[id]) fill_unclaimed(t, p, t->nodes[id]);
 }
 
 /* ---- deferred weight gradients ---- */
@@ -243,6 +312,7 @@ static void flush_wgrad(ur_tape *t, ur_plan *p, ur_node *W) {
 void ur__plan_visit(ur_tape *t, ur_node *y) {
     ur_plan *p = t->plan;
     p->cur = y->id;
+    if (p->lazy[y->id]) fill_unclaimed(t, p, y);
     if (p->pending[y->id]) flush_wgrad(t, p, y);
 }
 

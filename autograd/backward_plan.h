@@ -31,7 +31,13 @@ ur_real *ur__grad_plain(ur_tape *t, ur_node *x);
 /* ur__grad under the plan. */
 ur_real *ur__plan_grad(ur_tape *t, ur_node *x);
 
-/* 1 when ur__plan_grad would give x (which has no buffer yet) a buffer of its own. */
-int ur__plan_own_buffer(ur_tape *t, ur_node *x);
+/* ur__grad_unfilled under the plan: unfilled when x (which has no buffer yet) gets a
+ * buffer of its own, or the part of a sliced node's buffer that x's slice covers
+ * exactly. */
+ur_real *ur__plan_grad_unfilled(ur_tape *t, ur_node *x, int *unfilled);
+
+/* Called by ur_backward after the walk, even one stopped by an error: zeroes what
+ * is still unwritten of sliced nodes' buffers. */
+void ur__plan_end(ur_tape *t);
 
 #endif

@@ -315,7 +315,8 @@ ur_real *ur__grad(ur_tape *t, ur_node *x) {
 
 ur_real *ur__grad_unfilled(ur_tape *t, ur_node *x, int *unfilled) {
     *unfilled = 0;
-    if (!x->requires_grad || x->grad || x->param || (t->plan && !ur__plan_own_buffer(t, x))) return ur__grad(t, x);
+    if (!x->requires_grad || x->grad || x->param) return ur__grad(t, x);
+    if (t->plan) return ur__plan_grad_unfilled(t, x, unfilled);
     if ((x->grad = ur__alloc_real(t, x->size))) *unfilled = 1;
     return x->grad;
 }
@@ -539,6 +540,7 @@ ur_status ur_backward(ur_tape *t, ur_node *loss) {
         ur__op_table[y->op].backward(t, y);
         if (t->anomaly && !t->err) check_input_grads(t, y);
     }
+    if (t->plan) ur__plan_end(t);
     t->plan = NULL;
     t->bf16_weights = NULL; /* an optimizer step may follow: later products pack afresh */
     return t->err;

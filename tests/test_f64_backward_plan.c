@@ -329,11 +329,16 @@ Test(backward_plan, seq2seq_attention) {
 }
 
 /* A projected sequence whose steps are read by slices that leave gaps, in either
- * order, some twice: its gradient (ur_node_grad) is zero in the gaps and the same
- * with the plan and without, also when the tape's memory holds older gradients. */
-static void sliced_parent_grad(int on, int descending, double *out) {
+ * order, some twice, by plain ops or by a fused expression (whose backward fills
+ * the slice's part of the buffer row by row itself): its gradient (ur_node_grad) is
+ * zero in the gaps and the same with the plan and without, and so is the weight's
+ * gradient made from it. The tape's memory first holds other values (a recording
+ * of sevens, then one with other gaps), so a part left unwritten shows. */
+static void sliced_parent_grad(int on, int descending, int fused, double *out) {
     enum { T = 7, B = 2, I = 3, N = 4 };
-    static const int used[T] = {1, 0, 1, 1, 0, 0, 1}; /* steps 1, 4 and 5 are never read */
+    static const int used[2][T] = {{0, 1, 1, 0, 1, 1, 0}, {1, 0, 1, 1, 0, 0, 1}}; /* steps read, recordings 1 and 2 */
+    static ur_real sevens[1 << 14];
+    for (int i = 0; i < 1 << 14; i++) sevens[i] = 7;
     ur_tensor *xv = ur_tensor_new(2, (int[]){T * B, I});
     ur_tensor *wv = ur_tensor_new(2, (int[]){I, N});
     cr_assert(xv && wv);
@@ -344,15 +349,30 @@ static void sliced_parent_grad(int on, int descending, double *out) {
     ur_tape *t = ur_tape_new();
     cr_assert(t);
     ur_tape_set_backward_plan(t, on);
+    ur_expr *e = ur_expr_new("gate"); /* tanh(first half) * second half, (B, N / 2) */
+    cr_assert(e);
+    ur_expr_output(e, ur_expr_mul(e, ur_expr_tanh(e, ur_expr_input_block(e, 0, 0, 2)), ur_expr_input_block(e, 0, 1, 2)));
+    cr_assert_eq(ur_expr_error(e), UR_OK, "%s", ur_expr_errmsg(e));
     for (int rec = 0; rec < 3; rec++) {
         ur_tape_reset(t);
-        ur_node *P = ur_linear(t, ur_input(t, xv), ur_variable(t, wv), NULL); /* (T B, N) */
+        if (rec == 0) { /* fills the memory the next recording gets */
+            cr_assert(ur_input_data(t, 1, (int[]){1 << 14}, sevens));
+            continue;
+        }
+        ur_node *W = ur_variable(t, wv), *P = ur_linear(t, ur_input(t, xv), W, NULL); /* (T B, N) */
         ur_node *loss = NULL;
         for (int k = 0; k < T; k++) {
             int s = descending ? T - 1 - k : k;
-            if (!used[s]) continue;
-            ur_node *step = ur_slice(t, P, 0, s * B, B);
-            ur_node *term = ur_sum(t, ur_tanh(t, ur_scale(t, step, (ur_real)(s + 1 + rec))));
+            if (!used[rec - 1][s]) continue;
+            ur_node *step = ur_slice(t, P, 0, s * B, B), *term, *gate;
+            if (fused) {
+                ur_node *first = s == 2 ? ur_sum(t, ur_mul(t, step, step)) : NULL; /* read twice, the expression last */
+                cr_assert_eq(ur_expr_apply(t, e, 1, &step, &gate), UR_OK, "%s", ur_tape_errmsg(t));
+                term = ur_sum(t, ur_scale(t, gate, (ur_real)(s + 1 + rec)));
+                if (first) term = ur_add(t, term, first);
+            } else {
+                term = ur_sum(t, ur_tanh(t, ur_scale(t, step, (ur_real)(s + 1 + rec))));
+            }
             if (s == 3) term = ur_add(t, term, ur_sum(t, ur_mul(t, step, step))); /* read twice */
             loss = loss ? ur_add(t, loss, term) : term;
         }
@@ -360,24 +380,35 @@ static void sliced_parent_grad(int on, int descending, double *out) {
         const ur_real *g = ur_node_grad(P);
         cr_assert(g);
         for (int i = 0; i < T * B * N; i++) out[i] = g[i];
+        const ur_real *gw = ur_node_grad(W); /* made from P's gradient, gaps included */
+        cr_assert(gw);
+        for (int i = 0; i < I * N; i++) out[T * B * N + i] = gw[i];
     }
     for (int s = 0; s < T; s++)
-        for (int i = 0; i < B * N && !used[s]; i++)
+        for (int i = 0; i < B * N && !used[1][s]; i++)
             cr_expect_eq(out[s * B * N + i], 0.0, "plan %d: step %d is read by nothing, its gradient must be 0", on, s);
+    ur_expr_free(e);
     ur_tape_free(t);
     ur_tensor_free(xv);
     ur_tensor_free(wv);
 }
 
 Test(backward_plan, sliced_parent_filled_where_not_read) {
-    double on[7 * 2 * 4], off[7 * 2 * 4];
-    for (int descending = 0; descending < 2; descending++) {
-        sliced_parent_grad(1, descending, on);
-        sliced_parent_grad(0, descending, off);
-        for (int i = 0; i < 7 * 2 * 4; i++)
-            cr_expect(fabs(on[i] - off[i]) <= 1e-12 * fmax(1, fabs(off[i])), "descending %d: element %d: %g with the plan, %g without",
-                      descending, i, on[i], off[i]);
-    }
+    enum { SIZE = 7 * 2 * 4 + 3 * 4 }; /* P's gradient, then W's */
+    double on[SIZE], off[SIZE];
+    for (int fused = 0; fused < 2; fused++)
+        for (int descending = 0; descending < 2; descending++) {
+            sliced_parent_grad(1, descending, fused, on);
+            sliced_parent_grad(0, descending, fused, off);
+            int nonzero = 0;
+            for (int i = 0; i < SIZE; i++) {
+                nonzero += i < 7 * 2 * 4 && on[i] != 0;
+                cr_expect(fabs(on[i] - off[i]) <= 1e-12 * fmax(1, fabs(off[i])),
+                          "fused %d, descending %d: element %d: %g with the plan, %g without", fused, descending, i,
+                          on[i], off[i]);
+            }
+            cr_expect_gt(nonzero, 4 * 2 * 4 / 2, "fused %d: the steps that are read get gradients", fused);
+        }
 }
 
 /* Switching the plan is per tape and reported back. */
