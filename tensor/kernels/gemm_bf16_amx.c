@@ -143,29 +143,25 @@ static void panels(const ur_bf16_job *g, int ip0, int ip1, int jp0, int jp1, int
             if (bottom) {
                 TILE_ZERO(2);
                 TILE_ZERO(3);
-                for (int p = 0; p < depth; p += TILE) {
-                    TILE_LOAD(4, a + p, sa);
+            }
+            for (int p = 0; p < depth; p += TILE) {
+                TILE_LOAD(4, a + p, sa);
+                TILE_LOAD(6, b + (size_t)p * NR, sb);
+                TILE_LOAD(7, b + (size_t)p * NR + TILE, sb);
+                TILE_DP(0, 4, 6);
+                TILE_DP(1, 4, 7);
+                if (bottom) {
                     TILE_LOAD(5, a + (size_t)TILE * depth + p, sa);
-                    TILE_LOAD(6, b + (size_t)p * NR, sb);
-                    TILE_LOAD(7, b + (size_t)p * NR + TILE, sb);
-                    TILE_DP(0, 4, 6);
-                    TILE_DP(1, 4, 7);
                     TILE_DP(2, 5, 6);
                     TILE_DP(3, 5, 7);
-                }
-                TILE_STORE(2, out + TILE * NR, sb);
-                TILE_STORE(3, out + TILE * NR + TILE, sb);
-            } else {
-                for (int p = 0; p < depth; p += TILE) {
-                    TILE_LOAD(4, a + p, sa);
-                    TILE_LOAD(6, b + (size_t)p * NR, sb);
-                    TILE_LOAD(7, b + (size_t)p * NR + TILE, sb);
-                    TILE_DP(0, 4, 6);
-                    TILE_DP(1, 4, 7);
                 }
             }
             TILE_STORE(0, out, sb);
             TILE_STORE(1, out + TILE, sb);
+            if (bottom) {
+                TILE_STORE(2, out + TILE * NR, sb);
+                TILE_STORE(3, out + TILE * NR + TILE, sb);
+            }
             tile_store(out, NR, rows, nr, g->alpha, g->beta, 1, g->C + (size_t)ip * MR * g->ldc + (size_t)jp * NR,
                        g->ldc);
         }
