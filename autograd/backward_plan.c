@@ -29,7 +29,6 @@
  * every use. With W^T stored once per walk, each use reads it like any B. */
 #include "backward_plan.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "../tensor/kernels_internal.h"
@@ -157,8 +156,9 @@ static ur_real *plan_grad(ur_tape *t, ur_node *x, int *unfilled) {
         last = e;
         e = a;
     }
-    /* last: the node that shares into e; a slice of a sliced e gets e's buffer unfilled */
-    int part = last && is_view_slice(last) && (!e->grad || p->lazy[e->id]) && !t->anomaly; /* anomaly mode reads whole buffers */
+    /* last, the node that shares into e, a slice: its part of e's buffer is handed out
+     * now (not in anomaly mode, which reads whole buffers) */
+    int part = last && is_view_slice(last) && (!e->grad || p->lazy[e->id]) && !t->anomaly;
     if (part && !e->grad) {
         if (!(e->grad = ur__alloc_real(t, e->size))) return NULL;
         p->lazy[e->id] = 1;
@@ -174,7 +174,7 @@ static ur_real *plan_grad(ur_tape *t, ur_node *x, int *unfilled) {
         p->into[n->id] = a->id;
         total -= off;
     }
-    if (part) { /* last's part of e is handed out now: zeroed, or x's caller fills it */
+    if (part) { /* zeroed, or filled by x's caller when x covers that part exactly */
         p->claimed[last->id] = 1;
         if (unfilled && slices == 1 && x->size == last->size) *unfilled = 1;
         else ur__vec_zero(last->size, last->grad);
@@ -186,38 +186,20 @@ ur_real *ur__plan_grad(ur_tape *t, ur_node *x) { return plan_grad(t, x, NULL); }
 
 ur_real *ur__plan_grad_unfilled(ur_tape *t, ur_node *x, int *unfilled) { return plan_grad(t, x, unfilled); }
 
-typedef struct part_range {
-    size_t lo, hi;
-} part_range;
-
-static int by_start(const void *a, const void *b) {
-    size_t x = ((const part_range *)a)->lo, y = ((const part_range *)b)->lo;
-    return (x > y) - (x < y);
-}
-
-/* Zeroes the parts of lazily filled y's buffer that no slice of y was handed. */
+/* Zeroes the parts of lazily filled y's buffer that no slice of y was handed. y's
+ * slices follow each other in one direction (p->dir): taken in that order, their
+ * parts ascend, so the gaps are found in one pass. */
 static void fill_unclaimed(ur_tape *t, ur_plan *p, ur_node *y) {
     p->lazy[y->id] = 0;
-    int n = 0;
-    for (int id = y->id + 1; id <= p->last; id++)
-        n += p->claimed[id] && t->nodes[id]->in[0] == y;
-    part_range *r = n ? ur__alloc(t, (size_t)n * sizeof *r) : NULL;
-    if (n && !r) { /* out of memory: the tape has the error; leave no byte undefined */
-        ur__vec_zero(y->size, y->grad);
-        return;
-    }
-    int k = 0;
-    for (int id = y->id + 1; id <= p->last; id++) {
+    int up = p->dir[y->id] >= 0, step = up ? 1 : -1;
+    size_t at = 0;
+    for (int id = up ? y->id + 1 : p->last; id > y->id && id <= p->last; id += step) {
         const ur_node *s = t->nodes[id];
         if (!p->claimed[id] || s->in[0] != y) continue;
-        r[k].lo = (size_t)(s->value - y->value);
-        r[k].hi = r[k].lo + s->size;
-        k++;
+        size_t lo = (size_t)(s->value - y->value);
+        if (lo > at) ur__vec_zero(lo - at, y->grad + at);
+        at = lo + s->size;
     }
-    if (n > 1) qsort(r, (size_t)n, sizeof *r, by_start);
-    size_t at = 0;
-    for (k = 0; k < n; at = r[k].hi, k++)
-        if (r[k].lo > at) ur__vec_zero(r[k].lo - at, y->grad + at);
     if (y->size > at) ur__vec_zero(y->size - at, y->grad + at);
 }
 
