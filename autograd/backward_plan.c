@@ -7,12 +7,12 @@
  * for that input from ur__grad (its contribution is already there). A contiguous
  * slice (a view of its parent's values) whose parent is read only by such slices,
  * in order and without overlap (the time steps of a projected sequence), gets the
- * matching part of the parent's buffer. Such a parent's buffer is not zero-filled
- * as a whole: each slice's part is zeroed when the slice's gradient is first asked
- * for -- or left to a fused expression that zeroes it row by row just before adding
- * into it (ur__plan_grad_unfilled) -- and what no slice received is zeroed when the
- * walk reaches the parent. In every case ur_node_grad of a node is exactly
- * dL/d(node).
+ * matching part of the parent's buffer. Such a parent's buffer, when large
+ * (LAZY_MIN), is not zero-filled as a whole: each slice's part is zeroed when the
+ * slice's gradient is first asked for -- or left to a fused expression that zeroes
+ * it row by row just before adding into it (ur__plan_grad_unfilled) -- and what no
+ * slice received is zeroed when the walk reaches the parent. In every case
+ * ur_node_grad of a node is exactly dL/d(node).
  *
  * Deferred weight gradients. A weight read by many products of a few rows each (a
  * recurrent weight: one product per time step; a tree's composition matrix: one
@@ -33,7 +33,9 @@
 
 #include "../tensor/kernels_internal.h"
 
-enum { DEFER_ROWS = 256, TRANSPOSED_MAX_ROWS = 128 };
+/* LAZY_MIN: a sliced node's gradient of fewer values is zero-filled whole on first
+ * use, as any other (it is cheap, and stays in cache for the parts that follow). */
+enum { DEFER_ROWS = 256, TRANSPOSED_MAX_ROWS = 128, LAZY_MIN = 1 << 16 };
 
 typedef struct wgrad_part {
     const ur_real *x, *G; /* (N, K) and (N, M) */
@@ -158,7 +160,7 @@ static ur_real *plan_grad(ur_tape *t, ur_node *x, int *unfilled) {
     }
     /* last, the node that shares into e, a slice: its part of e's buffer is handed out
      * now (not in anomaly mode, which reads whole buffers) */
-    int part = last && is_view_slice(last) && (!e->grad || p->lazy[e->id]) && !t->anomaly;
+    int part = last && is_view_slice(last) && (p->lazy[e->id] || (!e->grad && e->size >= LAZY_MIN)) && !t->anomaly;
     if (part && !e->grad) {
         if (!(e->grad = ur__alloc_real(t, e->size))) return NULL;
         p->lazy[e->id] = 1;
@@ -186,21 +188,26 @@ ur_real *ur__plan_grad(ur_tape *t, ur_node *x) { return plan_grad(t, x, NULL); }
 
 ur_real *ur__plan_grad_unfilled(ur_tape *t, ur_node *x, int *unfilled) { return plan_grad(t, x, unfilled); }
 
-/* Zeroes the parts of lazily filled y's buffer that no slice of y was handed. y's
- * slices follow each other in one direction (p->dir): taken in that order, their
- * parts ascend, so the gaps are found in one pass. */
+/* Zeroes the parts of lazily filled y's buffer that no slice of y was handed. y is
+ * read by its slices only (p->uses[y] of them), which follow each other in one
+ * direction (p->dir): in the order of the tape their parts ascend or descend, so
+ * one pass from y on, until the last of them, finds the gaps. */
 static void fill_unclaimed(ur_tape *t, ur_plan *p, ur_node *y) {
     p->lazy[y->id] = 0;
-    int up = p->dir[y->id] >= 0, step = up ? 1 : -1;
-    size_t at = 0;
-    for (int id = up ? y->id + 1 : p->last; id > y->id && id <= p->last; id += step) {
+    int up = p->dir[y->id] >= 0, left = p->uses[y->id];
+    size_t at = up ? 0 : y->size; /* ascending: zeroed below at; descending: above */
+    for (int id = y->id + 1; id <= p->last && left > 0; id++) {
         const ur_node *s = t->nodes[id];
-        if (!p->claimed[id] || s->in[0] != y) continue;
-        size_t lo = (size_t)(s->value - y->value);
-        if (lo > at) ur__vec_zero(lo - at, y->grad + at);
-        at = lo + s->size;
+        if (s->n_in < 1 || s->in[0] != y) continue;
+        left--;
+        if (!p->claimed[id]) continue;
+        size_t lo = (size_t)(s->value - y->value), hi = lo + s->size;
+        if (up && lo > at) ur__vec_zero(lo - at, y->grad + at);
+        if (!up && hi < at) ur__vec_zero(at - hi, y->grad + hi);
+        at = up ? hi : lo;
     }
-    if (y->size > at) ur__vec_zero(y->size - at, y->grad + at);
+    if (up && y->size > at) ur__vec_zero(y->size - at, y->grad + at);
+    if (!up && at > 0) ur__vec_zero(at, y->grad);
 }
 
 void ur__plan_end(ur_tape *t) {
