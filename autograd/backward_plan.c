@@ -51,8 +51,8 @@ struct ur_plan {
     unsigned char *sliced; /* 1: read only by ordered, disjoint contiguous slices */
     signed char *dir;      /* order of those slices: 1 ascending, -1 descending */
     const ur_real **lo, **hi; /* range of the last such slice */
-    unsigned char *lazy;   /* a sliced node whose buffer is zeroed part by part (see above) */
-    unsigned char *claimed; /* a slice of such a node whose part has been handed out */
+    unsigned char *lazy;   /* a sliced node whose buffer is zeroed part by part (see above);
+                            * a slice of it has a gradient once its part is handed out */
     wgrad_part **pending;  /* per weight: deferred dW products */
     ur_real **wt;          /* per weight, on first use: its values transposed */
 };
@@ -88,14 +88,11 @@ ur_plan *ur__plan_begin(ur_tape *t, int last) {
     p->pending = ur__alloc(t, n * sizeof *p->pending);
     p->wt = ur__alloc(t, n * sizeof *p->wt);
     p->lazy = ur__alloc(t, n);
-    p->claimed = ur__alloc(t, n);
-    if (!p->uses || !p->into || !p->sliced || !p->dir || !p->lo || !p->hi || !p->pending || !p->wt || !p->lazy ||
-        !p->claimed)
+    if (!p->uses || !p->into || !p->sliced || !p->dir || !p->lo || !p->hi || !p->pending || !p->wt || !p->lazy)
         return NULL;
     memset(p->uses, 0, n * sizeof *p->uses);
     memset(p->sliced, 1, n);
     memset(p->lazy, 0, n);
-    memset(p->claimed, 0, n);
     memset(p->dir, 0, n);
     for (size_t i = 0; i < n; i++) {
         p->into[i] = -1;
@@ -177,7 +174,6 @@ static ur_real *plan_grad(ur_tape *t, ur_node *x, int *unfilled) {
         total -= off;
     }
     if (part) { /* zeroed, or filled by x's caller when x covers that part exactly */
-        p->claimed[last->id] = 1;
         if (unfilled && slices == 1 && x->size == last->size) *unfilled = 1;
         else ur__vec_zero(last->size, last->grad);
     }
@@ -200,7 +196,7 @@ static void fill_unclaimed(ur_tape *t, ur_plan *p, ur_node *y) {
         const ur_node *s = t->nodes[id];
         if (s->n_in < 1 || s->in[0] != y) continue;
         left--;
-        if (!p->claimed[id]) continue;
+        if (!s->grad) continue; /* not handed out */
         size_t lo = (size_t)(s->value - y->value), hi = lo + s->size;
         if (up && lo > at) ur__vec_zero(lo - at, y->grad + at);
         if (!up && hi < at) ur__vec_zero(at - hi, y->grad + hi);
