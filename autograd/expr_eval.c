@@ -17,6 +17,8 @@
  * Either way backward sees exactly the forward's values. */
 #include "expr_internal.h"
 
+#include "../tensor/kernels_internal.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,10 +52,10 @@ RULE f_add(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real 
 RULE f_sub(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] - b[j]; }
 RULE f_mul(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] * b[j]; }
 RULE f_div(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] / b[j]; }
-RULE f_sigmoid(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_sigmoid((size_t)n, a, y); }
-RULE f_tanh(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_tanh((size_t)n, a, y); }
+RULE f_sigmoid(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur__vec_sigmoid_here((size_t)n, a, y); }
+RULE f_tanh(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur__vec_tanh_here((size_t)n, a, y); }
 RULE f_relu(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = a[j] > 0 ? a[j] : 0; }
-RULE f_exp(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur_vec_exp((size_t)n, a, y); }
+RULE f_exp(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { ur__vec_exp_here((size_t)n, a, y); }
 RULE f_log(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = (ur_real)log(a[j]); }
 RULE f_one_minus(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = 1 - a[j]; }
 RULE f_neg(int n, const ur_real *restrict a, const ur_real *restrict b, ur_real *restrict y) { LOOP y[j] = -a[j]; }

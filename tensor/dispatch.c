@@ -109,15 +109,20 @@ static ur_status choose(const char *want, const char *from, int report,
 
 static _Atomic(const ur_kernel_table *) current;
 
-const ur_kernel_table *ur__kernels(void) {
-    const ur_kernel_table *t = atomic_load_explicit(&current, memory_order_acquire);
-    if (t) return t;
-    const ur_kernel_table *none = NULL;
+/* The first call's choice, out of line: the common path of ur__kernels is then one
+ * load, without the register saves of the choice (it runs per short kernel call). */
+static __attribute__((noinline)) const ur_kernel_table *first_choice(void) {
+    const ur_kernel_table *t, *none = NULL;
     choose(getenv(UR_KERNELS), "", 0, &t); /* a refusal shows in ur_kernel_isa() */
     if (!atomic_compare_exchange_strong_explicit(&current, &none, t, memory_order_acq_rel,
                                                  memory_order_acquire))
         t = none; /* someone chose first */
     return t;
+}
+
+const ur_kernel_table *ur__kernels(void) {
+    const ur_kernel_table *t = atomic_load_explicit(&current, memory_order_acquire);
+    return t ? t : first_choice();
 }
 
 ur_status ur_kernel_select(const char *path) {

@@ -18,6 +18,12 @@ int ur__par_threads(double work, double min_work);
 #define UR_PAR_CHUNK ((size_t)1 << 14)
 void ur__par_chunks(size_t n, void (*f)(void *ctx, size_t at, size_t len), void *ctx);
 
+/* vec.c: ur_vec_exp, ur_vec_tanh and ur_vec_sigmoid on the calling thread, never
+ * split: the same kernels, for short runs (a fused expression's chunk of a row). */
+void ur__vec_exp_here(size_t n, const ur_real *x, ur_real *y);
+void ur__vec_tanh_here(size_t n, const ur_real *x, ur_real *y);
+void ur__vec_sigmoid_here(size_t n, const ur_real *x, ur_real *y);
+
 /* gemm.c: C = op(A) op(B) + C0 (m x n; C0's rows ldc0 apart, 0 for one row added
  * to every row; C0 does not overlap C): the bits of ur_gemm with alpha = beta = 1
  * on C holding C0, without copying C0 into C: the micro-kernels read C0 where they

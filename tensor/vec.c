@@ -76,6 +76,10 @@ void ur_vec_sigmoid(size_t n, const ur_real *x, ur_real *y) {
     vec_apply(ur__kernels()->sigmoid, n, x, y);
 }
 
+void ur__vec_exp_here(size_t n, const ur_real *x, ur_real *y) { ur__kernels()->exp(n, x, y); }
+void ur__vec_tanh_here(size_t n, const ur_real *x, ur_real *y) { ur__kernels()->tanh(n, x, y); }
+void ur__vec_sigmoid_here(size_t n, const ur_real *x, ur_real *y) { ur__kernels()->sigmoid(n, x, y); }
+
 void ur_vec_axpy(size_t n, ur_real a, const ur_real *x, ur_real *y) {
     ur__kernels()->axpy(n, a, x, y);
 }
