@@ -514,34 +514,52 @@ static int check_input_grads(ur_tape *t, ur_node *y) {
     return 1;
 }
 
-/* The reverse walk: from the loss down, every node that has a gradient and inputs
- * hands its gradient on to them through its op's backward rule. */
-ur_status ur_backward(ur_tape *t, ur_node *loss) {
-    if (!t) return ur_set_error(UR_ERR_ARG, "backward: tape is NULL");
+/* The reverse walk: from y down, every node that has a gradient and inputs hands
+ * its gradient on to them through its op's backward rule. y's own gradient starts
+ * as dy, or as 1 for a loss (dy NULL). */
+static ur_status walk_back(ur_tape *t, ur_node *y, const ur_real *dy) {
+    const char *op = dy ? "backward_from" : "backward";
+    if (!t) return ur_set_error(UR_ERR_ARG, "%s: tape is NULL", op);
     if (t->err) return t->err;
-    if (!ur__check(t, "backward", 1, &loss)) return t->err;
-    if (loss->size != 1) {
-        char buf[64];
+    if (!ur__check(t, op, 1, &y)) return t->err;
+    char buf[64];
+    if (!dy && y->size != 1)
         return ur_tape_fail(t, UR_ERR_SHAPE, "backward: the loss must have one element, it has shape %s",
-                            ur_shape_str(&loss->shape, buf, sizeof buf));
-    }
+                            ur_shape_str(&y->shape, buf, sizeof buf));
     if (t->backward_done)
-        return ur_tape_fail(t, UR_ERR_STATE, "backward: this recording was already walked; "
-                            "reset the tape and record the step again");
+        return ur_tape_fail(t, UR_ERR_STATE, "%s: this recording was already walked; "
+                            "reset the tape and record the step again", op);
+    if (dy && !ur__vec_all_finite(y->size, dy)) {
+        size_t i = 0;
+        while (isfinite(dy[i])) i++;
+        return ur_tape_fail(t, UR_ERR_NUMERIC, "backward_from: dy[%zu] is %g; the gradient given for node %d "
+                            "(shape %s) must be finite", i, (double)dy[i], y->id,
+                            ur_shape_str(&y->shape, buf, sizeof buf));
+    }
     t->backward_done = 1;
-    if (!loss->requires_grad) return UR_OK; /* nothing to differentiate */
-    t->plan = ur__plan_begin(t, loss->id); /* NULL: switched off, the walk runs plain */
-    ur_real *g = ur__grad(t, loss);
-    if (g) g[0] += 1;
-    for (int id = loss->id; g && id >= 0 && !t->err; id--) {
-        ur_node *y = t->nodes[id];
-        if (t->plan) ur__plan_visit(t, y); /* finishes y's deferred weight gradient */
-        if (!y->grad || y->n_in == 0 || !y->requires_grad) continue;
-        ur__op_table[y->op].backward(t, y);
-        if (t->anomaly && !t->err) check_input_grads(t, y);
+    if (!y->requires_grad) return UR_OK; /* nothing to differentiate */
+    t->plan = ur__plan_begin(t, y->id); /* NULL: switched off, the walk runs plain */
+    int unfilled;
+    ur_real *g = dy ? ur__grad_unfilled(t, y, &unfilled) : ur__grad(t, y);
+    if (g && !dy) g[0] += 1;
+    else if (g && unfilled) memcpy(g, dy, y->size * sizeof *g);
+    else if (g) for (size_t i = 0; i < y->size; i++) g[i] += dy[i];
+    for (int id = y->id; g && id >= 0 && !t->err; id--) {
+        ur_node *n = t->nodes[id];
+        if (t->plan) ur__plan_visit(t, n); /* finishes n's deferred weight gradient */
+        if (!n->grad || n->n_in == 0 || !n->requires_grad) continue;
+        ur__op_table[n->op].backward(t, n);
+        if (t->anomaly && !t->err) check_input_grads(t, n);
     }
     if (t->plan) ur__plan_end(t);
     t->plan = NULL;
     t->bf16_weights = NULL; /* an optimizer step may follow: later products pack afresh */
     return t->err;
+}
+
+ur_status ur_backward(ur_tape *t, ur_node *loss) { return walk_back(t, loss, NULL); }
+
+ur_status ur_backward_from(ur_tape *t, ur_node *y, const ur_real *dy) {
+    if (!dy) return t ? ur_tape_fail(t, UR_ERR_ARG, "backward_from: dy is NULL") : ur_set_error(UR_ERR_ARG, "backward_from: dy is NULL");
+    return walk_back(t, y, dy);
 }

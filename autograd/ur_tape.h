@@ -177,6 +177,13 @@ ur_status ur_node_copy_to(const ur_node *n, ur_tensor *dst);
  * gradients are added to param->grad (zero them between steps). Calling it twice on
  * one recording is an error (UR_ERR_STATE): reset the tape and rebuild. */
 ur_status ur_backward(ur_tape *t, ur_node *loss);
+/* The same walk from a node y of any shape whose gradient dL/dy is given: dy holds
+ * y's size values (copied; all finite, else UR_ERR_NUMERIC naming the first bad
+ * one). Every gradient is then what ur_backward gives for the loss sum(y * dy),
+ * without recording that loss: the vector-Jacobian product, as PyTorch's
+ * y.backward(dy). For a part of a model whose output gradient comes from
+ * elsewhere (another program, another process, a layer trained apart). */
+ur_status ur_backward_from(ur_tape *t, ur_node *y, const ur_real *dy);
 
 /* ---- numerical gradient checks ----
  * loss_fn builds a scalar loss on the (reset) tape from the parameters. The check

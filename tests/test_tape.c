@@ -284,3 +284,96 @@ Test(tape, cross_entropy_mask_gives_zero_gradient) {
     ur_tape_free(t);
     ur_paramset_free(ps);
 }
+
+/* ur_backward_from(y, dy) gives every gradient bit for bit as ur_backward of the
+ * recorded loss sum(y * dy) (whose derivative hands y exactly dy), with the backward
+ * plan on and off, for a layer whose output y is read only by that loss. */
+static void layer_grads(ur_rnn_kind kind, int plan, int seeded, ur_real *out, size_t *n_out) {
+    enum { T = 5, B = 3, I = 4, H = 6 };
+    ur_paramset *ps = ur_paramset_new();
+    ur_rnn_config cfg = ur_rnn_defaults(kind, I, H);
+    ur_rnn *rnn = ur_rnn_new(ps, "rnn", &cfg);
+    ur_tape *t = ur_tape_new();
+    ur_tape_set_backward_plan(t, plan);
+    ur_tensor *x = ur_tensor_new(3, (int[]){T, B, I});
+    ur_real dy[T * B * H];
+    for (size_t i = 0; i < x->size; i++) x->data[i] = (ur_real)((i * 37) % 19) / 19 - (ur_real)0.5;
+    for (int i = 0; i < T * B * H; i++) dy[i] = (ur_real)((i * 53) % 23) / 23 - (ur_real)0.4;
+    ur_node *xv = ur_variable(t, x);
+    ur_node *y = ur_rnn_forward(rnn, t, xv, NULL, NULL);
+    cr_assert_not_null(y, "%s", ur_tape_errmsg(t));
+    if (seeded) {
+        cr_assert_eq(ur_backward_from(t, y, dy), UR_OK, "%s", ur_tape_errmsg(t));
+    } else {
+        ur_node *R = ur_input_data(t, 3, (int[]){T, B, H}, dy);
+        cr_assert_eq(ur_backward(t, ur_sum(t, ur_mul(t, y, R))), UR_OK, "%s", ur_tape_errmsg(t));
+    }
+    size_t n = 0;
+    memcpy(out, ur_node_grad(xv), x->size * sizeof *out);
+    n += x->size;
+    for (int i = 0; i < ur_paramset_count(ps); i++) {
+        const ur_param *p = ur_paramset_get(ps, i);
+        memcpy(out + n, p->grad.data, p->grad.size * sizeof *out);
+        n += p->grad.size;
+    }
+    *n_out = n;
+    ur_tensor_free(x);
+    ur_tape_free(t);
+    ur_rnn_free(rnn);
+    ur_paramset_free(ps);
+}
+
+Test(tape, backward_from_equals_backward_of_the_dot_loss) {
+    static ur_real a[4096], b[4096];
+    const ur_rnn_kind kinds[] = {UR_RNN_LSTM, UR_RNN_GRU, UR_RNN_TANH};
+    for (int k = 0; k < 3; k++)
+        for (int plan = 0; plan < 2; plan++) {
+            size_t na, nb;
+            layer_grads(kinds[k], plan, 0, a, &na);
+            layer_grads(kinds[k], plan, 1, b, &nb);
+            cr_assert_eq(na, nb);
+            cr_assert_gt(na, 100);
+            size_t nonzero = 0;
+            for (size_t i = 0; i < na; i++) {
+                cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0, "kind %d plan %d: value %zu is %.9g from the loss, %.9g seeded",
+                          k, plan, i, (double)a[i], (double)b[i]);
+                nonzero += a[i] != 0;
+            }
+            cr_expect_gt(nonzero, na / 2, "kind %d: most gradients are nonzero", k);
+        }
+}
+
+/* y may be any node: nodes recorded after it are not walked; dy is checked. */
+Test(tape_errors, backward_from_checks_dy_and_walks_from_y) {
+    ur_tape *t = ur_tape_new();
+    ur_paramset *ps = ur_paramset_new();
+    ur_param *p = ur_paramset_add(ps, "w", 1, (int[]){3});
+    for (int i = 0; i < 3; i++) p->value.data[i] = (ur_real)(i + 1);
+    ur_node *w = ur_param_node(t, p);
+    ur_node *y = ur_mul(t, w, w);                  /* y = w^2 */
+    ur_node *later = ur_sum(t, ur_exp(t, y));      /* recorded after y: not walked */
+    cr_assert_not_null(later);
+    cr_expect_eq(ur_backward_from(t, y, NULL), UR_ERR_ARG);
+    expect_error(t, UR_ERR_ARG, "backward_from: dy is NULL");
+    ur_tape_reset(t);
+    w = ur_param_node(t, p);
+    y = ur_mul(t, w, w);
+    ur_sum(t, ur_exp(t, y));
+    const ur_real bad[3] = {1, (ur_real)NAN, 2};
+    cr_expect_eq(ur_backward_from(t, y, bad), UR_ERR_NUMERIC);
+    expect_error(t, UR_ERR_NUMERIC, "backward_from: dy[1] is nan; the gradient given for node 1 (shape (3)) must be finite");
+    cr_expect_float_eq(p->grad.data[1], 0, 0); /* nothing was walked */
+    ur_tape_reset(t);
+    w = ur_param_node(t, p);
+    y = ur_mul(t, w, w);
+    ur_sum(t, ur_exp(t, y));
+    const ur_real dy[3] = {1, -2, (ur_real)0.5};
+    cr_assert_eq(ur_backward_from(t, y, dy), UR_OK, "%s", ur_tape_errmsg(t));
+    for (int i = 0; i < 3; i++) /* d(w^2 . dy)/dw = 2 w dy */
+        cr_expect_float_eq(p->grad.data[i], 2 * p->value.data[i] * dy[i], 1e-6, "w[%d]", i);
+    cr_expect_eq(ur_backward_from(t, y, dy), UR_ERR_STATE);
+    expect_error(t, UR_ERR_STATE, "backward_from: this recording was already walked; reset the tape and record the step again");
+    cr_expect_eq(ur_backward_from(NULL, y, dy), UR_ERR_ARG);
+    ur_tape_free(t);
+    ur_paramset_free(ps);
+}
