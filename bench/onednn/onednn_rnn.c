@@ -8,7 +8,9 @@
  * One step is forward + backward of a single-layer, one-direction LSTM (or GRU in
  * the linear-before-reset form, which is PyTorch's and unroll's) over x (T, B, I),
  * loss = sum(h ⊙ R) for a fixed random R, giving the gradients of x, W_ih, W_hh and
- * the biases. Both libraries get the same weights; both read them in their own
+ * the biases. Both libraries start backward from R as the output's gradient: oneDNN
+ * takes it as diff_dst, unroll as the dy of ur_backward_from (neither records the
+ * loss itself). Both libraries get the same weights; both read them in their own
  * layout every step (oneDNN reorders them into the layouts its forward and
  * backward primitives ask for, as a training loop whose weights change must).
  * oneDNN gets explicit zero initial and final states (2.6.3 computes a wrong
@@ -135,9 +137,7 @@ static void unroll_step(unroll_side *u, const problem *p) {
     ur_paramset_zero_grad(u->ps);
     ur_node *x = ur_variable(t, u->x);
     ur_node *h = ur_rnn_forward(u->rnn, t, x, NULL, NULL);
-    ur_node *R = ur_input_data(t, 3, (int[]){p->T, p->B, p->H}, p->R);
-    ur_node *loss = ur_sum(t, ur_mul(t, h, R));
-    if (ur_backward(t, loss) != UR_OK) {
+    if (ur_backward_from(t, h, p->R) != UR_OK) {
         fprintf(stderr, "unroll-onednn: %s\n", ur_tape_errmsg(t));
         exit(1);
     }
