@@ -560,6 +560,7 @@ static ur_status walk_back(ur_tape *t, ur_node *y, const ur_real *dy) {
 ur_status ur_backward(ur_tape *t, ur_node *loss) { return walk_back(t, loss, NULL); }
 
 ur_status ur_backward_from(ur_tape *t, ur_node *y, const ur_real *dy) {
-    if (!dy) return t ? ur_tape_fail(t, UR_ERR_ARG, "backward_from: dy is NULL") : ur_set_error(UR_ERR_ARG, "backward_from: dy is NULL");
+    if (!dy && t) return ur_tape_fail(t, UR_ERR_ARG, "backward_from: dy is NULL");
+    if (!dy) return ur_set_error(UR_ERR_ARG, "backward_from: dy is NULL");
     return walk_back(t, y, dy);
 }

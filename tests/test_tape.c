@@ -335,8 +335,9 @@ Test(tape, backward_from_equals_backward_of_the_dot_loss) {
             cr_assert_gt(na, 100);
             size_t nonzero = 0;
             for (size_t i = 0; i < na; i++) {
-                cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0, "kind %d plan %d: value %zu is %.9g from the loss, %.9g seeded",
-                          k, plan, i, (double)a[i], (double)b[i]);
+                cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0,
+                          "kind %d plan %d: value %zu is %.9g from the loss, %.9g seeded", k, plan, i, (double)a[i],
+                          (double)b[i]);
                 nonzero += a[i] != 0;
             }
             cr_expect_gt(nonzero, na / 2, "kind %d: most gradients are nonzero", k);
@@ -350,8 +351,8 @@ Test(tape_errors, backward_from_checks_dy_and_walks_from_y) {
     ur_param *p = ur_paramset_add(ps, "w", 1, (int[]){3});
     for (int i = 0; i < 3; i++) p->value.data[i] = (ur_real)(i + 1);
     ur_node *w = ur_param_node(t, p);
-    ur_node *y = ur_mul(t, w, w);                  /* y = w^2 */
-    ur_node *later = ur_sum(t, ur_exp(t, y));      /* recorded after y: not walked */
+    ur_node *y = ur_mul(t, w, w);             /* y = w^2 */
+    ur_node *later = ur_sum(t, ur_exp(t, y)); /* recorded after y: not walked */
     cr_assert_not_null(later);
     cr_expect_eq(ur_backward_from(t, y, NULL), UR_ERR_ARG);
     expect_error(t, UR_ERR_ARG, "backward_from: dy is NULL");
@@ -361,7 +362,8 @@ Test(tape_errors, backward_from_checks_dy_and_walks_from_y) {
     ur_sum(t, ur_exp(t, y));
     const ur_real bad[3] = {1, (ur_real)NAN, 2};
     cr_expect_eq(ur_backward_from(t, y, bad), UR_ERR_NUMERIC);
-    expect_error(t, UR_ERR_NUMERIC, "backward_from: dy[1] is nan; the gradient given for node 1 (shape (3)) must be finite");
+    expect_error(t, UR_ERR_NUMERIC,
+                 "backward_from: dy[1] is nan; the gradient given for node 1 (shape (3)) must be finite");
     cr_expect_float_eq(p->grad.data[1], 0, 0); /* nothing was walked */
     ur_tape_reset(t);
     w = ur_param_node(t, p);
@@ -372,7 +374,8 @@ Test(tape_errors, backward_from_checks_dy_and_walks_from_y) {
     for (int i = 0; i < 3; i++) /* d(w^2 . dy)/dw = 2 w dy */
         cr_expect_float_eq(p->grad.data[i], 2 * p->value.data[i] * dy[i], 1e-6, "w[%d]", i);
     cr_expect_eq(ur_backward_from(t, y, dy), UR_ERR_STATE);
-    expect_error(t, UR_ERR_STATE, "backward_from: this recording was already walked; reset the tape and record the step again");
+    expect_error(t, UR_ERR_STATE,
+                 "backward_from: this recording was already walked; reset the tape and record the step again");
     cr_expect_eq(ur_backward_from(NULL, y, dy), UR_ERR_ARG);
     ur_tape_free(t);
     ur_paramset_free(ps);
