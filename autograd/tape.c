@@ -1,21 +1,40 @@
 /* tape.c - the tape: arena, nodes, leaves, sticky errors and the backward walk. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "backward_plan.h"
 
 #include <math.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
-enum { ARENA_ALIGN = 64, ARENA_MIN_CHUNK = 1 << 20 };
+enum { ARENA_ALIGN = 64, ARENA_MIN_CHUNK = 1 << 20, HUGE_PAGE = 1 << 21, ARENA_HUGE_MIN = 4 << 20 };
 
 /* ---- arena ---- */
 
+/* A chunk of ARENA_HUGE_MIN bytes or more starts on a 2 MiB boundary and is offered
+ * to the kernel for transparent huge pages (Linux, where THP is "madvise" or
+ * "always"). A recurrent layer's tape of tens of MB spans thousands of 4 KiB pages,
+ * more than the TLB maps, and backward reads it all again. This is advice only: the
+ * memory holds the same values either way, and a refusal is ignored. */
+static void advise_huge_pages(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 static ur_arena_chunk *chunk_new(size_t cap) {
-    ur_arena_chunk *c = ur_malloc(sizeof *c + cap + ARENA_ALIGN);
+    size_t align = cap >= ARENA_HUGE_MIN ? HUGE_PAGE : ARENA_ALIGN;
+    ur_arena_chunk *c = ur_malloc(sizeof *c + cap + align);
     if (!c) return NULL;
     uintptr_t p = (uintptr_t)(c + 1);
-    p = (p + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1);
+    p = (p + align - 1) & ~(uintptr_t)(align - 1);
     c->data = (unsigned char *)p;
+    if (align == HUGE_PAGE) advise_huge_pages(c->data, cap);
     c->cap = cap;
     c->used = 0;
     c->next = NULL;

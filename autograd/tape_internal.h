@@ -40,7 +40,7 @@ typedef struct ur_node_chunk ur_node_chunk; /* node_pool.c */
 typedef struct ur_arena_chunk {
     struct ur_arena_chunk *next;
     size_t cap, used;
-    unsigned char *data; /* 64-byte aligned start */
+    unsigned char *data; /* 64-byte aligned start (2 MiB for a large chunk: tape.c) */
 } ur_arena_chunk;
 
 struct ur_tape {

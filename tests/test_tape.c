@@ -2,6 +2,7 @@
  * without allocations, printing and DOT output, anomaly mode. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +219,26 @@ Test(tape, reset_reuses_memory_without_allocating) {
                  (unsigned long long)(ur_alloc_count() - before));
     ur_tape_free(t);
     ur_paramset_free(ps);
+}
+
+/* An arena chunk of 4 MiB or more starts on a 2 MiB boundary, where the kernel can
+ * back it with huge pages: a large value that opens a chunk starts on one, before
+ * and after the reset that joins the tape's chunks into one. */
+Test(tape, large_arena_chunks_start_on_2_mib_boundaries) {
+    const uintptr_t huge = (uintptr_t)1 << 21;
+    int small[2] = {4, 4}, large[2] = {1024, 1280}; /* 5 MiB of float, 10 of double */
+    ur_tape *t = ur_tape_new();
+    cr_assert_not_null(ur_zeros(t, 2, small)); /* opens the first chunk, of 1 MiB */
+    ur_node *x = ur_zeros(t, 2, large);        /* needs a chunk of its own */
+    cr_assert_not_null(x);
+    uintptr_t at = (uintptr_t)ur_node_cdata(x);
+    cr_expect_eq(at % huge, 0, "value at %#jx", (uintmax_t)at);
+    ur_tape_reset(t);
+    x = ur_zeros(t, 2, large);
+    cr_assert_not_null(x);
+    at = (uintptr_t)ur_node_cdata(x);
+    cr_expect_eq(at % huge, 0, "after reset: value at %#jx", (uintmax_t)at);
+    ur_tape_free(t);
 }
 
 Test(tape, print_and_dot) {
