@@ -219,6 +219,15 @@ ur_test_alloc_count ur_test_fail_alloc_end(void) {
     return (ur_test_alloc_count){fail_alloc.attempts, fail_alloc.live};
 }
 
+void ur_test_fill_tape_memory(ur_tape *t, int values) {
+    ur_real *sevens = malloc((size_t)values * sizeof *sevens);
+    cr_assert_not_null(sevens);
+    for (int i = 0; i < values; i++) sevens[i] = 7;
+    cr_assert_not_null(ur_input_data(t, 1, (int[]){values}, sevens), "%s", ur_tape_errmsg(t));
+    free(sevens);
+    ur_tape_reset(t);
+}
+
 ur_param *ur_test_param(ur_paramset *ps, const char *name, int ndim, int d0, int d1) {
     int dims[2] = {d0, d1};
     ur_param *p = ur_paramset_add(ps, name, ndim, dims);

@@ -50,6 +50,12 @@ struct ur_param;
 struct ur_paramset;
 struct ur_param *ur_test_param(struct ur_paramset *ps, const char *name, int ndim, int d0, int d1);
 
+/* Fills the memory that t's next recording gets with sevens (a recording of `values`
+ * sevens, then a reset), so that a value or gradient no pass writes shows as a
+ * seven, not as a zero. */
+struct ur_tape;
+void ur_test_fill_tape_memory(struct ur_tape *t, int values);
+
 /* ---- a failing allocator: the Nth allocation fails ----
  * ur_test_fail_alloc_begin installs it (ur_set_allocator): allocation number
  * fail_at (1-based; 0: none fails) returns NULL and, with and_later, so does every

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "support.h"
 #include "unroll.h"
 
 /* ---- running a step twice: the expression and a reference, on fresh tapes ---- */
@@ -50,16 +51,14 @@ static void step_free(step *s) {
     for (int k = 0; k < s->n_out; k++) ur_tensor_free(s->w[k]);
 }
 
-/* The tape's arena first holds sevens (a recording of them, then a reset), so that
- * a value or gradient some pass never writes shows as a seven, not as a zero. */
+/* The tape's arena first holds sevens (ur_test_fill_tape_memory), so that a value or
+ * gradient some pass never writes shows as a seven, not as a zero. */
 enum { DIRTY = 1 << 16 };
 
 static ur_tape *dirty_tape(void) {
-    static double sevens[DIRTY];
-    for (int i = 0; i < DIRTY; i++) sevens[i] = 7;
     ur_tape *t = ur_tape_new();
-    cr_assert(t && ur_input_data(t, 1, (int[]){DIRTY}, sevens));
-    ur_tape_reset(t);
+    cr_assert_not_null(t);
+    ur_test_fill_tape_memory(t, DIRTY);
     return t;
 }
 
