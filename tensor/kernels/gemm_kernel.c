@@ -34,7 +34,7 @@ UR_ALWAYS_INLINE void prefetch_rows(const int mr, int nr, const ur_real *c, ptrd
 }
 
 /* B read in place (rows rsb apart, not a packed panel): each step of the depth loop
- * asks for the row B_AHEAD steps ahead, both ends of its nr values. On products whose
+ * asks for the row B_AHEAD steps ahead, both ends of a panel's width. On products whose
  * B comes from memory (a sequence's gate gradients, weights pushed out of cache) the
  * rows otherwise arrive one miss at a time: with the hint such products ran 11-63%
  * faster (docs/performance.md); with B in cache, no slower. The address is formed as
